@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"text/tabwriter"
+
+	"github.com/msgrunner/msgrunner/internal/config"
+	"github.com/msgrunner/msgrunner/internal/db"
+)
+
+const usage = `usage: admin COMMAND [flags]
+
+Commands:
+  migrate up [--create-database]   apply all pending migrations
+  migrate down [--to VERSION]      roll back one migration, or down to VERSION (0 empties the schema)
+  migrate status                   list migrations and whether each is applied
+  migrate version                  print the current schema version
+  serve, jobs, report, token, cleanup
+                                   not built yet (see the README)
+
+Environment: DATABASE_URL (default ` + config.DefaultDatabaseURL + `)
+`
+
+// usageError is a mistake in the command line; it exits with status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg + "\n\n" + usage }
+
+func exitCode(err error) int {
+	var u *usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return &usageError{"missing command"}
+	}
+	switch args[0] {
+	case "migrate":
+		return runMigrate(ctx, args[1:], getenv, stdout)
+	case "help", "-h", "--help":
+		_, err := io.WriteString(stdout, usage)
+		return err
+	case "serve", "jobs", "report", "token", "cleanup":
+		return fmt.Errorf("%q is not built yet: this build has only `admin migrate`", args[0])
+	default:
+		return &usageError{fmt.Sprintf("unknown command %q", args[0])}
+	}
+}
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return &usageError{"migrate needs a subcommand: up, down, status or version"}
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("migrate "+sub, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	createDB := false
+	to := int64(-1)
+	switch sub {
+	case "up":
+		fs.BoolVar(&createDB, "create-database", false, "create the database named in DATABASE_URL if it does not exist")
+	case "down":
+		fs.Int64Var(&to, "to", -1, "roll back down to this version (0 empties the schema)")
+	case "status", "version":
+	default:
+		return &usageError{fmt.Sprintf("unknown migrate subcommand %q", sub)}
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return &usageError{fmt.Sprintf("migrate %s: %v", sub, err)}
+	}
+	if fs.NArg() > 0 {
+		return &usageError{fmt.Sprintf("migrate %s: unexpected argument %q", sub, fs.Arg(0))}
+	}
+	if sub == "down" && to < -1 {
+		return &usageError{"migrate down: --to must be 0 or a positive version"}
+	}
+
+	r := config.NewReader(getenv)
+	url := r.DatabaseURL()
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+
+	if createDB {
+		created, err := db.EnsureDatabase(ctx, url)
+		if err != nil {
+			return err
+		}
+		if created {
+			fmt.Fprintf(stdout, "created database %s\n", db.Redact(url))
+		}
+	}
+
+	m, err := db.NewMigrator(url, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+
+	switch sub {
+	case "up":
+		res, err := m.Up(ctx)
+		printResults(stdout, res)
+		if err == nil && len(res) == 0 {
+			fmt.Fprintln(stdout, "schema is up to date")
+		}
+		return err
+	case "down":
+		var res []db.MigrationResult
+		if to >= 0 {
+			res, err = m.DownTo(ctx, to)
+		} else {
+			res, err = m.Down(ctx)
+		}
+		printResults(stdout, res)
+		if err == nil && len(res) == 0 {
+			fmt.Fprintln(stdout, "nothing to roll back")
+		}
+		return err
+	case "status":
+		st, err := m.Status(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "VERSION\tSTATE\tAPPLIED AT\tSOURCE")
+		for _, s := range st {
+			state, at := "pending", "-"
+			if s.Applied {
+				state, at = "applied", s.AppliedAt.UTC().Format("2006-01-02 15:04:05Z")
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Version, state, at, s.Source)
+		}
+		return tw.Flush()
+	default: // version
+		v, err := m.Version(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, v)
+		return nil
+	}
+}
+
+func printResults(w io.Writer, res []db.MigrationResult) {
+	for _, r := range res {
+		fmt.Fprintf(w, "%-4s %5d  %-40s %s\n", r.Direction, r.Version, r.Source, r.Duration.Round(1e5))
+	}
+}

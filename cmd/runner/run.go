@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/riverqueue/river"
+
+	"github.com/msgrunner/msgrunner/internal/config"
+	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/internal/runner"
+	"github.com/msgrunner/msgrunner/jobs"
+	"github.com/msgrunner/msgrunner/workers"
+)
+
+// settings is the runner's whole configuration, read from the environment.
+type settings struct {
+	DatabaseURL string
+	MaxConns    int
+	Redis       *redis.Options
+	Logger      *slog.Logger
+	Runner      runner.Config
+}
+
+// queueEnvPrefix turns a queue name into its variables' prefix:
+// message-delivery → QUEUE_MESSAGE_DELIVERY_.
+func queueEnvPrefix(queue string) string {
+	return "QUEUE_" + strings.ToUpper(strings.ReplaceAll(queue, "-", "_")) + "_"
+}
+
+func loadSettings(getenv func(string) string) (settings, error) {
+	r := config.NewReader(getenv)
+	s := settings{
+		DatabaseURL: r.DatabaseURL(),
+		MaxConns:    r.Int("DATABASE_MAX_CONNS", db.DefaultMaxConns, 4, 1000),
+		Redis:       r.Redis(),
+		Logger:      r.Logger(os.Stderr),
+	}
+	queues := jobs.DefaultQueues()
+	for i := range queues {
+		q := &queues[i]
+		p := queueEnvPrefix(q.Name)
+		q.Workers = r.Int(p+"WORKERS", q.Workers, 1, 10000)
+		q.RetryBase = r.Duration(p+"RETRY_BASE", q.RetryBase, time.Millisecond, 24*time.Hour)
+		q.Timeout = r.Duration(p+"TIMEOUT", q.Timeout, time.Second, 24*time.Hour)
+	}
+	s.Runner = runner.Config{
+		ID:                   r.String("RUNNER_ID", ""),
+		Queues:               queues,
+		Addr:                 r.Addr("RUNNER_ADDR", ":9090"),
+		FetchCooldown:        r.Duration("RIVER_FETCH_COOLDOWN", runner.DefaultFetchCooldown, time.Millisecond, time.Minute),
+		FetchPollInterval:    r.Duration("RIVER_FETCH_POLL_INTERVAL", runner.DefaultFetchPollInterval, time.Millisecond, time.Hour),
+		RescueStuckJobsAfter: r.Duration("RIVER_RESCUE_STUCK_JOBS_AFTER", runner.DefaultRescueStuckJobsAfter, runner.DefaultJobTimeout, 24*time.Hour),
+		ShutdownTimeout:      r.Duration("RUNNER_SHUTDOWN_TIMEOUT", runner.DefaultShutdownTimeout, time.Second, time.Hour),
+		CompletedRetention:   r.Duration("RIVER_COMPLETED_RETENTION", runner.DefaultCompletedRetention, time.Minute, 365*24*time.Hour),
+		CancelledRetention:   r.Duration("RIVER_CANCELLED_RETENTION", runner.DefaultCancelledRetention, time.Minute, 365*24*time.Hour),
+		DiscardedRetention:   r.Duration("RIVER_DISCARDED_RETENTION", runner.DefaultDiscardedRetention, time.Minute, 365*24*time.Hour),
+		Logger:               s.Logger,
+	}
+	if err := r.Err(); err != nil {
+		return settings{}, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return s, nil
+}
+
+// run works jobs until ctx is cancelled (by SIGINT or SIGTERM), then shuts
+// down gracefully. stopSignals restores default signal handling, so a
+// second signal during shutdown kills the process.
+func run(ctx context.Context, stopSignals func(), getenv func(string) string) error {
+	s, err := loadSettings(getenv)
+	if err != nil {
+		return err
+	}
+	logger := s.Logger
+
+	if err := checkSchema(ctx, s.DatabaseURL); err != nil {
+		return err
+	}
+	pool, err := db.NewPool(ctx, db.PoolConfig{URL: s.DatabaseURL, MaxConns: int32(s.MaxConns), ApplicationName: "msgrunner-runner"})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	rdb := redis.NewClient(s.Redis)
+	defer rdb.Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		// Postgres is the source of truth: the runner works jobs without
+		// Redis, and realtime publishes resume when Redis returns.
+		logger.Warn("redis unreachable; starting anyway", slog.String("addr", s.Redis.Addr), slog.String("error", err.Error()))
+	}
+
+	ws := river.NewWorkers()
+	if err := workers.Register(ws, workers.Deps{Pool: pool, Redis: rdb, Logger: logger}, s.Runner.Queues); err != nil {
+		return err
+	}
+	s.Runner.Workers = ws
+	rn, err := runner.New(pool, s.Runner)
+	if err != nil {
+		return err
+	}
+	if err := rn.Start(ctx); err != nil {
+		return err
+	}
+	logger.Info("runner ready", slog.String("health", "http://"+rn.Addr()+"/healthz"),
+		slog.String("database", db.Redact(s.DatabaseURL)), slog.String("redis", s.Redis.Addr))
+
+	<-ctx.Done()
+	stopSignals()
+	// Shutdown bounds itself by RUNNER_SHUTDOWN_TIMEOUT plus a short grace.
+	return rn.Shutdown(context.WithoutCancel(ctx))
+}
+
+// checkSchema refuses to start against a database whose migrations are not
+// all applied, with an error that says what to run.
+func checkSchema(ctx context.Context, url string) error {
+	m, err := db.NewMigrator(url, nil)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	pending, err := m.Pending(ctx)
+	if err != nil {
+		return fmt.Errorf("checking the database schema at %s: %w", db.Redact(url), err)
+	}
+	if pending {
+		return errors.New("the database schema is not up to date: run `admin migrate up` (or `make run`, which does)")
+	}
+	return nil
+}

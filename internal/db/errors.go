@@ -1,0 +1,37 @@
+package db
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// ErrNotFound is returned when a query that expects a row finds none.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned when a write violates a unique constraint.
+var ErrConflict = errors.New("conflict")
+
+// SQLSTATE codes this package recognises.
+const (
+	codeUniqueViolation   = "23505"
+	codeDuplicateDatabase = "42P04"
+)
+
+// translate maps driver errors onto this package's sentinels, keeping the
+// original in the chain, and adds what the caller was doing.
+func translate(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == codeUniqueViolation {
+		return fmt.Errorf("%s: %w (%s)", what, ErrConflict, pgErr.ConstraintName)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

@@ -1,0 +1,110 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// PoolConfig configures a connection pool. The zero value of every field but
+// URL takes the documented default.
+type PoolConfig struct {
+	// URL is a PostgreSQL connection string (URL or key=value form).
+	// Required.
+	URL string
+
+	// MaxConns caps open connections. pgx defaults to max(4, CPUs), which
+	// starves a runner whose workers and River's own producers, completer
+	// and notifier all want a connection at once; each binary therefore
+	// chooses its own size. Default 20.
+	MaxConns int32
+
+	// MinConns keeps this many connections open when idle so the first
+	// requests after a quiet spell do not pay for connection setup. Default 2.
+	MinConns int32
+
+	// ConnectTimeout bounds each new connection. Default 5s.
+	ConnectTimeout time.Duration
+
+	// ApplicationName is reported in pg_stat_activity. Optional.
+	ApplicationName string
+}
+
+// DefaultMaxConns is PoolConfig.MaxConns when unset.
+const DefaultMaxConns = 20
+
+func (c *PoolConfig) validate() error {
+	if c.URL == "" {
+		return errors.New("PoolConfig.URL is required")
+	}
+	if c.MaxConns < 0 {
+		return fmt.Errorf("PoolConfig.MaxConns must be positive, got %d", c.MaxConns)
+	}
+	if c.MinConns < 0 {
+		return fmt.Errorf("PoolConfig.MinConns must not be negative, got %d", c.MinConns)
+	}
+	if c.MaxConns > 0 && c.MinConns > c.MaxConns {
+		return fmt.Errorf("PoolConfig.MinConns (%d) must not exceed MaxConns (%d)", c.MinConns, c.MaxConns)
+	}
+	return nil
+}
+
+// NewPool opens a pgx pool and pings the server, so a wrong URL or a server
+// that does not answer fails here rather than on first use.
+func NewPool(ctx context.Context, cfg PoolConfig) (*pgxpool.Pool, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	pc, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil {
+		// pgx's parse errors can echo the password; say only what failed.
+		return nil, errors.New("parsing database URL: invalid connection string")
+	}
+	pc.MaxConns = cfg.MaxConns
+	if pc.MaxConns == 0 {
+		pc.MaxConns = DefaultMaxConns
+	}
+	pc.MinConns = cfg.MinConns
+	if pc.MinConns == 0 {
+		pc.MinConns = min(2, pc.MaxConns)
+	}
+	pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
+	if pc.ConnConfig.ConnectTimeout == 0 {
+		pc.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	if cfg.ApplicationName != "" {
+		pc.ConnConfig.RuntimeParams["application_name"] = cfg.ApplicationName
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("creating pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connecting to %s: %w", Redact(cfg.URL), err)
+	}
+	return pool, nil
+}
+
+// Querier is what query functions run on: a *pgxpool.Pool, a *pgx.Conn or a
+// pgx.Tx.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Redact returns a connection URL with its password replaced, for logs and
+// error messages. Strings that do not parse are replaced whole.
+func Redact(url string) string {
+	cfg, err := pgconn.ParseConfig(url)
+	if err != nil {
+		return "(unparseable database URL)"
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+}

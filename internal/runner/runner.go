@@ -1,0 +1,271 @@
+// Package runner builds and runs the River client that works every queue:
+// queue worker counts, fetch tuning, rescue of jobs left by dead runners,
+// retention, graceful shutdown, and the /healthz and /readyz endpoints.
+package runner
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/msgrunner/msgrunner/jobs"
+)
+
+// Defaults for Config fields left zero.
+const (
+	// DefaultFetchCooldown is the least time between two fetches of one
+	// queue. River's 100ms default caps a queue at MaxWorkers jobs per
+	// 100ms (about 100 jobs/s for the 10-worker delivery queue); 2ms lifts
+	// that cap well past what the box can do while keeping an idle runner's
+	// fetch rate bounded.
+	DefaultFetchCooldown = 2 * time.Millisecond
+	// DefaultFetchPollInterval is the fallback poll when LISTEN/NOTIFY is
+	// quiet (River's default is 1s). New jobs normally arrive by notify.
+	DefaultFetchPollInterval = 100 * time.Millisecond
+	// DefaultRescueStuckJobsAfter: a job still running this long after it
+	// started, and past its own timeout, is taken to belong to a dead runner
+	// and is retried (River's default is 1h).
+	DefaultRescueStuckJobsAfter = time.Minute
+	// DefaultJobTimeout applies to kinds whose worker sets none (every kind
+	// here sets one; this guards test and future workers).
+	DefaultJobTimeout = 30 * time.Second
+	// DefaultShutdownTimeout is how long a stopping runner lets running jobs
+	// finish before cancelling their contexts.
+	DefaultShutdownTimeout = 25 * time.Second
+	// DefaultCompletedRetention keeps completed jobs for a day.
+	DefaultCompletedRetention = 24 * time.Hour
+	// DefaultCancelledRetention keeps cancelled jobs for a day.
+	DefaultCancelledRetention = 24 * time.Hour
+	// DefaultDiscardedRetention keeps discarded (dead-letter) jobs for a
+	// week, so operators can still retry them.
+	DefaultDiscardedRetention = 7 * 24 * time.Hour
+)
+
+// hardStopGrace is how long Shutdown waits after cancelling running jobs
+// for them to return.
+const hardStopGrace = 5 * time.Second
+
+// Config configures a Runner. Zero fields take the documented defaults.
+type Config struct {
+	// ID names this runner in River's tables; River generates one if empty.
+	ID string
+	// Queues lists the queues to work with their worker counts; required.
+	Queues []jobs.QueueSpec
+	// Workers holds a worker for every kind the queues may contain; required.
+	Workers *river.Workers
+	// FetchCooldown, FetchPollInterval: see the Default constants.
+	FetchCooldown     time.Duration
+	FetchPollInterval time.Duration
+	// RescueStuckJobsAfter: see DefaultRescueStuckJobsAfter.
+	RescueStuckJobsAfter time.Duration
+	// JobTimeout: see DefaultJobTimeout.
+	JobTimeout time.Duration
+	// ShutdownTimeout: see DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// Retention of finished jobs before River's cleaner deletes them.
+	CompletedRetention time.Duration
+	CancelledRetention time.Duration
+	DiscardedRetention time.Duration
+	// Addr is where /healthz and /readyz listen (":0" picks a free port);
+	// empty disables the HTTP server.
+	Addr string
+	// Logger receives structured logs; required.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	c.FetchCooldown = cmp.Or(c.FetchCooldown, DefaultFetchCooldown)
+	c.FetchPollInterval = cmp.Or(c.FetchPollInterval, DefaultFetchPollInterval)
+	c.RescueStuckJobsAfter = cmp.Or(c.RescueStuckJobsAfter, DefaultRescueStuckJobsAfter)
+	c.JobTimeout = cmp.Or(c.JobTimeout, DefaultJobTimeout)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, DefaultShutdownTimeout)
+	c.CompletedRetention = cmp.Or(c.CompletedRetention, DefaultCompletedRetention)
+	c.CancelledRetention = cmp.Or(c.CancelledRetention, DefaultCancelledRetention)
+	c.DiscardedRetention = cmp.Or(c.DiscardedRetention, DefaultDiscardedRetention)
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if len(c.Queues) == 0 {
+		errs = append(errs, errors.New("Config.Queues must list at least one queue"))
+	}
+	seen := map[string]bool{}
+	for _, q := range c.Queues {
+		switch {
+		case seen[q.Name]:
+			errs = append(errs, fmt.Errorf("Config.Queues lists %q twice", q.Name))
+		case q.Workers < 1 || q.Workers > 10000:
+			errs = append(errs, fmt.Errorf("Config.Queues[%s].Workers must be 1..10000, got %d", q.Name, q.Workers))
+		case q.Timeout <= 0:
+			errs = append(errs, fmt.Errorf("Config.Queues[%s].Timeout must be positive", q.Name))
+		case q.RetryBase <= 0:
+			errs = append(errs, fmt.Errorf("Config.Queues[%s].RetryBase must be positive", q.Name))
+		}
+		seen[q.Name] = true
+	}
+	if c.Workers == nil {
+		errs = append(errs, errors.New("Config.Workers is required"))
+	}
+	if c.Logger == nil {
+		errs = append(errs, errors.New("Config.Logger is required"))
+	}
+	if c.RescueStuckJobsAfter < c.JobTimeout {
+		errs = append(errs, fmt.Errorf("Config.RescueStuckJobsAfter (%s) must not be less than JobTimeout (%s)", c.RescueStuckJobsAfter, c.JobTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// Runner works jobs. Create one with New, then Start it; Shutdown stops it.
+type Runner struct {
+	cfg      Config
+	pool     *pgxpool.Pool
+	client   *river.Client[pgx.Tx]
+	logger   *slog.Logger
+	listener net.Listener
+	server   *http.Server
+	started  atomic.Bool
+	stopping atomic.Bool
+}
+
+// New validates cfg and builds the River client; nothing runs until Start.
+func New(pool *pgxpool.Pool, cfg Config) (*Runner, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	queues := make(map[string]river.QueueConfig, len(cfg.Queues))
+	for _, q := range cfg.Queues {
+		queues[q.Name] = river.QueueConfig{MaxWorkers: q.Workers}
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		ID:                          cfg.ID,
+		Queues:                      queues,
+		Workers:                     cfg.Workers,
+		FetchCooldown:               cfg.FetchCooldown,
+		FetchPollInterval:           cfg.FetchPollInterval,
+		RescueStuckJobsAfter:        cfg.RescueStuckJobsAfter,
+		JobTimeout:                  cfg.JobTimeout,
+		SoftStopTimeout:             cfg.ShutdownTimeout,
+		CompletedJobRetentionPeriod: cfg.CompletedRetention,
+		CancelledJobRetentionPeriod: cfg.CancelledRetention,
+		DiscardedJobRetentionPeriod: cfg.DiscardedRetention,
+		Logger:                      cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("runner: creating River client: %w", err)
+	}
+	return &Runner{cfg: cfg, pool: pool, client: client, logger: cfg.Logger}, nil
+}
+
+// Client returns the River client, for inserting jobs or subscribing to
+// events.
+func (r *Runner) Client() *river.Client[pgx.Tx] { return r.client }
+
+// Start starts working jobs and, when Config.Addr is set, serves /healthz
+// and /readyz. ctx bounds only the start itself; stop with Shutdown.
+func (r *Runner) Start(ctx context.Context) error {
+	if r.cfg.Addr != "" {
+		ln, err := net.Listen("tcp", r.cfg.Addr)
+		if err != nil {
+			return fmt.Errorf("runner: listening on %s: %w", r.cfg.Addr, err)
+		}
+		r.listener = ln
+		r.server = &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := r.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				r.logger.Error("health server stopped", slog.String("error", err.Error()))
+			}
+		}()
+	}
+	// River's Start context governs its lifetime; Shutdown stops it instead.
+	if err := r.client.Start(context.WithoutCancel(ctx)); err != nil {
+		if r.server != nil {
+			_ = r.server.Close()
+		}
+		return fmt.Errorf("runner: starting River client: %w", err)
+	}
+	r.started.Store(true)
+	r.logger.Info("runner started", slog.Int("queues", len(r.cfg.Queues)),
+		slog.Duration("fetch_cooldown", r.cfg.FetchCooldown),
+		slog.Duration("fetch_poll_interval", r.cfg.FetchPollInterval),
+		slog.Duration("rescue_stuck_jobs_after", r.cfg.RescueStuckJobsAfter))
+	return nil
+}
+
+// Addr returns the address the health server listens on, or "" without one.
+func (r *Runner) Addr() string {
+	if r.listener == nil {
+		return ""
+	}
+	return r.listener.Addr().String()
+}
+
+// Shutdown stops fetching new jobs and lets running ones finish for up to
+// Config.ShutdownTimeout, then cancels their contexts (River records them
+// as failed attempts and retries them) and waits a few seconds more for
+// them to return. ctx bounds the whole wait. The health server closes last.
+func (r *Runner) Shutdown(ctx context.Context) error {
+	r.stopping.Store(true)
+	r.logger.Info("runner stopping", slog.Duration("shutdown_timeout", r.cfg.ShutdownTimeout))
+	stopCtx, cancel := context.WithTimeout(ctx, r.cfg.ShutdownTimeout+hardStopGrace)
+	defer cancel()
+	err := r.client.Stop(stopCtx)
+	if err != nil {
+		err = fmt.Errorf("runner: stopping River client: %w", err)
+	}
+	if r.server != nil {
+		if serr := r.server.Shutdown(context.WithoutCancel(ctx)); serr != nil && err == nil {
+			err = fmt.Errorf("runner: stopping health server: %w", serr)
+		}
+	}
+	r.logger.Info("runner stopped")
+	return err
+}
+
+// Handler serves GET /healthz (the process is up) and GET /readyz (the
+// runner is started, not stopping, and Postgres answers within a second).
+func (r *Runner) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, req *http.Request) {
+		checks := map[string]string{"runner": "ok", "postgres": "ok"}
+		status := http.StatusOK
+		switch {
+		case r.stopping.Load():
+			checks["runner"], status = "stopping", http.StatusServiceUnavailable
+		case !r.started.Load():
+			checks["runner"], status = "starting", http.StatusServiceUnavailable
+		}
+		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
+		defer cancel()
+		if err := r.pool.Ping(ctx); err != nil {
+			checks["postgres"], status = "unreachable", http.StatusServiceUnavailable
+		}
+		body := map[string]any{"status": "ready", "checks": checks}
+		if status != http.StatusOK {
+			body["status"] = "not ready"
+		}
+		writeJSON(w, status, body)
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,101 @@
+package jobs
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Queue names, as in the earlier design.
+const (
+	QueueMessageDelivery     = "message-delivery"
+	QueueMessageNotification = "message-notification"
+	QueueMessageIndexing     = "message-indexing"
+	QueueMessageEncryption   = "message-encryption"
+	QueueBatchMessageSending = "batch-message-sending"
+	QueueMessageCleanup      = "message-cleanup"
+)
+
+// Backoff is how retry delays grow with attempts.
+type Backoff int
+
+const (
+	// BackoffExponential waits Base·2^(attempt−1) after failed attempt n.
+	BackoffExponential Backoff = iota
+	// BackoffFixed waits Base after every failed attempt.
+	BackoffFixed
+)
+
+// QueueSpec is one queue's settings for a runner: how many workers it runs
+// and the retry schedule and timeout shared by the kinds in it.
+type QueueSpec struct {
+	Name      string
+	Workers   int
+	RetryBase time.Duration
+	Backoff   Backoff
+	Timeout   time.Duration
+}
+
+// RetryDelay returns how long to wait after failed attempt number attempt
+// (1-based) before the next one.
+func (q QueueSpec) RetryDelay(attempt int) time.Duration {
+	if q.Backoff == BackoffFixed || attempt < 1 {
+		return q.RetryBase
+	}
+	// Cap the exponent: no schedule here needs more than 2^20 × base, and
+	// the cap keeps the shift from overflowing.
+	return q.RetryBase << min(attempt-1, 20)
+}
+
+// DefaultQueues returns the queue table of the design: worker counts per
+// runner, retry base and timeout. Callers may modify the returned slice.
+func DefaultQueues() []QueueSpec {
+	return []QueueSpec{
+		{Name: QueueMessageDelivery, Workers: 10, RetryBase: 2 * time.Second, Timeout: 30 * time.Second},
+		{Name: QueueMessageNotification, Workers: 15, RetryBase: 1 * time.Second, Timeout: 20 * time.Second},
+		{Name: QueueMessageIndexing, Workers: 3, RetryBase: 3 * time.Second, Timeout: 60 * time.Second},
+		{Name: QueueMessageEncryption, Workers: 5, RetryBase: 2 * time.Second, Timeout: 45 * time.Second},
+		{Name: QueueBatchMessageSending, Workers: 2, RetryBase: 5 * time.Second, Timeout: 5 * time.Minute},
+		{Name: QueueMessageCleanup, Workers: 1, RetryBase: 10 * time.Second, Backoff: BackoffFixed, Timeout: 10 * time.Minute},
+	}
+}
+
+// Priority is a job priority by name; River runs lower numbers first.
+type Priority int
+
+// Priorities, mapped onto River priorities 1–4.
+const (
+	PriorityCritical Priority = 1
+	PriorityHigh     Priority = 2
+	PriorityNormal   Priority = 3
+	PriorityLow      Priority = 4
+)
+
+var priorityNames = map[string]Priority{
+	"critical": PriorityCritical,
+	"high":     PriorityHigh,
+	"normal":   PriorityNormal,
+	"low":      PriorityLow,
+}
+
+// ParsePriority maps critical, high, normal and low (any case) to their
+// River priorities; anything else is an error that names the valid values.
+func ParsePriority(name string) (Priority, error) {
+	if p, ok := priorityNames[strings.ToLower(name)]; ok {
+		return p, nil
+	}
+	return 0, fmt.Errorf("unknown priority %q (want critical, high, normal or low)", name)
+}
+
+// String returns the priority's name.
+func (p Priority) String() string {
+	for name, v := range priorityNames {
+		if v == p {
+			return name
+		}
+	}
+	return fmt.Sprintf("priority(%d)", int(p))
+}
+
+// Valid reports whether p is one of the four priorities.
+func (p Priority) Valid() bool { return p >= PriorityCritical && p <= PriorityLow }

@@ -1,0 +1,253 @@
+// Package outbox is the write API a message service calls: it stores a
+// message and enqueues the work that follows it in one transaction, so both
+// commit or neither does (the transactional outbox).
+//
+// SendTx runs inside the caller's transaction and never begins, commits or
+// rolls it back; Send is the companion for callers without a transaction.
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/jobs"
+	"github.com/msgrunner/msgrunner/validation"
+)
+
+// DefaultMaxContentBytes is Config.MaxContentBytes when unset: 64 KiB.
+const DefaultMaxContentBytes = 64 << 10
+
+// maxKeyIDBytes bounds Message.KeyID.
+const maxKeyIDBytes = 128
+
+// ErrNotParticipant is returned when the conversation exists and the sender
+// or the recipient is not one of its participants. The caller's transaction
+// must be rolled back (Send does so itself).
+var ErrNotParticipant = errors.New("outbox: sender or recipient is not a participant of the conversation")
+
+// Config configures an Outbox.
+type Config struct {
+	// MaxContentBytes caps a message's content (or ciphertext) in bytes.
+	// Default DefaultMaxContentBytes.
+	MaxContentBytes int
+}
+
+// Outbox writes messages and their jobs. It is safe for concurrent use.
+type Outbox struct {
+	river      *river.Client[pgx.Tx]
+	maxContent int
+}
+
+// New returns an Outbox that inserts jobs through client, which may be an
+// insert-only River client (no queues or workers).
+func New(client *river.Client[pgx.Tx], cfg Config) (*Outbox, error) {
+	if client == nil {
+		return nil, errors.New("outbox: River client is required")
+	}
+	if cfg.MaxContentBytes < 0 {
+		return nil, fmt.Errorf("outbox: Config.MaxContentBytes must be positive, got %d", cfg.MaxContentBytes)
+	}
+	if cfg.MaxContentBytes == 0 {
+		cfg.MaxContentBytes = DefaultMaxContentBytes
+	}
+	return &Outbox{river: client, maxContent: cfg.MaxContentBytes}, nil
+}
+
+// Message is a message to send. Set either Content (plaintext) or
+// Ciphertext with KeyID (content sealed before it reached the outbox).
+type Message struct {
+	// ID is the message id; a new UUIDv7 (time-ordered) when zero.
+	ID             uuid.UUID
+	ConversationID uuid.UUID
+	SenderID       uuid.UUID
+	RecipientID    uuid.UUID
+	Content        string
+	Ciphertext     []byte
+	KeyID          string
+	// Priority is critical, high, normal or low; normal when empty.
+	Priority string
+}
+
+// Result is what SendTx wrote.
+type Result struct {
+	ID             uuid.UUID
+	ConversationID uuid.UUID
+	Seq            int64
+	Status         string
+	CreatedAt      time.Time
+	// Jobs lists the inserted jobs' kinds and ids, in insertion order.
+	Jobs []Job
+}
+
+// Job identifies one inserted job.
+type Job struct {
+	ID   int64
+	Kind string
+}
+
+// validated is a Message that passed validate.
+type validated struct {
+	row      db.NewMessage
+	priority jobs.Priority
+}
+
+func (o *Outbox) validate(m Message) (validated, error) {
+	var v validated
+	switch {
+	case m.ConversationID == uuid.Nil:
+		return v, validation.Errorf("conversation_id", "is required")
+	case m.SenderID == uuid.Nil:
+		return v, validation.Errorf("sender_id", "is required")
+	case m.RecipientID == uuid.Nil:
+		return v, validation.Errorf("recipient_id", "is required")
+	case m.RecipientID == m.SenderID:
+		return v, validation.Errorf("recipient_id", "must differ from sender_id")
+	}
+
+	v.priority = jobs.PriorityNormal
+	if m.Priority != "" {
+		p, err := jobs.ParsePriority(m.Priority)
+		if err != nil {
+			return v, validation.Errorf("priority", "%v", err)
+		}
+		v.priority = p
+	}
+
+	id := m.ID
+	if id == uuid.Nil {
+		var err error
+		if id, err = uuid.NewV7(); err != nil {
+			return v, fmt.Errorf("outbox: generating message id: %w", err)
+		}
+	}
+	v.row = db.NewMessage{
+		ID:             id,
+		ConversationID: m.ConversationID,
+		SenderID:       m.SenderID,
+		RecipientID:    m.RecipientID,
+		Priority:       int(v.priority),
+	}
+
+	if m.Ciphertext != nil || m.KeyID != "" {
+		switch {
+		case m.Content != "":
+			return v, validation.Errorf("content", "must be empty when ciphertext is set")
+		case len(m.Ciphertext) == 0:
+			return v, validation.Errorf("ciphertext", "is required when key_id is set")
+		case len(m.Ciphertext) > o.maxContent:
+			return v, validation.Errorf("ciphertext", "is %d bytes, over the limit of %d", len(m.Ciphertext), o.maxContent)
+		case m.KeyID == "":
+			return v, validation.Errorf("key_id", "is required when ciphertext is set")
+		case len(m.KeyID) > maxKeyIDBytes || !utf8.ValidString(m.KeyID):
+			return v, validation.Errorf("key_id", "must be valid UTF-8 of at most %d bytes", maxKeyIDBytes)
+		}
+		keyID := m.KeyID
+		v.row.Ciphertext, v.row.KeyID = m.Ciphertext, &keyID
+		return v, nil
+	}
+
+	switch {
+	case strings.TrimSpace(m.Content) == "":
+		return v, validation.Errorf("content", "must not be empty")
+	case len(m.Content) > o.maxContent:
+		return v, validation.Errorf("content", "is %d bytes, over the limit of %d", len(m.Content), o.maxContent)
+	case !utf8.ValidString(m.Content):
+		return v, validation.Errorf("content", "must be valid UTF-8")
+	case strings.ContainsRune(m.Content, 0):
+		return v, validation.Errorf("content", "must not contain NUL characters")
+	}
+	content := m.Content
+	v.row.Content = &content
+	return v, nil
+}
+
+// SendTx validates m, writes it with its conversation's next seq (creating
+// the conversation with sender and recipient as participants on first use),
+// and inserts its jobs in one statement: send-message and send-notification
+// at the message's priority, and index-message for plaintext messages.
+//
+// It works inside tx and never commits or rolls it back. Invalid input
+// returns a *validation.Error before anything is written. ErrNotParticipant
+// and database errors leave tx in a state the caller must roll back.
+func (o *Outbox) SendTx(ctx context.Context, tx pgx.Tx, m Message) (*Result, error) {
+	v, err := o.validate(m)
+	if err != nil {
+		return nil, err
+	}
+	return o.send(ctx, tx, v)
+}
+
+func (o *Outbox) send(ctx context.Context, tx pgx.Tx, v validated) (*Result, error) {
+	ins, err := db.InsertMessage(ctx, tx, v.row)
+	if errors.Is(err, db.ErrNotParticipant) {
+		return nil, ErrNotParticipant
+	}
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+
+	prio := &river.InsertOpts{Priority: int(v.priority)}
+	params := []river.InsertManyParams{
+		{Args: jobs.SendMessageArgs{MessageID: ins.ID}, InsertOpts: prio},
+		{Args: jobs.SendNotificationArgs{MessageID: ins.ID, RecipientID: v.row.RecipientID}, InsertOpts: prio},
+	}
+	if v.row.Content != nil {
+		params = append(params, river.InsertManyParams{Args: jobs.IndexMessageArgs{MessageID: ins.ID, Operation: jobs.IndexOpIndex}})
+	}
+	inserted, err := o.river.InsertManyTx(ctx, tx, params)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: inserting jobs: %w", err)
+	}
+
+	res := &Result{
+		ID:             ins.ID,
+		ConversationID: ins.ConversationID,
+		Seq:            ins.Seq,
+		Status:         string(ins.Status),
+		CreatedAt:      ins.CreatedAt,
+		Jobs:           make([]Job, 0, len(inserted)),
+	}
+	for _, r := range inserted {
+		res.Jobs = append(res.Jobs, Job{ID: r.Job.ID, Kind: r.Job.Kind})
+	}
+	return res, nil
+}
+
+// Beginner starts transactions: a *pgxpool.Pool, a *pgx.Conn, or a pgx.Tx
+// (which begins a savepoint).
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// Send runs SendTx in a transaction of its own: it begins, commits on
+// success and rolls back on any error, so an error means nothing was
+// written.
+func (o *Outbox) Send(ctx context.Context, b Beginner, m Message) (*Result, error) {
+	// Validate before taking a connection: bad input costs no round trip.
+	v, err := o.validate(m)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := b.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: beginning transaction: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	res, err := o.send(ctx, tx, v)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("outbox: committing: %w", err)
+	}
+	return res, nil
+}

@@ -1,0 +1,94 @@
+package workers
+
+import (
+	"context"
+
+	"github.com/riverqueue/river"
+
+	"github.com/msgrunner/msgrunner/jobs"
+)
+
+// The workers below are registered so that every kind has its queue,
+// timeout and retry schedule from the start, but their work belongs to
+// later issues. Until it lands each one cancels its job with an error that
+// says what is missing, rather than pretending to succeed.
+
+// SendMessageWorker delivers a stored message: marks it sent and publishes
+// it on the recipient's Redis channel.
+type SendMessageWorker struct {
+	Policy[jobs.SendMessageArgs]
+	deps Deps
+}
+
+// Work implements river.Worker.
+func (w *SendMessageWorker) Work(ctx context.Context, job *river.Job[jobs.SendMessageArgs]) error {
+	return notImplemented(jobs.KindSendMessage, "marking the message sent and publishing it to the recipient's Redis channel (realtime delivery issue)")
+}
+
+// DeliveryConfirmationWorker records a delivered/read receipt and publishes
+// it to the sender.
+type DeliveryConfirmationWorker struct {
+	Policy[jobs.DeliveryConfirmationArgs]
+	deps Deps
+}
+
+// Work implements river.Worker.
+func (w *DeliveryConfirmationWorker) Work(ctx context.Context, job *river.Job[jobs.DeliveryConfirmationArgs]) error {
+	return notImplemented(jobs.KindDeliveryConfirmation, "recording the receipt and publishing it to the sender (realtime delivery issue)")
+}
+
+// SendNotificationWorker notifies a recipient on push, email, SMS and in-app.
+type SendNotificationWorker struct {
+	Policy[jobs.SendNotificationArgs]
+	deps Deps
+}
+
+// Work implements river.Worker.
+func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.SendNotificationArgs]) error {
+	return notImplemented(jobs.KindSendNotification, "notification providers, preferences and templates (notifications issue)")
+}
+
+// IndexMessageWorker maintains the full-text search index.
+type IndexMessageWorker struct {
+	Policy[jobs.IndexMessageArgs]
+	deps Deps
+}
+
+// Work implements river.Worker.
+func (w *IndexMessageWorker) Work(ctx context.Context, job *river.Job[jobs.IndexMessageArgs]) error {
+	return notImplemented(jobs.KindIndexMessage, "writing the message_search entry (search indexing issue)")
+}
+
+// EncryptDecryptWorker does bulk encryption, key rotation and export.
+type EncryptDecryptWorker struct {
+	Policy[jobs.EncryptDecryptArgs]
+	deps Deps
+}
+
+// Work implements river.Worker.
+func (w *EncryptDecryptWorker) Work(ctx context.Context, job *river.Job[jobs.EncryptDecryptArgs]) error {
+	return notImplemented(jobs.KindEncryptDecrypt, "the encryption keyring and bulk crypto operations (encryption issue)")
+}
+
+// BatchSendWorker sends a broadcast a chunk at a time.
+type BatchSendWorker struct {
+	Policy[jobs.BatchSendArgs]
+	deps Deps
+}
+
+// Work implements river.Worker.
+func (w *BatchSendWorker) Work(ctx context.Context, job *river.Job[jobs.BatchSendArgs]) error {
+	return notImplemented(jobs.KindBatchSend, "chunked broadcast sending (broadcasts issue)")
+}
+
+// CleanupMessagesWorker deletes old messages, deleted conversations and
+// expired attachments in batches.
+type CleanupMessagesWorker struct {
+	Policy[jobs.CleanupMessagesArgs]
+	deps Deps
+}
+
+// Work implements river.Worker.
+func (w *CleanupMessagesWorker) Work(ctx context.Context, job *river.Job[jobs.CleanupMessagesArgs]) error {
+	return notImplemented(jobs.KindCleanupMessages, "batched cleanup (cleanup issue)")
+}
