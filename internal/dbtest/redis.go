@@ -1,0 +1,74 @@
+package dbtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+const redisPrefix = "msgrunner_test:"
+
+var redisStaleOnce sync.Once
+
+func redisOptions(t testing.TB) *redis.Options {
+	t.Helper()
+	raw := os.Getenv("TEST_REDIS_URL")
+	if raw == "" {
+		raw = os.Getenv("REDIS_URL")
+	}
+	if raw == "" {
+		raw = "redis://127.0.0.1:6379/0"
+	}
+	opts, err := redis.ParseURL(raw)
+	if err != nil {
+		t.Fatalf("dbtest: TEST_REDIS_URL/REDIS_URL: not a redis:// URL")
+	}
+	return opts
+}
+
+// Redis returns a client on the shared test Redis and a key and channel
+// prefix unique to this test ("msgrunner_test:<pid>:<n>:"). Keys under the
+// prefix are deleted when the test ends; keys left by test processes that
+// died are deleted on first use. Pub/sub channels ignore Redis DB numbers,
+// so tests must put the prefix on channel names too.
+func Redis(t testing.TB) (*redis.Client, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rdb := redis.NewClient(redisOptions(t))
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		t.Fatalf("dbtest: Redis does not answer (run `make services`): %v", err)
+	}
+	redisStaleOnce.Do(func() { deleteKeys(ctx, rdb, redisPrefix+"*", true) })
+	prefix := fmt.Sprintf("%s%d:%d:", redisPrefix, os.Getpid(), counter.Add(1))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		deleteKeys(ctx, rdb, prefix+"*", false)
+		rdb.Close()
+	})
+	return rdb, prefix
+}
+
+// deleteKeys removes keys matching pattern; with onlyDead, only those whose
+// prefix names a process that no longer runs.
+func deleteKeys(ctx context.Context, rdb *redis.Client, pattern string, onlyDead bool) {
+	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+	for iter.Next(ctx) {
+		key := iter.Val()
+		if onlyDead {
+			pid := strings.SplitN(strings.TrimPrefix(key, redisPrefix), ":", 2)[0]
+			if processAlive(testDBPrefix + pid) {
+				continue
+			}
+		}
+		rdb.Del(ctx, key)
+	}
+}
