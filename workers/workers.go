@@ -16,9 +16,10 @@ import (
 )
 
 // ErrNotImplemented marks work this build cannot do yet. Jobs that hit it
-// are cancelled (not retried, since a retry cannot succeed) with an error
-// that says what is missing; once the worker exists they can be retried from
-// River UI or the admin API.
+// fail with an error that says what is missing, are retried on their
+// queue's schedule like any failure, and end discarded (the dead-letter
+// state), from where River UI or the admin API can retry them once a build
+// that does the work is running.
 var ErrNotImplemented = errors.New("not implemented in this build")
 
 // Deps are what workers need from the outside world.
@@ -48,34 +49,60 @@ func (p Policy[T]) NextRetry(job *river.Job[T]) time.Time {
 // settings of its queue in queues. It fails when a kind's queue is missing
 // from queues.
 func Register(ws *river.Workers, deps Deps, queues []jobs.QueueSpec) error {
-	byName := make(map[string]jobs.QueueSpec, len(queues))
-	for _, q := range queues {
-		byName[q.Name] = q
+	s, err := newSet(deps, queues)
+	if err != nil {
+		return err
 	}
-	specs := make(map[string]jobs.QueueSpec)
-	for _, k := range jobs.Kinds() {
-		q, ok := byName[k.Queue]
-		if !ok {
-			return fmt.Errorf("workers: no settings for queue %q of kind %q", k.Queue, k.Kind)
-		}
-		specs[k.Kind] = q
-	}
-	regs := []error{
-		river.AddWorkerSafely(ws, &SendMessageWorker{Policy: Policy[jobs.SendMessageArgs]{Queue: specs[jobs.KindSendMessage]}, deps: deps}),
-		river.AddWorkerSafely(ws, &DeliveryConfirmationWorker{Policy: Policy[jobs.DeliveryConfirmationArgs]{Queue: specs[jobs.KindDeliveryConfirmation]}, deps: deps}),
-		river.AddWorkerSafely(ws, &SendNotificationWorker{Policy: Policy[jobs.SendNotificationArgs]{Queue: specs[jobs.KindSendNotification]}, deps: deps}),
-		river.AddWorkerSafely(ws, &IndexMessageWorker{Policy: Policy[jobs.IndexMessageArgs]{Queue: specs[jobs.KindIndexMessage]}, deps: deps}),
-		river.AddWorkerSafely(ws, &EncryptDecryptWorker{Policy: Policy[jobs.EncryptDecryptArgs]{Queue: specs[jobs.KindEncryptDecrypt]}, deps: deps}),
-		river.AddWorkerSafely(ws, &BatchSendWorker{Policy: Policy[jobs.BatchSendArgs]{Queue: specs[jobs.KindBatchSend]}, deps: deps}),
-		river.AddWorkerSafely(ws, &CleanupMessagesWorker{Policy: Policy[jobs.CleanupMessagesArgs]{Queue: specs[jobs.KindCleanupMessages]}, deps: deps}),
-	}
-	if err := errors.Join(regs...); err != nil {
+	if err := errors.Join(
+		river.AddWorkerSafely(ws, s.sendMessage),
+		river.AddWorkerSafely(ws, s.deliveryConfirmation),
+		river.AddWorkerSafely(ws, s.sendNotification),
+		river.AddWorkerSafely(ws, s.indexMessage),
+		river.AddWorkerSafely(ws, s.encryptDecrypt),
+		river.AddWorkerSafely(ws, s.batchSend),
+		river.AddWorkerSafely(ws, s.cleanupMessages),
+	); err != nil {
 		return fmt.Errorf("workers: %w", err)
 	}
 	return nil
 }
 
-// notImplemented cancels the job with an error naming what is missing.
+// set is one worker per kind.
+type set struct {
+	sendMessage          *SendMessageWorker
+	deliveryConfirmation *DeliveryConfirmationWorker
+	sendNotification     *SendNotificationWorker
+	indexMessage         *IndexMessageWorker
+	encryptDecrypt       *EncryptDecryptWorker
+	batchSend            *BatchSendWorker
+	cleanupMessages      *CleanupMessagesWorker
+}
+
+func newSet(deps Deps, queues []jobs.QueueSpec) (*set, error) {
+	byName := make(map[string]jobs.QueueSpec, len(queues))
+	for _, q := range queues {
+		byName[q.Name] = q
+	}
+	spec := make(map[string]jobs.QueueSpec)
+	for _, k := range jobs.Kinds() {
+		q, ok := byName[k.Queue]
+		if !ok {
+			return nil, fmt.Errorf("workers: no settings for queue %q of kind %q", k.Queue, k.Kind)
+		}
+		spec[k.Kind] = q
+	}
+	return &set{
+		sendMessage:          &SendMessageWorker{Policy: Policy[jobs.SendMessageArgs]{Queue: spec[jobs.KindSendMessage]}, deps: deps},
+		deliveryConfirmation: &DeliveryConfirmationWorker{Policy: Policy[jobs.DeliveryConfirmationArgs]{Queue: spec[jobs.KindDeliveryConfirmation]}, deps: deps},
+		sendNotification:     &SendNotificationWorker{Policy: Policy[jobs.SendNotificationArgs]{Queue: spec[jobs.KindSendNotification]}, deps: deps},
+		indexMessage:         &IndexMessageWorker{Policy: Policy[jobs.IndexMessageArgs]{Queue: spec[jobs.KindIndexMessage]}, deps: deps},
+		encryptDecrypt:       &EncryptDecryptWorker{Policy: Policy[jobs.EncryptDecryptArgs]{Queue: spec[jobs.KindEncryptDecrypt]}, deps: deps},
+		batchSend:            &BatchSendWorker{Policy: Policy[jobs.BatchSendArgs]{Queue: spec[jobs.KindBatchSend]}, deps: deps},
+		cleanupMessages:      &CleanupMessagesWorker{Policy: Policy[jobs.CleanupMessagesArgs]{Queue: spec[jobs.KindCleanupMessages]}, deps: deps},
+	}, nil
+}
+
+// notImplemented fails the job with an error naming what is missing.
 func notImplemented(kind, missing string) error {
-	return river.JobCancel(fmt.Errorf("%s: %w: %s", kind, ErrNotImplemented, missing))
+	return fmt.Errorf("%s: %w: %s", kind, ErrNotImplemented, missing)
 }
