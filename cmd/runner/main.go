@@ -14,7 +14,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx, stop, os.Getenv)
+	err := run(ctx, stop, os.Getenv, nil)
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "runner: %v\n", err)

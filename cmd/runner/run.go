@@ -71,8 +71,9 @@ func loadSettings(getenv func(string) string) (settings, error) {
 
 // run works jobs until ctx is cancelled (by SIGINT or SIGTERM), then shuts
 // down gracefully. stopSignals restores default signal handling, so a
-// second signal during shutdown kills the process.
-func run(ctx context.Context, stopSignals func(), getenv func(string) string) error {
+// second signal during shutdown kills the process. ready, when not nil, is
+// called with the health server's address once the runner works jobs.
+func run(ctx context.Context, stopSignals func(), getenv func(string) string, ready func(addr string)) error {
 	s, err := loadSettings(getenv)
 	if err != nil {
 		return err
@@ -110,6 +111,9 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string) er
 	}
 	logger.Info("runner ready", slog.String("health", "http://"+rn.Addr()+"/healthz"),
 		slog.String("database", db.Redact(s.DatabaseURL)), slog.String("redis", s.Redis.Addr))
+	if ready != nil {
+		ready(rn.Addr())
+	}
 
 	<-ctx.Done()
 	stopSignals()

@@ -213,9 +213,10 @@ func (r *Runner) Addr() string {
 }
 
 // Shutdown stops fetching new jobs and lets running ones finish for up to
-// Config.ShutdownTimeout, then cancels their contexts (River records them
-// as failed attempts and retries them) and waits a few seconds more for
-// them to return. ctx bounds the whole wait. The health server closes last.
+// Config.ShutdownTimeout, then cancels their contexts and waits a few
+// seconds more for them to return. River puts a job cut off this way back
+// in the queue as available, without using up an attempt, so another runner
+// works it. ctx bounds the whole wait. The health server closes last.
 func (r *Runner) Shutdown(ctx context.Context) error {
 	r.stopping.Store(true)
 	r.logger.Info("runner stopping", slog.Duration("shutdown_timeout", r.cfg.ShutdownTimeout))

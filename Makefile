@@ -1,0 +1,57 @@
+# Quick start: `make run` runs the system, `make test` runs the tests.
+# Both first make sure PostgreSQL and Redis answer (scripts/services.sh).
+
+SHELL := /bin/bash
+GO ?= go
+SQLC := $(GO) tool -modfile=tools/go.mod sqlc
+DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/msgrunner?sslmode=disable
+export DATABASE_URL
+
+.PHONY: run test services generate check-generated vet fmt-check build bench clean
+
+## services: start (and if needed install) PostgreSQL and Redis
+services:
+	@bash scripts/services.sh
+
+## build: compile every binary into bin/
+build:
+	@mkdir -p bin
+	$(GO) build -o bin/ ./cmd/...
+
+## run: create and migrate the database, then run the runner in the foreground
+run: services build
+	@./bin/admin migrate up --create-database
+	@echo ""
+	@echo "  runner health:   http://127.0.0.1$${RUNNER_ADDR:-:9090}/healthz  (and /readyz)"
+	@echo "  database:        $(DATABASE_URL)"
+	@echo "  admin CLI:       ./bin/admin migrate status"
+	@echo "  not built yet:   gateway (message API, websockets), admin HTTP API and River UI"
+	@echo "  stop with Ctrl-C (running jobs get RUNNER_SHUTDOWN_TIMEOUT to finish)"
+	@echo ""
+	@LOG_FORMAT=$${LOG_FORMAT:-text} ./bin/runner
+
+## test: vet, format and generated-code checks, then every test against real services
+test: services check-generated vet fmt-check
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+## generate: regenerate sqlc code from migrations/ and internal/db/queries/
+generate:
+	$(SQLC) generate
+
+## check-generated: fail when generated code differs from what sqlc would write
+check-generated:
+	@$(SQLC) diff || { echo "generated code is stale: run 'make generate' and commit the result" >&2; exit 1; }
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:" >&2; echo "$$out" >&2; exit 1; fi
+
+## bench: benchmarks against local services (not part of make test)
+bench: services
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./internal/runner/
+
+clean:
+	rm -rf bin

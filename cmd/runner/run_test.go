@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/msgrunner/msgrunner/internal/dbtest"
+	"github.com/msgrunner/msgrunner/jobs"
+)
+
+func env(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestDefaultsFollowTheDesign(t *testing.T) {
+	t.Parallel()
+	s, err := loadSettings(env(nil))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:6379", s.Redis.Addr)
+	require.Equal(t, ":9090", s.Runner.Addr)
+	require.Equal(t, jobs.DefaultQueues(), s.Runner.Queues)
+	require.Equal(t, 7*24*time.Hour, s.Runner.DiscardedRetention)
+}
+
+func TestQueueSettingsComeFromTheEnvironment(t *testing.T) {
+	t.Parallel()
+	s, err := loadSettings(env(map[string]string{
+		"QUEUE_MESSAGE_DELIVERY_WORKERS":      "40",
+		"QUEUE_MESSAGE_CLEANUP_RETRY_BASE":    "1m",
+		"QUEUE_BATCH_MESSAGE_SENDING_TIMEOUT": "15m",
+		"RIVER_FETCH_COOLDOWN":                "5ms",
+	}))
+	require.NoError(t, err)
+	byName := map[string]jobs.QueueSpec{}
+	for _, q := range s.Runner.Queues {
+		byName[q.Name] = q
+	}
+	require.Equal(t, 40, byName[jobs.QueueMessageDelivery].Workers)
+	require.Equal(t, time.Minute, byName[jobs.QueueMessageCleanup].RetryBase)
+	require.Equal(t, 15*time.Minute, byName[jobs.QueueBatchMessageSending].Timeout)
+	require.Equal(t, 5*time.Millisecond, s.Runner.FetchCooldown)
+}
+
+func TestLegacyRedisVariables(t *testing.T) {
+	t.Parallel()
+	s, err := loadSettings(env(map[string]string{
+		"REDIS_HOST": "redis.internal", "REDIS_PORT": "6380",
+		"REDIS_USERNAME": "app", "REDIS_PASSWORD": "pw", "REDIS_QUEUE_DB": "3",
+	}))
+	require.NoError(t, err)
+	require.Equal(t, "redis.internal:6380", s.Redis.Addr)
+	require.Equal(t, "app", s.Redis.Username)
+	require.Equal(t, "pw", s.Redis.Password)
+	require.Equal(t, 3, s.Redis.DB)
+
+	// REDIS_URL wins over the legacy variables.
+	s, err = loadSettings(env(map[string]string{"REDIS_URL": "redis://127.0.0.1:6390/2", "REDIS_HOST": "ignored"}))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:6390", s.Redis.Addr)
+	require.Equal(t, 2, s.Redis.DB)
+}
+
+func TestInvalidConfigNamesEveryVariable(t *testing.T) {
+	t.Parallel()
+	_, err := loadSettings(env(map[string]string{
+		"QUEUE_MESSAGE_DELIVERY_WORKERS": "many",
+		"RIVER_FETCH_COOLDOWN":           "fast",
+		"REDIS_PORT":                     "70000",
+		"RUNNER_ADDR":                    "nowhere",
+		"LOG_LEVEL":                      "loud",
+		"DATABASE_URL":                   "mysql://x",
+		"REDIS_PASSWORD":                 "hunter2",
+	}))
+	require.Error(t, err)
+	for _, name := range []string{"QUEUE_MESSAGE_DELIVERY_WORKERS", "RIVER_FETCH_COOLDOWN", "REDIS_PORT", "RUNNER_ADDR", "LOG_LEVEL", "DATABASE_URL"} {
+		require.ErrorContains(t, err, name)
+	}
+	require.NotContains(t, err.Error(), "hunter2")
+
+	_, err = loadSettings(env(map[string]string{"REDIS_URL": "redis://:s3cret@[bad"}))
+	require.ErrorContains(t, err, "REDIS_URL")
+	require.NotContains(t, err.Error(), "s3cret", "secrets never appear in errors")
+}
+
+func TestRunRefusesAnUnmigratedDatabase(t *testing.T) {
+	t.Parallel()
+	url := dbtest.EmptyURL(t)
+	err := run(context.Background(), func() {}, env(map[string]string{"DATABASE_URL": url, "RUNNER_ADDR": "127.0.0.1:0"}), nil)
+	require.ErrorContains(t, err, "admin migrate up")
+}
+
+func TestRunStartsAndStopsOnCancel(t *testing.T) {
+	t.Parallel()
+	url := dbtest.URL(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	stopped := make(chan struct{})
+	ready := make(chan string, 1)
+	go func() {
+		done <- run(ctx, func() { close(stopped) }, env(map[string]string{
+			"DATABASE_URL": url, "RUNNER_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error",
+		}), func(addr string) { ready <- addr })
+	}()
+	select {
+	case addr := <-ready:
+		resp, err := http.Get("http://" + addr + "/readyz")
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	case err := <-done:
+		t.Fatalf("run returned before it was ready: %v", err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(40 * time.Second):
+		t.Fatal("run did not return after its context was cancelled")
+	}
+	<-stopped
+}
