@@ -19,7 +19,9 @@ type policyOf interface {
 
 type probe[T river.JobArgs] struct{ p Policy[T] }
 
-func (x probe[T]) timeout() time.Duration { return x.p.Timeout(&river.Job[T]{JobRow: &rivertype.JobRow{}}) }
+func (x probe[T]) timeout() time.Duration {
+	return x.p.Timeout(&river.Job[T]{JobRow: &rivertype.JobRow{}})
+}
 
 func (x probe[T]) delay(attempt int) time.Duration {
 	before := time.Now()
