@@ -21,13 +21,13 @@ build:
 ## run: create and migrate the database, then run the runner in the foreground
 run: services build
 	@./bin/admin migrate up --create-database
-	@echo ""
-	@echo "  runner health:   http://127.0.0.1$${RUNNER_ADDR:-:9090}/healthz  (and /readyz)"
-	@echo "  database:        $(DATABASE_URL)"
-	@echo "  admin CLI:       ./bin/admin migrate status"
-	@echo "  not built yet:   gateway (message API, websockets), admin HTTP API and River UI"
-	@echo "  stop with Ctrl-C (running jobs get RUNNER_SHUTDOWN_TIMEOUT to finish)"
-	@echo ""
+	@addr=$${RUNNER_ADDR:-:9090}; case $$addr in :*) addr=127.0.0.1$$addr;; esac; \
+	echo ""; \
+	echo "  runner health:   http://$$addr/healthz  (and /readyz)"; \
+	echo "  admin CLI:       ./bin/admin migrate status"; \
+	echo "  not built yet:   gateway (message API, websockets), admin HTTP API and River UI"; \
+	echo "  stop with Ctrl-C (running jobs get RUNNER_SHUTDOWN_TIMEOUT to finish)"; \
+	echo ""
 	@LOG_FORMAT=$${LOG_FORMAT:-text} ./bin/runner
 
 ## test: vet, format and generated-code checks, then every test against real services
@@ -51,7 +51,7 @@ fmt-check:
 
 ## bench: benchmarks against local services (not part of make test)
 bench: services
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./internal/runner/
+	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./internal/runner/
 
 clean:
 	rm -rf bin

@@ -102,6 +102,9 @@ EOF
 	fi
 	log "starting PostgreSQL $version"
 	pg_ctlcluster --skip-systemctl-redirect "$version" main start >&2 || true
+	# If the package's own scripts had already started it, load the new
+	# pg_hba.conf.
+	pg_ctlcluster --skip-systemctl-redirect "$version" main reload >&2 || true
 	wait_for "$host" "$port" PostgreSQL
 }
 
