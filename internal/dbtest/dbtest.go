@@ -219,45 +219,65 @@ func processAlive(name string) bool {
 // and returns its connection URL. The database is dropped when the test ends.
 func URL(t testing.TB) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	setupOnce.Do(func() { setupErr = setup(ctx) })
-	if setupErr != nil {
-		t.Fatalf("dbtest: %v", setupErr)
-	}
-	// FILE_COPY clones a small template faster than WAL_LOG block copying.
-	return create(t, " TEMPLATE "+pgx.Identifier{template}.Sanitize()+" STRATEGY FILE_COPY")
+	return track(t)(NewDatabase(context.Background()))
 }
 
 // EmptyURL creates a database with no schema at all (for migration tests)
 // and returns its URL; it is dropped when the test ends.
 func EmptyURL(t testing.TB) string {
 	t.Helper()
-	return create(t, "")
+	return track(t)(create(context.Background(), ""))
 }
 
-// create makes a database for t with the given CREATE DATABASE options and
-// drops it at cleanup.
-func create(t testing.TB, options string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+// NewDatabase is URL for callers without a testing.TB, such as examples: it
+// returns the new database's URL and a function that drops it.
+func NewDatabase(ctx context.Context) (string, func() error, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	setupOnce.Do(func() { setupErr = setup(ctx) })
+	if setupErr != nil {
+		return "", nil, setupErr
+	}
+	// FILE_COPY clones a small template faster than WAL_LOG block copying.
+	return create(ctx, " TEMPLATE "+pgx.Identifier{template}.Sanitize()+" STRATEGY FILE_COPY")
+}
+
+// track fails t on error and registers the drop for t's cleanup.
+func track(t testing.TB) func(string, func() error, error) string {
+	return func(url string, drop func() error, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("dbtest: %v", err)
+		}
+		t.Cleanup(func() {
+			if err := drop(); err != nil {
+				t.Errorf("dbtest: %v", err)
+			}
+		})
+		return url
+	}
+}
+
+// create makes a database with the given CREATE DATABASE options and
+// returns its URL and a function that drops it.
+func create(ctx context.Context, options string) (string, func() error, error) {
 	cfg, err := serverConfig()
 	if err != nil {
-		t.Fatalf("dbtest: %v", err)
+		return "", nil, err
 	}
 	name := fmt.Sprintf("%s%d_%d", testDBPrefix, os.Getpid(), counter.Add(1))
 	if err := execAdmin(ctx, cfg, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+options); err != nil {
-		t.Fatalf("dbtest: creating %s: %v", name, err)
+		return "", nil, fmt.Errorf("creating %s: %w", name, err)
 	}
-	t.Cleanup(func() {
+	drop := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := execAdmin(ctx, cfg, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("dbtest: dropping %s: %v", name, err)
+			return fmt.Errorf("dropping %s: %w", name, err)
 		}
-	})
-	return urlFor(cfg, name)
+		return nil
+	}
+	return urlFor(cfg, name), drop, nil
 }
 
 func execAdmin(ctx context.Context, cfg *pgx.ConnConfig, sql string) error {
