@@ -13,30 +13,6 @@ import (
 // later issues. Until it lands each one fails its job with an error that
 // says what is missing, rather than pretending to succeed.
 
-// SendMessageWorker delivers a stored message: marks it sent and publishes
-// it on the recipient's Redis channel.
-type SendMessageWorker struct {
-	Policy[jobs.SendMessageArgs]
-	deps Deps
-}
-
-// Work implements river.Worker.
-func (w *SendMessageWorker) Work(ctx context.Context, job *river.Job[jobs.SendMessageArgs]) error {
-	return notImplemented(jobs.KindSendMessage, "marking the message sent and publishing it to the recipient's Redis channel (realtime delivery issue)")
-}
-
-// DeliveryConfirmationWorker records a delivered/read receipt and publishes
-// it to the sender.
-type DeliveryConfirmationWorker struct {
-	Policy[jobs.DeliveryConfirmationArgs]
-	deps Deps
-}
-
-// Work implements river.Worker.
-func (w *DeliveryConfirmationWorker) Work(ctx context.Context, job *river.Job[jobs.DeliveryConfirmationArgs]) error {
-	return notImplemented(jobs.KindDeliveryConfirmation, "recording the receipt and publishing it to the sender (realtime delivery issue)")
-}
-
 // SendNotificationWorker notifies a recipient on push, email, SMS and in-app.
 type SendNotificationWorker struct {
 	Policy[jobs.SendNotificationArgs]

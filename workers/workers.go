@@ -3,6 +3,7 @@
 package workers
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,7 +12,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
+	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/jobs"
 )
 
@@ -26,6 +29,7 @@ var ErrNotImplemented = errors.New("not implemented in this build")
 type Deps struct {
 	Pool   *pgxpool.Pool
 	Redis  redis.UniversalClient
+	Fanout *fanout.Fanout
 	Logger *slog.Logger
 }
 
@@ -101,6 +105,36 @@ func newSet(deps Deps, queues []jobs.QueueSpec) (*set, error) {
 		cleanupMessages:      &CleanupMessagesWorker{Policy: Policy[jobs.CleanupMessagesArgs]{Queue: spec[jobs.KindCleanupMessages]}, deps: deps},
 	}, nil
 }
+
+// maxRedisSnooze caps the wait between tries while Redis is unreachable.
+const maxRedisSnooze = 30 * time.Second
+
+// snoozeOnRedis turns a Redis outage into a snooze: the job waits with the
+// queue's backoff (capped at maxRedisSnooze) without using up an attempt,
+// so an outage of any length delays deliveries but never discards them.
+// Other errors pass through unchanged.
+func snoozeOnRedis(q jobs.QueueSpec, row *rivertype.JobRow, logger *slog.Logger, err error) error {
+	if !errors.Is(err, fanout.ErrUnavailable) {
+		return err
+	}
+	delay := min(q.RetryDelay(snoozes(row)+1), maxRedisSnooze)
+	logger.Warn("redis unavailable; snoozing job", slog.Int64("job_id", row.ID), slog.String("kind", row.Kind),
+		slog.Duration("delay", delay), slog.String("error", err.Error()))
+	return river.JobSnooze(delay)
+}
+
+// snoozes returns how many times River has snoozed the job.
+func snoozes(row *rivertype.JobRow) int {
+	var meta struct {
+		Snoozes int `json:"snoozes"`
+	}
+	_ = json.Unmarshal(row.Metadata, &meta)
+	return meta.Snoozes
+}
+
+// isRerun reports whether the job ran before, as a failed attempt or a
+// snooze (which does not count as an attempt).
+func isRerun(row *rivertype.JobRow) bool { return row.Attempt > 1 || snoozes(row) > 0 }
 
 // notImplemented fails the job with an error naming what is missing.
 func notImplemented(kind, missing string) error {

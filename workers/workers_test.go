@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/msgrunner/msgrunner/internal/dbtest"
+	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/runner"
 	"github.com/msgrunner/msgrunner/jobs"
 	"github.com/msgrunner/msgrunner/workers"
@@ -23,10 +24,11 @@ import (
 func startRunner(t *testing.T, queues []jobs.QueueSpec) (*pgxpool.Pool, *runner.Runner) {
 	t.Helper()
 	pool := dbtest.Pool(t)
-	rdb, _ := dbtest.Redis(t)
+	rdb, prefix := dbtest.Redis(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ws := river.NewWorkers()
-	require.NoError(t, workers.Register(ws, workers.Deps{Pool: pool, Redis: rdb, Logger: logger}, queues))
+	fo := fanout.New(rdb, fanout.Config{Keys: fanout.Keys{Prefix: prefix}})
+	require.NoError(t, workers.Register(ws, workers.Deps{Pool: pool, Redis: rdb, Fanout: fo, Logger: logger}, queues))
 	r, err := runner.New(pool, runner.Config{Queues: queues, Workers: ws, Logger: logger, ShutdownTimeout: 5 * time.Second})
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background()))

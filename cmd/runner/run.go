@@ -14,6 +14,7 @@ import (
 
 	"github.com/msgrunner/msgrunner/internal/config"
 	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/runner"
 	"github.com/msgrunner/msgrunner/jobs"
 	"github.com/msgrunner/msgrunner/workers"
@@ -24,6 +25,7 @@ type settings struct {
 	DatabaseURL string
 	MaxConns    int
 	Redis       *redis.Options
+	RedisPrefix string
 	Logger      *slog.Logger
 	Runner      runner.Config
 }
@@ -40,6 +42,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		DatabaseURL: r.DatabaseURL(),
 		MaxConns:    r.Int("DATABASE_MAX_CONNS", db.DefaultMaxConns, 4, 1000),
 		Redis:       r.Redis(),
+		RedisPrefix: r.String("REDIS_PREFIX", fanout.DefaultPrefix),
 		Logger:      r.Logger(os.Stderr),
 	}
 	queues := jobs.DefaultQueues()
@@ -98,7 +101,10 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	}
 
 	ws := river.NewWorkers()
-	if err := workers.Register(ws, workers.Deps{Pool: pool, Redis: rdb, Logger: logger}, s.Runner.Queues); err != nil {
+	if err := workers.Register(ws, workers.Deps{
+		Pool: pool, Redis: rdb, Logger: logger,
+		Fanout: fanout.New(rdb, fanout.Config{Keys: fanout.Keys{Prefix: s.RedisPrefix}}),
+	}, s.Runner.Queues); err != nil {
 		return err
 	}
 	s.Runner.Workers = ws

@@ -113,6 +113,10 @@ func GetMessage(ctx context.Context, q Querier, id uuid.UUID) (Message, error) {
 	if err != nil {
 		return Message{}, translate("getting message", err)
 	}
+	return messageFromRow(r), nil
+}
+
+func messageFromRow(r dbsqlc.Message) Message {
 	return Message{
 		ID:             r.ID,
 		ConversationID: r.ConversationID,
@@ -130,7 +134,15 @@ func GetMessage(ctx context.Context, q Querier, id uuid.UUID) (Message, error) {
 		DeliveredAt:    r.DeliveredAt,
 		ReadAt:         r.ReadAt,
 		FailedAt:       r.FailedAt,
-	}, nil
+	}
+}
+
+func messagesFromRows(rows []dbsqlc.Message) []Message {
+	out := make([]Message, len(rows))
+	for i, r := range rows {
+		out[i] = messageFromRow(r)
+	}
+	return out
 }
 
 // ListParticipants returns the user ids of a conversation's participants in

@@ -146,8 +146,11 @@ func setup(ctx context.Context) error {
 		return fmt.Errorf("listing old templates: %w", err)
 	}
 	for _, name := range old {
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			return fmt.Errorf("dropping old template %s: %w", name, err)
+		id := pgx.Identifier{name}.Sanitize()
+		for _, stmt := range []string{"ALTER DATABASE " + id + " IS_TEMPLATE false", "DROP DATABASE " + id + " WITH (FORCE)"} {
+			if _, err := conn.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("dropping old template %s: %w", name, err)
+			}
 		}
 	}
 

@@ -38,3 +38,61 @@ SELECT * FROM messages WHERE id = @id;
 SELECT user_id FROM conversation_participants
 WHERE conversation_id = @conversation_id
 ORDER BY user_id;
+
+-- name: IsParticipant :one
+SELECT EXISTS (
+    SELECT 1 FROM conversation_participants
+    WHERE conversation_id = @conversation_id AND user_id = @user_id
+);
+
+-- name: MarkSent :one
+-- Moves a pending message to sent; a message already past pending is left
+-- alone and no row is returned, so retries are no-ops.
+UPDATE messages SET status = 'sent', sent_at = now()
+WHERE id = @id AND status = 'pending'
+RETURNING id;
+
+-- name: ApplyReceipt :one
+-- Records a delivered or read receipt from the message's recipient. State
+-- only moves forward (read implies delivered); a receipt that would not
+-- advance it returns no row.
+UPDATE messages SET
+    status       = CASE WHEN @status::text = 'read' THEN 'read'::message_status ELSE 'delivered'::message_status END,
+    sent_at      = coalesce(sent_at, @at::timestamptz),
+    delivered_at = coalesce(delivered_at, @at::timestamptz),
+    read_at      = CASE WHEN @status::text = 'read' THEN coalesce(read_at, @at::timestamptz) ELSE read_at END
+WHERE id = @id AND recipient_id = @recipient_id
+  AND (status IN ('pending', 'sent', 'failed') OR (status = 'delivered' AND @status::text = 'read'))
+RETURNING sender_id, conversation_id, status, delivered_at, read_at;
+
+-- name: GetMessageForRecipient :one
+SELECT id, sender_id, status FROM messages WHERE id = @id AND recipient_id = @recipient_id;
+
+-- name: ListConversationMessages :many
+SELECT * FROM messages
+WHERE conversation_id = @conversation_id AND seq > @after_seq
+ORDER BY seq
+LIMIT @max_rows;
+
+-- name: ResumeMessages :many
+-- Every message of the user's conversations after the given seq per
+-- conversation (0 for conversations not listed), ordered by conversation
+-- and seq, from the (cursor_conversation, cursor_seq) position on.
+WITH req AS (
+    SELECT unnest(@conversation_ids::uuid[]) AS conversation_id,
+           unnest(@after_seqs::bigint[])    AS after_seq
+)
+SELECT m.* FROM conversation_participants p
+JOIN messages m ON m.conversation_id = p.conversation_id
+LEFT JOIN req ON req.conversation_id = p.conversation_id
+WHERE p.user_id = @user_id
+  AND m.seq > coalesce(req.after_seq, 0)
+  AND (m.conversation_id, m.seq) > (@cursor_conversation::uuid, @cursor_seq::bigint)
+ORDER BY m.conversation_id, m.seq
+LIMIT @max_rows;
+
+-- name: UnreadCounts :many
+SELECT conversation_id, count(*)::bigint AS unread
+FROM messages
+WHERE recipient_id = @recipient_id AND read_at IS NULL
+GROUP BY conversation_id;

@@ -29,6 +29,53 @@ func (q *Queries) AllocateSeq(ctx context.Context, conversationID uuid.UUID) (in
 	return last_seq, err
 }
 
+const applyReceipt = `-- name: ApplyReceipt :one
+UPDATE messages SET
+    status       = CASE WHEN $1::text = 'read' THEN 'read'::message_status ELSE 'delivered'::message_status END,
+    sent_at      = coalesce(sent_at, $2::timestamptz),
+    delivered_at = coalesce(delivered_at, $2::timestamptz),
+    read_at      = CASE WHEN $1::text = 'read' THEN coalesce(read_at, $2::timestamptz) ELSE read_at END
+WHERE id = $3 AND recipient_id = $4
+  AND (status IN ('pending', 'sent', 'failed') OR (status = 'delivered' AND $1::text = 'read'))
+RETURNING sender_id, conversation_id, status, delivered_at, read_at
+`
+
+type ApplyReceiptParams struct {
+	Status      string
+	At          time.Time
+	ID          uuid.UUID
+	RecipientID uuid.UUID
+}
+
+type ApplyReceiptRow struct {
+	SenderID       uuid.UUID
+	ConversationID uuid.UUID
+	Status         MessageStatus
+	DeliveredAt    *time.Time
+	ReadAt         *time.Time
+}
+
+// Records a delivered or read receipt from the message's recipient. State
+// only moves forward (read implies delivered); a receipt that would not
+// advance it returns no row.
+func (q *Queries) ApplyReceipt(ctx context.Context, arg ApplyReceiptParams) (ApplyReceiptRow, error) {
+	row := q.db.QueryRow(ctx, applyReceipt,
+		arg.Status,
+		arg.At,
+		arg.ID,
+		arg.RecipientID,
+	)
+	var i ApplyReceiptRow
+	err := row.Scan(
+		&i.SenderID,
+		&i.ConversationID,
+		&i.Status,
+		&i.DeliveredAt,
+		&i.ReadAt,
+	)
+	return i, err
+}
+
 const getMessage = `-- name: GetMessage :one
 SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at FROM messages WHERE id = $1
 `
@@ -56,6 +103,28 @@ func (q *Queries) GetMessage(ctx context.Context, id uuid.UUID) (Message, error)
 		&i.EditedAt,
 		&i.DeletedAt,
 	)
+	return i, err
+}
+
+const getMessageForRecipient = `-- name: GetMessageForRecipient :one
+SELECT id, sender_id, status FROM messages WHERE id = $1 AND recipient_id = $2
+`
+
+type GetMessageForRecipientParams struct {
+	ID          uuid.UUID
+	RecipientID uuid.UUID
+}
+
+type GetMessageForRecipientRow struct {
+	ID       uuid.UUID
+	SenderID uuid.UUID
+	Status   MessageStatus
+}
+
+func (q *Queries) GetMessageForRecipient(ctx context.Context, arg GetMessageForRecipientParams) (GetMessageForRecipientRow, error) {
+	row := q.db.QueryRow(ctx, getMessageForRecipient, arg.ID, arg.RecipientID)
+	var i GetMessageForRecipientRow
+	err := row.Scan(&i.ID, &i.SenderID, &i.Status)
 	return i, err
 }
 
@@ -127,6 +196,77 @@ func (q *Queries) InsertMessage(ctx context.Context, arg InsertMessageParams) (I
 	return i, err
 }
 
+const isParticipant = `-- name: IsParticipant :one
+SELECT EXISTS (
+    SELECT 1 FROM conversation_participants
+    WHERE conversation_id = $1 AND user_id = $2
+)
+`
+
+type IsParticipantParams struct {
+	ConversationID uuid.UUID
+	UserID         uuid.UUID
+}
+
+func (q *Queries) IsParticipant(ctx context.Context, arg IsParticipantParams) (bool, error) {
+	row := q.db.QueryRow(ctx, isParticipant, arg.ConversationID, arg.UserID)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
+const listConversationMessages = `-- name: ListConversationMessages :many
+SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at FROM messages
+WHERE conversation_id = $1 AND seq > $2
+ORDER BY seq
+LIMIT $3
+`
+
+type ListConversationMessagesParams struct {
+	ConversationID uuid.UUID
+	AfterSeq       int64
+	MaxRows        int32
+}
+
+func (q *Queries) ListConversationMessages(ctx context.Context, arg ListConversationMessagesParams) ([]Message, error) {
+	rows, err := q.db.Query(ctx, listConversationMessages, arg.ConversationID, arg.AfterSeq, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Message
+	for rows.Next() {
+		var i Message
+		if err := rows.Scan(
+			&i.ID,
+			&i.ConversationID,
+			&i.SenderID,
+			&i.RecipientID,
+			&i.Seq,
+			&i.Priority,
+			&i.Content,
+			&i.Ciphertext,
+			&i.KeyID,
+			&i.Status,
+			&i.FailureReason,
+			&i.CreatedAt,
+			&i.SentAt,
+			&i.DeliveredAt,
+			&i.ReadAt,
+			&i.FailedAt,
+			&i.EditedAt,
+			&i.DeletedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listParticipants = `-- name: ListParticipants :many
 SELECT user_id FROM conversation_participants
 WHERE conversation_id = $1
@@ -146,6 +286,126 @@ func (q *Queries) ListParticipants(ctx context.Context, conversationID uuid.UUID
 			return nil, err
 		}
 		items = append(items, user_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const markSent = `-- name: MarkSent :one
+UPDATE messages SET status = 'sent', sent_at = now()
+WHERE id = $1 AND status = 'pending'
+RETURNING id
+`
+
+// Moves a pending message to sent; a message already past pending is left
+// alone and no row is returned, so retries are no-ops.
+func (q *Queries) MarkSent(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, markSent, id)
+	var id_2 uuid.UUID
+	err := row.Scan(&id_2)
+	return id_2, err
+}
+
+const resumeMessages = `-- name: ResumeMessages :many
+WITH req AS (
+    SELECT unnest($5::uuid[]) AS conversation_id,
+           unnest($6::bigint[])    AS after_seq
+)
+SELECT m.id, m.conversation_id, m.sender_id, m.recipient_id, m.seq, m.priority, m.content, m.ciphertext, m.key_id, m.status, m.failure_reason, m.created_at, m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.edited_at, m.deleted_at FROM conversation_participants p
+JOIN messages m ON m.conversation_id = p.conversation_id
+LEFT JOIN req ON req.conversation_id = p.conversation_id
+WHERE p.user_id = $1
+  AND m.seq > coalesce(req.after_seq, 0)
+  AND (m.conversation_id, m.seq) > ($2::uuid, $3::bigint)
+ORDER BY m.conversation_id, m.seq
+LIMIT $4
+`
+
+type ResumeMessagesParams struct {
+	UserID             uuid.UUID
+	CursorConversation uuid.UUID
+	CursorSeq          int64
+	MaxRows            int32
+	ConversationIds    []uuid.UUID
+	AfterSeqs          []int64
+}
+
+// Every message of the user's conversations after the given seq per
+// conversation (0 for conversations not listed), ordered by conversation
+// and seq, from the (cursor_conversation, cursor_seq) position on.
+func (q *Queries) ResumeMessages(ctx context.Context, arg ResumeMessagesParams) ([]Message, error) {
+	rows, err := q.db.Query(ctx, resumeMessages,
+		arg.UserID,
+		arg.CursorConversation,
+		arg.CursorSeq,
+		arg.MaxRows,
+		arg.ConversationIds,
+		arg.AfterSeqs,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Message
+	for rows.Next() {
+		var i Message
+		if err := rows.Scan(
+			&i.ID,
+			&i.ConversationID,
+			&i.SenderID,
+			&i.RecipientID,
+			&i.Seq,
+			&i.Priority,
+			&i.Content,
+			&i.Ciphertext,
+			&i.KeyID,
+			&i.Status,
+			&i.FailureReason,
+			&i.CreatedAt,
+			&i.SentAt,
+			&i.DeliveredAt,
+			&i.ReadAt,
+			&i.FailedAt,
+			&i.EditedAt,
+			&i.DeletedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const unreadCounts = `-- name: UnreadCounts :many
+SELECT conversation_id, count(*)::bigint AS unread
+FROM messages
+WHERE recipient_id = $1 AND read_at IS NULL
+GROUP BY conversation_id
+`
+
+type UnreadCountsRow struct {
+	ConversationID uuid.UUID
+	Unread         int64
+}
+
+func (q *Queries) UnreadCounts(ctx context.Context, recipientID uuid.UUID) ([]UnreadCountsRow, error) {
+	rows, err := q.db.Query(ctx, unreadCounts, recipientID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []UnreadCountsRow
+	for rows.Next() {
+		var i UnreadCountsRow
+		if err := rows.Scan(&i.ConversationID, &i.Unread); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -1,0 +1,127 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/msgrunner/msgrunner/internal/db/internal/dbsqlc"
+)
+
+// IsParticipant reports whether user is a participant of the conversation
+// (false for an unknown conversation).
+func IsParticipant(ctx context.Context, q Querier, conversationID, userID uuid.UUID) (bool, error) {
+	ok, err := dbsqlc.New(q).IsParticipant(ctx, dbsqlc.IsParticipantParams{ConversationID: conversationID, UserID: userID})
+	return ok, translate("checking participant", err)
+}
+
+// MarkSent moves a pending message to sent and reports whether it did; a
+// message already past pending is left alone (false, nil).
+func MarkSent(ctx context.Context, q Querier, id uuid.UUID) (bool, error) {
+	_, err := dbsqlc.New(q).MarkSent(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, translate("marking message sent", err)
+	}
+	return true, nil
+}
+
+// Receipt is the result of ApplyReceipt.
+type Receipt struct {
+	SenderID       uuid.UUID
+	ConversationID uuid.UUID
+	Status         MessageStatus
+	DeliveredAt    *time.Time
+	ReadAt         *time.Time
+}
+
+// ApplyReceipt records that recipient has received ("delivered") or read
+// ("read") message id at at. State only moves forward and read implies
+// delivered; a receipt that would not advance the state (a duplicate, or
+// delivered after read) changes nothing and returns changed=false. An
+// unknown message, or one addressed to someone else, also returns
+// changed=false.
+func ApplyReceipt(ctx context.Context, q Querier, id, recipient uuid.UUID, status MessageStatus, at time.Time) (r Receipt, changed bool, err error) {
+	row, err := dbsqlc.New(q).ApplyReceipt(ctx, dbsqlc.ApplyReceiptParams{
+		Status: string(status), At: at, ID: id, RecipientID: recipient,
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Receipt{}, false, nil
+	}
+	if err != nil {
+		return Receipt{}, false, translate("applying receipt", err)
+	}
+	return Receipt{
+		SenderID: row.SenderID, ConversationID: row.ConversationID, Status: MessageStatus(row.Status),
+		DeliveredAt: row.DeliveredAt, ReadAt: row.ReadAt,
+	}, true, nil
+}
+
+// RecipientOf returns the sender of message id if recipient is its
+// recipient, or ErrNotFound.
+func RecipientOf(ctx context.Context, q Querier, id, recipient uuid.UUID) (sender uuid.UUID, err error) {
+	row, err := dbsqlc.New(q).GetMessageForRecipient(ctx, dbsqlc.GetMessageForRecipientParams{ID: id, RecipientID: recipient})
+	if err != nil {
+		return uuid.Nil, translate("getting message", err)
+	}
+	return row.SenderID, nil
+}
+
+// ListConversationMessages returns up to limit messages of a conversation
+// with seq greater than after, in seq order.
+func ListConversationMessages(ctx context.Context, q Querier, conversationID uuid.UUID, after int64, limit int) ([]Message, error) {
+	rows, err := dbsqlc.New(q).ListConversationMessages(ctx, dbsqlc.ListConversationMessagesParams{
+		ConversationID: conversationID, AfterSeq: after, MaxRows: int32(limit),
+	})
+	if err != nil {
+		return nil, translate("listing messages", err)
+	}
+	return messagesFromRows(rows), nil
+}
+
+// ResumeCursor is a position in a resume listing: the last (conversation,
+// seq) returned. The zero value starts from the beginning.
+type ResumeCursor struct {
+	ConversationID uuid.UUID
+	Seq            int64
+}
+
+// ResumeMessages returns up to limit messages of the user's conversations
+// with seq greater than after[conversation] (0 for conversations not in
+// after), ordered by conversation and then seq, starting past cursor. Pass
+// the last returned message's position as the next cursor to page on.
+func ResumeMessages(ctx context.Context, q Querier, user uuid.UUID, after map[uuid.UUID]int64, cursor ResumeCursor, limit int) ([]Message, error) {
+	ids := make([]uuid.UUID, 0, len(after))
+	seqs := make([]int64, 0, len(after))
+	for id, s := range after {
+		ids = append(ids, id)
+		seqs = append(seqs, s)
+	}
+	rows, err := dbsqlc.New(q).ResumeMessages(ctx, dbsqlc.ResumeMessagesParams{
+		UserID: user, CursorConversation: cursor.ConversationID, CursorSeq: cursor.Seq,
+		MaxRows: int32(limit), ConversationIds: ids, AfterSeqs: seqs,
+	})
+	if err != nil {
+		return nil, translate("listing messages to resume", err)
+	}
+	return messagesFromRows(rows), nil
+}
+
+// UnreadCounts returns the number of unread messages addressed to user per
+// conversation; conversations with none are absent.
+func UnreadCounts(ctx context.Context, q Querier, user uuid.UUID) (map[uuid.UUID]int64, error) {
+	rows, err := dbsqlc.New(q).UnreadCounts(ctx, user)
+	if err != nil {
+		return nil, translate("counting unread messages", err)
+	}
+	out := make(map[uuid.UUID]int64, len(rows))
+	for _, r := range rows {
+		out[r.ConversationID] = r.Unread
+	}
+	return out, nil
+}

@@ -1,0 +1,48 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/msgrunner/msgrunner/internal/db"
+)
+
+// ErrNotDeliverable is returned by Deliver for a message it cannot put in a
+// frame: one stored encrypted, until the gateway can decrypt.
+var ErrNotDeliverable = errors.New("fanout: message is stored encrypted and this build cannot decrypt it")
+
+// FrameOf returns the message frame of a stored plaintext message.
+func FrameOf(m db.Message) (MessageFrame, error) {
+	if m.Content == nil {
+		return MessageFrame{}, ErrNotDeliverable
+	}
+	return MessageFrame{
+		Type: FrameMessage, ID: m.ID, ConversationID: m.ConversationID, Seq: m.Seq,
+		SenderID: m.SenderID, RecipientID: m.RecipientID, Content: *m.Content, CreatedAt: m.CreatedAt,
+	}, nil
+}
+
+// Deliver publishes a pending message to its recipient and then marks it
+// sent. It is what the send-message job does, and what a gateway does
+// right after committing a message so the recipient need not wait for the
+// job. A message already past pending is left alone (delivered=false): its
+// frame went out before. If publishing fails the message stays pending and
+// the error is returned, so the job retries; if marking fails after the
+// publish, a retry publishes again, which clients absorb by deduping on id.
+func (f *Fanout) Deliver(ctx context.Context, q db.Querier, m db.Message) (delivered bool, err error) {
+	if m.Status != db.MessagePending {
+		return false, nil
+	}
+	fr, err := FrameOf(m)
+	if err != nil {
+		return false, err
+	}
+	if err := f.PublishMessage(ctx, fr); err != nil {
+		return false, err
+	}
+	if _, err := db.MarkSent(ctx, q, m.ID); err != nil {
+		return true, fmt.Errorf("fanout: published, but %w", err)
+	}
+	return true, nil
+}

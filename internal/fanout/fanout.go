@@ -1,0 +1,219 @@
+package fanout
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+)
+
+// Config configures a Fanout. Zero fields take the documented defaults.
+type Config struct {
+	// Keys names keys and channels; Prefix defaults to DefaultPrefix.
+	Keys Keys
+	// RecentMax bounds each conversation's cached recent messages. Default 50.
+	RecentMax int
+	// RecentTTL expires a quiet conversation's cache. Default 24h.
+	RecentTTL time.Duration
+	// UnreadTTL expires a user's cached unread counts. Default 10m.
+	UnreadTTL time.Duration
+}
+
+// ErrUnavailable wraps every failure to talk to Redis, so callers can tell
+// "Redis is down, try later" from other errors.
+var ErrUnavailable = errors.New("fanout: redis unavailable")
+
+// Fanout publishes frames and maintains the caches. It is safe for
+// concurrent use.
+type Fanout struct {
+	rdb redis.UniversalClient
+	cfg Config
+}
+
+// New returns a Fanout on rdb.
+func New(rdb redis.UniversalClient, cfg Config) *Fanout {
+	if cfg.Keys.Prefix == "" {
+		cfg.Keys.Prefix = DefaultPrefix
+	}
+	cfg.RecentMax = cmp.Or(cfg.RecentMax, 50)
+	cfg.RecentTTL = cmp.Or(cfg.RecentTTL, 24*time.Hour)
+	cfg.UnreadTTL = cmp.Or(cfg.UnreadTTL, 10*time.Minute)
+	return &Fanout{rdb: rdb, cfg: cfg}
+}
+
+// Keys returns the key namer in use.
+func (f *Fanout) Keys() Keys { return f.cfg.Keys }
+
+// PublishMessage publishes fr on its recipient's channel, adds it to the
+// conversation's recent-messages cache and invalidates the recipient's
+// cached unread counts, in one round trip. Publishing the same frame twice
+// is harmless: clients dedupe by id and the cache by seq.
+func (f *Fanout) PublishMessage(ctx context.Context, fr MessageFrame) error {
+	fr.Type = FrameMessage
+	b, err := json.Marshal(fr)
+	if err != nil {
+		return fmt.Errorf("encoding message frame: %w", err)
+	}
+	k := f.cfg.Keys
+	recent := k.recent(fr.ConversationID)
+	pipe := f.rdb.Pipeline()
+	pipe.Publish(ctx, k.UserChannel(fr.RecipientID), b)
+	// Replace whatever the cache holds at this seq, then trim to the newest.
+	pipe.ZRemRangeByScore(ctx, recent, strconv.FormatInt(fr.Seq, 10), strconv.FormatInt(fr.Seq, 10))
+	pipe.ZAdd(ctx, recent, redis.Z{Score: float64(fr.Seq), Member: b})
+	pipe.ZRemRangeByRank(ctx, recent, 0, int64(-f.cfg.RecentMax-1))
+	pipe.Expire(ctx, recent, f.cfg.RecentTTL)
+	f.bumpUnread(ctx, pipe, fr.RecipientID)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("publishing message: %w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// PublishReceipt publishes fr on the channel of the message's sender.
+func (f *Fanout) PublishReceipt(ctx context.Context, sender uuid.UUID, fr ReceiptFrame) error {
+	fr.Type = FrameReceipt
+	b, err := json.Marshal(fr)
+	if err != nil {
+		return fmt.Errorf("encoding receipt frame: %w", err)
+	}
+	if err := f.rdb.Publish(ctx, f.cfg.Keys.UserChannel(sender), b).Err(); err != nil {
+		return fmt.Errorf("publishing receipt: %w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// InvalidateUnread marks user's cached unread counts stale.
+func (f *Fanout) InvalidateUnread(ctx context.Context, user uuid.UUID) error {
+	pipe := f.rdb.Pipeline()
+	f.bumpUnread(ctx, pipe, user)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("invalidating unread counts: %w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+func (f *Fanout) bumpUnread(ctx context.Context, pipe redis.Pipeliner, user uuid.UUID) {
+	v := f.cfg.Keys.unreadVersion(user)
+	pipe.Incr(ctx, v)
+	// Outlives the cached hash it guards, so an expired version never
+	// meets a hash stamped with the number it restarts at.
+	pipe.Expire(ctx, v, 24*f.cfg.UnreadTTL)
+}
+
+// Recent returns the cached message frames of a conversation with seq
+// greater than after, at most limit, in seq order. ok is false, and the
+// caller must ask Postgres, when the cache cannot answer: the key is
+// missing, Redis fails, or the cached run does not start right after after
+// or has a gap.
+func (f *Fanout) Recent(ctx context.Context, conv uuid.UUID, after int64, limit int) (frames []MessageFrame, ok bool) {
+	key := f.cfg.Keys.recent(conv)
+	pipe := f.rdb.Pipeline()
+	exists := pipe.Exists(ctx, key)
+	below := pipe.ZCount(ctx, key, "-inf", strconv.FormatInt(after, 10))
+	rng := pipe.ZRangeByScore(ctx, key, &redis.ZRangeBy{
+		Min: "(" + strconv.FormatInt(after, 10), Max: "+inf", Count: int64(limit),
+	})
+	if _, err := pipe.Exec(ctx); err != nil || exists.Val() == 0 {
+		return nil, false
+	}
+	// The cache must hold the message at after (or start at seq 1) to prove
+	// nothing between after and its first entry was evicted.
+	if after > 0 && below.Val() == 0 {
+		return nil, false
+	}
+	out := make([]MessageFrame, 0, len(rng.Val()))
+	next := after + 1
+	for _, raw := range rng.Val() {
+		var fr MessageFrame
+		if err := json.Unmarshal([]byte(raw), &fr); err != nil || fr.Seq != next {
+			return nil, false
+		}
+		out = append(out, fr)
+		next++
+	}
+	return out, true
+}
+
+// FillRecent stores frames (a contiguous run in seq order, such as a page
+// read from Postgres) in the recent-messages cache.
+func (f *Fanout) FillRecent(ctx context.Context, conv uuid.UUID, frames []MessageFrame) error {
+	if len(frames) == 0 {
+		return nil
+	}
+	key := f.cfg.Keys.recent(conv)
+	zs := make([]redis.Z, 0, len(frames))
+	for _, fr := range frames {
+		fr.Type = FrameMessage
+		b, err := json.Marshal(fr)
+		if err != nil {
+			return err
+		}
+		zs = append(zs, redis.Z{Score: float64(fr.Seq), Member: b})
+	}
+	pipe := f.rdb.Pipeline()
+	pipe.ZRemRangeByScore(ctx, key, strconv.FormatInt(frames[0].Seq, 10), strconv.FormatInt(frames[len(frames)-1].Seq, 10))
+	pipe.ZAdd(ctx, key, zs...)
+	pipe.ZRemRangeByRank(ctx, key, 0, int64(-f.cfg.RecentMax-1))
+	pipe.Expire(ctx, key, f.cfg.RecentTTL)
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// storeUnread writes counts only if the version is still the one read
+// before the counts were loaded, so a change that raced the load is never
+// hidden behind a stale cache entry.
+var storeUnread = redis.NewScript(`
+local current = redis.call('GET', KEYS[2]) or '0'
+if current ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], '_v', ARGV[1])
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`)
+
+// Unread returns user's unread message counts per conversation from the
+// cache, or from load (Postgres) when the cache is missing or stale, and
+// then caches them. When Redis fails, load's answer is returned.
+func (f *Fanout) Unread(ctx context.Context, user uuid.UUID, load func(context.Context) (map[uuid.UUID]int64, error)) (map[uuid.UUID]int64, error) {
+	k := f.cfg.Keys
+	pipe := f.rdb.Pipeline()
+	ver := pipe.Get(ctx, k.unreadVersion(user))
+	hash := pipe.HGetAll(ctx, k.unread(user))
+	_, err := pipe.Exec(ctx)
+	version := ver.Val()
+	if errors.Is(ver.Err(), redis.Nil) {
+		version, err = "0", hash.Err()
+	}
+	if err == nil && len(hash.Val()) > 0 && hash.Val()["_v"] == version {
+		out := make(map[uuid.UUID]int64, len(hash.Val())-1)
+		for field, val := range hash.Val() {
+			id, perr := uuid.Parse(field)
+			n, nerr := strconv.ParseInt(val, 10, 64)
+			if perr == nil && nerr == nil {
+				out[id] = n
+			}
+		}
+		return out, nil
+	}
+	counts, lerr := load(ctx)
+	if lerr != nil {
+		return nil, lerr
+	}
+	if err == nil {
+		args := []any{version, f.cfg.UnreadTTL.Milliseconds()}
+		for id, n := range counts {
+			args = append(args, id.String(), n)
+		}
+		// Best effort: a failure only means the next read loads again.
+		_ = storeUnread.Run(ctx, f.rdb, []string{k.unread(user), k.unreadVersion(user)}, args...).Err()
+	}
+	return counts, nil
+}

@@ -1,0 +1,34 @@
+package fanout
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Frame types sent by the server.
+const (
+	FrameMessage = "message"
+	FrameReceipt = "receipt"
+)
+
+// MessageFrame carries one message to its recipient.
+type MessageFrame struct {
+	Type           string    `json:"type"` // "message"
+	ID             uuid.UUID `json:"id"`
+	ConversationID uuid.UUID `json:"conversation_id"`
+	Seq            int64     `json:"seq"`
+	SenderID       uuid.UUID `json:"sender_id"`
+	RecipientID    uuid.UUID `json:"recipient_id"`
+	Content        string    `json:"content"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+// ReceiptFrame tells a sender that its message was delivered or read.
+type ReceiptFrame struct {
+	Type           string    `json:"type"` // "receipt"
+	MessageID      uuid.UUID `json:"message_id"`
+	ConversationID uuid.UUID `json:"conversation_id"`
+	Status         string    `json:"status"` // "delivered" or "read"
+	At             time.Time `json:"at"`
+}

@@ -1,0 +1,227 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrHubClosed is returned by Subscribe after Close.
+var ErrHubClosed = errors.New("fanout: hub closed")
+
+// Hub is a gateway node's single Redis subscription: it subscribes to the
+// channel of each user with at least one local Subscription, unsubscribes
+// when the last one closes, and hands every frame on a user's channel to
+// that user's Subscriptions. It is safe for concurrent use.
+//
+// A Subscription that does not keep up (its buffer is full) is dropped and
+// its Dropped channel closed; its owner closes the connection and the
+// client resumes from Postgres. Others are not slowed down.
+type Hub struct {
+	ps     *redis.PubSub
+	keys   Keys
+	logger *slog.Logger
+	wait   time.Duration
+
+	changeMu sync.Mutex // serialises SUBSCRIBE/UNSUBSCRIBE
+	mu       sync.Mutex // guards the maps below
+	subs     map[string]map[*Subscription]struct{}
+	waiters  map[string][]chan struct{}
+	closed   bool
+	done     chan struct{}
+}
+
+// HubConfig configures a Hub.
+type HubConfig struct {
+	Keys   Keys
+	Logger *slog.Logger
+	// ConfirmTimeout bounds how long Subscribe waits for Redis to confirm a
+	// new channel subscription. Default 2s.
+	ConfirmTimeout time.Duration
+}
+
+// NewHub starts a hub on its own Redis connection (opened lazily).
+func NewHub(rdb redis.UniversalClient, cfg HubConfig) *Hub {
+	if cfg.Keys.Prefix == "" {
+		cfg.Keys.Prefix = DefaultPrefix
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ConfirmTimeout == 0 {
+		cfg.ConfirmTimeout = 2 * time.Second
+	}
+	h := &Hub{
+		ps:      rdb.Subscribe(context.Background()),
+		keys:    cfg.Keys,
+		logger:  cfg.Logger,
+		wait:    cfg.ConfirmTimeout,
+		subs:    map[string]map[*Subscription]struct{}{},
+		waiters: map[string][]chan struct{}{},
+		done:    make(chan struct{}),
+	}
+	go h.loop()
+	return h
+}
+
+// Subscription receives one user's frames on C (raw JSON, one frame per
+// element) until Close.
+type Subscription struct {
+	C       <-chan []byte
+	c       chan []byte
+	hub     *Hub
+	channel string
+	dropped chan struct{}
+	once    sync.Once
+}
+
+// Dropped is closed when the hub dropped this subscription because its
+// buffer was full.
+func (s *Subscription) Dropped() <-chan struct{} { return s.dropped }
+
+// Close stops delivery to s. It is safe to call more than once.
+func (s *Subscription) Close() { s.hub.remove(s, false) }
+
+// Subscribe registers a subscription for user with a buffer of the given
+// size. It waits (up to the confirm timeout) for Redis to confirm a channel
+// this node was not yet subscribed to, so frames published after Subscribe
+// returns reach it. If Redis is unreachable it still returns the
+// subscription with an error: the hub resubscribes when Redis returns, and
+// the caller decides whether to go on without live frames.
+func (h *Hub) Subscribe(ctx context.Context, user uuid.UUID, buffer int) (*Subscription, error) {
+	ch := make(chan []byte, buffer)
+	s := &Subscription{C: ch, c: ch, hub: h, channel: h.keys.UserChannel(user), dropped: make(chan struct{})}
+
+	h.changeMu.Lock()
+	defer h.changeMu.Unlock()
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ErrHubClosed
+	}
+	set := h.subs[s.channel]
+	first := set == nil
+	if first {
+		set = map[*Subscription]struct{}{}
+		h.subs[s.channel] = set
+	}
+	set[s] = struct{}{}
+	var confirmed chan struct{}
+	if first {
+		confirmed = make(chan struct{})
+		h.waiters[s.channel] = append(h.waiters[s.channel], confirmed)
+	}
+	h.mu.Unlock()
+	if !first {
+		return s, nil
+	}
+
+	if err := h.ps.Subscribe(ctx, s.channel); err != nil {
+		return s, fmt.Errorf("fanout: subscribing: %w", err)
+	}
+	timer := time.NewTimer(h.wait)
+	defer timer.Stop()
+	select {
+	case <-confirmed:
+		return s, nil
+	case <-timer.C:
+		return s, errors.New("fanout: Redis did not confirm the subscription in time")
+	case <-ctx.Done():
+		return s, ctx.Err()
+	}
+}
+
+func (h *Hub) remove(s *Subscription, dropped bool) {
+	s.once.Do(func() {
+		if dropped {
+			close(s.dropped)
+		}
+		go h.unsubscribe(s)
+	})
+}
+
+func (h *Hub) unsubscribe(s *Subscription) {
+	h.changeMu.Lock()
+	defer h.changeMu.Unlock()
+	h.mu.Lock()
+	set := h.subs[s.channel]
+	delete(set, s)
+	last := set != nil && len(set) == 0
+	if last {
+		delete(h.subs, s.channel)
+	}
+	closed := h.closed
+	h.mu.Unlock()
+	if last && !closed {
+		if err := h.ps.Unsubscribe(context.Background(), s.channel); err != nil {
+			h.logger.Warn("unsubscribing", slog.String("error", err.Error()))
+		}
+	}
+}
+
+func (h *Hub) loop() {
+	defer close(h.done)
+	for msg := range h.ps.ChannelWithSubscriptions(redis.WithChannelSize(4096)) {
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind != "subscribe" {
+				continue
+			}
+			h.mu.Lock()
+			for _, w := range h.waiters[m.Channel] {
+				close(w)
+			}
+			delete(h.waiters, m.Channel)
+			h.mu.Unlock()
+		case *redis.Message:
+			h.dispatch(m.Channel, []byte(m.Payload))
+		}
+	}
+}
+
+func (h *Hub) dispatch(channel string, payload []byte) {
+	if !strings.HasPrefix(channel, h.keys.Prefix) {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs[channel] {
+		select {
+		case s.c <- payload:
+		default:
+			h.logger.Warn("dropping slow subscriber", slog.String("channel_user", userOf(channel)))
+			h.remove(s, true)
+		}
+	}
+}
+
+// userOf extracts the user id from a channel name, for logs.
+func userOf(channel string) string {
+	i := strings.Index(channel, "{")
+	j := strings.LastIndex(channel, "}")
+	if i < 0 || j <= i {
+		return ""
+	}
+	return channel[i+1 : j]
+}
+
+// Close closes the hub's Redis connection; subscriptions stop receiving.
+func (h *Hub) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	h.mu.Unlock()
+	err := h.ps.Close()
+	<-h.done
+	return err
+}

@@ -1,0 +1,96 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/riverqueue/river"
+
+	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/internal/fanout"
+	"github.com/msgrunner/msgrunner/jobs"
+)
+
+// SendMessageWorker delivers a stored message: it publishes the message
+// frame on the recipient's Redis channel, updates the caches, and marks the
+// message sent. A message already past pending (the gateway's fast path got
+// there first, or this is a retry) is a no-op. While Redis is unreachable
+// the job snoozes without using up attempts.
+type SendMessageWorker struct {
+	Policy[jobs.SendMessageArgs]
+	deps Deps
+}
+
+// Work implements river.Worker.
+func (w *SendMessageWorker) Work(ctx context.Context, job *river.Job[jobs.SendMessageArgs]) error {
+	m, err := db.GetMessage(ctx, w.deps.Pool, job.Args.MessageID)
+	if errors.Is(err, db.ErrNotFound) {
+		return river.JobCancel(fmt.Errorf("message %s no longer exists", job.Args.MessageID))
+	}
+	if err != nil {
+		return err
+	}
+	delivered, err := w.deps.Fanout.Deliver(ctx, w.deps.Pool, m)
+	if errors.Is(err, fanout.ErrNotDeliverable) {
+		return river.JobCancel(err)
+	}
+	if err != nil {
+		return snoozeOnRedis(w.Queue, job.JobRow, w.deps.Logger, err)
+	}
+	if delivered {
+		w.deps.Logger.Debug("message delivered", slog.Int64("job_id", job.ID), slog.String("message_id", m.ID.String()))
+	}
+	return nil
+}
+
+// DeliveryConfirmationWorker records a recipient's delivered or read
+// receipt (state only moves forward; duplicates change nothing) and
+// publishes a receipt frame to the sender.
+type DeliveryConfirmationWorker struct {
+	Policy[jobs.DeliveryConfirmationArgs]
+	deps Deps
+}
+
+// Work implements river.Worker.
+func (w *DeliveryConfirmationWorker) Work(ctx context.Context, job *river.Job[jobs.DeliveryConfirmationArgs]) error {
+	a := job.Args
+	status := db.MessageDelivered
+	if a.Status == jobs.ReceiptRead {
+		status = db.MessageRead
+	}
+	r, changed, err := db.ApplyReceipt(ctx, w.deps.Pool, a.MessageID, a.UserID, status, a.At)
+	if err != nil {
+		return err
+	}
+	if !changed {
+		sender, err := db.RecipientOf(ctx, w.deps.Pool, a.MessageID, a.UserID)
+		if errors.Is(err, db.ErrNotFound) {
+			return river.JobCancel(fmt.Errorf("message %s does not exist or is not addressed to user %s", a.MessageID, a.UserID))
+		}
+		if err != nil {
+			return err
+		}
+		if !isRerun(job.JobRow) {
+			return nil // a duplicate or backwards receipt: nothing changes
+		}
+		// A rerun: the state may have changed on an earlier try whose
+		// publish failed, so publish again.
+		m, err := db.GetMessage(ctx, w.deps.Pool, a.MessageID)
+		if err != nil {
+			return err
+		}
+		r = db.Receipt{SenderID: sender, ConversationID: m.ConversationID}
+	}
+	err = w.deps.Fanout.PublishReceipt(ctx, r.SenderID, fanout.ReceiptFrame{
+		MessageID: a.MessageID, ConversationID: r.ConversationID, Status: a.Status, At: a.At,
+	})
+	if err == nil && status == db.MessageRead {
+		err = w.deps.Fanout.InvalidateUnread(ctx, a.UserID)
+	}
+	if err != nil {
+		return snoozeOnRedis(w.Queue, job.JobRow, w.deps.Logger, err)
+	}
+	return nil
+}
