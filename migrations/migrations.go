@@ -29,6 +29,20 @@ var sqlFiles embed.FS
 // FS returns the embedded SQL migrations.
 func FS() fs.FS { return sqlFiles }
 
+// Latest returns the highest migration version: the schema version of a
+// fully migrated database.
+func Latest() int64 {
+	latest := int64(len(GoMigrations()))
+	entries, _ := fs.ReadDir(sqlFiles, ".")
+	for _, e := range entries {
+		var v int64
+		if _, err := fmt.Sscanf(e.Name(), "%d_", &v); err == nil && v > latest {
+			latest = v
+		}
+	}
+	return latest
+}
+
 // GoMigrations returns the migrations written in Go, for goose's
 // WithGoMigrations provider option.
 func GoMigrations() []*goose.Migration {

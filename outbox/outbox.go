@@ -75,7 +75,15 @@ type Message struct {
 	KeyID          string
 	// Priority is critical, high, normal or low; normal when empty.
 	Priority string
+	// SendMessageAfter delays the send-message job, for callers that
+	// deliver in-process right after commit and keep the job as the
+	// at-least-once backstop (the gateway). Zero runs it at once; at most
+	// MaxSendMessageAfter.
+	SendMessageAfter time.Duration
 }
+
+// MaxSendMessageAfter bounds Message.SendMessageAfter.
+const MaxSendMessageAfter = time.Hour
 
 // Result is what SendTx wrote.
 type Result struct {
@@ -96,8 +104,9 @@ type Job struct {
 
 // validated is a Message that passed validate.
 type validated struct {
-	row      db.NewMessage
-	priority jobs.Priority
+	row       db.NewMessage
+	priority  jobs.Priority
+	sendAfter time.Duration
 }
 
 func (o *Outbox) validate(m Message) (validated, error) {
@@ -112,6 +121,11 @@ func (o *Outbox) validate(m Message) (validated, error) {
 	case m.RecipientID == m.SenderID:
 		return v, validation.Errorf("recipient_id", "must differ from sender_id")
 	}
+
+	if m.SendMessageAfter < 0 || m.SendMessageAfter > MaxSendMessageAfter {
+		return v, validation.Errorf("send_message_after", "must be between 0 and %s", MaxSendMessageAfter)
+	}
+	v.sendAfter = m.SendMessageAfter
 
 	v.priority = jobs.PriorityNormal
 	if m.Priority != "" {
@@ -196,8 +210,12 @@ func (o *Outbox) send(ctx context.Context, tx pgx.Tx, v validated) (*Result, err
 	}
 
 	prio := &river.InsertOpts{Priority: int(v.priority)}
+	sendOpts := prio
+	if v.sendAfter > 0 {
+		sendOpts = &river.InsertOpts{Priority: int(v.priority), ScheduledAt: time.Now().Add(v.sendAfter)}
+	}
 	params := []river.InsertManyParams{
-		{Args: jobs.SendMessageArgs{MessageID: ins.ID}, InsertOpts: prio},
+		{Args: jobs.SendMessageArgs{MessageID: ins.ID}, InsertOpts: sendOpts},
 		{Args: jobs.SendNotificationArgs{MessageID: ins.ID, RecipientID: v.row.RecipientID}, InsertOpts: prio},
 	}
 	if v.row.Content != nil {

@@ -1,6 +1,7 @@
 // Command admin is the operator's tool. For now it holds the CLI for schema
-// migrations (`admin migrate up|down|status|version`); the HTTP API, River UI
-// and reports are not built yet and say so.
+// migrations (`admin migrate up|down|status|version`) and token minting
+// (`admin token --user ID`); the HTTP API, River UI and reports are not
+// built yet and say so.
 package main
 
 import (

@@ -8,7 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"text/tabwriter"
+	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/msgrunner/msgrunner/internal/auth"
 	"github.com/msgrunner/msgrunner/internal/config"
 	"github.com/msgrunner/msgrunner/internal/db"
 )
@@ -20,10 +24,10 @@ Commands:
   migrate down [--to VERSION]      roll back one migration, or down to VERSION (0 empties the schema)
   migrate status                   list migrations and whether each is applied
   migrate version                  print the current schema version
-  serve, jobs, report, token, cleanup
-                                   not built yet (see the README)
+  token --user ID [--ttl 24h]      print a bearer token for user ID (signed with AUTH_SECRET)
+  serve, jobs, report, cleanup     not built yet (see the README)
 
-Environment: DATABASE_URL (default ` + config.DefaultDatabaseURL + `)
+Environment: DATABASE_URL (default ` + config.DefaultDatabaseURL + `), AUTH_SECRET (token)
 `
 
 // usageError is a mistake in the command line; it exits with status 2.
@@ -49,7 +53,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "help", "-h", "--help":
 		_, err := io.WriteString(stdout, usage)
 		return err
-	case "serve", "jobs", "report", "token", "cleanup":
+	case "token":
+		return runToken(args[1:], getenv, stdout)
+	case "serve", "jobs", "report", "cleanup":
 		return fmt.Errorf("%q is not built yet: this build has only `admin migrate`", args[0])
 	default:
 		return &usageError{fmt.Sprintf("unknown command %q", args[0])}
@@ -155,4 +161,38 @@ func printResults(w io.Writer, res []db.MigrationResult) {
 	for _, r := range res {
 		fmt.Fprintf(w, "%-4s %5d  %-40s %s\n", r.Direction, r.Version, r.Source, r.Duration.Round(1e5))
 	}
+}
+
+func runToken(args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	userFlag := fs.String("user", "", "the user id (a UUID) the token authenticates")
+	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
+	if err := fs.Parse(args); err != nil {
+		return &usageError{fmt.Sprintf("token: %v", err)}
+	}
+	if fs.NArg() > 0 {
+		return &usageError{fmt.Sprintf("token: unexpected argument %q", fs.Arg(0))}
+	}
+	user, err := uuid.Parse(*userFlag)
+	if err != nil || user == uuid.Nil {
+		return &usageError{"token: --user must be a user id (UUID)"}
+	}
+	if *ttl <= 0 || *ttl > 366*24*time.Hour {
+		return &usageError{"token: --ttl must be between 1s and 8784h"}
+	}
+	secret := config.NewReader(getenv).String("AUTH_SECRET", "")
+	if secret == "" {
+		return errors.New("AUTH_SECRET is not set: it must be the gateway's signing secret")
+	}
+	a, err := auth.New([]byte(secret))
+	if err != nil {
+		return fmt.Errorf("AUTH_SECRET: %w", err)
+	}
+	tok, err := a.Mint(user, *ttl)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, tok)
+	return err
 }

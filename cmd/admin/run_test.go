@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/msgrunner/msgrunner/internal/auth"
 	"github.com/msgrunner/msgrunner/internal/dbtest"
+	"github.com/msgrunner/msgrunner/migrations"
 )
 
 func env(kv map[string]string) func(string) string {
@@ -27,12 +30,14 @@ func TestMigrateCommands(t *testing.T) {
 
 	out, err := admin("migrate", "status")
 	require.NoError(t, err)
-	require.Equal(t, 5, strings.Count(out, "pending"), out)
+	latest := migrations.Latest()
+	require.Equal(t, int(latest), strings.Count(out, "pending"), out)
 
 	out, err = admin("migrate", "up")
 	require.NoError(t, err)
 	require.Contains(t, out, "River schema v8")
 	require.Contains(t, out, "00005_search.sql")
+	require.Equal(t, int(latest), strings.Count(out, "up "), out)
 
 	out, err = admin("migrate", "up")
 	require.NoError(t, err)
@@ -40,11 +45,11 @@ func TestMigrateCommands(t *testing.T) {
 
 	out, err = admin("migrate", "version")
 	require.NoError(t, err)
-	require.Equal(t, "5\n", out)
+	require.Equal(t, fmt.Sprintf("%d\n", latest), out)
 
 	out, err = admin("migrate", "down")
 	require.NoError(t, err)
-	require.Contains(t, out, "00005_search.sql")
+	require.Contains(t, out, fmt.Sprintf("down %5d", latest))
 
 	_, err = admin("migrate", "down", "--to", "0")
 	require.NoError(t, err)
@@ -66,6 +71,26 @@ func TestMigrateUpCreatesTheDatabase(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, out.String(), "created database")
 	require.Contains(t, out.String(), "00005_search.sql")
+}
+
+func TestTokenCommand(t *testing.T) {
+	t.Parallel()
+	secret := strings.Repeat("k", 32)
+	user := "3f1e8a52-6b1c-4c55-9d7e-0a6f2b9c1d11"
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"token", "--user", user, "--ttl", "1h"}, env(map[string]string{"AUTH_SECRET": secret}), &out))
+	a, err := auth.New([]byte(secret))
+	require.NoError(t, err)
+	got, err := a.Verify(strings.TrimSpace(out.String()))
+	require.NoError(t, err)
+	require.Equal(t, user, got.String())
+
+	err = run(context.Background(), []string{"token", "--user", "alice"}, env(map[string]string{"AUTH_SECRET": secret}), &out)
+	require.ErrorContains(t, err, "--user must be a user id")
+	err = run(context.Background(), []string{"token", "--user", user}, env(nil), &out)
+	require.ErrorContains(t, err, "AUTH_SECRET is not set")
+	err = run(context.Background(), []string{"token", "--user", user}, env(map[string]string{"AUTH_SECRET": "short"}), &out)
+	require.ErrorContains(t, err, "at least 32 bytes")
 }
 
 func TestUsageErrors(t *testing.T) {

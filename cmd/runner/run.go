@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -83,7 +82,7 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	}
 	logger := s.Logger
 
-	if err := checkSchema(ctx, s.DatabaseURL); err != nil {
+	if err := db.RequireCurrentSchema(ctx, s.DatabaseURL); err != nil {
 		return err
 	}
 	pool, err := db.NewPool(ctx, db.PoolConfig{URL: s.DatabaseURL, MaxConns: int32(s.MaxConns), ApplicationName: "msgrunner-runner"})
@@ -125,22 +124,4 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	stopSignals()
 	// Shutdown bounds itself by RUNNER_SHUTDOWN_TIMEOUT plus a short grace.
 	return rn.Shutdown(context.WithoutCancel(ctx))
-}
-
-// checkSchema refuses to start against a database whose migrations are not
-// all applied, with an error that says what to run.
-func checkSchema(ctx context.Context, url string) error {
-	m, err := db.NewMigrator(url, nil)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	pending, err := m.Pending(ctx)
-	if err != nil {
-		return fmt.Errorf("checking the database schema at %s: %w", db.Redact(url), err)
-	}
-	if pending {
-		return errors.New("the database schema is not up to date: run `admin migrate up` (or `make run`, which does)")
-	}
-	return nil
 }

@@ -198,3 +198,25 @@ func EnsureDatabase(ctx context.Context, url string) (bool, error) {
 	}
 	return true, nil
 }
+
+// ErrSchemaBehind is returned by RequireCurrentSchema when migrations are
+// pending.
+var ErrSchemaBehind = errors.New("the database schema is not up to date: run `admin migrate up` (or `make run`, which does)")
+
+// RequireCurrentSchema returns ErrSchemaBehind unless every migration is
+// applied to the database at url; binaries call it before serving.
+func RequireCurrentSchema(ctx context.Context, url string) error {
+	m, err := NewMigrator(url, nil)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	pending, err := m.Pending(ctx)
+	if err != nil {
+		return fmt.Errorf("checking the database schema at %s: %w", Redact(url), err)
+	}
+	if pending {
+		return ErrSchemaBehind
+	}
+	return nil
+}

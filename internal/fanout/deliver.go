@@ -12,15 +12,20 @@ import (
 // frame: one stored encrypted, until the gateway can decrypt.
 var ErrNotDeliverable = errors.New("fanout: message is stored encrypted and this build cannot decrypt it")
 
-// FrameOf returns the message frame of a stored plaintext message.
+// FrameOf returns the message frame of a stored message. A message stored
+// encrypted gets a frame marked Encrypted, without content, and
+// ErrNotDeliverable.
 func FrameOf(m db.Message) (MessageFrame, error) {
-	if m.Content == nil {
-		return MessageFrame{}, ErrNotDeliverable
-	}
-	return MessageFrame{
+	fr := MessageFrame{
 		Type: FrameMessage, ID: m.ID, ConversationID: m.ConversationID, Seq: m.Seq,
-		SenderID: m.SenderID, RecipientID: m.RecipientID, Content: *m.Content, CreatedAt: m.CreatedAt,
-	}, nil
+		SenderID: m.SenderID, RecipientID: m.RecipientID, CreatedAt: m.CreatedAt,
+	}
+	if m.Content == nil {
+		fr.Encrypted = true
+		return fr, ErrNotDeliverable
+	}
+	fr.Content = *m.Content
+	return fr, nil
 }
 
 // Deliver publishes a pending message to its recipient and then marks it

@@ -21,7 +21,9 @@ type MessageFrame struct {
 	SenderID       uuid.UUID `json:"sender_id"`
 	RecipientID    uuid.UUID `json:"recipient_id"`
 	Content        string    `json:"content"`
-	CreatedAt      time.Time `json:"created_at"`
+	// Encrypted marks a message stored encrypted; its content is left out.
+	Encrypted bool      `json:"encrypted,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // ReceiptFrame tells a sender that its message was delivered or read.

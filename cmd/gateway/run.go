@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/msgrunner/msgrunner/internal/auth"
+	"github.com/msgrunner/msgrunner/internal/config"
+	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/internal/fanout"
+	"github.com/msgrunner/msgrunner/internal/gateway"
+	"github.com/msgrunner/msgrunner/outbox"
+)
+
+type settings struct {
+	DatabaseURL string
+	MaxConns    int
+	Redis       *redis.Options
+	RedisPrefix string
+	Logger      *slog.Logger
+	Gateway     gateway.Config
+}
+
+func loadSettings(getenv func(string) string) (settings, error) {
+	r := config.NewReader(getenv)
+	s := settings{
+		DatabaseURL: r.DatabaseURL(),
+		MaxConns:    r.Int("DATABASE_MAX_CONNS", db.DefaultMaxConns, 4, 1000),
+		Redis:       r.Redis(),
+		RedisPrefix: r.String("REDIS_PREFIX", fanout.DefaultPrefix),
+		Logger:      r.Logger(os.Stderr),
+	}
+	secret, ok := r.Lookup("AUTH_SECRET")
+	var authority *auth.Authority
+	if !ok {
+		r.Fail("AUTH_SECRET", "is required: the HS256 secret that signs bearer tokens (at least %d bytes)", auth.MinSecretBytes)
+	} else if a, err := auth.New([]byte(secret)); err != nil {
+		r.Fail("AUTH_SECRET", "%v", err)
+	} else {
+		authority = a
+	}
+	var origins []string
+	for _, o := range strings.Split(r.String("GATEWAY_ALLOWED_ORIGINS", ""), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	s.Gateway = gateway.Config{
+		Addr:             r.Addr("GATEWAY_ADDR", ":8081"),
+		Auth:             authority,
+		MaxContentBytes:  r.Int("MAX_CONTENT_BYTES", outbox.DefaultMaxContentBytes, 1, 16<<20),
+		SendBuffer:       r.Int("WS_SEND_BUFFER", gateway.DefaultSendBuffer, 1, 1<<16),
+		DeliveryBackstop: r.Duration("DELIVERY_BACKSTOP_DELAY", gateway.DefaultDeliveryBackstop, 100*time.Millisecond, time.Hour),
+		DBTimeout:        r.Duration("GATEWAY_DB_TIMEOUT", gateway.DefaultDBTimeout, 100*time.Millisecond, time.Minute),
+		ShutdownTimeout:  r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", gateway.DefaultShutdownTimeout, time.Second, 10*time.Minute),
+		AllowedOrigins:   origins,
+		Logger:           s.Logger,
+	}
+	if err := r.Err(); err != nil {
+		return settings{}, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return s, nil
+}
+
+// run serves until ctx is cancelled, then drains. ready, when not nil, is
+// called with the listen address once the gateway serves.
+func run(ctx context.Context, stopSignals func(), getenv func(string) string, ready func(addr string)) error {
+	s, err := loadSettings(getenv)
+	if err != nil {
+		return err
+	}
+	logger := s.Logger
+	if err := db.RequireCurrentSchema(ctx, s.DatabaseURL); err != nil {
+		return err
+	}
+	pool, err := db.NewPool(ctx, db.PoolConfig{URL: s.DatabaseURL, MaxConns: int32(s.MaxConns), ApplicationName: "msgrunner-gateway"})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	rdb := redis.NewClient(s.Redis)
+	defer rdb.Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		logger.Warn("redis unreachable; serving anyway (messages are stored, live delivery resumes when it returns)",
+			slog.String("addr", s.Redis.Addr), slog.String("error", err.Error()))
+	}
+	keys := fanout.Keys{Prefix: s.RedisPrefix}
+	hub := fanout.NewHub(rdb, fanout.HubConfig{Keys: keys, Logger: logger})
+	defer hub.Close()
+
+	gw, err := gateway.New(pool, fanout.New(rdb, fanout.Config{Keys: keys}), hub, s.Gateway)
+	if err != nil {
+		return err
+	}
+	if err := gw.Start(); err != nil {
+		return err
+	}
+	logger.Info("gateway ready", slog.String("addr", gw.Addr()), slog.String("database", db.Redact(s.DatabaseURL)), slog.String("redis", s.Redis.Addr))
+	if ready != nil {
+		ready(gw.Addr())
+	}
+	<-ctx.Done()
+	stopSignals()
+	logger.Info("gateway draining")
+	err = gw.Shutdown(context.WithoutCancel(ctx))
+	logger.Info("gateway stopped")
+	return err
+}

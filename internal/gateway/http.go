@@ -1,0 +1,277 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/internal/fanout"
+	"github.com/msgrunner/msgrunner/outbox"
+	"github.com/msgrunner/msgrunner/validation"
+)
+
+const userKey = "user"
+
+// authenticate resolves the bearer token to the user id. Browsers cannot
+// set headers on websocket requests, so /v1/ws also takes ?token=.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		token := ""
+		if h := c.Request().Header.Get("Authorization"); h != "" {
+			scheme, rest, ok := strings.Cut(h, " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") {
+				return newError(http.StatusUnauthorized, "unauthorized", "Authorization header must be 'Bearer <token>'")
+			}
+			token = strings.TrimSpace(rest)
+		} else if c.Path() == "/v1/ws" {
+			token = c.QueryParam("token")
+		}
+		user, err := s.cfg.Auth.Verify(token)
+		if err != nil {
+			return err
+		}
+		c.Set(userKey, user)
+		return next(c)
+	}
+}
+
+func userOf(c echo.Context) uuid.UUID { return c.Get(userKey).(uuid.UUID) }
+
+// sendRequest is the body of POST /v1/messages and the fields of a
+// websocket "send" frame.
+type sendRequest struct {
+	ConversationID     string `json:"conversation_id"`
+	RecipientID        string `json:"recipient_id"`
+	Content            string `json:"content"`
+	RequiresEncryption bool   `json:"requires_encryption"`
+	Priority           string `json:"priority"`
+}
+
+// sendResponse answers a successful send.
+type sendResponse struct {
+	ID             uuid.UUID `json:"id"`
+	ConversationID uuid.UUID `json:"conversation_id"`
+	Seq            int64     `json:"seq"`
+	Status         string    `json:"status"`
+}
+
+func parseID(field, v string) (uuid.UUID, error) {
+	if v == "" {
+		return uuid.Nil, validation.Errorf(field, "is required")
+	}
+	id, err := uuid.Parse(v)
+	if err != nil || id == uuid.Nil {
+		return uuid.Nil, validation.Errorf(field, "must be a UUID")
+	}
+	return id, nil
+}
+
+// decodeStrict decodes exactly one JSON object with only known fields.
+func decodeStrict(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &typ):
+			return validation.Errorf(typ.Field, "has the wrong type (want %s)", typ.Type)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return validation.Errorf(field, "is not a known field")
+		case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+			return newError(http.StatusBadRequest, "bad_json", "body is not a valid JSON object")
+		default:
+			return newError(http.StatusBadRequest, "bad_json", "body is not a valid JSON object")
+		}
+	}
+	if dec.More() {
+		return newError(http.StatusBadRequest, "bad_json", "body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+// send stores a message from user and delivers it at once; the
+// send-message job is the backstop if that fails.
+func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sendResponse, error) {
+	conv, err := parseID("conversation_id", req.ConversationID)
+	if err != nil {
+		return sendResponse{}, err
+	}
+	recipient, err := parseID("recipient_id", req.RecipientID)
+	if err != nil {
+		return sendResponse{}, err
+	}
+	if req.RequiresEncryption {
+		return sendResponse{}, &apiError{Status: http.StatusNotImplemented, Code: "encryption_unavailable", Field: "requires_encryption",
+			Message: "encryption at rest is not built yet; send without requires_encryption"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
+	defer cancel()
+	res, err := s.outbox.Send(ctx, s.pool, outbox.Message{
+		ConversationID: conv, SenderID: user, RecipientID: recipient,
+		Content: req.Content, Priority: req.Priority, SendMessageAfter: s.cfg.DeliveryBackstop,
+	})
+	if err != nil {
+		return sendResponse{}, err
+	}
+	out := sendResponse{ID: res.ID, ConversationID: res.ConversationID, Seq: res.Seq, Status: res.Status}
+
+	// Fast path: publish now; the job delivers later only if this fails.
+	content := req.Content
+	delivered, err := s.fanout.Deliver(ctx, s.pool, db.Message{
+		ID: res.ID, ConversationID: res.ConversationID, SenderID: user, RecipientID: recipient,
+		Seq: res.Seq, Content: &content, Status: db.MessagePending, CreatedAt: res.CreatedAt,
+	})
+	switch {
+	case err != nil:
+		s.logger.Warn("immediate delivery failed; the send-message job will retry",
+			slog.String("message_id", res.ID.String()), slog.String("error", err.Error()))
+	case delivered:
+		out.Status = string(db.MessageSent)
+	}
+	return out, nil
+}
+
+func (s *Server) postMessage(c echo.Context) error {
+	limit := int64(s.cfg.MaxContentBytes)*2 + 4096
+	body := http.MaxBytesReader(c.Response(), c.Request().Body, limit)
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return newError(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body is over %d bytes", limit))
+		}
+		return newError(http.StatusBadRequest, "bad_body", "could not read the request body")
+	}
+	var req sendRequest
+	if err := decodeStrict(bytes.NewReader(raw), &req); err != nil {
+		return err
+	}
+	res, err := s.send(c.Request().Context(), userOf(c), req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, res)
+}
+
+func queryInt(c echo.Context, name string, def, lo, hi int64) (int64, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, validation.Errorf(name, "must be an integer between %d and %d", lo, hi)
+	}
+	return n, nil
+}
+
+// MaxHistoryLimit caps GET /v1/conversations/:id/messages?limit=.
+const MaxHistoryLimit = 200
+
+func (s *Server) history(c echo.Context) error {
+	conv, err := parseID("id", c.Param("id"))
+	if err != nil {
+		return err
+	}
+	after, err := queryInt(c, "after", 0, 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(c, "limit", 50, 1, MaxHistoryLimit)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.DBTimeout)
+	defer cancel()
+	ok, err := db.IsParticipant(ctx, s.pool, conv, userOf(c))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return newError(http.StatusForbidden, "not_participant", "you are not a participant of this conversation")
+	}
+	frames, hit := s.fanout.Recent(ctx, conv, after, int(limit))
+	if !hit {
+		msgs, err := db.ListConversationMessages(ctx, s.pool, conv, after, int(limit))
+		if err != nil {
+			return err
+		}
+		frames = make([]fanout.MessageFrame, len(msgs))
+		for i, m := range msgs {
+			frames[i], _ = fanout.FrameOf(m)
+		}
+		// Only a page that reaches the conversation's end may seed the
+		// cache, which must always hold its newest messages.
+		if len(msgs) < int(limit) {
+			if err := s.fanout.FillRecent(ctx, conv, frames); err != nil {
+				s.logger.Debug("filling recent cache", slog.String("error", err.Error()))
+			}
+		}
+	}
+	next := after
+	if len(frames) > 0 {
+		next = frames[len(frames)-1].Seq
+	}
+	return c.JSON(http.StatusOK, map[string]any{"messages": frames, "next_after": next, "cached": hit})
+}
+
+func (s *Server) unread(c echo.Context) error {
+	user := userOf(c)
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.DBTimeout)
+	defer cancel()
+	counts, err := s.fanout.Unread(ctx, user, func(ctx context.Context) (map[uuid.UUID]int64, error) {
+		return db.UnreadCounts(ctx, s.pool, user)
+	})
+	if err != nil {
+		return err
+	}
+	var total int64
+	for _, n := range counts {
+		total += n
+	}
+	return c.JSON(http.StatusOK, map[string]any{"conversations": counts, "total": total})
+}
+
+// dmNamespace derives direct-conversation ids (UUIDv5 of the two user ids).
+var dmNamespace = uuid.MustParse("8f2b6f0e-3c1a-4d7e-9b8a-6e5d4c3b2a19")
+
+// DirectConversationID returns the conversation id two users share for
+// direct messages: the same whoever asks.
+func DirectConversationID(a, b uuid.UUID) uuid.UUID {
+	if bytes.Compare(a[:], b[:]) > 0 {
+		a, b = b, a
+	}
+	return uuid.NewSHA1(dmNamespace, append(a[:], b[:]...))
+}
+
+func (s *Server) directConversation(c echo.Context) error {
+	peer, err := parseID("peer", c.Param("peer"))
+	if err != nil {
+		return err
+	}
+	if peer == userOf(c) {
+		return validation.Errorf("peer", "must differ from your own user id")
+	}
+	return c.JSON(http.StatusOK, map[string]any{"conversation_id": DirectConversationID(userOf(c), peer)})
+}
+
+//go:embed demo/index.html
+var demoHTML []byte
+
+func (s *Server) demoPage(c echo.Context) error {
+	return c.Blob(http.StatusOK, "text/html; charset=utf-8", demoHTML)
+}

@@ -1,0 +1,225 @@
+// Package gateway is a websocket node and the public message API: clients
+// post messages (stored with their jobs in one transaction through the
+// outbox), read history, and hold a websocket over which they receive their
+// messages and receipts live and resume from Postgres after any gap.
+package gateway
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/msgrunner/msgrunner/internal/auth"
+	"github.com/msgrunner/msgrunner/internal/fanout"
+	"github.com/msgrunner/msgrunner/outbox"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultSendBuffer       = 256
+	DefaultShutdownTimeout  = 10 * time.Second
+	DefaultDeliveryBackstop = 2 * time.Second
+	DefaultDBTimeout        = 5 * time.Second
+	DefaultMaxFrameBytes    = 256 << 10
+)
+
+// Config configures a Server.
+type Config struct {
+	// Addr is the listen address (":0" picks a free port). Required.
+	Addr string
+	// Auth verifies bearer tokens. Required.
+	Auth *auth.Authority
+	// MaxContentBytes caps message content; outbox.DefaultMaxContentBytes
+	// when zero.
+	MaxContentBytes int
+	// SendBuffer is how many frames may wait for a slow socket before the
+	// gateway closes it (the client then resumes). Default 256.
+	SendBuffer int
+	// MaxFrameBytes caps a client frame; bigger ones get an error frame.
+	// Default 256 KiB. Frames over 4× this close the connection.
+	MaxFrameBytes int
+	// DeliveryBackstop delays each message's send-message job: the gateway
+	// publishes right after commit, and the job delivers only if that
+	// failed. Default 2s (in practice up to ~7s: River promotes scheduled
+	// jobs every 5s).
+	DeliveryBackstop time.Duration
+	// DBTimeout bounds each request's database work. Default 5s.
+	DBTimeout time.Duration
+	// ShutdownTimeout bounds draining on Shutdown. Default 10s.
+	ShutdownTimeout time.Duration
+	// AllowedOrigins lists extra websocket Origin host patterns (same-origin
+	// is always allowed), e.g. "app.example.com" or "*.example.com".
+	AllowedOrigins []string
+	// Logger receives structured logs. Required.
+	Logger *slog.Logger
+}
+
+// Server is one gateway node.
+type Server struct {
+	cfg    Config
+	pool   *pgxpool.Pool
+	river  *river.Client[pgx.Tx]
+	outbox *outbox.Outbox
+	fanout *fanout.Fanout
+	hub    *fanout.Hub
+	logger *slog.Logger
+	echo   *echo.Echo
+	http   *http.Server
+	ln     net.Listener
+
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	draining bool
+	connWG   sync.WaitGroup
+}
+
+// New builds a gateway on pool (messages) and the Redis fan-out; nothing
+// listens until Start.
+func New(pool *pgxpool.Pool, fo *fanout.Fanout, hub *fanout.Hub, cfg Config) (*Server, error) {
+	switch {
+	case cfg.Addr == "":
+		return nil, errors.New("gateway: Config.Addr is required")
+	case cfg.Auth == nil:
+		return nil, errors.New("gateway: Config.Auth is required")
+	case cfg.Logger == nil:
+		return nil, errors.New("gateway: Config.Logger is required")
+	case pool == nil || fo == nil || hub == nil:
+		return nil, errors.New("gateway: pool, fanout and hub are required")
+	case cfg.SendBuffer < 0 || cfg.MaxFrameBytes < 0 || cfg.DeliveryBackstop < 0:
+		return nil, errors.New("gateway: Config sizes and durations must not be negative")
+	}
+	cfg.SendBuffer = cmp.Or(cfg.SendBuffer, DefaultSendBuffer)
+	cfg.MaxFrameBytes = cmp.Or(cfg.MaxFrameBytes, DefaultMaxFrameBytes)
+	cfg.DeliveryBackstop = cmp.Or(cfg.DeliveryBackstop, DefaultDeliveryBackstop)
+	cfg.DBTimeout = cmp.Or(cfg.DBTimeout, DefaultDBTimeout)
+	cfg.ShutdownTimeout = cmp.Or(cfg.ShutdownTimeout, DefaultShutdownTimeout)
+	cfg.MaxContentBytes = cmp.Or(cfg.MaxContentBytes, outbox.DefaultMaxContentBytes)
+
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: creating River client: %w", err)
+	}
+	ob, err := outbox.New(rc, outbox.Config{MaxContentBytes: cfg.MaxContentBytes})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	s := &Server{
+		cfg: cfg, pool: pool, river: rc, outbox: ob, fanout: fo, hub: hub, logger: cfg.Logger,
+		conns: map[*conn]struct{}{},
+	}
+	s.echo = s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.httpErrorHandler
+	e.GET("/", s.demoPage)
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	v1 := e.Group("/v1", s.authenticate)
+	v1.POST("/messages", s.postMessage)
+	v1.GET("/conversations/:id/messages", s.history)
+	v1.GET("/unread", s.unread)
+	v1.GET("/dm/:peer", s.directConversation)
+	v1.GET("/ws", s.websocket)
+	return e
+}
+
+// Handler returns the gateway's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Start listens on Config.Addr and serves in the background.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("gateway: listening on %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	s.http = &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("gateway server stopped", slog.String("error", err.Error()))
+		}
+	}()
+	return nil
+}
+
+// Addr returns the address the server listens on.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Shutdown stops accepting requests, closes every websocket with "going
+// away" (clients reconnect elsewhere and resume), and waits for in-flight
+// requests, all within Config.ShutdownTimeout.
+func (s *Server) Shutdown(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+	defer cancel()
+	s.mu.Lock()
+	s.draining = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.close(websocket.StatusGoingAway, "server shutting down: reconnect and resume")
+	}
+	var err error
+	if s.http != nil {
+		err = s.http.Shutdown(ctx)
+	}
+	done := make(chan struct{})
+	go func() { s.connWG.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	return err
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), time.Second)
+	defer cancel()
+	checks := map[string]string{"postgres": "ok"}
+	status := http.StatusOK
+	s.mu.Lock()
+	draining := s.draining
+	s.mu.Unlock()
+	if draining {
+		checks["gateway"], status = "draining", http.StatusServiceUnavailable
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		checks["postgres"], status = "unreachable", http.StatusServiceUnavailable
+	}
+	body := map[string]any{"status": "ready", "checks": checks}
+	if status != http.StatusOK {
+		body["status"] = "not ready"
+	}
+	return c.JSON(status, body)
+}

@@ -1,0 +1,314 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/internal/fanout"
+	"github.com/msgrunner/msgrunner/jobs"
+	"github.com/msgrunner/msgrunner/validation"
+)
+
+const (
+	writeTimeout   = 10 * time.Second
+	pingInterval   = 30 * time.Second
+	resumePageSize = 500
+)
+
+// conn is one websocket connection of one user.
+type conn struct {
+	s      *Server
+	ws     *websocket.Conn
+	user   uuid.UUID
+	out    chan []byte // frames produced by this connection's own requests
+	sub    *fanout.Subscription
+	ctx    context.Context
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+// close closes the socket with code and reason, once.
+func (c *conn) close(code websocket.StatusCode, reason string) {
+	c.once.Do(func() {
+		c.cancel()
+		_ = c.ws.Close(code, reason)
+	})
+}
+
+func (s *Server) websocket(e echo.Context) error {
+	user := userOf(e)
+	s.mu.Lock()
+	draining := s.draining
+	s.mu.Unlock()
+	if draining {
+		return newError(http.StatusServiceUnavailable, "draining", "this node is shutting down; connect to another")
+	}
+	ws, err := websocket.Accept(e.Response(), e.Request(), &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
+	if err != nil {
+		// Accept has already answered the client.
+		s.logger.Debug("websocket handshake failed", slog.String("error", err.Error()))
+		return nil
+	}
+	ws.SetReadLimit(int64(s.cfg.MaxFrameBytes) * 4)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(e.Request().Context()))
+	c := &conn{s: s, ws: ws, user: user, out: make(chan []byte, 16), ctx: ctx, cancel: cancel}
+
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		c.close(websocket.StatusGoingAway, "server shutting down: reconnect and resume")
+		return nil
+	}
+	s.conns[c] = struct{}{}
+	s.connWG.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.connWG.Done()
+	}()
+
+	sub, err := s.hub.Subscribe(ctx, user, s.cfg.SendBuffer)
+	if sub == nil {
+		c.close(websocket.StatusTryAgainLater, "node is shutting down")
+		return nil
+	}
+	c.sub = sub
+	defer sub.Close()
+
+	go c.writeLoop()
+	if err != nil {
+		s.logger.Warn("live delivery unavailable for a connection", slog.String("error", err.Error()))
+		c.sendError("", &apiError{Code: "realtime_unavailable", Message: "live delivery is unavailable right now; send resume to catch up, and again later"})
+	}
+	c.send(map[string]any{"type": "ready", "user_id": user})
+	c.readLoop()
+	return nil
+}
+
+// writeLoop is the only writer of the socket.
+func (c *conn) writeLoop() {
+	ping := time.NewTicker(pingInterval)
+	defer ping.Stop()
+	write := func(b []byte) bool {
+		ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
+		defer cancel()
+		if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+			c.close(websocket.StatusPolicyViolation, "write timed out")
+			return false
+		}
+		return true
+	}
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.sub.Dropped():
+			c.close(websocket.StatusPolicyViolation, "too slow: frames dropped; reconnect and resume")
+			return
+		case b := <-c.out:
+			if !write(b) {
+				return
+			}
+		case b := <-c.sub.C:
+			if !write(b) {
+				return
+			}
+		case <-ping.C:
+			ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
+			err := c.ws.Ping(ctx)
+			cancel()
+			if err != nil {
+				c.close(websocket.StatusGoingAway, "ping timed out")
+				return
+			}
+		}
+	}
+}
+
+// send queues a frame of this connection's own; it waits while the client
+// reads slowly, up to the write timeout, then gives up on the connection.
+func (c *conn) send(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		c.s.logger.Error("encoding frame", slog.String("error", err.Error()))
+		return
+	}
+	timer := time.NewTimer(writeTimeout)
+	defer timer.Stop()
+	select {
+	case c.out <- b:
+	case <-c.ctx.Done():
+	case <-timer.C:
+		c.close(websocket.StatusPolicyViolation, "too slow: frames not read")
+	}
+}
+
+type errorFrame struct {
+	Type    string `json:"type"` // "error"
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+	Ref     string `json:"ref,omitempty"`
+}
+
+func (c *conn) sendError(ref string, err error) {
+	e, unexpected := classify(err)
+	if unexpected || e.Status >= 500 {
+		c.s.logger.Error("websocket request failed", slog.String("code", e.Code), slog.String("error", err.Error()))
+	}
+	c.send(errorFrame{Type: "error", Code: e.Code, Message: e.Message, Field: e.Field, Ref: ref})
+}
+
+func (c *conn) readLoop() {
+	defer c.close(websocket.StatusNormalClosure, "")
+	for {
+		typ, b, err := c.ws.Read(c.ctx)
+		if err != nil {
+			return
+		}
+		if typ != websocket.MessageText {
+			c.sendError("", newError(http.StatusBadRequest, "bad_frame", "frames must be JSON text"))
+			continue
+		}
+		if len(b) > c.s.cfg.MaxFrameBytes {
+			c.sendError("", newError(http.StatusRequestEntityTooLarge, "frame_too_large", "frame is over the size limit"))
+			continue
+		}
+		c.handle(b)
+	}
+}
+
+func (c *conn) handle(b []byte) {
+	var env struct {
+		Type string `json:"type"`
+		Ref  string `json:"ref"`
+	}
+	if err := json.Unmarshal(b, &env); err != nil {
+		c.sendError("", newError(http.StatusBadRequest, "bad_json", "frame is not a valid JSON object"))
+		return
+	}
+	var err error
+	switch env.Type {
+	case "send":
+		err = c.handleSend(b)
+	case "ack":
+		err = c.handleAck(b)
+	case "resume":
+		err = c.handleResume(b)
+	case "ping":
+		c.send(map[string]any{"type": "pong", "ref": env.Ref})
+	case "":
+		err = validation.Errorf("type", "is required")
+	default:
+		err = &apiError{Status: http.StatusBadRequest, Code: "unknown_type", Field: "type",
+			Message: "unknown frame type (want send, ack, resume or ping)"}
+	}
+	if err != nil {
+		c.sendError(env.Ref, err)
+	}
+}
+
+func (c *conn) handleSend(b []byte) error {
+	var f struct {
+		Type string `json:"type"`
+		Ref  string `json:"ref"`
+		sendRequest
+	}
+	if err := decodeStrict(bytes.NewReader(b), &f); err != nil {
+		return err
+	}
+	res, err := c.s.send(c.ctx, c.user, f.sendRequest)
+	if err != nil {
+		return err
+	}
+	c.send(map[string]any{"type": "sent", "id": res.ID, "conversation_id": res.ConversationID, "seq": res.Seq, "status": res.Status, "ref": f.Ref})
+	return nil
+}
+
+func (c *conn) handleAck(b []byte) error {
+	var f struct {
+		Type      string `json:"type"`
+		Ref       string `json:"ref"`
+		MessageID string `json:"message_id"`
+		Status    string `json:"status"`
+	}
+	if err := decodeStrict(bytes.NewReader(b), &f); err != nil {
+		return err
+	}
+	id, err := parseID("message_id", f.MessageID)
+	if err != nil {
+		return err
+	}
+	if f.Status != jobs.ReceiptDelivered && f.Status != jobs.ReceiptRead {
+		return validation.Errorf("status", `must be "delivered" or "read"`)
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.DBTimeout)
+	defer cancel()
+	if _, err := db.RecipientOf(ctx, c.s.pool, id, c.user); err != nil {
+		if errors.Is(err, db.ErrNotFound) {
+			return &apiError{Status: http.StatusNotFound, Code: "not_found", Field: "message_id", Message: "no message with this id was sent to you"}
+		}
+		return err
+	}
+	_, err = c.s.river.Insert(ctx, jobs.DeliveryConfirmationArgs{
+		MessageID: id, UserID: c.user, Status: f.Status, At: time.Now().UTC(),
+	}, nil)
+	return err
+}
+
+func (c *conn) handleResume(b []byte) error {
+	var f struct {
+		Type  string           `json:"type"`
+		Ref   string           `json:"ref"`
+		After map[string]int64 `json:"after"`
+	}
+	if err := decodeStrict(bytes.NewReader(b), &f); err != nil {
+		return err
+	}
+	after := make(map[uuid.UUID]int64, len(f.After))
+	for k, v := range f.After {
+		id, err := uuid.Parse(k)
+		if err != nil {
+			return validation.Errorf("after", "key %q is not a conversation UUID", k)
+		}
+		if v < 0 {
+			return validation.Errorf("after", "seq for %s must not be negative", k)
+		}
+		after[id] = v
+	}
+	var cursor db.ResumeCursor
+	total := 0
+	for {
+		ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.DBTimeout)
+		msgs, err := db.ResumeMessages(ctx, c.s.pool, c.user, after, cursor, resumePageSize)
+		cancel()
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			fr, _ := fanout.FrameOf(m)
+			c.send(fr)
+		}
+		total += len(msgs)
+		if len(msgs) < resumePageSize {
+			break
+		}
+		last := msgs[len(msgs)-1]
+		cursor = db.ResumeCursor{ConversationID: last.ConversationID, Seq: last.Seq}
+	}
+	c.send(map[string]any{"type": "resumed", "messages": total, "ref": f.Ref})
+	return nil
+}
