@@ -1,0 +1,645 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/require"
+
+	"github.com/msgrunner/msgrunner/internal/auth"
+	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/internal/dbtest"
+	"github.com/msgrunner/msgrunner/internal/fanout"
+	"github.com/msgrunner/msgrunner/internal/gateway"
+	"github.com/msgrunner/msgrunner/internal/runner"
+	"github.com/msgrunner/msgrunner/jobs"
+	"github.com/msgrunner/msgrunner/workers"
+)
+
+var secret = []byte(strings.Repeat("test-secret-", 4))
+
+type node struct {
+	srv  *gateway.Server
+	base string
+}
+
+type bundle struct {
+	pool       *pgxpool.Pool
+	rdb        *redis.Client
+	keys       fanout.Keys
+	auth       *auth.Authority
+	redisProxy *dbtest.Proxy
+	nodes      []*node
+	logger     *slog.Logger
+	dbURL      string
+}
+
+// proxiedRedis returns a client that reaches the test Redis through p,
+// failing fast while p is severed.
+func proxiedRedis(t *testing.T, p *dbtest.Proxy) *redis.Client {
+	c := redis.NewClient(&redis.Options{
+		Addr: p.Addr(), DialTimeout: 300 * time.Millisecond, ReadTimeout: 500 * time.Millisecond,
+		WriteTimeout: 500 * time.Millisecond, MaxRetries: -1,
+	})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// setup starts a runner with every worker and two gateway nodes, all
+// reaching Redis through a proxy the test can sever.
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	url := dbtest.URL(t)
+	pool, err := db.NewPool(context.Background(), db.PoolConfig{URL: url, MaxConns: 10})
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	rdb, prefix := dbtest.Redis(t)
+	a, err := auth.New(secret)
+	require.NoError(t, err)
+	b := &bundle{
+		pool: pool, rdb: rdb, keys: fanout.Keys{Prefix: prefix}, auth: a, dbURL: url,
+		redisProxy: dbtest.NewProxy(t, rdb.Options().Addr),
+		logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+
+	// The runner.
+	runnerRedis := proxiedRedis(t, b.redisProxy)
+	ws := river.NewWorkers()
+	require.NoError(t, workers.Register(ws, workers.Deps{
+		Pool: pool, Redis: runnerRedis, Logger: b.logger,
+		Fanout: fanout.New(runnerRedis, fanout.Config{Keys: b.keys}),
+	}, jobs.DefaultQueues()))
+	r, err := runner.New(pool, runner.Config{Queues: jobs.DefaultQueues(), Workers: ws, Logger: b.logger, ShutdownTimeout: 2 * time.Second})
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background()))
+	t.Cleanup(func() { _ = r.Shutdown(context.Background()) })
+
+	for range 2 {
+		b.nodes = append(b.nodes, b.startNode(t, pool))
+	}
+	return b
+}
+
+func (b *bundle) startNode(t *testing.T, pool *pgxpool.Pool) *node {
+	t.Helper()
+	nodeRedis := proxiedRedis(t, b.redisProxy)
+	hub := fanout.NewHub(nodeRedis, fanout.HubConfig{Keys: b.keys, Logger: b.logger})
+	srv, err := gateway.New(pool, fanout.New(nodeRedis, fanout.Config{Keys: b.keys}), hub, gateway.Config{
+		Addr: "127.0.0.1:0", Auth: b.auth, Logger: b.logger, MaxContentBytes: 1000,
+		DBTimeout: 2 * time.Second, ShutdownTimeout: 3 * time.Second,
+	})
+	require.NoError(t, err)
+	require.NoError(t, srv.Start())
+	t.Cleanup(func() {
+		_ = srv.Shutdown(context.Background())
+		_ = hub.Close()
+	})
+	return &node{srv: srv, base: "http://" + srv.Addr()}
+}
+
+func (b *bundle) token(t *testing.T, user uuid.UUID) string {
+	t.Helper()
+	tok, err := b.auth.Mint(user, time.Hour)
+	require.NoError(t, err)
+	return tok
+}
+
+func do(t *testing.T, method, url, token string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	switch v := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(v)
+	default:
+		raw, err := json.Marshal(v)
+		require.NoError(t, err)
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	if len(raw) > 0 {
+		require.NoError(t, json.Unmarshal(raw, &out), string(raw))
+	}
+	return resp.StatusCode, out
+}
+
+func (b *bundle) post(t *testing.T, n int, token string, body any) (int, map[string]any) {
+	return do(t, http.MethodPost, b.nodes[n].base+"/v1/messages", token, body)
+}
+
+type client struct {
+	t      *testing.T
+	c      *websocket.Conn
+	frames chan map[string]any
+	closed chan error
+}
+
+// dial connects a websocket to node n and waits for its "ready" frame.
+func (b *bundle) dial(t *testing.T, n int, token string) *client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, strings.Replace(b.nodes[n].base, "http", "ws", 1)+"/v1/ws?token="+token, nil)
+	require.NoError(t, err)
+	c.SetReadLimit(1 << 22)
+	cl := &client{t: t, c: c, frames: make(chan map[string]any, 10000), closed: make(chan error, 1)}
+	go func() {
+		for {
+			_, raw, err := c.Read(context.Background())
+			if err != nil {
+				cl.closed <- err
+				return
+			}
+			var f map[string]any
+			if json.Unmarshal(raw, &f) == nil {
+				cl.frames <- f
+			}
+		}
+	}()
+	t.Cleanup(func() { c.CloseNow() })
+	cl.expect("ready", nil)
+	return cl
+}
+
+func (c *client) write(v any) {
+	c.t.Helper()
+	var raw []byte
+	if s, ok := v.(string); ok {
+		raw = []byte(s)
+	} else {
+		var err error
+		raw, err = json.Marshal(v)
+		require.NoError(c.t, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(c.t, c.c.Write(ctx, websocket.MessageText, raw))
+}
+
+// expect returns the next frame of type typ that matches (skipping others).
+func (c *client) expect(typ string, match func(map[string]any) bool) map[string]any {
+	c.t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case f := <-c.frames:
+			if f["type"] == typ && (match == nil || match(f)) {
+				return f
+			}
+		case err := <-c.closed:
+			c.t.Fatalf("connection closed while waiting for %s: %v", typ, err)
+		case <-deadline:
+			c.t.Fatalf("no %s frame within 20s", typ)
+		}
+	}
+}
+
+// quiet asserts no frame of type typ arrives within d.
+func (c *client) quiet(typ string, d time.Duration) {
+	c.t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case f := <-c.frames:
+			require.NotEqual(c.t, typ, f["type"], "unexpected frame %v", f)
+		case <-deadline:
+			return
+		}
+	}
+}
+
+func (b *bundle) count(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	require.NoError(t, b.pool.QueryRow(context.Background(), sql, args...).Scan(&n))
+	return n
+}
+
+func msgBody(conv, to uuid.UUID, content string) map[string]any {
+	return map[string]any{"conversation_id": conv.String(), "recipient_id": to.String(), "content": content}
+}
+
+func TestMessageReachesRecipientOnAnotherNode(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alice, bob := uuid.New(), uuid.New()
+	conv := gateway.DirectConversationID(alice, bob)
+	bobWS := b.dial(t, 1, b.token(t, bob))
+
+	code, res := b.post(t, 0, b.token(t, alice), msgBody(conv, bob, "hello bob"))
+	require.Equal(t, http.StatusCreated, code, res)
+	require.EqualValues(t, 1, res["seq"])
+	require.Equal(t, "sent", res["status"], "published before answering")
+
+	f := bobWS.expect("message", nil)
+	require.Equal(t, res["id"], f["id"])
+	require.Equal(t, "hello bob", f["content"])
+	require.Equal(t, alice.String(), f["sender_id"])
+	require.Equal(t, conv.String(), f["conversation_id"])
+	require.EqualValues(t, 1, f["seq"])
+
+	m, err := db.GetMessage(context.Background(), b.pool, uuid.MustParse(res["id"].(string)))
+	require.NoError(t, err)
+	require.Equal(t, db.MessageSent, m.Status)
+	require.NotNil(t, m.SentAt)
+
+	// The backstop job finds the message sent and publishes nothing more.
+	bobWS.quiet("message", 8*time.Second)
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'send-message' AND state = 'completed'`) == 1
+	}, 10*time.Second, 50*time.Millisecond)
+}
+
+func TestAcksBecomeReceiptsAndStateOnlyMovesForward(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alice, bob := uuid.New(), uuid.New()
+	conv := gateway.DirectConversationID(alice, bob)
+	aliceWS := b.dial(t, 0, b.token(t, alice))
+	bobWS := b.dial(t, 1, b.token(t, bob))
+
+	aliceWS.write(map[string]any{"type": "send", "ref": "r1", "conversation_id": conv, "recipient_id": bob, "content": "ping"})
+	sent := aliceWS.expect("sent", nil)
+	require.Equal(t, "r1", sent["ref"])
+	msg := bobWS.expect("message", nil)
+	require.Equal(t, sent["id"], msg["id"])
+
+	bobWS.write(map[string]any{"type": "ack", "message_id": msg["id"], "status": "delivered"})
+	r := aliceWS.expect("receipt", nil)
+	require.Equal(t, "delivered", r["status"])
+	require.Equal(t, msg["id"], r["message_id"])
+
+	bobWS.write(map[string]any{"type": "ack", "message_id": msg["id"], "status": "read"})
+	r = aliceWS.expect("receipt", nil)
+	require.Equal(t, "read", r["status"])
+
+	id := uuid.MustParse(msg["id"].(string))
+	m, err := db.GetMessage(context.Background(), b.pool, id)
+	require.NoError(t, err)
+	require.Equal(t, db.MessageRead, m.Status)
+	require.NotNil(t, m.DeliveredAt)
+	require.NotNil(t, m.ReadAt)
+	readAt := *m.ReadAt
+
+	// A late "delivered" and a duplicate "read" change nothing.
+	bobWS.write(map[string]any{"type": "ack", "message_id": msg["id"], "status": "delivered"})
+	bobWS.write(map[string]any{"type": "ack", "message_id": msg["id"], "status": "read"})
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'delivery-confirmation' AND state = 'completed'`) == 4
+	}, 10*time.Second, 50*time.Millisecond)
+	m, err = db.GetMessage(context.Background(), b.pool, id)
+	require.NoError(t, err)
+	require.Equal(t, db.MessageRead, m.Status)
+	require.Equal(t, readAt, *m.ReadAt)
+	aliceWS.quiet("receipt", 500*time.Millisecond)
+
+	// Alice cannot ack a message sent to Bob.
+	aliceWS.write(map[string]any{"type": "ack", "message_id": msg["id"], "status": "read", "ref": "x"})
+	e := aliceWS.expect("error", nil)
+	require.Equal(t, "not_found", e["code"])
+	require.Equal(t, "x", e["ref"])
+}
+
+func TestResumeDeliversEverythingMissedInOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alice, bob, carol := uuid.New(), uuid.New(), uuid.New()
+	conv := gateway.DirectConversationID(alice, bob)
+	other := gateway.DirectConversationID(carol, bob)
+	aliceTok, carolTok := b.token(t, alice), b.token(t, carol)
+
+	for i := range 50 {
+		code, res := b.post(t, i%2, aliceTok, msgBody(conv, bob, "m"+strconv.Itoa(i+1)))
+		require.Equal(t, http.StatusCreated, code, res)
+	}
+	code, _ := b.post(t, 0, carolTok, msgBody(other, bob, "from carol"))
+	require.Equal(t, http.StatusCreated, code)
+
+	bobWS := b.dial(t, 1, b.token(t, bob))
+	bobWS.write(map[string]any{"type": "resume", "after": map[string]int64{}})
+	seen := map[string]bool{}
+	var seqs []float64
+	for range 51 {
+		f := bobWS.expect("message", nil)
+		require.False(t, seen[f["id"].(string)], "message %v twice", f["id"])
+		seen[f["id"].(string)] = true
+		if f["conversation_id"] == conv.String() {
+			seqs = append(seqs, f["seq"].(float64))
+			require.Equal(t, "m"+strconv.Itoa(len(seqs)), f["content"])
+		}
+	}
+	require.Len(t, seqs, 50)
+	for i, s := range seqs {
+		require.EqualValues(t, i+1, s)
+	}
+	done := bobWS.expect("resumed", nil)
+	require.EqualValues(t, 51, done["messages"])
+
+	// From a position: only what comes after it.
+	bobWS.write(map[string]any{"type": "resume", "after": map[string]int64{conv.String(): 45, other.String(): 1}})
+	for want := 46; want <= 50; want++ {
+		f := bobWS.expect("message", nil)
+		require.EqualValues(t, want, f["seq"])
+	}
+	done = bobWS.expect("resumed", nil)
+	require.EqualValues(t, 5, done["messages"])
+
+	// Carol resumes only her own conversation.
+	carolWS := b.dial(t, 0, carolTok)
+	carolWS.write(map[string]any{"type": "resume", "after": map[string]int64{}})
+	f := carolWS.expect("message", nil)
+	require.Equal(t, "from carol", f["content"])
+	require.EqualValues(t, 1, carolWS.expect("resumed", nil)["messages"])
+}
+
+func TestHistoryAndUnreadUseTheCacheWithPostgresBehind(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alice, bob, eve := uuid.New(), uuid.New(), uuid.New()
+	conv := gateway.DirectConversationID(alice, bob)
+	aliceTok, bobTok := b.token(t, alice), b.token(t, bob)
+	var ids []string
+	for i := range 3 {
+		_, res := b.post(t, 0, aliceTok, msgBody(conv, bob, "h"+strconv.Itoa(i)))
+		ids = append(ids, res["id"].(string))
+	}
+
+	url := b.nodes[1].base + "/v1/conversations/" + conv.String() + "/messages"
+	code, res := do(t, http.MethodGet, url, bobTok, nil)
+	require.Equal(t, http.StatusOK, code, res)
+	msgs := res["messages"].([]any)
+	require.Len(t, msgs, 3)
+	for i, m := range msgs {
+		require.Equal(t, ids[i], m.(map[string]any)["id"])
+	}
+	require.Equal(t, true, res["cached"], "published messages fill the recent cache")
+
+	code, res = do(t, http.MethodGet, url+"?after=2&limit=5", bobTok, nil)
+	require.Equal(t, http.StatusOK, code)
+	require.Len(t, res["messages"].([]any), 1)
+	require.EqualValues(t, 3, res["next_after"])
+
+	// With the cache gone, Postgres answers and refills it.
+	require.NoError(t, b.rdb.Del(context.Background(), b.keys.Prefix+"recent:{"+conv.String()+"}").Err())
+	code, res = do(t, http.MethodGet, url, bobTok, nil)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, false, res["cached"])
+	require.Len(t, res["messages"].([]any), 3)
+	_, res = do(t, http.MethodGet, url, bobTok, nil)
+	require.Equal(t, true, res["cached"])
+
+	code, _ = do(t, http.MethodGet, url, b.token(t, eve), nil)
+	require.Equal(t, http.StatusForbidden, code, "only participants read history")
+	code, res = do(t, http.MethodGet, url+"?limit=500", bobTok, nil)
+	require.Equal(t, http.StatusBadRequest, code)
+	require.Equal(t, "limit", res["error"].(map[string]any)["field"])
+
+	unread := func() float64 {
+		code, res := do(t, http.MethodGet, b.nodes[0].base+"/v1/unread", bobTok, nil)
+		require.Equal(t, http.StatusOK, code)
+		return res["total"].(float64)
+	}
+	require.EqualValues(t, 3, unread())
+	require.EqualValues(t, 3, unread(), "served from the cache")
+
+	bobWS := b.dial(t, 1, bobTok)
+	bobWS.write(map[string]any{"type": "ack", "message_id": ids[0], "status": "read"})
+	require.Eventually(t, func() bool { return unread() == 2 }, 10*time.Second, 50*time.Millisecond,
+		"a read receipt invalidates the cached count")
+	_, res = b.post(t, 0, aliceTok, msgBody(conv, bob, "one more"))
+	require.Equal(t, "sent", res["status"])
+	require.EqualValues(t, 3, unread(), "a new message invalidates it too")
+}
+
+func TestAuthFailures(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alice, bob := uuid.New(), uuid.New()
+	body := msgBody(gateway.DirectConversationID(alice, bob), bob, "x")
+	other, _ := auth.New([]byte(strings.Repeat("z", 32)))
+	forged, _ := other.Mint(alice, time.Hour)
+
+	cases := map[string]string{"missing": "", "garbage": "abc.def.ghi", "forged": forged}
+	for name, tok := range cases {
+		code, res := b.post(t, 0, tok, body)
+		require.Equal(t, http.StatusUnauthorized, code, name)
+		require.Equal(t, "unauthorized", res["error"].(map[string]any)["code"], name)
+	}
+
+	req, _ := http.NewRequest(http.MethodPost, b.nodes[0].base+"/v1/messages", strings.NewReader("{}"))
+	req.Header.Set("Authorization", "Basic abc")
+	hresp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	hresp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, hresp.StatusCode)
+	require.Contains(t, hresp.Header.Get("WWW-Authenticate"), "Bearer")
+
+	// ?token= is accepted only for the websocket.
+	code, _ := do(t, http.MethodPost, b.nodes[0].base+"/v1/messages?token="+b.token(t, alice), "", body)
+	require.Equal(t, http.StatusUnauthorized, code)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, resp, err := websocket.Dial(ctx, strings.Replace(b.nodes[0].base, "http", "ws", 1)+"/v1/ws", nil)
+	require.Error(t, err)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	_, resp, err = websocket.Dial(ctx, strings.Replace(b.nodes[0].base, "http", "ws", 1)+"/v1/ws?token="+forged, nil)
+	require.Error(t, err)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	require.Zero(t, b.count(t, `SELECT count(*) FROM messages`))
+}
+
+func TestExpiredTokenIsRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alice := uuid.New()
+	tok, err := b.auth.Mint(alice, time.Second)
+	require.NoError(t, err)
+	time.Sleep(6500 * time.Millisecond) // past the 5s leeway
+	code, res := do(t, http.MethodGet, b.nodes[0].base+"/v1/unread", tok, nil)
+	require.Equal(t, http.StatusUnauthorized, code)
+	require.Equal(t, "token expired", res["error"].(map[string]any)["message"])
+}
+
+func TestBadInputGetsAClearErrorAndWritesNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alice, bob, eve := uuid.New(), uuid.New(), uuid.New()
+	conv := gateway.DirectConversationID(alice, bob)
+	aliceTok := b.token(t, alice)
+	code, _ := b.post(t, 0, aliceTok, msgBody(conv, bob, "first"))
+	require.Equal(t, http.StatusCreated, code)
+	before := b.count(t, `SELECT count(*) FROM messages`)
+
+	cases := []struct {
+		name   string
+		token  string
+		body   any
+		status int
+		code   string
+		field  string
+	}{
+		{"malformed json", aliceTok, `{"conversation_id": `, 400, "bad_json", ""},
+		{"two objects", aliceTok, `{} {}`, 400, "bad_json", ""},
+		{"unknown field", aliceTok, `{"conversation_id":"` + conv.String() + `","recipient_id":"` + bob.String() + `","content":"x","colour":"red"}`, 400, "invalid_field", "colour"},
+		{"wrong type", aliceTok, `{"conversation_id":"` + conv.String() + `","recipient_id":"` + bob.String() + `","content":42}`, 400, "invalid_field", "content"},
+		{"conversation not a uuid", aliceTok, msgBody(uuid.Nil, bob, "x"), 400, "invalid_field", "conversation_id"},
+		{"recipient not a uuid", aliceTok, map[string]any{"conversation_id": conv.String(), "recipient_id": "bob", "content": "x"}, 400, "invalid_field", "recipient_id"},
+		{"empty content", aliceTok, msgBody(conv, bob, "  "), 400, "invalid_field", "content"},
+		{"content over limit", aliceTok, msgBody(conv, bob, strings.Repeat("x", 1001)), 400, "invalid_field", "content"},
+		{"body over limit", aliceTok, msgBody(conv, bob, strings.Repeat("x", 8000)), 413, "body_too_large", ""},
+		{"unknown priority", aliceTok, map[string]any{"conversation_id": conv.String(), "recipient_id": bob.String(), "content": "x", "priority": "asap"}, 400, "invalid_field", "priority"},
+		{"foreign conversation", b.token(t, eve), msgBody(conv, bob, "let me in"), 403, "not_participant", ""},
+		{"message to self", aliceTok, msgBody(conv, alice, "me"), 400, "invalid_field", "recipient_id"},
+		{"encryption not built", aliceTok, map[string]any{"conversation_id": conv.String(), "recipient_id": bob.String(), "content": "x", "requires_encryption": true}, 501, "encryption_unavailable", "requires_encryption"},
+	}
+	for _, tc := range cases {
+		code, res := b.post(t, 0, tc.token, tc.body)
+		require.Equal(t, tc.status, code, "%s: %v", tc.name, res)
+		e := res["error"].(map[string]any)
+		require.Equal(t, tc.code, e["code"], tc.name)
+		require.NotEmpty(t, e["message"], tc.name)
+		if tc.field != "" {
+			require.Equal(t, tc.field, e["field"], tc.name)
+		}
+	}
+	require.Equal(t, before, b.count(t, `SELECT count(*) FROM messages`), "nothing written")
+
+	// Bad frames get error frames; the connection stays healthy.
+	ws := b.dial(t, 0, aliceTok)
+	frames := []struct {
+		raw   any
+		code  string
+		field string
+	}{
+		{"not json", "bad_json", ""},
+		{map[string]any{"type": "teleport"}, "unknown_type", "type"},
+		{map[string]any{"no": "type"}, "invalid_field", "type"},
+		{map[string]any{"type": "ack", "message_id": "nope", "status": "read"}, "invalid_field", "message_id"},
+		{map[string]any{"type": "ack", "message_id": uuid.New(), "status": "seen"}, "invalid_field", "status"},
+		{map[string]any{"type": "ack", "message_id": uuid.New(), "status": "read"}, "not_found", "message_id"},
+		{map[string]any{"type": "resume", "after": map[string]any{"x": 1}}, "invalid_field", "after"},
+		{map[string]any{"type": "send", "conversation_id": conv, "recipient_id": bob, "content": "x", "extra": 1}, "invalid_field", "extra"},
+		{map[string]any{"type": "send", "conversation_id": conv, "recipient_id": eve, "content": "x"}, "not_participant", ""},
+		{map[string]any{"type": "send", "conversation_id": conv, "recipient_id": bob, "content": strings.Repeat("y", 300<<10)}, "frame_too_large", ""},
+	}
+	for _, f := range frames {
+		ws.write(f.raw)
+		e := ws.expect("error", nil)
+		require.Equal(t, f.code, e["code"], "%v", f.raw)
+		if f.field != "" {
+			require.Equal(t, f.field, e["field"], "%v", f.raw)
+		}
+	}
+	ws.write(map[string]any{"type": "ping", "ref": "still-alive"})
+	require.Equal(t, "still-alive", ws.expect("pong", nil)["ref"])
+	require.Equal(t, before, b.count(t, `SELECT count(*) FROM messages`), "nothing written")
+}
+
+func TestRedisOutageLosesNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alice, bob := uuid.New(), uuid.New()
+	conv := gateway.DirectConversationID(alice, bob)
+	aliceTok, bobTok := b.token(t, alice), b.token(t, bob)
+
+	b.redisProxy.Sever()
+	code, res := b.post(t, 0, aliceTok, msgBody(conv, bob, "during the outage"))
+	require.Equal(t, http.StatusCreated, code, res)
+	require.Equal(t, "pending", res["status"], "stored, not yet published")
+	id := uuid.MustParse(res["id"].(string))
+
+	// The backstop job runs, finds Redis down, and snoozes without using up
+	// attempts.
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'send-message' AND (metadata->>'snoozes')::int >= 1`) == 1
+	}, 20*time.Second, 100*time.Millisecond)
+	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'send-message' AND state = 'discarded'`))
+
+	b.redisProxy.Restore()
+	require.Eventually(t, func() bool {
+		m, err := db.GetMessage(context.Background(), b.pool, id)
+		return err == nil && m.Status == db.MessageSent
+	}, 30*time.Second, 100*time.Millisecond, "delivery resumes when Redis returns")
+
+	bobWS := b.dial(t, 1, bobTok)
+	bobWS.write(map[string]any{"type": "resume", "after": map[string]int64{}})
+	require.Equal(t, "during the outage", bobWS.expect("message", nil)["content"])
+
+	// Live delivery works again end to end.
+	_, res = b.post(t, 0, aliceTok, msgBody(conv, bob, "after"))
+	require.Equal(t, "sent", res["status"])
+	require.Equal(t, "after", bobWS.expect("message", func(f map[string]any) bool { return f["content"] == "after" })["content"])
+}
+
+func TestPostgresDownIs503AndWritesNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cfg, err := pgx.ParseConfig(b.dbURL)
+	require.NoError(t, err)
+	pgProxy := dbtest.NewProxy(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
+	proxied := strings.Replace(b.dbURL, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), pgProxy.Addr(), 1)
+	pool, err := db.NewPool(context.Background(), db.PoolConfig{URL: proxied, MaxConns: 4, ConnectTimeout: time.Second})
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	n := b.startNode(t, pool)
+
+	alice, bob := uuid.New(), uuid.New()
+	conv := gateway.DirectConversationID(alice, bob)
+	pgProxy.Sever()
+	code, res := do(t, http.MethodPost, n.base+"/v1/messages", b.token(t, alice), msgBody(conv, bob, "x"))
+	require.Equal(t, http.StatusServiceUnavailable, code, res)
+	require.Equal(t, "database_unavailable", res["error"].(map[string]any)["code"])
+	code, _ = do(t, http.MethodGet, n.base+"/readyz", "", nil)
+	require.Equal(t, http.StatusServiceUnavailable, code)
+
+	pgProxy.Restore()
+	require.Zero(t, b.count(t, `SELECT count(*) FROM messages`))
+	require.Eventually(t, func() bool {
+		code, _ := do(t, http.MethodPost, n.base+"/v1/messages", b.token(t, alice), msgBody(conv, bob, "y"))
+		return code == http.StatusCreated
+	}, 10*time.Second, 100*time.Millisecond)
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM messages`))
+}
+
+func TestShutdownClosesSocketsWithGoingAway(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ws := b.dial(t, 0, b.token(t, uuid.New()))
+	require.NoError(t, b.nodes[0].srv.Shutdown(context.Background()))
+	select {
+	case err := <-ws.closed:
+		require.Equal(t, websocket.StatusGoingAway, websocket.CloseStatus(err))
+	case <-time.After(5 * time.Second):
+		t.Fatal("socket not closed on shutdown")
+	}
+	_, err := http.Get(b.nodes[0].base + "/healthz")
+	var opErr *net.OpError
+	require.True(t, errors.As(err, &opErr), "listener closed: %v", err)
+}
