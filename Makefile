@@ -7,7 +7,7 @@ SQLC := $(GO) tool -modfile=tools/go.mod sqlc
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/msgrunner?sslmode=disable
 export DATABASE_URL
 
-.PHONY: run test services generate check-generated vet fmt-check build bench clean
+.PHONY: run test services browser-deps generate check-generated vet fmt-check build bench clean
 
 ## services: start (and if needed install) PostgreSQL and Redis
 services:
@@ -18,21 +18,17 @@ build:
 	@mkdir -p bin
 	$(GO) build -o bin/ ./cmd/...
 
-## run: create and migrate the database, then run the runner in the foreground
+## run: create and migrate the database, then run the runner and a gateway
 run: services build
-	@./bin/admin migrate up --create-database
-	@addr=$${RUNNER_ADDR:-:9090}; case $$addr in :*) addr=127.0.0.1$$addr;; esac; \
-	echo ""; \
-	echo "  runner health:   http://$$addr/healthz  (and /readyz)"; \
-	echo "  admin CLI:       ./bin/admin migrate status"; \
-	echo "  not built yet:   gateway (message API, websockets), admin HTTP API and River UI"; \
-	echo "  stop with Ctrl-C (running jobs get RUNNER_SHUTDOWN_TIMEOUT to finish)"; \
-	echo ""
-	@LOG_FORMAT=$${LOG_FORMAT:-text} ./bin/runner
+	@bash scripts/run.sh
 
 ## test: vet, format and generated-code checks, then every test against real services
-test: services check-generated vet fmt-check
+test: services browser-deps check-generated vet fmt-check
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+## browser-deps: chromium and playwright-core for the demo page's browser test (best effort)
+browser-deps:
+	@bash scripts/browser-deps.sh
 
 ## generate: regenerate sqlc code from migrations/ and internal/db/queries/
 generate:

@@ -24,6 +24,9 @@ type MessageFrame struct {
 	// Encrypted marks a message stored encrypted; its content is left out.
 	Encrypted bool      `json:"encrypted,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// Status is the stored delivery state, set on frames read from
+	// Postgres (resume); live frames leave it out.
+	Status string `json:"status,omitempty"`
 }
 
 // ReceiptFrame tells a sender that its message was delivered or read.

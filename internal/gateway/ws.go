@@ -300,6 +300,7 @@ func (c *conn) handleResume(b []byte) error {
 		}
 		for _, m := range msgs {
 			fr, _ := fanout.FrameOf(m)
+			fr.Status = string(m.Status)
 			c.send(fr)
 		}
 		total += len(msgs)

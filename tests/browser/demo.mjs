@@ -1,0 +1,40 @@
+// Sends a message from Alice's demo page and checks that Bob's page shows
+// it and that Alice's page then shows the receipt. Usage:
+//   node demo.mjs <alice page URL> <bob page URL> [screenshot.png]
+// CHROMIUM overrides the browser binary (default /usr/bin/chromium).
+import { chromium } from "playwright-core";
+
+const [aliceURL, bobURL, shot] = process.argv.slice(2);
+if (!aliceURL || !bobURL) {
+  console.error("usage: node demo.mjs <alice URL> <bob URL> [screenshot.png]");
+  process.exit(2);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  const alice = await (await browser.newContext()).newPage();
+  const bob = await (await browser.newContext()).newPage();
+  await alice.goto(aliceURL);
+  await bob.goto(bobURL);
+  await alice.waitForSelector("#state.live", { timeout: 15000 });
+  await bob.waitForSelector("#state.live", { timeout: 15000 });
+
+  const text = "hello from the browser " + Date.now();
+  await alice.fill("#text", text);
+  await alice.click("#send");
+
+  await bob.waitForFunction((t) => [...document.querySelectorAll(".msg .bubble")].some((b) => b.textContent.startsWith(t)),
+    text, { timeout: 15000 });
+  await alice.waitForFunction(() => {
+    const meta = document.querySelector(".msg.mine .meta");
+    return meta && /delivered|read/.test(meta.textContent);
+  }, null, { timeout: 15000 });
+  if (shot) await alice.screenshot({ path: shot });
+  console.log("browser: Bob received Alice's message and Alice saw the receipt");
+} finally {
+  await browser.close();
+}
