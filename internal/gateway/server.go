@@ -181,7 +181,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.close(websocket.StatusGoingAway, "server shutting down: reconnect and resume")
+		// Each close waits for the client's close frame (up to 5s); close
+		// them all at once.
+		go c.close(websocket.StatusGoingAway, "server shutting down: reconnect and resume")
 	}
 	var err error
 	if s.http != nil {

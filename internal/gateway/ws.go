@@ -38,11 +38,13 @@ type conn struct {
 	once   sync.Once
 }
 
-// close closes the socket with code and reason, once.
+// close closes the socket with code and reason, once. The close handshake
+// comes first: cancelling the context of a pending Read would drop the
+// connection without a close frame.
 func (c *conn) close(code websocket.StatusCode, reason string) {
 	c.once.Do(func() {
-		c.cancel()
 		_ = c.ws.Close(code, reason)
+		c.cancel()
 	})
 }
 
