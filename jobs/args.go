@@ -21,6 +21,9 @@ const (
 	KindEncryptDecrypt       = "encrypt-decrypt"
 	KindBatchSend            = "batch-send"
 	KindCleanupMessages      = "cleanup-messages"
+	// KindReleaseScheduled is internal to scheduled messages: it turns a
+	// held message into a real one when it is due.
+	KindReleaseScheduled = "release-scheduled-message"
 )
 
 // Args is implemented by every job args type in this package.
@@ -39,12 +42,14 @@ type KindSpec struct {
 	Priority    Priority
 }
 
-// Kinds returns the seven kinds with their queue, max attempts and default
-// priority, in the design's table order.
+// Kinds returns every kind with its queue, max attempts and default
+// priority: the design's seven in its table order, then
+// release-scheduled-message.
 func Kinds() []KindSpec {
 	all := []Args{
 		SendMessageArgs{}, DeliveryConfirmationArgs{}, SendNotificationArgs{},
 		IndexMessageArgs{}, EncryptDecryptArgs{}, BatchSendArgs{}, CleanupMessagesArgs{},
+		ReleaseScheduledArgs{},
 	}
 	specs := make([]KindSpec, 0, len(all))
 	for _, a := range all {
@@ -363,3 +368,24 @@ func (a CleanupMessagesArgs) Validate() error {
 	}
 	return nil
 }
+
+// ReleaseScheduledArgs asks for a scheduled message to be released: written
+// as a real message, with its seq and jobs, when it is due. Inserted with
+// ScheduledAt set to the message's send time.
+type ReleaseScheduledArgs struct {
+	ScheduledID uuid.UUID `json:"scheduled_id"`
+}
+
+// Kind implements river.JobArgs.
+func (ReleaseScheduledArgs) Kind() string { return KindReleaseScheduled }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (ReleaseScheduledArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueMessageDelivery, MaxAttempts: 5, Priority: int(PriorityHigh)}
+}
+
+// Hooks makes River validate the args on insert.
+func (ReleaseScheduledArgs) Hooks() []rivertype.Hook { return hooks() }
+
+// Validate checks the args.
+func (a ReleaseScheduledArgs) Validate() error { return requireID("scheduled_id", a.ScheduledID) }

@@ -28,6 +28,7 @@ func TestKindsMatchDesignTable(t *testing.T) {
 		jobs.KindEncryptDecrypt:       {jobs.QueueMessageEncryption, 3},
 		jobs.KindBatchSend:            {jobs.QueueBatchMessageSending, 3},
 		jobs.KindCleanupMessages:      {jobs.QueueMessageCleanup, 2},
+		jobs.KindReleaseScheduled:     {jobs.QueueMessageDelivery, 5},
 	}
 	got := jobs.Kinds()
 	require.Len(t, got, len(want))
@@ -113,6 +114,8 @@ func TestArgsValidation(t *testing.T) {
 		{jobs.CleanupMessagesArgs{Type: "expired_attachments", RetentionDays: 3}, "retention_days"},
 		{jobs.CleanupMessagesArgs{Type: "deleted_conversations", BatchSize: -1}, "batch_size"},
 		{jobs.CleanupMessagesArgs{Type: "everything"}, "type"},
+		{jobs.ReleaseScheduledArgs{ScheduledID: id}, ""},
+		{jobs.ReleaseScheduledArgs{}, "scheduled_id"},
 	}
 	for _, tc := range cases {
 		err := tc.args.Validate()

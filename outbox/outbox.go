@@ -240,6 +240,9 @@ func (o *Outbox) send(ctx context.Context, tx pgx.Tx, v validated) (*Result, err
 	return res, nil
 }
 
+// Querier runs queries: a *pgxpool.Pool, a *pgx.Conn or a pgx.Tx.
+type Querier = db.Querier
+
 // Beginner starts transactions: a *pgxpool.Pool, a *pgx.Conn, or a pgx.Tx
 // (which begins a savepoint).
 type Beginner interface {

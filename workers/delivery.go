@@ -7,10 +7,12 @@ import (
 	"log/slog"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/jobs"
+	"github.com/msgrunner/msgrunner/outbox"
 )
 
 // SendMessageWorker delivers a stored message: it publishes the message
@@ -91,6 +93,51 @@ func (w *DeliveryConfirmationWorker) Work(ctx context.Context, job *river.Job[jo
 	}
 	if err != nil {
 		return snoozeOnRedis(w.Queue, job.JobRow, w.deps.Logger, err)
+	}
+	return nil
+}
+
+// ReleaseScheduledWorker turns a due scheduled message into a real one: in
+// one transaction it writes the message with its seq and jobs, marks the
+// scheduled message released, and completes this job, so a retry can
+// never release it twice. A cancelled or already released message is a
+// no-op.
+type ReleaseScheduledWorker struct {
+	Policy[jobs.ReleaseScheduledArgs]
+	deps Deps
+}
+
+// Work implements river.Worker.
+func (w *ReleaseScheduledWorker) Work(ctx context.Context, job *river.Job[jobs.ReleaseScheduledArgs]) error {
+	if w.deps.Outbox == nil {
+		return errors.New("release-scheduled-message: workers.Deps.Outbox is not set")
+	}
+	id := job.Args.ScheduledID
+	tx, err := w.deps.Pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	res, released, err := w.deps.Outbox.ReleaseTx(ctx, tx, id)
+	if errors.Is(err, outbox.ErrNotParticipant) {
+		_ = tx.Rollback(ctx)
+		reason := "sender or recipient is no longer a participant of the conversation"
+		if ferr := w.deps.Outbox.FailScheduled(ctx, w.deps.Pool, id, reason); ferr != nil {
+			return ferr
+		}
+		return river.JobCancel(fmt.Errorf("scheduled message %s: %s", id, reason))
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	if released {
+		w.deps.Logger.Info("scheduled message released", slog.String("message_id", res.ID.String()), slog.Int64("seq", res.Seq))
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/jobs"
+	"github.com/msgrunner/msgrunner/outbox"
 )
 
 // ErrNotImplemented marks work this build cannot do yet. Jobs that hit it
@@ -30,6 +31,8 @@ type Deps struct {
 	Pool   *pgxpool.Pool
 	Redis  redis.UniversalClient
 	Fanout *fanout.Fanout
+	// Outbox writes released scheduled messages.
+	Outbox *outbox.Outbox
 	Logger *slog.Logger
 }
 
@@ -65,6 +68,7 @@ func Register(ws *river.Workers, deps Deps, queues []jobs.QueueSpec) error {
 		river.AddWorkerSafely(ws, s.encryptDecrypt),
 		river.AddWorkerSafely(ws, s.batchSend),
 		river.AddWorkerSafely(ws, s.cleanupMessages),
+		river.AddWorkerSafely(ws, s.releaseScheduled),
 	); err != nil {
 		return fmt.Errorf("workers: %w", err)
 	}
@@ -80,6 +84,7 @@ type set struct {
 	encryptDecrypt       *EncryptDecryptWorker
 	batchSend            *BatchSendWorker
 	cleanupMessages      *CleanupMessagesWorker
+	releaseScheduled     *ReleaseScheduledWorker
 }
 
 func newSet(deps Deps, queues []jobs.QueueSpec) (*set, error) {
@@ -103,6 +108,7 @@ func newSet(deps Deps, queues []jobs.QueueSpec) (*set, error) {
 		encryptDecrypt:       &EncryptDecryptWorker{Policy: Policy[jobs.EncryptDecryptArgs]{Queue: spec[jobs.KindEncryptDecrypt]}, deps: deps},
 		batchSend:            &BatchSendWorker{Policy: Policy[jobs.BatchSendArgs]{Queue: spec[jobs.KindBatchSend]}, deps: deps},
 		cleanupMessages:      &CleanupMessagesWorker{Policy: Policy[jobs.CleanupMessagesArgs]{Queue: spec[jobs.KindCleanupMessages]}, deps: deps},
+		releaseScheduled:     &ReleaseScheduledWorker{Policy: Policy[jobs.ReleaseScheduledArgs]{Queue: spec[jobs.KindReleaseScheduled]}, deps: deps},
 	}, nil
 }
 

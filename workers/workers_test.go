@@ -76,6 +76,7 @@ func TestEveryKindIsWorkedByItsWorker(t *testing.T) {
 		jobs.EncryptDecryptArgs{Operation: jobs.CryptoOpEncrypt, ConversationID: id},
 		jobs.BatchSendArgs{BatchID: id},
 		jobs.CleanupMessagesArgs{Type: jobs.CleanupOldMessages, RetentionDays: 30, DryRun: true},
+		jobs.ReleaseScheduledArgs{ScheduledID: id},
 	}
 	require.Len(t, all, len(jobs.Kinds()), "one job per kind")
 	ids := map[string]int64{}

@@ -10,12 +10,14 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/msgrunner/msgrunner/internal/config"
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/runner"
 	"github.com/msgrunner/msgrunner/jobs"
+	"github.com/msgrunner/msgrunner/outbox"
 	"github.com/msgrunner/msgrunner/workers"
 )
 
@@ -23,6 +25,7 @@ import (
 type settings struct {
 	DatabaseURL string
 	MaxConns    int
+	MaxContent  int
 	Redis       *redis.Options
 	RedisPrefix string
 	Logger      *slog.Logger
@@ -40,6 +43,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	s := settings{
 		DatabaseURL: r.DatabaseURL(),
 		MaxConns:    r.Int("DATABASE_MAX_CONNS", db.DefaultMaxConns, 4, 1000),
+		MaxContent:  r.Int("MAX_CONTENT_BYTES", outbox.DefaultMaxContentBytes, 1, 16<<20),
 		Redis:       r.Redis(),
 		RedisPrefix: r.String("REDIS_PREFIX", fanout.DefaultPrefix),
 		Logger:      r.Logger(os.Stderr),
@@ -99,9 +103,19 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 		logger.Warn("redis unreachable; starting anyway", slog.String("addr", s.Redis.Addr), slog.String("error", err.Error()))
 	}
 
+	// Released scheduled messages are written through the outbox, which
+	// only inserts jobs: an insert-only client is enough.
+	inserter, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: logger})
+	if err != nil {
+		return fmt.Errorf("creating River insert client: %w", err)
+	}
+	ob, err := outbox.New(inserter, outbox.Config{MaxContentBytes: s.MaxContent})
+	if err != nil {
+		return err
+	}
 	ws := river.NewWorkers()
 	if err := workers.Register(ws, workers.Deps{
-		Pool: pool, Redis: rdb, Logger: logger,
+		Pool: pool, Redis: rdb, Logger: logger, Outbox: ob,
 		Fanout: fanout.New(rdb, fanout.Config{Keys: fanout.Keys{Prefix: s.RedisPrefix}}),
 	}, s.Runner.Queues); err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/msgrunner/msgrunner/internal/auth"
@@ -29,6 +30,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/gateway"
 	"github.com/msgrunner/msgrunner/internal/runner"
 	"github.com/msgrunner/msgrunner/jobs"
+	"github.com/msgrunner/msgrunner/outbox"
 	"github.com/msgrunner/msgrunner/workers"
 )
 
@@ -80,9 +82,13 @@ func setup(t *testing.T) *bundle {
 
 	// The runner.
 	runnerRedis := proxiedRedis(t, b.redisProxy)
+	inserter, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	require.NoError(t, err)
+	ob, err := outbox.New(inserter, outbox.Config{MaxContentBytes: 1000})
+	require.NoError(t, err)
 	ws := river.NewWorkers()
 	require.NoError(t, workers.Register(ws, workers.Deps{
-		Pool: pool, Redis: runnerRedis, Logger: b.logger,
+		Pool: pool, Redis: runnerRedis, Logger: b.logger, Outbox: ob,
 		Fanout: fanout.New(runnerRedis, fanout.Config{Keys: b.keys}),
 	}, jobs.DefaultQueues()))
 	r, err := runner.New(pool, runner.Config{Queues: jobs.DefaultQueues(), Workers: ws, Logger: b.logger, ShutdownTimeout: 2 * time.Second})

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -57,6 +58,41 @@ type sendRequest struct {
 	Content            string `json:"content"`
 	RequiresEncryption bool   `json:"requires_encryption"`
 	Priority           string `json:"priority"`
+	// SendAt (RFC 3339) or DelayMS schedules the message instead of sending
+	// it now.
+	SendAt  string `json:"send_at"`
+	DelayMS *int64 `json:"delay_ms"`
+}
+
+// scheduledResponse answers a scheduled send.
+type scheduledResponse struct {
+	ID             uuid.UUID `json:"id"`
+	ConversationID uuid.UUID `json:"conversation_id"`
+	RecipientID    uuid.UUID `json:"recipient_id"`
+	Content        string    `json:"content,omitempty"`
+	Priority       string    `json:"priority,omitempty"`
+	Status         string    `json:"status"`
+	SendAt         time.Time `json:"send_at"`
+}
+
+// sendAt returns when req asks to be sent, and whether it is scheduled.
+func (req sendRequest) sendAt(now time.Time) (time.Time, bool, error) {
+	switch {
+	case req.SendAt != "" && req.DelayMS != nil:
+		return time.Time{}, false, validation.Errorf("send_at", "give send_at or delay_ms, not both")
+	case req.SendAt != "":
+		t, err := time.Parse(time.RFC3339, req.SendAt)
+		if err != nil {
+			return time.Time{}, false, validation.Errorf("send_at", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
+		}
+		return t, true, nil
+	case req.DelayMS != nil:
+		if *req.DelayMS <= 0 || *req.DelayMS > outbox.MaxScheduleAhead.Milliseconds() {
+			return time.Time{}, false, validation.Errorf("delay_ms", "must be between 1 and %d", outbox.MaxScheduleAhead.Milliseconds())
+		}
+		return now.Add(time.Duration(*req.DelayMS) * time.Millisecond), true, nil
+	}
+	return time.Time{}, false, nil
 }
 
 // sendResponse answers a successful send.
@@ -160,11 +196,81 @@ func (s *Server) postMessage(c echo.Context) error {
 	if err := decodeStrict(bytes.NewReader(raw), &req); err != nil {
 		return err
 	}
+	if _, scheduled, err := req.sendAt(time.Now()); err != nil {
+		return err
+	} else if scheduled {
+		res, err := s.schedule(c.Request().Context(), userOf(c), req)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusAccepted, res)
+	}
 	res, err := s.send(c.Request().Context(), userOf(c), req)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, res)
+}
+
+// schedule holds a message from user until its send_at or delay_ms.
+func (s *Server) schedule(ctx context.Context, user uuid.UUID, req sendRequest) (scheduledResponse, error) {
+	at, _, err := req.sendAt(time.Now())
+	if err != nil {
+		return scheduledResponse{}, err
+	}
+	conv, err := parseID("conversation_id", req.ConversationID)
+	if err != nil {
+		return scheduledResponse{}, err
+	}
+	recipient, err := parseID("recipient_id", req.RecipientID)
+	if err != nil {
+		return scheduledResponse{}, err
+	}
+	if req.RequiresEncryption {
+		return scheduledResponse{}, &apiError{Status: http.StatusNotImplemented, Code: "encryption_unavailable", Field: "requires_encryption",
+			Message: "encryption at rest is not built yet; send without requires_encryption"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
+	defer cancel()
+	sc, err := s.outbox.Schedule(ctx, s.pool, outbox.Message{
+		ConversationID: conv, SenderID: user, RecipientID: recipient, Content: req.Content, Priority: req.Priority,
+	}, at)
+	if err != nil {
+		return scheduledResponse{}, err
+	}
+	return scheduledResponse{ID: sc.ID, ConversationID: sc.ConversationID, RecipientID: sc.RecipientID,
+		Status: "scheduled", SendAt: sc.SendAt, Priority: sc.Priority}, nil
+}
+
+func (s *Server) listScheduled(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.DBTimeout)
+	defer cancel()
+	list, err := s.outbox.ListScheduled(ctx, s.pool, userOf(c), MaxHistoryLimit)
+	if err != nil {
+		return err
+	}
+	out := make([]scheduledResponse, len(list))
+	for i, sc := range list {
+		out[i] = scheduledResponse{ID: sc.ID, ConversationID: sc.ConversationID, RecipientID: sc.RecipientID,
+			Content: sc.Content, Priority: sc.Priority, Status: "scheduled", SendAt: sc.SendAt}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"scheduled": out})
+}
+
+func (s *Server) cancelScheduled(c echo.Context) error {
+	id, err := parseID("id", c.Param("id"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.DBTimeout)
+	defer cancel()
+	if err := s.outbox.CancelScheduled(ctx, s.pool, userOf(c), id); err != nil {
+		if errors.Is(err, outbox.ErrScheduledNotFound) {
+			return newError(http.StatusNotFound, "not_found", "no pending scheduled message of yours has this id (already sent or cancelled?)")
+		}
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }
 
 func queryInt(c echo.Context, name string, def, lo, hi int64) (int64, error) {

@@ -136,6 +136,8 @@ func (s *Server) routes() *echo.Echo {
 	v1.GET("/conversations/:id/messages", s.history)
 	v1.GET("/unread", s.unread)
 	v1.GET("/dm/:peer", s.directConversation)
+	v1.GET("/scheduled", s.listScheduled)
+	v1.DELETE("/scheduled/:id", s.cancelScheduled)
 	v1.GET("/ws", s.websocket)
 	return e
 }

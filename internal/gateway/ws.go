@@ -232,6 +232,16 @@ func (c *conn) handleSend(b []byte) error {
 	if err := decodeStrict(bytes.NewReader(b), &f); err != nil {
 		return err
 	}
+	if _, scheduled, err := f.sendAt(time.Now()); err != nil {
+		return err
+	} else if scheduled {
+		res, err := c.s.schedule(c.ctx, c.user, f.sendRequest)
+		if err != nil {
+			return err
+		}
+		c.send(map[string]any{"type": "scheduled", "id": res.ID, "conversation_id": res.ConversationID, "send_at": res.SendAt, "ref": f.Ref})
+		return nil
+	}
 	res, err := c.s.send(c.ctx, c.user, f.sendRequest)
 	if err != nil {
 		return err

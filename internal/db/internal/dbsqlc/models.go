@@ -338,6 +338,70 @@ func AllNotificationStatusValues() []NotificationStatus {
 	}
 }
 
+type ScheduledStatus string
+
+const (
+	ScheduledStatusPending   ScheduledStatus = "pending"
+	ScheduledStatusReleased  ScheduledStatus = "released"
+	ScheduledStatusCancelled ScheduledStatus = "cancelled"
+	ScheduledStatusFailed    ScheduledStatus = "failed"
+)
+
+func (e *ScheduledStatus) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = ScheduledStatus(s)
+	case string:
+		*e = ScheduledStatus(s)
+	default:
+		return fmt.Errorf("unsupported scan type for ScheduledStatus: %T", src)
+	}
+	return nil
+}
+
+type NullScheduledStatus struct {
+	ScheduledStatus ScheduledStatus
+	Valid           bool // Valid is true if ScheduledStatus is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullScheduledStatus) Scan(value interface{}) error {
+	if value == nil {
+		ns.ScheduledStatus, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.ScheduledStatus.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullScheduledStatus) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.ScheduledStatus), nil
+}
+
+func (e ScheduledStatus) Valid() bool {
+	switch e {
+	case ScheduledStatusPending,
+		ScheduledStatusReleased,
+		ScheduledStatusCancelled,
+		ScheduledStatusFailed:
+		return true
+	}
+	return false
+}
+
+func AllScheduledStatusValues() []ScheduledStatus {
+	return []ScheduledStatus{
+		ScheduledStatusPending,
+		ScheduledStatusReleased,
+		ScheduledStatusCancelled,
+		ScheduledStatusFailed,
+	}
+}
+
 type Attachment struct {
 	ID          uuid.UUID
 	OwnerID     uuid.UUID
@@ -460,4 +524,20 @@ type NotificationPreference struct {
 	Phone            *string
 	NotifyWhenOnline bool
 	UpdatedAt        time.Time
+}
+
+type ScheduledMessage struct {
+	ID             uuid.UUID
+	ConversationID uuid.UUID
+	SenderID       uuid.UUID
+	RecipientID    uuid.UUID
+	Content        string
+	Priority       int16
+	SendAt         time.Time
+	Status         ScheduledStatus
+	MessageID      *uuid.UUID
+	FailureReason  *string
+	CreatedAt      time.Time
+	ReleasedAt     *time.Time
+	CancelledAt    *time.Time
 }

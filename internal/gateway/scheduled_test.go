@@ -1,0 +1,117 @@
+package gateway_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/msgrunner/msgrunner/internal/gateway"
+)
+
+func TestScheduledMessageIsHeldUntilDue(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alice, bob := uuid.New(), uuid.New()
+	conv := gateway.DirectConversationID(alice, bob)
+	aliceTok, bobTok := b.token(t, alice), b.token(t, bob)
+
+	code, res := b.post(t, 0, aliceTok, map[string]any{
+		"conversation_id": conv, "recipient_id": bob, "content": "later", "delay_ms": 1500, "priority": "high",
+	})
+	require.Equal(t, http.StatusAccepted, code, res)
+	require.Equal(t, "scheduled", res["status"])
+	id := res["id"].(string)
+
+	code, list := do(t, http.MethodGet, b.nodes[0].base+"/v1/scheduled", aliceTok, nil)
+	require.Equal(t, http.StatusOK, code)
+	items := list["scheduled"].([]any)
+	require.Len(t, items, 1)
+	require.Equal(t, id, items[0].(map[string]any)["id"])
+	require.Equal(t, "later", items[0].(map[string]any)["content"])
+	_, other := do(t, http.MethodGet, b.nodes[0].base+"/v1/scheduled", bobTok, nil)
+	require.Empty(t, other["scheduled"], "only the sender sees it")
+
+	// Held: not in resume, no message row.
+	bobWS := b.dial(t, 1, bobTok)
+	bobWS.write(map[string]any{"type": "resume", "after": map[string]int64{}})
+	require.EqualValues(t, 0, bobWS.expect("resumed", nil)["messages"])
+	require.Zero(t, b.count(t, `SELECT count(*) FROM messages`))
+
+	// Due: it becomes a real message with the same id and flows as usual.
+	f := bobWS.expect("message", nil)
+	require.Equal(t, id, f["id"])
+	require.Equal(t, "later", f["content"])
+	require.EqualValues(t, 1, f["seq"])
+	_, list = do(t, http.MethodGet, b.nodes[0].base+"/v1/scheduled", aliceTok, nil)
+	require.Empty(t, list["scheduled"])
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM scheduled_messages WHERE status = 'released' AND message_id = $1`, uuid.MustParse(id)))
+	require.Equal(t, 2, b.count(t, `SELECT priority FROM messages WHERE id = $1`, uuid.MustParse(id)), "keeps its priority")
+}
+
+func TestCancelledScheduledMessageIsNeverSent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alice, bob := uuid.New(), uuid.New()
+	conv := gateway.DirectConversationID(alice, bob)
+	aliceTok := b.token(t, alice)
+	at := time.Now().Add(1500 * time.Millisecond).UTC().Format(time.RFC3339Nano)
+	code, res := b.post(t, 0, aliceTok, map[string]any{"conversation_id": conv, "recipient_id": bob, "content": "never", "send_at": at})
+	require.Equal(t, http.StatusAccepted, code, res)
+	url := b.nodes[0].base + "/v1/scheduled/" + res["id"].(string)
+
+	code, _ = do(t, http.MethodDelete, url, b.token(t, bob), nil)
+	require.Equal(t, http.StatusNotFound, code, "only the sender can cancel")
+	code, _ = do(t, http.MethodDelete, url, aliceTok, nil)
+	require.Equal(t, http.StatusNoContent, code)
+	code, _ = do(t, http.MethodDelete, url, aliceTok, nil)
+	require.Equal(t, http.StatusNotFound, code, "already cancelled")
+
+	// Its release job runs when due and does nothing.
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'release-scheduled-message' AND state = 'completed'`) == 1
+	}, 20*time.Second, 100*time.Millisecond)
+	require.Zero(t, b.count(t, `SELECT count(*) FROM messages`))
+}
+
+func TestScheduleInputErrors(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alice, bob, eve := uuid.New(), uuid.New(), uuid.New()
+	conv := gateway.DirectConversationID(alice, bob)
+	aliceTok := b.token(t, alice)
+	code, _ := b.post(t, 0, aliceTok, msgBody(conv, bob, "hi"))
+	require.Equal(t, http.StatusCreated, code)
+
+	base := func(extra map[string]any) map[string]any {
+		m := map[string]any{"conversation_id": conv, "recipient_id": bob, "content": "x"}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	cases := []struct {
+		body   map[string]any
+		tok    string
+		status int
+		field  string
+	}{
+		{base(map[string]any{"send_at": time.Now().Add(-time.Hour).Format(time.RFC3339)}), aliceTok, 400, "send_at"},
+		{base(map[string]any{"send_at": "tomorrow"}), aliceTok, 400, "send_at"},
+		{base(map[string]any{"send_at": time.Now().Add(time.Hour).Format(time.RFC3339), "delay_ms": 5}), aliceTok, 400, "send_at"},
+		{base(map[string]any{"delay_ms": 0}), aliceTok, 400, "delay_ms"},
+		{base(map[string]any{"delay_ms": "soon"}), aliceTok, 400, "delay_ms"},
+		{base(map[string]any{"delay_ms": 1000, "content": ""}), aliceTok, 400, "content"},
+		{base(map[string]any{"delay_ms": 1000}), b.token(t, eve), 403, ""},
+	}
+	for _, tc := range cases {
+		code, res := b.post(t, 0, tc.tok, tc.body)
+		require.Equal(t, tc.status, code, "%v: %v", tc.body, res)
+		if tc.field != "" {
+			require.Equal(t, tc.field, res["error"].(map[string]any)["field"], "%v", tc.body)
+		}
+	}
+	require.Zero(t, b.count(t, `SELECT count(*) FROM scheduled_messages`))
+}

@@ -1,0 +1,157 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/jobs"
+	"github.com/msgrunner/msgrunner/validation"
+)
+
+// MaxScheduleAhead bounds how far ahead a message may be scheduled.
+const MaxScheduleAhead = 366 * 24 * time.Hour
+
+// Scheduled is a message held until it is due.
+type Scheduled struct {
+	// ID is also the id the message will have once released.
+	ID             uuid.UUID
+	ConversationID uuid.UUID
+	RecipientID    uuid.UUID
+	Content        string
+	Priority       string
+	SendAt         time.Time
+	CreatedAt      time.Time
+}
+
+func scheduledOf(s db.Scheduled) Scheduled {
+	return Scheduled{
+		ID: s.ID, ConversationID: s.ConversationID, RecipientID: s.RecipientID, Content: s.Content,
+		Priority: jobs.Priority(s.Priority).String(), SendAt: s.SendAt, CreatedAt: s.CreatedAt,
+	}
+}
+
+// ScheduleTx holds m until sendAt, inside the caller's transaction: it
+// stores the held message and a release-scheduled-message job that River
+// runs when it is due (River promotes scheduled jobs every 5s, so release
+// can be up to ~5s late). Until then the message has no seq and is in
+// neither history nor resume. Only plaintext messages can be scheduled.
+// Errors are as for SendTx; additionally send_at must be in the future and
+// at most MaxScheduleAhead away.
+func (o *Outbox) ScheduleTx(ctx context.Context, tx pgx.Tx, m Message, sendAt time.Time) (*Scheduled, error) {
+	v, err := o.validate(m)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	switch {
+	case v.row.Content == nil:
+		return nil, validation.Errorf("ciphertext", "scheduled messages must be plaintext")
+	case !sendAt.After(now):
+		return nil, validation.Errorf("send_at", "must be in the future")
+	case sendAt.Sub(now) > MaxScheduleAhead:
+		return nil, validation.Errorf("send_at", "must be at most %s ahead", MaxScheduleAhead)
+	}
+	ok, err := db.ConversationAdmits(ctx, tx, v.row.ConversationID, v.row.SenderID, v.row.RecipientID)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	if !ok {
+		return nil, ErrNotParticipant
+	}
+	s, err := db.InsertScheduled(ctx, tx, db.Scheduled{
+		ID: v.row.ID, ConversationID: v.row.ConversationID, SenderID: v.row.SenderID, RecipientID: v.row.RecipientID,
+		Content: *v.row.Content, Priority: int(v.priority), SendAt: sendAt,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	if _, err := o.river.InsertTx(ctx, tx, jobs.ReleaseScheduledArgs{ScheduledID: s.ID},
+		&river.InsertOpts{ScheduledAt: sendAt, Priority: int(v.priority)}); err != nil {
+		return nil, fmt.Errorf("outbox: inserting release job: %w", err)
+	}
+	out := scheduledOf(s)
+	return &out, nil
+}
+
+// Schedule runs ScheduleTx in a transaction of its own.
+func (o *Outbox) Schedule(ctx context.Context, b Beginner, m Message, sendAt time.Time) (*Scheduled, error) {
+	tx, err := b.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: beginning transaction: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	s, err := o.ScheduleTx(ctx, tx, m, sendAt)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("outbox: committing: %w", err)
+	}
+	return s, nil
+}
+
+// ReleaseTx turns the scheduled message id into a real message, with its
+// seq and jobs (as SendTx), and marks it released, all in tx. It returns
+// released=false when the message is no longer pending (released before,
+// or cancelled), so running it again is a no-op. ErrNotParticipant means
+// the conversation changed hands since scheduling; tx must be rolled back.
+func (o *Outbox) ReleaseTx(ctx context.Context, tx pgx.Tx, id uuid.UUID) (res *Result, released bool, err error) {
+	s, err := db.ClaimScheduled(ctx, tx, id)
+	if errors.Is(err, db.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("outbox: %w", err)
+	}
+	res, err = o.SendTx(ctx, tx, Message{
+		ID: s.ID, ConversationID: s.ConversationID, SenderID: s.SenderID, RecipientID: s.RecipientID,
+		Content: s.Content, Priority: jobs.Priority(s.Priority).String(),
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if err := db.MarkScheduledReleased(ctx, tx, id, res.ID); err != nil {
+		return nil, false, fmt.Errorf("outbox: %w", err)
+	}
+	return res, true, nil
+}
+
+// FailScheduled marks a pending scheduled message failed with reason.
+func (o *Outbox) FailScheduled(ctx context.Context, q Querier, id uuid.UUID, reason string) error {
+	return db.MarkScheduledFailed(ctx, q, id, reason)
+}
+
+// CancelScheduled cancels sender's pending scheduled message id. It
+// returns ErrScheduledNotFound when there is none to cancel: unknown,
+// someone else's, already released or cancelled.
+func (o *Outbox) CancelScheduled(ctx context.Context, q Querier, sender, id uuid.UUID) error {
+	err := db.CancelScheduled(ctx, q, sender, id)
+	if errors.Is(err, db.ErrNotFound) {
+		return ErrScheduledNotFound
+	}
+	return err
+}
+
+// ErrScheduledNotFound is returned by CancelScheduled.
+var ErrScheduledNotFound = errors.New("outbox: no pending scheduled message with this id")
+
+// ListScheduled returns up to limit of sender's pending scheduled messages,
+// soonest first.
+func (o *Outbox) ListScheduled(ctx context.Context, q Querier, sender uuid.UUID, limit int) ([]Scheduled, error) {
+	rows, err := db.ListScheduled(ctx, q, sender, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Scheduled, len(rows))
+	for i, r := range rows {
+		out[i] = scheduledOf(r)
+	}
+	return out, nil
+}
