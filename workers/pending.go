@@ -10,7 +10,7 @@ import (
 
 // The workers below are registered so that every kind has its queue,
 // timeout and retry schedule from the start, but their work belongs to
-// later issues. Until it lands each one fails its job with an error that
+// later issues. Until it lands each one cancels its job with an error that
 // says what is missing, rather than pretending to succeed.
 
 // SendNotificationWorker notifies a recipient on push, email, SMS and in-app.

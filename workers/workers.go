@@ -20,10 +20,9 @@ import (
 )
 
 // ErrNotImplemented marks work this build cannot do yet. Jobs that hit it
-// fail with an error that says what is missing, are retried on their
-// queue's schedule like any failure, and end discarded (the dead-letter
-// state), from where River UI or the admin API can retry them once a build
-// that does the work is running.
+// are cancelled at once with an error that says what is missing (retrying
+// work that cannot succeed would only load the database); River UI or the
+// admin API can retry them once a build that does the work is running.
 var ErrNotImplemented = errors.New("not implemented in this build")
 
 // Deps are what workers need from the outside world.
@@ -142,7 +141,7 @@ func snoozes(row *rivertype.JobRow) int {
 // snooze (which does not count as an attempt).
 func isRerun(row *rivertype.JobRow) bool { return row.Attempt > 1 || snoozes(row) > 0 }
 
-// notImplemented fails the job with an error naming what is missing.
+// notImplemented cancels the job with an error naming what is missing.
 func notImplemented(kind, missing string) error {
-	return fmt.Errorf("%s: %w: %s", kind, ErrNotImplemented, missing)
+	return river.JobCancel(fmt.Errorf("%s: %w: %s", kind, ErrNotImplemented, missing))
 }

@@ -3,6 +3,7 @@ package workers_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
@@ -98,33 +99,66 @@ func TestEveryKindIsWorkedByItsWorker(t *testing.T) {
 	}
 }
 
+// alwaysFails is a kind whose worker fails every attempt, with the
+// retry schedule of the queue it is given.
+type alwaysFailsArgs struct{}
+
+func (alwaysFailsArgs) Kind() string { return "always-fails" }
+
+func (alwaysFailsArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: jobs.QueueMessageNotification, MaxAttempts: 3}
+}
+
+type alwaysFailsWorker struct {
+	workers.Policy[alwaysFailsArgs]
+}
+
+func (alwaysFailsWorker) Work(context.Context, *river.Job[alwaysFailsArgs]) error {
+	return errors.New("provider unavailable")
+}
+
 func TestFailingJobIsRetriedOnScheduleThenDiscarded(t *testing.T) {
 	t.Parallel()
 	queues := jobs.DefaultQueues()
 	const base = 150 * time.Millisecond
-	for i := range queues {
-		if queues[i].Name == jobs.QueueMessageNotification {
-			queues[i].RetryBase = base
-		}
-	}
-	pool, r := startRunner(t, queues)
+	queues[1].RetryBase = base // message-notification
+	require.Equal(t, jobs.QueueMessageNotification, queues[1].Name)
 
-	// send-notification cannot succeed in this build: it fails every time.
-	res, err := r.Client().Insert(context.Background(), jobs.SendNotificationArgs{MessageID: uuid.New(), RecipientID: uuid.New()}, nil)
+	pool := dbtest.Pool(t)
+	ws := river.NewWorkers()
+	river.AddWorker(ws, alwaysFailsWorker{Policy: workers.Policy[alwaysFailsArgs]{Queue: queues[1]}})
+	r, err := runner.New(pool, runner.Config{Queues: queues, Workers: ws, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background()))
+	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
+
+	res, err := r.Client().Insert(context.Background(), alwaysFailsArgs{}, nil)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return job(t, pool, res.Job.ID).State == "discarded" },
 		20*time.Second, 20*time.Millisecond)
 
 	s := job(t, pool, res.Job.ID)
-	require.Equal(t, 3, s.Attempt, "max attempts of send-notification")
+	require.Equal(t, 3, s.Attempt)
 	require.Len(t, s.Errors, 3)
 	for i, e := range s.Errors {
 		require.Equal(t, i+1, e.Attempt)
-		require.Contains(t, e.Error, "not implemented in this build")
+		require.Contains(t, e.Error, "provider unavailable")
 	}
 	// Each retry waited at least its backoff: base·2^(attempt−1).
 	for i := 1; i < len(s.Errors); i++ {
 		gap := s.Errors[i].At.Sub(s.Errors[i-1].At)
 		require.GreaterOrEqual(t, gap, base<<(i-1), "gap before attempt %d", i+1)
 	}
+}
+
+func TestMissingWorkerLogicCancelsWithTheReason(t *testing.T) {
+	t.Parallel()
+	pool, r := startRunner(t, jobs.DefaultQueues())
+	res, err := r.Client().Insert(context.Background(), jobs.IndexMessageArgs{MessageID: uuid.New(), Operation: jobs.IndexOpIndex}, nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return job(t, pool, res.Job.ID).State == "cancelled" },
+		20*time.Second, 20*time.Millisecond)
+	s := job(t, pool, res.Job.ID)
+	require.Equal(t, 1, s.Attempt, "not retried: a retry cannot succeed")
+	require.Contains(t, s.Errors[0].Error, "not implemented in this build: writing the message_search entry")
 }

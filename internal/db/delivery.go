@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/msgrunner/msgrunner/internal/db/internal/dbsqlc"
 )
@@ -29,6 +30,23 @@ func MarkSent(ctx context.Context, q Querier, id uuid.UUID) (bool, error) {
 		return false, translate("marking message sent", err)
 	}
 	return true, nil
+}
+
+// MarkSentRelaxed is MarkSent without waiting for the commit to reach disk
+// (synchronous_commit off for this one transaction), sent in one round
+// trip. Use it only where losing the update in a crash is harmless: the
+// gateway's fast path, whose send-message job re-publishes a message still
+// pending, which clients dedupe.
+func MarkSentRelaxed(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID) error {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL synchronous_commit TO OFF")
+	b.Queue("UPDATE messages SET status = 'sent', sent_at = now() WHERE id = $1 AND status = 'pending'", id)
+	b.Queue("COMMIT")
+	if err := pool.SendBatch(ctx, b).Close(); err != nil {
+		return translate("marking message sent", err)
+	}
+	return nil
 }
 
 // Receipt is the result of ApplyReceipt.

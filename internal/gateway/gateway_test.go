@@ -54,7 +54,7 @@ type bundle struct {
 
 // proxiedRedis returns a client that reaches the test Redis through p,
 // failing fast while p is severed.
-func proxiedRedis(t *testing.T, p *dbtest.Proxy) *redis.Client {
+func proxiedRedis(t testing.TB, p *dbtest.Proxy) *redis.Client {
 	c := redis.NewClient(&redis.Options{
 		Addr: p.Addr(), DialTimeout: 300 * time.Millisecond, ReadTimeout: 500 * time.Millisecond,
 		WriteTimeout: 500 * time.Millisecond, MaxRetries: -1,
@@ -65,7 +65,7 @@ func proxiedRedis(t *testing.T, p *dbtest.Proxy) *redis.Client {
 
 // setup starts a runner with every worker and two gateway nodes, all
 // reaching Redis through a proxy the test can sever.
-func setup(t *testing.T) *bundle {
+func setup(t testing.TB) *bundle {
 	t.Helper()
 	url := dbtest.URL(t)
 	pool, err := db.NewPool(context.Background(), db.PoolConfig{URL: url, MaxConns: 10})
@@ -102,7 +102,7 @@ func setup(t *testing.T) *bundle {
 	return b
 }
 
-func (b *bundle) startNode(t *testing.T, pool *pgxpool.Pool) *node {
+func (b *bundle) startNode(t testing.TB, pool *pgxpool.Pool) *node {
 	t.Helper()
 	nodeRedis := proxiedRedis(t, b.redisProxy)
 	hub := fanout.NewHub(nodeRedis, fanout.HubConfig{Keys: b.keys, Logger: b.logger})
@@ -119,7 +119,7 @@ func (b *bundle) startNode(t *testing.T, pool *pgxpool.Pool) *node {
 	return &node{srv: srv, base: "http://" + srv.Addr()}
 }
 
-func (b *bundle) token(t *testing.T, user uuid.UUID) string {
+func (b *bundle) token(t testing.TB, user uuid.UUID) string {
 	t.Helper()
 	tok, err := b.auth.Mint(user, time.Hour)
 	require.NoError(t, err)

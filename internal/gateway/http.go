@@ -167,7 +167,7 @@ func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sen
 
 	// Fast path: publish now; the job delivers later only if this fails.
 	content := req.Content
-	delivered, err := s.fanout.Deliver(ctx, s.pool, db.Message{
+	delivered, err := s.fanout.DeliverFast(ctx, s.pool, db.Message{
 		ID: res.ID, ConversationID: res.ConversationID, SenderID: user, RecipientID: recipient,
 		Seq: res.Seq, Content: &content, Status: db.MessagePending, CreatedAt: res.CreatedAt,
 	})

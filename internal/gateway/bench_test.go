@@ -1,0 +1,115 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/msgrunner/msgrunner/internal/gateway"
+)
+
+// BenchmarkEndToEnd posts messages to gateway node 0 at a fixed rate and
+// measures until each frame arrives on a websocket held by node 1 (sender
+// and receiver share one clock). It reports p50/p95/p99/max in ms.
+func BenchmarkEndToEnd(b *testing.B) {
+	const (
+		rate     = 500 // messages per second
+		duration = 10 * time.Second
+		pairs    = 50
+	)
+	bb := setup(b)
+	type pair struct {
+		from, to uuid.UUID
+		tok      string
+	}
+	ps := make([]pair, pairs)
+	received := make(chan time.Duration, rate*int(duration/time.Second)*2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := range ps {
+		ps[i] = pair{from: uuid.New(), to: uuid.New()}
+		ps[i].tok = bb.token(b, ps[i].from)
+		c, _, err := websocket.Dial(ctx, strings.Replace(bb.nodes[1].base, "http", "ws", 1)+"/v1/ws?token="+bb.token(b, ps[i].to), nil)
+		require.NoError(b, err)
+		defer c.CloseNow()
+		ready := make(chan struct{})
+		go func() {
+			once := sync.OnceFunc(func() { close(ready) })
+			for {
+				_, raw, err := c.Read(ctx)
+				if err != nil {
+					return
+				}
+				var f struct {
+					Type    string `json:"type"`
+					Content string `json:"content"`
+				}
+				if json.Unmarshal(raw, &f) != nil {
+					continue
+				}
+				switch f.Type {
+				case "ready":
+					once()
+				case "message":
+					sent, _ := strconv.ParseInt(strings.TrimPrefix(f.Content, "t="), 10, 64)
+					received <- time.Since(time.Unix(0, sent))
+				}
+			}
+		}()
+		<-ready
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	post := func(p pair) {
+		body, _ := json.Marshal(map[string]any{
+			"conversation_id": gateway.DirectConversationID(p.from, p.to), "recipient_id": p.to,
+			"content": fmt.Sprintf("t=%d", time.Now().UnixNano()),
+		})
+		req, _ := http.NewRequest(http.MethodPost, bb.nodes[0].base+"/v1/messages", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+p.tok)
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+	}
+
+	for b.Loop() {
+		total := rate * int(duration/time.Second)
+		var wg sync.WaitGroup
+		tick := time.NewTicker(time.Second / rate)
+		for i := range total {
+			<-tick.C
+			wg.Add(1)
+			go func() { defer wg.Done(); post(ps[i%pairs]) }()
+		}
+		tick.Stop()
+		wg.Wait()
+		lat := make([]time.Duration, 0, total)
+		timeout := time.After(30 * time.Second)
+		for len(lat) < total {
+			select {
+			case d := <-received:
+				lat = append(lat, d)
+			case <-timeout:
+				b.Fatalf("only %d of %d frames arrived", len(lat), total)
+			}
+		}
+		slices.Sort(lat)
+		q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
+		b.ReportMetric(q(0.50), "p50-ms")
+		b.ReportMetric(q(0.95), "p95-ms")
+		b.ReportMetric(q(0.99), "p99-ms")
+		b.ReportMetric(q(1), "max-ms")
+	}
+}
