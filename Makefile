@@ -47,7 +47,8 @@ fmt-check:
 
 ## bench: benchmarks against local services (not part of make test)
 bench: services
-	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./internal/runner/
+	$(GO) test -run '^$$' -bench Drain -benchtime 3x -count 1 ./internal/runner/
+	$(GO) test -run '^$$' -bench EndToEnd -benchtime 1x -count 3 ./internal/gateway/
 
 clean:
 	rm -rf bin
