@@ -13,6 +13,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// ResyncFrame is sent to a user's subscriptions when the hub's Redis
+// subscription was re-established after a disconnect: frames published in
+// between were lost, and the client should send resume.
+var ResyncFrame = []byte(`{"type":"resync","reason":"live delivery was interrupted; send resume to catch up"}`)
+
 // ErrHubClosed is returned by Subscribe after Close.
 var ErrHubClosed = errors.New("fanout: hub closed")
 
@@ -175,11 +180,17 @@ func (h *Hub) loop() {
 				continue
 			}
 			h.mu.Lock()
-			for _, w := range h.waiters[m.Channel] {
+			waiters, first := h.waiters[m.Channel]
+			for _, w := range waiters {
 				close(w)
 			}
 			delete(h.waiters, m.Channel)
 			h.mu.Unlock()
+			if !first {
+				// A resubscription after Redis came back: frames published
+				// meanwhile are lost, so tell the sockets to resume.
+				h.dispatch(m.Channel, ResyncFrame)
+			}
 		case *redis.Message:
 			h.dispatch(m.Channel, []byte(m.Payload))
 		}

@@ -574,6 +574,8 @@ func TestRedisOutageLosesNothing(t *testing.T) {
 	alice, bob := uuid.New(), uuid.New()
 	conv := gateway.DirectConversationID(alice, bob)
 	aliceTok, bobTok := b.token(t, alice), b.token(t, bob)
+	// Bob stays connected through the outage.
+	steady := b.dial(t, 1, bobTok)
 
 	b.redisProxy.Sever()
 	code, res := b.post(t, 0, aliceTok, msgBody(conv, bob, "during the outage"))
@@ -598,10 +600,25 @@ func TestRedisOutageLosesNothing(t *testing.T) {
 	bobWS.write(map[string]any{"type": "resume", "after": map[string]int64{}})
 	require.Equal(t, "during the outage", bobWS.expect("message", nil)["content"])
 
-	// Live delivery works again end to end.
-	_, res = b.post(t, 0, aliceTok, msgBody(conv, bob, "after"))
-	require.Equal(t, "sent", res["status"])
+	// Live delivery works again end to end, also on the socket that was
+	// open through the outage (the node resubscribed).
+	require.Eventually(t, func() bool {
+		_, res := b.post(t, 0, aliceTok, msgBody(conv, bob, "after"))
+		return res["status"] == "sent"
+	}, 20*time.Second, 200*time.Millisecond)
 	require.Equal(t, "after", bobWS.expect("message", func(f map[string]any) bool { return f["content"] == "after" })["content"])
+	require.Equal(t, "after", steady.expect("message", func(f map[string]any) bool { return f["content"] == "after" })["content"])
+}
+
+func TestSocketsAreToldToResumeAfterARedisReconnect(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ws := b.dial(t, 1, b.token(t, uuid.New()))
+	b.redisProxy.Sever()
+	time.Sleep(300 * time.Millisecond)
+	b.redisProxy.Restore()
+	f := ws.expect("resync", nil)
+	require.Contains(t, f["reason"], "resume")
 }
 
 func TestPostgresDownIs503AndWritesNothing(t *testing.T) {
