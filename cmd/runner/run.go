@@ -26,6 +26,7 @@ type settings struct {
 	DatabaseURL string
 	MaxConns    int
 	MaxContent  int
+	AsyncCommit bool
 	Redis       *redis.Options
 	RedisPrefix string
 	Logger      *slog.Logger
@@ -44,6 +45,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		DatabaseURL: r.DatabaseURL(),
 		MaxConns:    r.Int("DATABASE_MAX_CONNS", db.DefaultMaxConns, 4, 1000),
 		MaxContent:  r.Int("MAX_CONTENT_BYTES", outbox.DefaultMaxContentBytes, 1, 16<<20),
+		AsyncCommit: r.Bool("RUNNER_ASYNC_COMMIT", true),
 		Redis:       r.Redis(),
 		RedisPrefix: r.String("REDIS_PREFIX", fanout.DefaultPrefix),
 		Logger:      r.Logger(os.Stderr),
@@ -89,7 +91,10 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	if err := db.RequireCurrentSchema(ctx, s.DatabaseURL); err != nil {
 		return err
 	}
-	pool, err := db.NewPool(ctx, db.PoolConfig{URL: s.DatabaseURL, MaxConns: int32(s.MaxConns), ApplicationName: "msgrunner-runner"})
+	pool, err := db.NewPool(ctx, db.PoolConfig{
+		URL: s.DatabaseURL, MaxConns: int32(s.MaxConns), ApplicationName: "msgrunner-runner",
+		AsyncCommit: s.AsyncCommit,
+	})
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ func TestDefaultsFollowTheDesign(t *testing.T) {
 	require.Equal(t, ":9090", s.Runner.Addr)
 	require.Equal(t, jobs.DefaultQueues(), s.Runner.Queues)
 	require.Equal(t, 7*24*time.Hour, s.Runner.DiscardedRetention)
+	require.True(t, s.AsyncCommit)
 }
 
 func TestQueueSettingsComeFromTheEnvironment(t *testing.T) {

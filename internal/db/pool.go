@@ -33,6 +33,14 @@ type PoolConfig struct {
 
 	// ApplicationName is reported in pg_stat_activity. Optional.
 	ApplicationName string
+
+	// AsyncCommit sets synchronous_commit=off on every connection: commits
+	// return before their WAL reaches disk. A crash of the database server
+	// may then lose the last fraction of a second of commits, whole
+	// transactions in commit order, never half of one. Only for pools whose
+	// writes can all be redone (the runner's: a lost job completion makes
+	// the job run again, and every worker is idempotent).
+	AsyncCommit bool
 }
 
 // DefaultMaxConns is PoolConfig.MaxConns when unset.
@@ -79,6 +87,9 @@ func NewPool(ctx context.Context, cfg PoolConfig) (*pgxpool.Pool, error) {
 	}
 	if cfg.ApplicationName != "" {
 		pc.ConnConfig.RuntimeParams["application_name"] = cfg.ApplicationName
+	}
+	if cfg.AsyncCommit {
+		pc.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {

@@ -71,6 +71,10 @@ func setup(t testing.TB) *bundle {
 	pool, err := db.NewPool(context.Background(), db.PoolConfig{URL: url, MaxConns: 10})
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
+	// The runner's pool commits asynchronously, as cmd/runner's does.
+	runnerPool, err := db.NewPool(context.Background(), db.PoolConfig{URL: url, MaxConns: 10, AsyncCommit: true})
+	require.NoError(t, err)
+	t.Cleanup(runnerPool.Close)
 	rdb, prefix := dbtest.Redis(t)
 	a, err := auth.New(secret)
 	require.NoError(t, err)
@@ -88,10 +92,10 @@ func setup(t testing.TB) *bundle {
 	require.NoError(t, err)
 	ws := river.NewWorkers()
 	require.NoError(t, workers.Register(ws, workers.Deps{
-		Pool: pool, Redis: runnerRedis, Logger: b.logger, Outbox: ob,
+		Pool: runnerPool, Redis: runnerRedis, Logger: b.logger, Outbox: ob,
 		Fanout: fanout.New(runnerRedis, fanout.Config{Keys: b.keys}),
 	}, jobs.DefaultQueues()))
-	r, err := runner.New(pool, runner.Config{Queues: jobs.DefaultQueues(), Workers: ws, Logger: b.logger, ShutdownTimeout: 2 * time.Second})
+	r, err := runner.New(runnerPool, runner.Config{Queues: jobs.DefaultQueues(), Workers: ws, Logger: b.logger, ShutdownTimeout: 2 * time.Second})
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background()))
 	t.Cleanup(func() { _ = r.Shutdown(context.Background()) })
