@@ -75,6 +75,22 @@ type scheduledResponse struct {
 	SendAt         time.Time `json:"send_at"`
 }
 
+// target parses the conversation and recipient ids and refuses what this
+// build cannot do.
+func (req sendRequest) target() (conv, recipient uuid.UUID, err error) {
+	if conv, err = parseID("conversation_id", req.ConversationID); err != nil {
+		return uuid.Nil, uuid.Nil, err
+	}
+	if recipient, err = parseID("recipient_id", req.RecipientID); err != nil {
+		return uuid.Nil, uuid.Nil, err
+	}
+	if req.RequiresEncryption {
+		return uuid.Nil, uuid.Nil, &apiError{Status: http.StatusNotImplemented, Code: "encryption_unavailable", Field: "requires_encryption",
+			Message: "encryption at rest is not built yet; send without requires_encryption"}
+	}
+	return conv, recipient, nil
+}
+
 // sendAt returns when req asks to be sent, and whether it is scheduled.
 func (req sendRequest) sendAt(now time.Time) (time.Time, bool, error) {
 	switch {
@@ -142,17 +158,9 @@ func decodeStrict(r io.Reader, v any) error {
 // send stores a message from user and delivers it at once; the
 // send-message job is the backstop if that fails.
 func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sendResponse, error) {
-	conv, err := parseID("conversation_id", req.ConversationID)
+	conv, recipient, err := req.target()
 	if err != nil {
 		return sendResponse{}, err
-	}
-	recipient, err := parseID("recipient_id", req.RecipientID)
-	if err != nil {
-		return sendResponse{}, err
-	}
-	if req.RequiresEncryption {
-		return sendResponse{}, &apiError{Status: http.StatusNotImplemented, Code: "encryption_unavailable", Field: "requires_encryption",
-			Message: "encryption at rest is not built yet; send without requires_encryption"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
 	defer cancel()
@@ -218,17 +226,9 @@ func (s *Server) schedule(ctx context.Context, user uuid.UUID, req sendRequest) 
 	if err != nil {
 		return scheduledResponse{}, err
 	}
-	conv, err := parseID("conversation_id", req.ConversationID)
+	conv, recipient, err := req.target()
 	if err != nil {
 		return scheduledResponse{}, err
-	}
-	recipient, err := parseID("recipient_id", req.RecipientID)
-	if err != nil {
-		return scheduledResponse{}, err
-	}
-	if req.RequiresEncryption {
-		return scheduledResponse{}, &apiError{Status: http.StatusNotImplemented, Code: "encryption_unavailable", Field: "requires_encryption",
-			Message: "encryption at rest is not built yet; send without requires_encryption"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
 	defer cancel()
