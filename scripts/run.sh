@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole system for development: migrates the database (creating it
-# if missing), then runs the runner and a gateway until Ctrl-C, and prints
-# two demo links. Called by `make run` after the services step and build.
+# if missing), then runs the runner, a gateway and the admin server until
+# Ctrl-C, and prints where everything is. Called by `make run` after the services step and build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,16 +27,23 @@ bob_token=$(./bin/admin token --user "$bob" --ttl 24h)
 addr() { case $1 in :*) echo "127.0.0.1$1" ;; *) echo "$1" ;; esac; }
 gw=$(addr "${GATEWAY_ADDR:-:8081}")
 rn=$(addr "${RUNNER_ADDR:-:9090}")
+ad=$(addr "${ADMIN_ADDR:-:8080}")
+if [[ -z ${ADMIN_TOKEN:-}${ADMIN_VIEWER_TOKEN:-} ]]; then
+	# Development: the admin server is open to anyone who can reach it, and
+	# says so loudly in its log.
+	export ADMIN_INSECURE_DEV=1
+fi
 
 cat <<EOT
 
   demo chat, as Alice:  http://$gw/?token=$alice_token&peer=$bob
   demo chat, as Bob:    http://$gw/?token=$bob_token&peer=$alice
   message API:          http://$gw/v1/messages   (bearer tokens: ./bin/admin token --user <uuid>)
+  River UI:             http://$ad/river/
+  admin API:            http://$ad/queue/metrics   (also /queue/health, /queue/<queue>/failed, /jobs/<id>)
   gateway health:       http://$gw/healthz
   runner health:        http://$rn/healthz
-  not built yet:        admin HTTP API and River UI (admin serve)
-  Ctrl-C stops both; running jobs get RUNNER_SHUTDOWN_TIMEOUT to finish.
+  Ctrl-C stops all three; running jobs get RUNNER_SHUTDOWN_TIMEOUT to finish.
 
 EOT
 
@@ -52,8 +59,10 @@ trap 'stop; exit 0' INT TERM
 pids+=($!)
 ./bin/gateway &
 pids+=($!)
+./bin/admin serve &
+pids+=($!)
 
-# When either process exits, stop the other and report its status.
+# When any process exits, stop the others and report its status.
 set +e
 wait -n "${pids[@]}"
 status=$?

@@ -25,9 +25,11 @@ Commands:
   migrate status                   list migrations and whether each is applied
   migrate version                  print the current schema version
   token --user ID [--ttl 24h]      print a bearer token for user ID (signed with AUTH_SECRET)
-  serve, jobs, report, cleanup     not built yet (see the README)
+  serve                            serve the admin API and River UI on ADMIN_ADDR (default :8080)
+  jobs, report, cleanup            not built yet (see the README)
 
-Environment: DATABASE_URL (default ` + config.DefaultDatabaseURL + `), AUTH_SECRET (token)
+Environment: DATABASE_URL (default ` + config.DefaultDatabaseURL + `), AUTH_SECRET (token),
+ADMIN_ADDR, ADMIN_TOKEN, ADMIN_VIEWER_TOKEN, ADMIN_INSECURE_DEV (serve)
 `
 
 // usageError is a mistake in the command line; it exits with status 2.
@@ -55,7 +57,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	case "token":
 		return runToken(args[1:], getenv, stdout)
-	case "serve", "jobs", "report", "cleanup":
+	case "serve":
+		if len(args) > 1 {
+			return &usageError{"serve takes no arguments; configure it with environment variables"}
+		}
+		return runServe(ctx, getenv, nil)
+	case "jobs", "report", "cleanup":
 		return fmt.Errorf("%q is not built yet: this build has only `admin migrate`", args[0])
 	default:
 		return &usageError{fmt.Sprintf("unknown command %q", args[0])}

@@ -1,0 +1,340 @@
+package adminapi
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/validation"
+)
+
+// QueueMetrics are one queue's job counts in the earlier design's terms:
+// waiting = available, active = running, delayed = scheduled + retryable
+// (+ pending), failed = discarded, paused = available in a paused queue
+// (waiting is then 0); cancelled is added.
+type QueueMetrics struct {
+	Waiting   int64 `json:"waiting"`
+	Active    int64 `json:"active"`
+	Completed int64 `json:"completed"`
+	Failed    int64 `json:"failed"`
+	Delayed   int64 `json:"delayed"`
+	Paused    int64 `json:"paused"`
+	Cancelled int64 `json:"cancelled"`
+}
+
+func (m *QueueMetrics) add(o QueueMetrics) {
+	m.Waiting += o.Waiting
+	m.Active += o.Active
+	m.Completed += o.Completed
+	m.Failed += o.Failed
+	m.Delayed += o.Delayed
+	m.Paused += o.Paused
+	m.Cancelled += o.Cancelled
+}
+
+// Metrics returns every queue's metrics and their totals.
+func (s *Server) Metrics(ctx context.Context) (map[string]QueueMetrics, QueueMetrics, error) {
+	counts, err := db.JobCounts(ctx, s.pool)
+	if err != nil {
+		return nil, QueueMetrics{}, err
+	}
+	paused, err := db.PausedQueues(ctx, s.pool)
+	if err != nil {
+		return nil, QueueMetrics{}, err
+	}
+	names, err := s.queueNames(ctx)
+	if err != nil {
+		return nil, QueueMetrics{}, err
+	}
+	for q := range counts {
+		if !slices.Contains(names, q) {
+			names = append(names, q)
+		}
+	}
+	out := make(map[string]QueueMetrics, len(names))
+	var total QueueMetrics
+	for _, q := range names {
+		c := counts[q]
+		m := QueueMetrics{
+			Waiting: c["available"], Active: c["running"], Completed: c["completed"], Failed: c["discarded"],
+			Delayed: c["scheduled"] + c["retryable"] + c["pending"], Cancelled: c["cancelled"],
+		}
+		if paused[q] {
+			m.Paused, m.Waiting = m.Waiting, 0
+		}
+		out[q] = m
+		total.add(m)
+	}
+	return out, total, nil
+}
+
+func (s *Server) queueMetrics(c echo.Context) error {
+	queues, total, err := s.Metrics(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"queues": queues, "totals": total, "timestamp": time.Now().UTC()})
+}
+
+// queueNames lists configured queues plus those River has recorded.
+func (s *Server) queueNames(ctx context.Context) ([]string, error) {
+	known, err := db.KnownQueues(ctx, s.pool)
+	if err != nil {
+		return nil, err
+	}
+	names := slices.Clone(s.cfg.Queues)
+	for _, q := range known {
+		if !slices.Contains(names, q) {
+			names = append(names, q)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// requireQueue answers 404 for a queue that is neither configured nor
+// known to River.
+func (s *Server) requireQueue(ctx context.Context, name string) error {
+	names, err := s.queueNames(ctx)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(names, name) {
+		return newError(http.StatusNotFound, "queue_not_found", "no queue named "+strconv.Quote(name))
+	}
+	return nil
+}
+
+// Health is a queue's health over the window.
+type Health struct {
+	Status                  string  `json:"status"` // healthy, degraded, unhealthy
+	FailureRate             float64 `json:"failure_rate"`
+	Completed               int64   `json:"completed"`
+	Failed                  int64   `json:"failed"`
+	Waiting                 int64   `json:"waiting"`
+	OldestWaitingAgeSeconds float64 `json:"oldest_waiting_age_seconds"`
+}
+
+func worse(a, b string) string {
+	rank := map[string]int{"healthy": 0, "degraded": 1, "unhealthy": 2}
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
+}
+
+func (s *Server) health(h db.QueueHealth) Health {
+	t := s.cfg.Health
+	out := Health{Completed: h.Completed, Failed: h.Discarded, Waiting: h.Waiting, OldestWaitingAgeSeconds: h.OldestWaiting.Seconds(), Status: "healthy"}
+	if n := h.Completed + h.Discarded; n > 0 {
+		out.FailureRate = float64(h.Discarded) / float64(n)
+	}
+	switch {
+	case out.FailureRate >= t.UnhealthyFailureRate || out.OldestWaitingAgeSeconds >= t.UnhealthyWaitSeconds:
+		out.Status = "unhealthy"
+	case out.FailureRate >= t.DegradedFailureRate || out.OldestWaitingAgeSeconds >= t.DegradedWaitSeconds:
+		out.Status = "degraded"
+	}
+	return out
+}
+
+func (s *Server) queueHealth(c echo.Context) error {
+	ctx := c.Request().Context()
+	names, err := s.queueNames(ctx)
+	if err != nil {
+		return err
+	}
+	one := c.Param("queue")
+	if one != "" {
+		if err := s.requireQueue(ctx, one); err != nil {
+			return err
+		}
+		names = []string{one}
+	}
+	stats, err := db.QueueHealthSince(ctx, s.pool, names, time.Now().Add(-s.cfg.Health.Window))
+	if err != nil {
+		return err
+	}
+	thresholds := map[string]any{
+		"degraded_failure_rate": s.cfg.Health.DegradedFailureRate, "unhealthy_failure_rate": s.cfg.Health.UnhealthyFailureRate,
+		"degraded_oldest_waiting_age_seconds":  s.cfg.Health.DegradedWaitSeconds,
+		"unhealthy_oldest_waiting_age_seconds": s.cfg.Health.UnhealthyWaitSeconds,
+		"window_seconds":                       s.cfg.Health.Window.Seconds(),
+	}
+	if one != "" {
+		h := s.health(stats[0])
+		return c.JSON(http.StatusOK, map[string]any{
+			"queue": one, "status": h.Status, "failure_rate": h.FailureRate, "completed": h.Completed, "failed": h.Failed,
+			"waiting": h.Waiting, "oldest_waiting_age_seconds": h.OldestWaitingAgeSeconds, "thresholds": thresholds,
+		})
+	}
+	overall := "healthy"
+	queues := make(map[string]Health, len(stats))
+	for _, st := range stats {
+		h := s.health(st)
+		queues[st.Queue] = h
+		overall = worse(overall, h.Status)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"status": overall, "queues": queues, "thresholds": thresholds})
+}
+
+func queryLimit(c echo.Context, def, hi int) (int, error) {
+	v := c.QueryParam("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > hi {
+		return 0, validation.Errorf("limit", "must be an integer between 1 and %d", hi)
+	}
+	return n, nil
+}
+
+// jobView is a job as the admin API shows it.
+type jobView struct {
+	ID          int64                    `json:"id"`
+	Kind        string                   `json:"kind"`
+	Queue       string                   `json:"queue"`
+	State       string                   `json:"state"`
+	Priority    int                      `json:"priority"`
+	Args        any                      `json:"args"`
+	Attempt     int                      `json:"attempt"`
+	MaxAttempts int                      `json:"max_attempts"`
+	Errors      []rivertype.AttemptError `json:"errors"`
+	CreatedAt   time.Time                `json:"created_at"`
+	ScheduledAt time.Time                `json:"scheduled_at"`
+	AttemptedAt *time.Time               `json:"attempted_at,omitempty"`
+	FinalizedAt *time.Time               `json:"finalized_at,omitempty"`
+}
+
+func viewOf(j *rivertype.JobRow) jobView {
+	v := jobView{
+		ID: j.ID, Kind: j.Kind, Queue: j.Queue, State: string(j.State), Priority: j.Priority,
+		Args: rawJSON(j.EncodedArgs), Attempt: j.Attempt, MaxAttempts: j.MaxAttempts, Errors: j.Errors,
+		CreatedAt: j.CreatedAt, ScheduledAt: j.ScheduledAt, AttemptedAt: j.AttemptedAt, FinalizedAt: j.FinalizedAt,
+	}
+	if v.Errors == nil {
+		v.Errors = []rivertype.AttemptError{}
+	}
+	return v
+}
+
+type rawJSON []byte
+
+func (r rawJSON) MarshalJSON() ([]byte, error) {
+	if len(r) == 0 {
+		return []byte("null"), nil
+	}
+	return r, nil
+}
+
+// failedParams builds the listing of a queue's discarded jobs, newest
+// first.
+func failedParams(queue, kind string) *river.JobListParams {
+	p := river.NewJobListParams().States(rivertype.JobStateDiscarded).Queues(queue).
+		OrderBy(river.JobListOrderByTime, river.SortOrderDesc)
+	if kind != "" {
+		p = p.Kinds(kind)
+	}
+	return p
+}
+
+func (s *Server) failedJobs(c echo.Context) error {
+	ctx := c.Request().Context()
+	queue := c.Param("queue")
+	if err := s.requireQueue(ctx, queue); err != nil {
+		return err
+	}
+	limit, err := queryLimit(c, 20, 100)
+	if err != nil {
+		return err
+	}
+	params := failedParams(queue, c.QueryParam("kind")).First(limit)
+	if cur := c.QueryParam("cursor"); cur != "" {
+		var cursor river.JobListCursor
+		if err := cursor.UnmarshalText([]byte(cur)); err != nil {
+			return validation.Errorf("cursor", "is not a cursor returned by this endpoint")
+		}
+		params = params.After(&cursor)
+	}
+	res, err := s.river.JobList(ctx, params)
+	if err != nil {
+		return err
+	}
+	jobs := make([]jobView, len(res.Jobs))
+	for i, j := range res.Jobs {
+		jobs[i] = viewOf(j)
+	}
+	var next *string
+	if len(res.Jobs) == limit && res.LastCursor != nil {
+		b, err := res.LastCursor.MarshalText()
+		if err != nil {
+			return err
+		}
+		s := string(b)
+		next = &s
+	}
+	return c.JSON(http.StatusOK, map[string]any{"queue": queue, "jobs": jobs, "next_cursor": next})
+}
+
+func (s *Server) retryFailed(c echo.Context) error {
+	ctx := c.Request().Context()
+	queue := c.Param("queue")
+	if err := s.requireQueue(ctx, queue); err != nil {
+		return err
+	}
+	limit, err := queryLimit(c, 100, 1000)
+	if err != nil {
+		return err
+	}
+	// Retried jobs leave the discarded state, so each page starts afresh.
+	ids := []int64{}
+	for len(ids) < limit {
+		res, err := s.river.JobList(ctx, failedParams(queue, c.QueryParam("kind")).First(min(limit-len(ids), 100)))
+		if err != nil {
+			return err
+		}
+		if len(res.Jobs) == 0 {
+			break
+		}
+		for _, j := range res.Jobs {
+			if _, err := s.river.JobRetry(ctx, j.ID); err != nil {
+				return err
+			}
+			ids = append(ids, j.ID)
+		}
+	}
+	s.audit(c, "retry-failed", slogQueue(queue), slogInt("count", len(ids)), slogString("kind", c.QueryParam("kind")))
+	return c.JSON(http.StatusOK, map[string]any{"queue": queue, "retried": len(ids), "job_ids": ids})
+}
+
+func (s *Server) pauseQueue(c echo.Context) error  { return s.setPaused(c, true) }
+func (s *Server) resumeQueue(c echo.Context) error { return s.setPaused(c, false) }
+
+func (s *Server) setPaused(c echo.Context, pause bool) error {
+	ctx := c.Request().Context()
+	queue := c.Param("queue")
+	var err error
+	action := "pause"
+	if pause {
+		err = s.river.QueuePause(ctx, queue, nil)
+	} else {
+		action = "resume"
+		err = s.river.QueueResume(ctx, queue, nil)
+	}
+	if err != nil {
+		if errorsIsNotFound(err) {
+			return newError(http.StatusNotFound, "queue_not_found", "no queue named "+strconv.Quote(queue)+" has been worked yet")
+		}
+		return err
+	}
+	s.audit(c, action, slogQueue(queue))
+	return c.JSON(http.StatusOK, map[string]any{"queue": queue, "paused": pause})
+}

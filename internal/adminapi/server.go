@@ -1,0 +1,203 @@
+// Package adminapi is the operator's HTTP surface: River UI, queue metrics
+// and health, failed-job handling, and audit-logged mutations, behind
+// operator and viewer tokens.
+package adminapi
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+	"github.com/riverqueue/river"
+	"riverqueue.com/riverui"
+)
+
+// Thresholds decide a queue's health status.
+type Thresholds struct {
+	// FailureRate over the window: degraded at or above Degraded, unhealthy
+	// at or above Unhealthy. Defaults 0.05 and 0.20.
+	DegradedFailureRate  float64 `json:"degraded_failure_rate"`
+	UnhealthyFailureRate float64 `json:"unhealthy_failure_rate"`
+	// Age of the oldest waiting job. Defaults 1m and 5m.
+	DegradedWaitSeconds  float64 `json:"degraded_oldest_waiting_age_seconds"`
+	UnhealthyWaitSeconds float64 `json:"unhealthy_oldest_waiting_age_seconds"`
+	// Window over which the failure rate is computed. Default 1h.
+	Window time.Duration `json:"-"`
+}
+
+func (t *Thresholds) setDefaults() {
+	t.DegradedFailureRate = cmp.Or(t.DegradedFailureRate, 0.05)
+	t.UnhealthyFailureRate = cmp.Or(t.UnhealthyFailureRate, 0.20)
+	t.DegradedWaitSeconds = cmp.Or(t.DegradedWaitSeconds, 60)
+	t.UnhealthyWaitSeconds = cmp.Or(t.UnhealthyWaitSeconds, 300)
+	t.Window = cmp.Or(t.Window, time.Hour)
+}
+
+// Config configures a Server.
+type Config struct {
+	// Addr is the listen address (":0" picks a free port). Required.
+	Addr string
+	// OperatorToken may read and mutate; ViewerToken may only read. At
+	// least one is required unless InsecureDev is set.
+	OperatorToken string
+	ViewerToken   string
+	// InsecureDev serves everyone as an operator when no token is set. For
+	// development only; the server logs a warning at start.
+	InsecureDev bool
+	// Queues are the queue names always reported (queues River has seen are
+	// added).
+	Queues []string
+	// Health thresholds and window.
+	Health Thresholds
+	// Logger receives logs and audit lines. Required.
+	Logger *slog.Logger
+}
+
+// Server is the admin HTTP server.
+type Server struct {
+	cfg      Config
+	pool     *pgxpool.Pool
+	river    *river.Client[pgx.Tx]
+	ui       *riverui.Handler
+	echo     *echo.Echo
+	http     *http.Server
+	ln       net.Listener
+	logger   *slog.Logger
+	operator *[32]byte
+	viewer   *[32]byte
+	insecure bool
+	stopUI   context.CancelFunc
+}
+
+// ErrNoToken is returned by New when no token is configured and
+// InsecureDev is not set.
+var ErrNoToken = errors.New("adminapi: set ADMIN_TOKEN (and optionally ADMIN_VIEWER_TOKEN), or ADMIN_INSECURE_DEV=1 for development")
+
+// New builds the server. client may be insert-only: it is used for River's
+// job and queue operations and by River UI.
+func New(pool *pgxpool.Pool, client *river.Client[pgx.Tx], cfg Config) (*Server, error) {
+	switch {
+	case cfg.Addr == "":
+		return nil, errors.New("adminapi: Config.Addr is required")
+	case cfg.Logger == nil:
+		return nil, errors.New("adminapi: Config.Logger is required")
+	case cfg.OperatorToken == "" && cfg.ViewerToken == "" && !cfg.InsecureDev:
+		return nil, ErrNoToken
+	case cfg.OperatorToken != "" && cfg.OperatorToken == cfg.ViewerToken:
+		return nil, errors.New("adminapi: ADMIN_TOKEN and ADMIN_VIEWER_TOKEN must differ")
+	}
+	cfg.Health.setDefaults()
+	s := &Server{cfg: cfg, pool: pool, river: client, logger: cfg.Logger}
+	if cfg.OperatorToken != "" {
+		d := digest(cfg.OperatorToken)
+		s.operator = &d
+	}
+	if cfg.ViewerToken != "" {
+		d := digest(cfg.ViewerToken)
+		s.viewer = &d
+	}
+	s.insecure = cfg.OperatorToken == "" && cfg.ViewerToken == "" && cfg.InsecureDev
+
+	ui, err := riverui.NewHandler(&riverui.HandlerOpts{
+		Endpoints: riverui.NewEndpoints(client, nil),
+		Logger:    cfg.Logger,
+		Prefix:    "/river",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("adminapi: River UI: %w", err)
+	}
+	s.ui = ui
+	s.echo = s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.httpErrorHandler
+	e.Use(s.authenticate)
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	ui := echo.WrapHandler(s.ui)
+	e.Any("/river", ui)
+	e.Any("/river/*", ui)
+	e.GET("/queue/metrics", s.queueMetrics)
+	e.GET("/queue/health", s.queueHealth)
+	e.GET("/queue/health/:queue", s.queueHealth)
+	e.GET("/queue/:queue/failed", s.failedJobs)
+	e.POST("/queue/:queue/retry-failed", s.retryFailed)
+	e.POST("/queue/:queue/pause", s.pauseQueue)
+	e.POST("/queue/:queue/resume", s.resumeQueue)
+	e.GET("/jobs/:id", s.getJob)
+	e.POST("/jobs/:id/retry", s.retryJob)
+	e.POST("/jobs/:id/cancel", s.cancelJob)
+	e.DELETE("/jobs/:id", s.deleteJob)
+	return e
+}
+
+// Handler returns the server's HTTP handler (Start must have been called
+// for River UI's background services).
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Start starts River UI's background services and, when listen is true,
+// serves on Config.Addr.
+func (s *Server) Start(ctx context.Context, listen bool) error {
+	uiCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopUI = cancel
+	if err := s.ui.Start(uiCtx); err != nil {
+		cancel()
+		return fmt.Errorf("adminapi: starting River UI: %w", err)
+	}
+	if s.insecure {
+		s.logger.Warn("ADMIN SERVER IS OPEN: no ADMIN_TOKEN is set and ADMIN_INSECURE_DEV=1, so anyone who can reach it is an operator. Development only.")
+	}
+	if !listen {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("adminapi: listening on %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	s.http = &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("admin server stopped", slog.String("error", err.Error()))
+		}
+	}()
+	return nil
+}
+
+// Addr returns the listen address, or "" when not listening.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Shutdown stops serving and River UI's services.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	if s.http != nil {
+		err = s.http.Shutdown(ctx)
+	}
+	if s.stopUI != nil {
+		s.stopUI()
+	}
+	return err
+}
+
+func (s *Server) audit(c echo.Context, action string, attrs ...slog.Attr) {
+	who := callerOf(c)
+	base := []slog.Attr{slog.String("role", string(who.Role)), slog.String("who", who.Name), slog.String("action", action)}
+	s.logger.LogAttrs(c.Request().Context(), slog.LevelInfo, "audit", append(base, attrs...)...)
+}

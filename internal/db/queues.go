@@ -1,0 +1,75 @@
+package db
+
+import (
+	"context"
+	"time"
+
+	"github.com/msgrunner/msgrunner/internal/db/internal/dbsqlc"
+)
+
+// QueueCounts holds the number of jobs per River state in one queue.
+type QueueCounts map[string]int64
+
+// JobCounts returns job counts per queue and River state, in one query.
+func JobCounts(ctx context.Context, q Querier) (map[string]QueueCounts, error) {
+	rows, err := dbsqlc.New(q).JobCountsByQueueAndState(ctx)
+	if err != nil {
+		return nil, translate("counting jobs", err)
+	}
+	out := map[string]QueueCounts{}
+	for _, r := range rows {
+		if out[r.Queue] == nil {
+			out[r.Queue] = QueueCounts{}
+		}
+		out[r.Queue][r.State] = r.Jobs
+	}
+	return out, nil
+}
+
+// PausedQueues returns the names of paused queues.
+func PausedQueues(ctx context.Context, q Querier) (map[string]bool, error) {
+	names, err := dbsqlc.New(q).PausedQueues(ctx)
+	if err != nil {
+		return nil, translate("listing paused queues", err)
+	}
+	out := make(map[string]bool, len(names))
+	for _, n := range names {
+		out[n] = true
+	}
+	return out, nil
+}
+
+// KnownQueues returns the queues River has recorded (any queue a runner
+// has worked).
+func KnownQueues(ctx context.Context, q Querier) ([]string, error) {
+	names, err := dbsqlc.New(q).KnownQueues(ctx)
+	return names, translate("listing queues", err)
+}
+
+// QueueHealth is the raw material of a queue's health.
+type QueueHealth struct {
+	Queue string
+	// Completed and Discarded count jobs finalized in the window.
+	Completed, Discarded int64
+	// Waiting counts available jobs; OldestWaiting is how long the oldest
+	// of them has been due.
+	Waiting       int64
+	OldestWaiting time.Duration
+}
+
+// QueueHealthSince returns health figures for each of queues over the
+// window since since.
+func QueueHealthSince(ctx context.Context, q Querier, queues []string, since time.Time) ([]QueueHealth, error) {
+	rows, err := dbsqlc.New(q).QueueHealthStats(ctx, dbsqlc.QueueHealthStatsParams{Since: since, Queues: queues})
+	if err != nil {
+		return nil, translate("computing queue health", err)
+	}
+	out := make([]QueueHealth, len(rows))
+	for i, r := range rows {
+		out[i] = QueueHealth{
+			Queue: r.Queue, Completed: r.Completed, Discarded: r.Discarded, Waiting: r.Waiting,
+			OldestWaiting: time.Duration(r.OldestWaitingSeconds * float64(time.Second)),
+		}
+	}
+	return out, nil
+}
