@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole system for development: migrates the database (creating it
 # if missing), then runs the runner, a gateway and the admin server until
-# Ctrl-C, and prints where everything is. Called by `make run` after the services step and build.
+# Ctrl-C, and prints where everything is. Called by `make run` after the
+# services step and the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

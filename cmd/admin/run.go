@@ -26,7 +26,13 @@ Commands:
   migrate version                  print the current schema version
   token --user ID [--ttl 24h]      print a bearer token for user ID (signed with AUTH_SECRET)
   serve                            serve the admin API and River UI on ADMIN_ADDR (default :8080)
-  jobs, report, cleanup            not built yet (see the README)
+  jobs list [--queue Q] [--kind K] [--state S] [--limit N] [--json]
+  jobs failed [--queue Q] [--kind K] [--limit N] [--json]
+                                   list jobs (failed = discarded), newest first
+  jobs retry|cancel|delete ID...   act on jobs
+  queue list [--json]              job counts per queue
+  queue pause|resume NAME          stop or restart fetching from a queue
+  report, cleanup                  not built yet (see the README)
 
 Environment: DATABASE_URL (default ` + config.DefaultDatabaseURL + `), AUTH_SECRET (token),
 ADMIN_ADDR, ADMIN_TOKEN, ADMIN_VIEWER_TOKEN, ADMIN_INSECURE_DEV (serve)
@@ -62,7 +68,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return &usageError{"serve takes no arguments; configure it with environment variables"}
 		}
 		return runServe(ctx, getenv, nil)
-	case "jobs", "report", "cleanup":
+	case "jobs":
+		return runJobs(ctx, args[1:], getenv, stdout)
+	case "queue":
+		return runQueue(ctx, args[1:], getenv, stdout)
+	case "report", "cleanup":
 		return fmt.Errorf("%q is not built yet: this build has only `admin migrate`", args[0])
 	default:
 		return &usageError{fmt.Sprintf("unknown command %q", args[0])}

@@ -41,35 +41,42 @@ func (m *QueueMetrics) add(o QueueMetrics) {
 
 // Metrics returns every queue's metrics and their totals.
 func (s *Server) Metrics(ctx context.Context) (map[string]QueueMetrics, QueueMetrics, error) {
-	counts, err := db.JobCounts(ctx, s.pool)
+	return CollectMetrics(ctx, s.pool, s.cfg.Queues)
+}
+
+// CollectMetrics returns the metrics of every configured queue, every queue
+// River has recorded and every queue holding jobs, and their totals, from
+// two queries.
+func CollectMetrics(ctx context.Context, q db.Querier, configured []string) (map[string]QueueMetrics, QueueMetrics, error) {
+	counts, err := db.JobCounts(ctx, q)
 	if err != nil {
 		return nil, QueueMetrics{}, err
 	}
-	paused, err := db.PausedQueues(ctx, s.pool)
+	paused, err := db.PausedQueues(ctx, q)
 	if err != nil {
 		return nil, QueueMetrics{}, err
 	}
-	names, err := s.queueNames(ctx)
+	names, err := queueNames(ctx, q, configured)
 	if err != nil {
 		return nil, QueueMetrics{}, err
 	}
-	for q := range counts {
-		if !slices.Contains(names, q) {
-			names = append(names, q)
+	for name := range counts {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
 		}
 	}
 	out := make(map[string]QueueMetrics, len(names))
 	var total QueueMetrics
-	for _, q := range names {
-		c := counts[q]
+	for _, name := range names {
+		c := counts[name]
 		m := QueueMetrics{
 			Waiting: c["available"], Active: c["running"], Completed: c["completed"], Failed: c["discarded"],
 			Delayed: c["scheduled"] + c["retryable"] + c["pending"], Cancelled: c["cancelled"],
 		}
-		if paused[q] {
+		if paused[name] {
 			m.Paused, m.Waiting = m.Waiting, 0
 		}
-		out[q] = m
+		out[name] = m
 		total.add(m)
 	}
 	return out, total, nil
@@ -83,13 +90,17 @@ func (s *Server) queueMetrics(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"queues": queues, "totals": total, "timestamp": time.Now().UTC()})
 }
 
-// queueNames lists configured queues plus those River has recorded.
 func (s *Server) queueNames(ctx context.Context) ([]string, error) {
-	known, err := db.KnownQueues(ctx, s.pool)
+	return queueNames(ctx, s.pool, s.cfg.Queues)
+}
+
+// queueNames lists configured queues plus those River has recorded.
+func queueNames(ctx context.Context, q db.Querier, configured []string) ([]string, error) {
+	known, err := db.KnownQueues(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	names := slices.Clone(s.cfg.Queues)
+	names := slices.Clone(configured)
 	for _, q := range known {
 		if !slices.Contains(names, q) {
 			names = append(names, q)

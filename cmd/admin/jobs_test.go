@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/msgrunner/msgrunner/internal/dbtest"
+)
+
+func TestJobsAndQueueCommands(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.URL(t)
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	insert := func(state string) int64 {
+		var id int64
+		require.NoError(t, conn.QueryRow(ctx, `
+			INSERT INTO river_job (kind, queue, args, max_attempts, state, attempt, attempted_at, finalized_at, errors)
+			VALUES ('send-message', 'message-delivery', '{"message_id":"00000000-0000-4000-8000-000000000001"}', 5, $1::river_job_state,
+				1, now(), CASE WHEN $1 IN ('discarded','completed') THEN now() END,
+				CASE WHEN $1 = 'discarded' THEN ARRAY['{"at":"2026-01-01T00:00:00Z","attempt":1,"error":"boom","trace":""}'::jsonb] END)
+			RETURNING id`, state).Scan(&id))
+		return id
+	}
+	failed, running := insert("discarded"), insert("running")
+	insert("completed")
+	getenv := env(map[string]string{"DATABASE_URL": url, "USER": "ops"})
+	admin := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(ctx, args, getenv, &out)
+		return out.String(), err
+	}
+
+	out, err := admin("jobs", "failed", "--json")
+	require.NoError(t, err)
+	var listed []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &listed))
+	require.Len(t, listed, 1)
+	require.EqualValues(t, failed, listed[0]["id"])
+	require.Equal(t, "boom", listed[0]["errors"].([]any)[0].(map[string]any)["error"])
+
+	out, err = admin("jobs", "list")
+	require.NoError(t, err)
+	require.Equal(t, 4, len(strings.Split(strings.TrimSpace(out), "\n")), out) // header + 3
+	require.Contains(t, out, "boom")
+
+	out, err = admin("jobs", "retry", fmt.Sprint(failed))
+	require.NoError(t, err)
+	require.Contains(t, out, "is now available")
+
+	_, err = admin("jobs", "delete", fmt.Sprint(running), "999999")
+	require.ErrorContains(t, err, "running jobs cannot be deleted")
+	require.ErrorContains(t, err, "job 999999: not found")
+
+	out, err = admin("queue", "list")
+	require.NoError(t, err)
+	require.Contains(t, out, "message-delivery")
+	require.Contains(t, out, "total")
+
+	_, err = admin("queue", "pause", "never-worked")
+	require.ErrorContains(t, err, `queue "never-worked" not found`)
+	_, err = conn.Exec(ctx, `INSERT INTO river_queue (name, created_at, metadata, updated_at) VALUES ('message-delivery', now(), '{}', now())`)
+	require.NoError(t, err)
+	out, err = admin("queue", "pause", "message-delivery")
+	require.NoError(t, err)
+	require.Contains(t, out, "paused")
+
+	for _, bad := range [][]string{{"jobs"}, {"jobs", "retry"}, {"jobs", "retry", "x"}, {"jobs", "list", "--state", "weird"}, {"jobs", "list", "--limit", "0"}, {"queue", "pause"}, {"queue", "explode"}} {
+		_, err := admin(bad...)
+		require.Error(t, err, "%v", bad)
+		require.Equal(t, 2, exitCode(err), "%v", bad)
+	}
+}
