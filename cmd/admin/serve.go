@@ -8,6 +8,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
@@ -84,6 +86,8 @@ func runServe(ctx context.Context, getenv func(string) string, ready func(addr s
 	if err != nil {
 		return fmt.Errorf("creating River client: %w", err)
 	}
+	s.API.Registry = prometheus.NewRegistry()
+	s.API.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := adminapi.New(pool, client, s.API)
 	if err != nil {
 		return err

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/msgrunner/msgrunner/internal/auth"
@@ -95,6 +97,8 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	hub := fanout.NewHub(rdb, fanout.HubConfig{Keys: keys, Logger: logger})
 	defer hub.Close()
 
+	s.Gateway.Registry = prometheus.NewRegistry()
+	s.Gateway.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gw, err := gateway.New(pool, fanout.New(rdb, fanout.Config{Keys: keys}), hub, s.Gateway)
 	if err != nil {
 		return err

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -126,6 +128,8 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 		return err
 	}
 	s.Runner.Workers = ws
+	s.Runner.Registry = prometheus.NewRegistry()
+	s.Runner.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	rn, err := runner.New(pool, s.Runner)
 	if err != nil {
 		return err

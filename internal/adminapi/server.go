@@ -16,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/riverqueue/river"
 	"riverqueue.com/riverui"
 )
@@ -59,6 +61,9 @@ type Config struct {
 	Health Thresholds
 	// Logger receives logs and audit lines. Required.
 	Logger *slog.Logger
+	// Registry receives the queue metrics, served on /metrics; a new
+	// registry when nil (never the global one).
+	Registry *prometheus.Registry
 }
 
 // Server is the admin HTTP server.
@@ -95,7 +100,13 @@ func New(pool *pgxpool.Pool, client *river.Client[pgx.Tx], cfg Config) (*Server,
 		return nil, errors.New("adminapi: ADMIN_TOKEN and ADMIN_VIEWER_TOKEN must differ")
 	}
 	cfg.Health.setDefaults()
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
 	s := &Server{cfg: cfg, pool: pool, river: client, logger: cfg.Logger}
+	if err := cfg.Registry.Register(newQueueCollector(s)); err != nil {
+		return nil, fmt.Errorf("adminapi: registering metrics: %w", err)
+	}
 	if cfg.OperatorToken != "" {
 		d := digest(cfg.OperatorToken)
 		s.operator = &d
@@ -128,6 +139,7 @@ func (s *Server) routes() *echo.Echo {
 	ui := echo.WrapHandler(s.ui)
 	e.Any("/river", ui)
 	e.Any("/river/*", ui)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
 	e.GET("/queue/metrics", s.queueMetrics)
 	e.GET("/queue/health", s.queueHealth)
 	e.GET("/queue/health/:queue", s.queueHealth)

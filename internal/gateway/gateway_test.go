@@ -159,6 +159,16 @@ func do(t *testing.T, method, url, token string, body any) (int, map[string]any)
 	return resp.StatusCode, out
 }
 
+func getText(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(raw)
+}
+
 func (b *bundle) post(t *testing.T, n int, token string, body any) (int, map[string]any) {
 	return do(t, http.MethodPost, b.nodes[n].base+"/v1/messages", token, body)
 }
@@ -278,6 +288,14 @@ func TestMessageReachesRecipientOnAnotherNode(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, db.MessageSent, m.Status)
 	require.NotNil(t, m.SentAt)
+
+	code, metrics := getText(t, b.nodes[0].base+"/metrics")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, metrics, `msgrunner_gateway_messages_total{result="sent"} 1`)
+	require.Contains(t, metrics, `msgrunner_gateway_post_to_publish_seconds_count 1`)
+	_, metrics = getText(t, b.nodes[1].base+"/metrics")
+	require.Contains(t, metrics, "msgrunner_gateway_connections 1")
+	require.Contains(t, metrics, `msgrunner_gateway_frames_sent_total{source="live"} 1`)
 
 	// The backstop job finds the message sent and publishes nothing more.
 	bobWS.quiet("message", 8*time.Second)

@@ -158,6 +158,7 @@ func decodeStrict(r io.Reader, v any) error {
 // send stores a message from user and delivers it at once; the
 // send-message job is the backstop if that fails.
 func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sendResponse, error) {
+	start := time.Now()
 	conv, recipient, err := req.target()
 	if err != nil {
 		return sendResponse{}, err
@@ -185,7 +186,9 @@ func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sen
 			slog.String("message_id", res.ID.String()), slog.String("error", err.Error()))
 	case delivered:
 		out.Status = string(db.MessageSent)
+		s.metrics.postToPublish.Observe(time.Since(start).Seconds())
 	}
+	s.metrics.messages.WithLabelValues(out.Status).Inc()
 	return out, nil
 }
 
@@ -238,6 +241,7 @@ func (s *Server) schedule(ctx context.Context, user uuid.UUID, req sendRequest) 
 	if err != nil {
 		return scheduledResponse{}, err
 	}
+	s.metrics.messages.WithLabelValues("scheduled").Inc()
 	return scheduledResponse{ID: sc.ID, ConversationID: sc.ConversationID, RecipientID: sc.RecipientID,
 		Status: "scheduled", SendAt: sc.SendAt, Priority: sc.Priority}, nil
 }

@@ -19,6 +19,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
@@ -65,6 +67,9 @@ type Config struct {
 	AllowedOrigins []string
 	// Logger receives structured logs. Required.
 	Logger *slog.Logger
+	// Registry receives the node's Prometheus metrics, served on /metrics;
+	// a new registry when nil (never the global one).
+	Registry *prometheus.Registry
 }
 
 // Server is one gateway node.
@@ -75,8 +80,9 @@ type Server struct {
 	outbox *outbox.Outbox
 	fanout *fanout.Fanout
 	hub    *fanout.Hub
-	logger *slog.Logger
-	echo   *echo.Echo
+	logger  *slog.Logger
+	metrics *gatewayMetrics
+	echo    *echo.Echo
 	http   *http.Server
 	ln     net.Listener
 
@@ -116,9 +122,16 @@ func New(pool *pgxpool.Pool, fo *fanout.Fanout, hub *fanout.Hub, cfg Config) (*S
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	metrics, err := newGatewayMetrics(cfg.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: registering metrics: %w", err)
+	}
 	s := &Server{
 		cfg: cfg, pool: pool, river: rc, outbox: ob, fanout: fo, hub: hub, logger: cfg.Logger,
-		conns: map[*conn]struct{}{},
+		metrics: metrics, conns: map[*conn]struct{}{},
 	}
 	s.echo = s.routes()
 	return s, nil
@@ -131,6 +144,7 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/", s.demoPage)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
 	v1 := e.Group("/v1", s.authenticate)
 	v1.POST("/messages", s.postMessage)
 	v1.GET("/conversations/:id/messages", s.history)

@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/fanout"
@@ -75,10 +76,12 @@ func (s *Server) websocket(e echo.Context) error {
 	s.conns[c] = struct{}{}
 	s.connWG.Add(1)
 	s.mu.Unlock()
+	s.metrics.connections.Inc()
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
+		s.metrics.connections.Dec()
 		s.connWG.Done()
 	}()
 
@@ -104,13 +107,15 @@ func (s *Server) websocket(e echo.Context) error {
 func (c *conn) writeLoop() {
 	ping := time.NewTicker(pingInterval)
 	defer ping.Stop()
-	write := func(b []byte) bool {
+	live, reply := c.s.metrics.frames.WithLabelValues("live"), c.s.metrics.frames.WithLabelValues("reply")
+	write := func(b []byte, counter prometheus.Counter) bool {
 		ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
 		defer cancel()
 		if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
 			c.close(websocket.StatusPolicyViolation, "write timed out")
 			return false
 		}
+		counter.Inc()
 		return true
 	}
 	for {
@@ -121,11 +126,11 @@ func (c *conn) writeLoop() {
 			c.close(websocket.StatusPolicyViolation, "too slow: frames dropped; reconnect and resume")
 			return
 		case b := <-c.out:
-			if !write(b) {
+			if !write(b, reply) {
 				return
 			}
 		case b := <-c.sub.C:
-			if !write(b) {
+			if !write(b, live) {
 				return
 			}
 		case <-ping.C:

@@ -17,8 +17,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/msgrunner/msgrunner/jobs"
 )
@@ -83,6 +86,9 @@ type Config struct {
 	Addr string
 	// Logger receives structured logs; required.
 	Logger *slog.Logger
+	// Registry receives the runner's Prometheus metrics, served on
+	// /metrics; a new registry when nil (never the global one).
+	Registry *prometheus.Registry
 }
 
 func (c *Config) setDefaults() {
@@ -145,6 +151,13 @@ func New(pool *pgxpool.Pool, cfg Config) (*Runner, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	metrics, err := newJobMetrics(cfg.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("runner: registering metrics: %w", err)
+	}
 	queues := make(map[string]river.QueueConfig, len(cfg.Queues))
 	for _, q := range cfg.Queues {
 		queues[q.Name] = river.QueueConfig{MaxWorkers: q.Workers}
@@ -162,6 +175,7 @@ func New(pool *pgxpool.Pool, cfg Config) (*Runner, error) {
 		CancelledJobRetentionPeriod: cfg.CancelledRetention,
 		DiscardedJobRetentionPeriod: cfg.DiscardedRetention,
 		Logger:                      cfg.Logger,
+		Middleware:                  []rivertype.Middleware{metrics},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("runner: creating River client: %w", err)
@@ -235,10 +249,12 @@ func (r *Runner) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Handler serves GET /healthz (the process is up) and GET /readyz (the
-// runner is started, not stopping, and Postgres answers within a second).
+// Handler serves GET /healthz (the process is up), GET /readyz (the
+// runner is started, not stopping, and Postgres answers within a second)
+// and GET /metrics (Prometheus).
 func (r *Runner) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(r.cfg.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

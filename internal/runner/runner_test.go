@@ -122,6 +122,12 @@ func TestRunnerWorksJobs(t *testing.T) {
 	b.insert(t, r, 300)
 	b.requireAllWorkedOnce(t, 300)
 	require.NoError(t, r.Shutdown(context.Background()))
+
+	rec := httptest.NewRecorder()
+	r.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.Contains(t, rec.Body.String(), `msgrunner_job_runs_total{kind="runner-test",outcome="completed",queue="runner-test"} 300`)
+	require.Contains(t, rec.Body.String(), `msgrunner_job_run_seconds_count{kind="runner-test"} 300`)
 }
 
 func TestShutdownLetsRunningJobsFinish(t *testing.T) {
