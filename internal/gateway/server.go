@@ -74,17 +74,17 @@ type Config struct {
 
 // Server is one gateway node.
 type Server struct {
-	cfg    Config
-	pool   *pgxpool.Pool
-	river  *river.Client[pgx.Tx]
-	outbox *outbox.Outbox
-	fanout *fanout.Fanout
-	hub    *fanout.Hub
+	cfg     Config
+	pool    *pgxpool.Pool
+	river   *river.Client[pgx.Tx]
+	outbox  *outbox.Outbox
+	fanout  *fanout.Fanout
+	hub     *fanout.Hub
 	logger  *slog.Logger
 	metrics *gatewayMetrics
 	echo    *echo.Echo
-	http   *http.Server
-	ln     net.Listener
+	http    *http.Server
+	ln      net.Listener
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
