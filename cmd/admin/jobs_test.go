@@ -74,7 +74,19 @@ func TestJobsAndQueueCommands(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, out, "paused")
 
-	for _, bad := range [][]string{{"jobs"}, {"jobs", "retry"}, {"jobs", "retry", "x"}, {"jobs", "list", "--state", "weird"}, {"jobs", "list", "--limit", "0"}, {"queue", "pause"}, {"queue", "explode"}} {
+	out, err = admin("report", "failures", "--format", "csv", "--from", "2025-12-31T00:00:00Z", "--to", "2026-01-02T00:00:00Z")
+	require.NoError(t, err)
+	require.Contains(t, out, "kind,error,occurrences,last_seen")
+	require.Contains(t, out, "send-message,boom,1,")
+	_, err = admin("report", "jobs", "--format", "json")
+	require.NoError(t, err)
+	out, err = admin("report", "delivery")
+	require.NoError(t, err)
+	require.Contains(t, out, "(no data in this range)")
+	_, err = admin("report", "everything")
+	require.ErrorContains(t, err, "unknown report")
+
+	for _, bad := range [][]string{{"report"}, {"report", "jobs", "--format", "xml"}, {"report", "jobs", "--from", "monday"},{"jobs"}, {"jobs", "retry"}, {"jobs", "retry", "x"}, {"jobs", "list", "--state", "weird"}, {"jobs", "list", "--limit", "0"}, {"queue", "pause"}, {"queue", "explode"}} {
 		_, err := admin(bad...)
 		require.Error(t, err, "%v", bad)
 		require.Equal(t, 2, exitCode(err), "%v", bad)

@@ -32,7 +32,10 @@ Commands:
   jobs retry|cancel|delete ID...   act on jobs
   queue list [--json]              job counts per queue
   queue pause|resume NAME          stop or restart fetching from a queue
-  report, cleanup                  not built yet (see the README)
+  report NAME [--from T] [--to T] [--interval 1h] [--limit N] [--format table|csv|json]
+                                   delivery, jobs, failures, notifications or broadcasts
+                                   (default range: the last 24h)
+  cleanup                          not built yet (see the README)
 
 Environment: DATABASE_URL (default ` + config.DefaultDatabaseURL + `), AUTH_SECRET (token),
 ADMIN_ADDR, ADMIN_TOKEN, ADMIN_VIEWER_TOKEN, ADMIN_INSECURE_DEV (serve)
@@ -72,7 +75,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return runJobs(ctx, args[1:], getenv, stdout)
 	case "queue":
 		return runQueue(ctx, args[1:], getenv, stdout)
-	case "report", "cleanup":
+	case "report":
+		return runReport(ctx, args[1:], getenv, stdout)
+	case "cleanup":
 		return fmt.Errorf("%q is not built yet: this build has only `admin migrate`", args[0])
 	default:
 		return &usageError{fmt.Sprintf("unknown command %q", args[0])}

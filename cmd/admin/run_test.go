@@ -110,7 +110,7 @@ func TestUsageErrors(t *testing.T) {
 		require.Equal(t, 2, exitCode(err), args)
 	}
 
-	err := run(ctx, []string{"report"}, env(nil), &bytes.Buffer{})
+	err := run(ctx, []string{"cleanup"}, env(nil), &bytes.Buffer{})
 	require.ErrorContains(t, err, "not built yet")
 	require.Equal(t, 1, exitCode(err))
 

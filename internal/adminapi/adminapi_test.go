@@ -361,6 +361,9 @@ func TestEveryRouteIsGuarded(t *testing.T) {
 		{http.MethodGet, "/queue/" + jobs.QueueMessageDelivery + "/failed", false},
 		{http.MethodGet, fmt.Sprintf("/jobs/%d", id), false},
 		{http.MethodGet, "/river/", false},
+		{http.MethodGet, "/reports", false},
+		{http.MethodGet, "/reports/delivery", false},
+		{http.MethodGet, "/metrics", false},
 		{http.MethodGet, "/river/api/jobs?state=discarded", false},
 		{http.MethodPost, fmt.Sprintf("/jobs/%d/retry", id), true},
 		{http.MethodPost, fmt.Sprintf("/jobs/%d/cancel", id), true},
@@ -422,4 +425,41 @@ func TestStartRequiresATokenUnlessInsecureDev(t *testing.T) {
 	rec := httptest.NewRecorder()
 	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/jobs/1/retry", nil))
 	require.Equal(t, http.StatusNotFound, rec.Code, "served as an operator: the job is simply unknown")
+}
+
+func TestReportsPageAndJSON(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	b.exec(t, `INSERT INTO conversations (id, last_seq) VALUES ('00000000-0000-4000-8000-0000000000c1', 1)`)
+	b.exec(t, `INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, content, status, created_at, sent_at)
+		VALUES (gen_random_uuid(), '00000000-0000-4000-8000-0000000000c1', gen_random_uuid(), gen_random_uuid(), 1, 'x', 'sent', now() - interval '1 hour', now() - interval '1 hour')`)
+	b.job(t, jobs.QueueMessageDelivery, "discarded")
+
+	req := httptest.NewRequest(http.MethodGet, "/reports", nil)
+	req.SetBasicAuth("ops", viewerToken)
+	rec := httptest.NewRecorder()
+	b.server.Handler().ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code)
+	page := rec.Body.String()
+	require.Contains(t, page, "<svg")
+	for _, title := range []string{"Delivery funnel", "Jobs per kind", "Most frequent job errors", "Notifications by channel", "Broadcasts"} {
+		require.Contains(t, page, title)
+	}
+	require.Contains(t, page, "provider said no")
+	require.NotContains(t, page, "cdn", "no external assets")
+
+	code, body := b.do(t, http.MethodGet, "/reports/failures", viewerToken)
+	require.Equal(t, http.StatusOK, code, body)
+	rows := body["rows"].([]any)
+	require.Len(t, rows, 1)
+	require.Equal(t, "provider said no", rows[0].(map[string]any)["error"])
+	code, body = b.do(t, http.MethodGet, "/reports/delivery?interval=30m", viewerToken)
+	require.Equal(t, http.StatusOK, code)
+	require.EqualValues(t, 1800, body["interval_seconds"])
+
+	code, _ = b.do(t, http.MethodGet, "/reports/everything", viewerToken)
+	require.Equal(t, http.StatusNotFound, code)
+	code, body = b.do(t, http.MethodGet, "/reports/delivery?from=yesterday", viewerToken)
+	require.Equal(t, http.StatusBadRequest, code)
+	require.Equal(t, "from", body["error"].(map[string]any)["field"])
 }

@@ -59,3 +59,5 @@ func (s *Server) httpErrorHandler(err error, c echo.Context) {
 	}
 	_ = c.JSON(e.Status, map[string]any{"error": e})
 }
+
+func asValidation(err error, target **validation.Error) bool { return errors.As(err, target) }

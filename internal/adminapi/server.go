@@ -147,6 +147,8 @@ func (s *Server) routes() *echo.Echo {
 	e.POST("/queue/:queue/retry-failed", s.retryFailed)
 	e.POST("/queue/:queue/pause", s.pauseQueue)
 	e.POST("/queue/:queue/resume", s.resumeQueue)
+	e.GET("/reports", s.reportsPage)
+	e.GET("/reports/:name", s.reportJSON)
 	e.GET("/jobs/:id", s.getJob)
 	e.POST("/jobs/:id/retry", s.retryJob)
 	e.POST("/jobs/:id/cancel", s.cancelJob)
