@@ -86,7 +86,7 @@ func TestJobsAndQueueCommands(t *testing.T) {
 	_, err = admin("report", "everything")
 	require.ErrorContains(t, err, "unknown report")
 
-	for _, bad := range [][]string{{"report"}, {"report", "jobs", "--format", "xml"}, {"report", "jobs", "--from", "monday"},{"jobs"}, {"jobs", "retry"}, {"jobs", "retry", "x"}, {"jobs", "list", "--state", "weird"}, {"jobs", "list", "--limit", "0"}, {"queue", "pause"}, {"queue", "explode"}} {
+	for _, bad := range [][]string{{"report"}, {"report", "jobs", "--format", "xml"}, {"report", "jobs", "--from", "monday"}, {"jobs"}, {"jobs", "retry"}, {"jobs", "retry", "x"}, {"jobs", "list", "--state", "weird"}, {"jobs", "list", "--limit", "0"}, {"queue", "pause"}, {"queue", "explode"}} {
 		_, err := admin(bad...)
 		require.Error(t, err, "%v", bad)
 		require.Equal(t, 2, exitCode(err), "%v", bad)
