@@ -41,6 +41,7 @@ cat <<EOT
   demo chat, as Bob:    http://$gw/?token=$bob_token&peer=$alice
   message API:          http://$gw/v1/messages   (bearer tokens: ./bin/admin token --user <uuid>)
   River UI:             http://$ad/river/
+  reports:              http://$ad/reports
   admin API:            http://$ad/queue/metrics   (also /queue/health, /queue/<queue>/failed, /jobs/<id>)
   gateway health:       http://$gw/healthz
   runner health:        http://$rn/healthz
