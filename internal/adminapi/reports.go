@@ -126,24 +126,30 @@ func deliveryChart(r *reports.Report) *chart {
 	if ch.Max == 0 {
 		ch.Max = 1
 	}
+	// Every interval of the range gets a slot, empty ones included, so the
+	// time axis is even.
+	p := r.Params
+	start := p.From.Truncate(p.Interval)
+	slots := int(math.Ceil(float64(p.To.Sub(start)) / float64(p.Interval)))
 	plotH := float64(ch.Height - 30)
-	slot := float64(ch.Width) / float64(len(r.Rows))
-	bw := math.Max(1, slot/float64(len(series)+1))
-	every := int(math.Ceil(float64(len(r.Rows)) / 12))
-	for i, row := range r.Rows {
+	slot := float64(ch.Width) / float64(max(slots, 1))
+	bw := slot / float64(len(series)+1)
+	for _, row := range r.Rows {
+		t, _ := row[0].(time.Time)
+		i := float64(t.Sub(start) / p.Interval)
 		for j, sr := range series {
 			v, _ := row[sr.col].(int64)
 			h := plotH * float64(v) / float64(ch.Max)
-			t, _ := row[0].(time.Time)
 			ch.Bars = append(ch.Bars, bar{
-				X: float64(i)*slot + float64(j)*bw, Y: plotH - h, W: bw * 0.9, H: h, Class: sr.class,
+				X: i*slot + float64(j)*bw, Y: plotH - h, W: bw * 0.9, H: h, Class: sr.class,
 				Title: fmt.Sprintf("%s %s: %d", t.UTC().Format("01-02 15:04"), sr.class, v),
 			})
 		}
-		if i%every == 0 {
-			t, _ := row[0].(time.Time)
-			ch.Labels = append(ch.Labels, label{X: float64(i) * slot, Y: float64(ch.Height - 8), Text: t.UTC().Format("01-02 15:04")})
-		}
+	}
+	every := max(1, int(math.Ceil(float64(slots)/8)))
+	for i := 0; i < slots; i += every {
+		t := start.Add(time.Duration(i) * p.Interval)
+		ch.Labels = append(ch.Labels, label{X: float64(i) * slot, Y: float64(ch.Height - 8), Text: t.UTC().Format("01-02 15:04")})
 	}
 	return ch
 }
