@@ -18,6 +18,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/runner"
+	"github.com/msgrunner/msgrunner/internal/tracing"
 	"github.com/msgrunner/msgrunner/jobs"
 	"github.com/msgrunner/msgrunner/outbox"
 	"github.com/msgrunner/msgrunner/workers"
@@ -33,6 +34,8 @@ type settings struct {
 	RedisPrefix string
 	Logger      *slog.Logger
 	Runner      runner.Config
+	// Tracing is set when OTEL_EXPORTER_OTLP_ENDPOINT is.
+	Tracing *tracing.Config
 }
 
 // queueEnvPrefix turns a queue name into its variables' prefix:
@@ -72,6 +75,10 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		CancelledRetention:   r.Duration("RIVER_CANCELLED_RETENTION", runner.DefaultCancelledRetention, time.Minute, 365*24*time.Hour),
 		DiscardedRetention:   r.Duration("RIVER_DISCARDED_RETENTION", runner.DefaultDiscardedRetention, time.Minute, 365*24*time.Hour),
 		Logger:               s.Logger,
+	}
+	if endpoint, ok := r.Lookup("OTEL_EXPORTER_OTLP_ENDPOINT"); ok {
+		ratio := r.Int("OTEL_TRACES_SAMPLE_PERCENT", 100, 1, 100)
+		s.Tracing = &tracing.Config{Endpoint: endpoint, ServiceName: r.String("OTEL_SERVICE_NAME", "msgrunner-runner"), SampleRatio: float64(ratio) / 100}
 	}
 	if err := r.Err(); err != nil {
 		return settings{}, fmt.Errorf("invalid configuration:\n%w", err)
@@ -128,6 +135,19 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 		return err
 	}
 	s.Runner.Workers = ws
+	if s.Tracing != nil {
+		tp, err := tracing.NewProvider(ctx, *s.Tracing)
+		if err != nil {
+			return fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = tp.Shutdown(ctx) // flush what is buffered
+		}()
+		s.Runner.Tracer = tp
+		logger.Info("tracing job work", slog.String("endpoint", s.Tracing.Endpoint))
+	}
 	s.Runner.Registry = prometheus.NewRegistry()
 	s.Runner.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	rn, err := runner.New(pool, s.Runner)

@@ -22,6 +22,9 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
+	"github.com/riverqueue/rivercontrib/otelriver"
+	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/msgrunner/msgrunner/jobs"
 )
@@ -89,6 +92,9 @@ type Config struct {
 	// Registry receives the runner's Prometheus metrics, served on
 	// /metrics; a new registry when nil (never the global one).
 	Registry *prometheus.Registry
+	// Tracer, when set, traces every job's work (River's otelriver
+	// middleware). Off when nil.
+	Tracer trace.TracerProvider
 }
 
 func (c *Config) setDefaults() {
@@ -158,6 +164,13 @@ func New(pool *pgxpool.Pool, cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runner: registering metrics: %w", err)
 	}
+	middleware := []rivertype.Middleware{metrics}
+	if cfg.Tracer != nil {
+		middleware = append(middleware, otelriver.NewMiddleware(&otelriver.MiddlewareConfig{
+			TracerProvider: cfg.Tracer,
+			MeterProvider:  noop.NewMeterProvider(), // metrics go to Prometheus
+		}))
+	}
 	queues := make(map[string]river.QueueConfig, len(cfg.Queues))
 	for _, q := range cfg.Queues {
 		queues[q.Name] = river.QueueConfig{MaxWorkers: q.Workers}
@@ -175,7 +188,7 @@ func New(pool *pgxpool.Pool, cfg Config) (*Runner, error) {
 		CancelledJobRetentionPeriod: cfg.CancelledRetention,
 		DiscardedJobRetentionPeriod: cfg.DiscardedRetention,
 		Logger:                      cfg.Logger,
-		Middleware:                  []rivertype.Middleware{metrics},
+		Middleware:                  middleware,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("runner: creating River client: %w", err)
