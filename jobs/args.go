@@ -24,6 +24,9 @@ const (
 	// KindReleaseScheduled is internal to scheduled messages: it turns a
 	// held message into a real one when it is due.
 	KindReleaseScheduled = "release-scheduled-message"
+	// KindJobHistory is periodic maintenance: hourly job_stats rollups and
+	// the failed-jobs archive.
+	KindJobHistory = "job-history"
 )
 
 // Args is implemented by every job args type in this package.
@@ -44,12 +47,12 @@ type KindSpec struct {
 
 // Kinds returns every kind with its queue, max attempts and default
 // priority: the design's seven in its table order, then
-// release-scheduled-message.
+// release-scheduled-message and job-history.
 func Kinds() []KindSpec {
 	all := []Args{
 		SendMessageArgs{}, DeliveryConfirmationArgs{}, SendNotificationArgs{},
 		IndexMessageArgs{}, EncryptDecryptArgs{}, BatchSendArgs{}, CleanupMessagesArgs{},
-		ReleaseScheduledArgs{},
+		ReleaseScheduledArgs{}, JobHistoryArgs{},
 	}
 	specs := make([]KindSpec, 0, len(all))
 	for _, a := range all {
@@ -389,3 +392,39 @@ func (ReleaseScheduledArgs) Hooks() []rivertype.Hook { return hooks() }
 
 // Validate checks the args.
 func (a ReleaseScheduledArgs) Validate() error { return requireID("scheduled_id", a.ScheduledID) }
+
+// Job-history defaults.
+const (
+	DefaultHistoryHours         = 2
+	DefaultArchiveRetentionDays = 30
+)
+
+// JobHistoryArgs asks for the job_stats rollup of the last Hours hours
+// (the current one included) and for discarded jobs to be archived, with
+// archived failures older than ArchiveRetentionDays deleted.
+type JobHistoryArgs struct {
+	Hours                int `json:"hours"`
+	ArchiveRetentionDays int `json:"archive_retention_days"`
+}
+
+// Kind implements river.JobArgs.
+func (JobHistoryArgs) Kind() string { return KindJobHistory }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (JobHistoryArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueMessageCleanup, MaxAttempts: 2, Priority: int(PriorityLow)}
+}
+
+// Hooks makes River validate the args on insert.
+func (JobHistoryArgs) Hooks() []rivertype.Hook { return hooks() }
+
+// Validate checks the args.
+func (a JobHistoryArgs) Validate() error {
+	if a.Hours < 1 || a.Hours > 168 {
+		return validation.Errorf("hours", "must be between 1 and 168, got %d", a.Hours)
+	}
+	if a.ArchiveRetentionDays < 1 || a.ArchiveRetentionDays > MaxRetentionDays {
+		return validation.Errorf("archive_retention_days", "must be between 1 and %d, got %d", MaxRetentionDays, a.ArchiveRetentionDays)
+	}
+	return nil
+}

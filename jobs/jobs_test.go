@@ -29,6 +29,7 @@ func TestKindsMatchDesignTable(t *testing.T) {
 		jobs.KindBatchSend:            {jobs.QueueBatchMessageSending, 3},
 		jobs.KindCleanupMessages:      {jobs.QueueMessageCleanup, 2},
 		jobs.KindReleaseScheduled:     {jobs.QueueMessageDelivery, 5},
+		jobs.KindJobHistory:           {jobs.QueueMessageCleanup, 2},
 	}
 	got := jobs.Kinds()
 	require.Len(t, got, len(want))
@@ -116,6 +117,9 @@ func TestArgsValidation(t *testing.T) {
 		{jobs.CleanupMessagesArgs{Type: "everything"}, "type"},
 		{jobs.ReleaseScheduledArgs{ScheduledID: id}, ""},
 		{jobs.ReleaseScheduledArgs{}, "scheduled_id"},
+		{jobs.JobHistoryArgs{Hours: 2, ArchiveRetentionDays: 30}, ""},
+		{jobs.JobHistoryArgs{Hours: 0, ArchiveRetentionDays: 30}, "hours"},
+		{jobs.JobHistoryArgs{Hours: 2}, "archive_retention_days"},
 	}
 	for _, tc := range cases {
 		err := tc.args.Validate()

@@ -43,6 +43,7 @@ func TestEachKindHasTheTimeoutAndRetryScheduleOfTheDesign(t *testing.T) {
 		jobs.KindBatchSend:            probe[jobs.BatchSendArgs]{s.batchSend.Policy},
 		jobs.KindCleanupMessages:      probe[jobs.CleanupMessagesArgs]{s.cleanupMessages.Policy},
 		jobs.KindReleaseScheduled:     probe[jobs.ReleaseScheduledArgs]{s.releaseScheduled.Policy},
+		jobs.KindJobHistory:           probe[jobs.JobHistoryArgs]{s.jobHistory.Policy},
 	}
 	want := map[string]struct {
 		timeout time.Duration
@@ -56,6 +57,7 @@ func TestEachKindHasTheTimeoutAndRetryScheduleOfTheDesign(t *testing.T) {
 		jobs.KindBatchSend:            {5 * time.Minute, []time.Duration{5 * sec, 10 * sec, 20 * sec}},
 		jobs.KindCleanupMessages:      {10 * time.Minute, []time.Duration{10 * sec, 10 * sec}},
 		jobs.KindReleaseScheduled:     {30 * sec, []time.Duration{2 * sec, 4 * sec, 8 * sec, 16 * sec}},
+		jobs.KindJobHistory:           {10 * time.Minute, []time.Duration{10 * sec}},
 	}
 	for _, k := range jobs.Kinds() {
 		p, ok := byKind[k.Kind]

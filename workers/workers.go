@@ -68,6 +68,7 @@ func Register(ws *river.Workers, deps Deps, queues []jobs.QueueSpec) error {
 		river.AddWorkerSafely(ws, s.batchSend),
 		river.AddWorkerSafely(ws, s.cleanupMessages),
 		river.AddWorkerSafely(ws, s.releaseScheduled),
+		river.AddWorkerSafely(ws, s.jobHistory),
 	); err != nil {
 		return fmt.Errorf("workers: %w", err)
 	}
@@ -84,6 +85,7 @@ type set struct {
 	batchSend            *BatchSendWorker
 	cleanupMessages      *CleanupMessagesWorker
 	releaseScheduled     *ReleaseScheduledWorker
+	jobHistory           *JobHistoryWorker
 }
 
 func newSet(deps Deps, queues []jobs.QueueSpec) (*set, error) {
@@ -108,6 +110,7 @@ func newSet(deps Deps, queues []jobs.QueueSpec) (*set, error) {
 		batchSend:            &BatchSendWorker{Policy: Policy[jobs.BatchSendArgs]{Queue: spec[jobs.KindBatchSend]}, deps: deps},
 		cleanupMessages:      &CleanupMessagesWorker{Policy: Policy[jobs.CleanupMessagesArgs]{Queue: spec[jobs.KindCleanupMessages]}, deps: deps},
 		releaseScheduled:     &ReleaseScheduledWorker{Policy: Policy[jobs.ReleaseScheduledArgs]{Queue: spec[jobs.KindReleaseScheduled]}, deps: deps},
+		jobHistory:           &JobHistoryWorker{Policy: Policy[jobs.JobHistoryArgs]{Queue: spec[jobs.KindJobHistory]}, deps: deps},
 	}, nil
 }
 

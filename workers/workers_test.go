@@ -78,6 +78,7 @@ func TestEveryKindIsWorkedByItsWorker(t *testing.T) {
 		jobs.BatchSendArgs{BatchID: id},
 		jobs.CleanupMessagesArgs{Type: jobs.CleanupOldMessages, RetentionDays: 30, DryRun: true},
 		jobs.ReleaseScheduledArgs{ScheduledID: id},
+		jobs.JobHistoryArgs{Hours: 1, ArchiveRetentionDays: 30},
 	}
 	require.Len(t, all, len(jobs.Kinds()), "one job per kind")
 	ids := map[string]int64{}

@@ -36,6 +36,9 @@ type settings struct {
 	Runner      runner.Config
 	// Tracing is set when OTEL_EXPORTER_OTLP_ENDPOINT is.
 	Tracing *tracing.Config
+	// History is the job-history job's schedule and arguments.
+	HistoryEvery time.Duration
+	History      jobs.JobHistoryArgs
 }
 
 // queueEnvPrefix turns a queue name into its variables' prefix:
@@ -75,6 +78,11 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		CancelledRetention:   r.Duration("RIVER_CANCELLED_RETENTION", runner.DefaultCancelledRetention, time.Minute, 365*24*time.Hour),
 		DiscardedRetention:   r.Duration("RIVER_DISCARDED_RETENTION", runner.DefaultDiscardedRetention, time.Minute, 365*24*time.Hour),
 		Logger:               s.Logger,
+	}
+	s.HistoryEvery = r.Duration("JOB_HISTORY_INTERVAL", 5*time.Minute, 10*time.Second, time.Hour)
+	s.History = jobs.JobHistoryArgs{
+		Hours:                r.Int("JOB_HISTORY_HOURS", jobs.DefaultHistoryHours, 1, 168),
+		ArchiveRetentionDays: r.Int("FAILED_JOBS_RETENTION_DAYS", jobs.DefaultArchiveRetentionDays, 1, jobs.MaxRetentionDays),
 	}
 	if endpoint, ok := r.Lookup("OTEL_EXPORTER_OTLP_ENDPOINT"); ok {
 		ratio := r.Int("OTEL_TRACES_SAMPLE_PERCENT", 100, 1, 100)
@@ -135,6 +143,7 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 		return err
 	}
 	s.Runner.Workers = ws
+	s.Runner.PeriodicJobs = []*river.PeriodicJob{historyJob(s.HistoryEvery, s.History)}
 	if s.Tracing != nil {
 		tp, err := tracing.NewProvider(ctx, *s.Tracing)
 		if err != nil {
@@ -167,4 +176,14 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	stopSignals()
 	// Shutdown bounds itself by RUNNER_SHUTDOWN_TIMEOUT plus a short grace.
 	return rn.Shutdown(context.WithoutCancel(ctx))
+}
+
+// historyJob schedules job-history every interval (and at start). Unique
+// per interval, so a leader change cannot double it.
+func historyJob(every time.Duration, args jobs.JobHistoryArgs) *river.PeriodicJob {
+	return river.NewPeriodicJob(river.PeriodicInterval(every),
+		func() (river.JobArgs, *river.InsertOpts) {
+			return args, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: every}}
+		},
+		&river.PeriodicJobOpts{RunOnStart: true})
 }

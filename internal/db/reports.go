@@ -55,22 +55,59 @@ type JobsRow struct {
 	WaitP50, WaitP95, WaitP99       *float64 // ms
 }
 
-// JobsReport summarises, per kind, the jobs River still holds that
-// finished in [from, to).
-func JobsReport(ctx context.Context, q Querier, from, to time.Time) ([]JobsRow, error) {
-	rows, err := dbsqlc.New(q).JobsReport(ctx, dbsqlc.JobsReportParams{FromTime: from, ToTime: to})
+// Sources of the jobs report.
+const (
+	JobsFromRiver = "river_job" // exact, from the jobs River still holds
+	JobsFromStats = "job_stats" // from the hourly rollups (percentiles approximate)
+)
+
+// JobsReport summarises, per kind, the jobs that finished in [from, to).
+// When River still holds every job finished since from, the figures are
+// exact and come from river_job; when the rollups hold hours of the range
+// older than anything River still holds (River pruned them), they come
+// from the hourly job_stats rollups (whole hours; percentiles are
+// completed-weighted means of the hourly ones). source says which.
+func JobsReport(ctx context.Context, q Querier, from, to time.Time) (rows []JobsRow, source string, err error) {
+	oldest, err := dbsqlc.New(q).OldestLiveFinishedJob(ctx)
 	if err != nil {
-		return nil, translate("jobs report", err)
+		return nil, "", translate("jobs report", err)
 	}
-	out := make([]JobsRow, len(rows))
-	for i, r := range rows {
+	pruned, err := dbsqlc.New(q).StatsExistBefore(ctx, dbsqlc.StatsExistBeforeParams{
+		FromTime: from.UTC().Truncate(time.Hour), Before: oldest.UTC().Truncate(time.Hour),
+	})
+	if err != nil {
+		return nil, "", translate("jobs report", err)
+	}
+	if pruned {
+		stats, err := dbsqlc.New(q).JobsReportFromStats(ctx, dbsqlc.JobsReportFromStatsParams{
+			FromTime: from.UTC().Truncate(time.Hour), ToTime: to,
+		})
+		if err != nil {
+			return nil, "", translate("jobs report", err)
+		}
+		out := make([]JobsRow, len(stats))
+		for i, r := range stats {
+			out[i] = JobsRow{
+				Kind: r.Kind, Completed: r.Completed, Discarded: r.Discarded, Cancelled: r.Cancelled,
+				RunP50: ms(r.RunP50Ms), RunP95: ms(r.RunP95Ms), RunP99: ms(r.RunP99Ms),
+				WaitP50: ms(r.WaitP50Ms), WaitP95: ms(r.WaitP95Ms), WaitP99: ms(r.WaitP99Ms),
+			}
+		}
+		return out, JobsFromStats, nil
+	}
+	live, err := dbsqlc.New(q).JobsReport(ctx, dbsqlc.JobsReportParams{FromTime: from, ToTime: to})
+	if err != nil {
+		return nil, "", translate("jobs report", err)
+	}
+	out := make([]JobsRow, len(live))
+	for i, r := range live {
 		out[i] = JobsRow{
 			Kind: r.Kind, Completed: r.Completed, Discarded: r.Discarded, Cancelled: r.Cancelled,
 			RunP50: ms(r.RunP50Ms), RunP95: ms(r.RunP95Ms), RunP99: ms(r.RunP99Ms),
 			WaitP50: ms(r.WaitP50Ms), WaitP95: ms(r.WaitP95Ms), WaitP99: ms(r.WaitP99Ms),
 		}
 	}
-	return out, nil
+	return out, JobsFromRiver, nil
 }
 
 // FailureRow is one error message of the failures report.
@@ -82,7 +119,8 @@ type FailureRow struct {
 }
 
 // FailuresReport returns the most frequent first lines of errors per kind
-// among attempts made in [from, to), most frequent first.
+// among attempts made in [from, to), most frequent first, from the jobs
+// River holds and the failed-jobs archive.
 func FailuresReport(ctx context.Context, q Querier, from, to time.Time, limit int) ([]FailureRow, error) {
 	rows, err := dbsqlc.New(q).FailuresReport(ctx, dbsqlc.FailuresReportParams{FromTime: from, ToTime: to, MaxRows: int32(limit)})
 	if err != nil {

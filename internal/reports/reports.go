@@ -127,12 +127,15 @@ func Run(ctx context.Context, q db.Querier, name string, p Params) (*Report, err
 				f(x.SentP50), f(x.SentP95), f(x.SentP99), f(x.DeliveredP50), f(x.DeliveredP95), f(x.DeliveredP99)})
 		}
 	case "jobs":
-		rows, err := db.JobsReport(ctx, q, p.From, p.To)
+		rows, source, err := db.JobsReport(ctx, q, p.From, p.To)
 		if err != nil {
 			return nil, err
 		}
 		r.Title = "Jobs per kind"
-		r.Note = "From the jobs River still holds (completed and cancelled: 1 day, discarded: 7 days by default)."
+		r.Note = "Exact, from the jobs River still holds."
+		if source == db.JobsFromStats {
+			r.Note = "From the hourly job_stats rollups (River has pruned part of this range): whole hours; percentiles are completed-weighted means of hourly percentiles."
+		}
 		r.Columns = cols("kind", "Kind", "completed", "Completed", "discarded", "Discarded", "cancelled", "Cancelled",
 			"per_hour", "Completed per hour", "failure_rate", "Failure rate", "run_p50_ms", "Run p50 ms",
 			"run_p95_ms", "Run p95 ms", "run_p99_ms", "Run p99 ms", "wait_p50_ms", "Wait p50 ms",
@@ -152,7 +155,7 @@ func Run(ctx context.Context, q db.Querier, name string, p Params) (*Report, err
 			return nil, err
 		}
 		r.Title = "Most frequent job errors"
-		r.Note = "From the jobs River still holds; the failed-jobs archive is not built yet."
+		r.Note = "From the jobs River still holds and the failed-jobs archive."
 		r.Columns = cols("kind", "Kind", "error", "Error (first line)", "occurrences", "Occurrences", "last_seen", "Last seen")
 		for _, x := range rows {
 			r.Rows = append(r.Rows, []any{x.Kind, x.Error, x.Occurrences, x.LastSeen})

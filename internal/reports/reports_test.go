@@ -179,3 +179,32 @@ func TestBadParameters(t *testing.T) {
 	_, err := reports.Run(context.Background(), pool, "everything", reports.Params{From: t0, To: t0.Add(time.Hour)})
 	require.ErrorContains(t, err, `unknown report "everything"`)
 }
+
+func TestReportsReachIntoTheHistoryRiverPruned(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.Pool(t)
+	seed(t, pool) // live jobs finish at t0
+	ctx := context.Background()
+	// Two rolled-up hours from before anything River still holds.
+	_, err := pool.Exec(ctx, `INSERT INTO job_stats (kind, queue, hour, completed, discarded, cancelled, retried, run_p50_ms, wait_p50_ms) VALUES
+		('send-message', 'q', $1, 10, 2, 0, 1, 100, 10),
+		('send-message', 'q', $2, 30, 0, 1, 0, 200, 20)`, t0.Add(-3*time.Hour), t0.Add(-2*time.Hour))
+	require.NoError(t, err)
+	// A failure archived from a job River has deleted.
+	_, err = pool.Exec(ctx, `INSERT INTO failed_jobs (job_id, kind, queue, args, errors, attempt, max_attempts, created_at, finalized_at)
+		VALUES (999999, 'batch-send', 'q', '{}', ARRAY['{"at":"`+t0.Add(-150*time.Minute).Format(time.RFC3339)+`","attempt":3,"error":"pruned but remembered","trace":""}'::jsonb], 3, 3, $1, $1)`,
+		t0.Add(-150*time.Minute))
+	require.NoError(t, err)
+
+	r, err := reports.Run(ctx, pool, "jobs", reports.Params{From: t0.Add(-4 * time.Hour), To: t0.Add(-time.Hour)})
+	require.NoError(t, err)
+	require.Contains(t, r.Note, "job_stats")
+	require.Len(t, r.Rows, 1)
+	row := r.Rows[0]
+	require.Equal(t, []any{"send-message", int64(40), int64(2), int64(1)}, row[:4])
+	require.InDelta(t, 175, row[6], 0.01, "run p50 weighted by completed: (10·100 + 30·200) / 40")
+
+	r, err = reports.Run(ctx, pool, "failures", reports.Params{From: t0.Add(-4 * time.Hour), To: t0.Add(-time.Hour)})
+	require.NoError(t, err)
+	require.Equal(t, []any{"batch-send", "pruned but remembered", int64(1)}, r.Rows[0][:3])
+}

@@ -95,6 +95,9 @@ type Config struct {
 	// Tracer, when set, traces every job's work (River's otelriver
 	// middleware). Off when nil.
 	Tracer trace.TracerProvider
+	// PeriodicJobs are scheduled by whichever runner is River's leader, so
+	// several runners do not multiply them.
+	PeriodicJobs []*river.PeriodicJob
 }
 
 func (c *Config) setDefaults() {
@@ -189,6 +192,7 @@ func New(pool *pgxpool.Pool, cfg Config) (*Runner, error) {
 		DiscardedJobRetentionPeriod: cfg.DiscardedRetention,
 		Logger:                      cfg.Logger,
 		Middleware:                  middleware,
+		PeriodicJobs:                cfg.PeriodicJobs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("runner: creating River client: %w", err)

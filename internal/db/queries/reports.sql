@@ -40,11 +40,16 @@ ORDER BY j.kind;
 
 -- name: FailuresReport :many
 -- The most frequent error messages per kind among attempts made in
--- [from, to), from the jobs River still holds.
+-- [from, to): from the jobs River still holds, plus archived failures of
+-- jobs River has pruned.
 WITH errs AS (
     SELECT j.kind, e
     FROM river_job j, unnest(j.errors) AS e
     WHERE j.errors IS NOT NULL
+    UNION ALL
+    SELECT f.kind, e
+    FROM failed_jobs f, unnest(f.errors) AS e
+    WHERE f.errors IS NOT NULL AND NOT EXISTS (SELECT 1 FROM river_job j2 WHERE j2.id = f.job_id)
 )
 SELECT errs.kind,
        left(split_part(errs.e->>'error', E'\n', 1), 200)::text AS error,
@@ -70,3 +75,32 @@ FROM batches b
 WHERE b.created_at >= @from_time::timestamptz AND b.created_at < @to_time::timestamptz
 ORDER BY b.created_at DESC
 LIMIT @max_rows;
+
+-- name: OldestLiveFinishedJob :one
+-- When the oldest finished job River still holds finished (now for none).
+SELECT coalesce(min(finalized_at), now())::timestamptz AS oldest FROM river_job
+WHERE state IN ('completed', 'discarded', 'cancelled');
+
+-- name: JobsReportFromStats :many
+-- The jobs report from the hourly rollups in [from, to): counts summed,
+-- percentiles averaged over hours weighted by completed jobs (an
+-- approximation; -1 where there are none).
+SELECT s.kind,
+       sum(s.completed)::bigint AS completed,
+       sum(s.discarded)::bigint AS discarded,
+       sum(s.cancelled)::bigint AS cancelled,
+       coalesce(sum(s.run_p50_ms * s.completed) / nullif(sum(s.completed) FILTER (WHERE s.run_p50_ms IS NOT NULL), 0), -1)::float8 AS run_p50_ms,
+       coalesce(sum(s.run_p95_ms * s.completed) / nullif(sum(s.completed) FILTER (WHERE s.run_p95_ms IS NOT NULL), 0), -1)::float8 AS run_p95_ms,
+       coalesce(sum(s.run_p99_ms * s.completed) / nullif(sum(s.completed) FILTER (WHERE s.run_p99_ms IS NOT NULL), 0), -1)::float8 AS run_p99_ms,
+       coalesce(sum(s.wait_p50_ms * s.completed) / nullif(sum(s.completed) FILTER (WHERE s.wait_p50_ms IS NOT NULL), 0), -1)::float8 AS wait_p50_ms,
+       coalesce(sum(s.wait_p95_ms * s.completed) / nullif(sum(s.completed) FILTER (WHERE s.wait_p95_ms IS NOT NULL), 0), -1)::float8 AS wait_p95_ms,
+       coalesce(sum(s.wait_p99_ms * s.completed) / nullif(sum(s.completed) FILTER (WHERE s.wait_p99_ms IS NOT NULL), 0), -1)::float8 AS wait_p99_ms
+FROM job_stats s
+WHERE s.hour >= @from_time::timestamptz AND s.hour < @to_time::timestamptz
+GROUP BY s.kind
+ORDER BY s.kind;
+
+-- name: StatsExistBefore :one
+-- Whether job_stats holds hours in [from, before): finished jobs River has
+-- since pruned.
+SELECT EXISTS (SELECT 1 FROM job_stats WHERE hour >= @from_time::timestamptz AND hour < @before::timestamptz);

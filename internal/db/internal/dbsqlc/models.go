@@ -544,6 +544,37 @@ type DeviceToken struct {
 	DeactivatedAt *time.Time
 }
 
+type FailedJob struct {
+	JobID       int64
+	Kind        string
+	Queue       string
+	Args        []byte
+	Errors      [][]byte
+	Attempt     int16
+	MaxAttempts int16
+	CreatedAt   time.Time
+	AttemptedAt *time.Time
+	FinalizedAt time.Time
+	ArchivedAt  time.Time
+}
+
+type JobStat struct {
+	Kind       string
+	Queue      string
+	Hour       time.Time
+	Completed  int64
+	Discarded  int64
+	Cancelled  int64
+	Retried    int64
+	RunP50Ms   *float64
+	RunP95Ms   *float64
+	RunP99Ms   *float64
+	WaitP50Ms  *float64
+	WaitP95Ms  *float64
+	WaitP99Ms  *float64
+	ComputedAt time.Time
+}
+
 type Message struct {
 	ID             uuid.UUID
 	ConversationID uuid.UUID

@@ -155,6 +155,10 @@ WITH errs AS (
     SELECT j.kind, e
     FROM river_job j, unnest(j.errors) AS e
     WHERE j.errors IS NOT NULL
+    UNION ALL
+    SELECT f.kind, e
+    FROM failed_jobs f, unnest(f.errors) AS e
+    WHERE f.errors IS NOT NULL AND NOT EXISTS (SELECT 1 FROM river_job j2 WHERE j2.id = f.job_id)
 )
 SELECT errs.kind,
        left(split_part(errs.e->>'error', E'\n', 1), 200)::text AS error,
@@ -181,7 +185,8 @@ type FailuresReportRow struct {
 }
 
 // The most frequent error messages per kind among attempts made in
-// [from, to), from the jobs River still holds.
+// [from, to): from the jobs River still holds, plus archived failures of
+// jobs River has pruned.
 func (q *Queries) FailuresReport(ctx context.Context, arg FailuresReportParams) ([]FailuresReportRow, error) {
 	rows, err := q.db.Query(ctx, failuresReport, arg.FromTime, arg.ToTime, arg.MaxRows)
 	if err != nil {
@@ -276,6 +281,75 @@ func (q *Queries) JobsReport(ctx context.Context, arg JobsReportParams) ([]JobsR
 	return items, nil
 }
 
+const jobsReportFromStats = `-- name: JobsReportFromStats :many
+SELECT s.kind,
+       sum(s.completed)::bigint AS completed,
+       sum(s.discarded)::bigint AS discarded,
+       sum(s.cancelled)::bigint AS cancelled,
+       coalesce(sum(s.run_p50_ms * s.completed) / nullif(sum(s.completed) FILTER (WHERE s.run_p50_ms IS NOT NULL), 0), -1)::float8 AS run_p50_ms,
+       coalesce(sum(s.run_p95_ms * s.completed) / nullif(sum(s.completed) FILTER (WHERE s.run_p95_ms IS NOT NULL), 0), -1)::float8 AS run_p95_ms,
+       coalesce(sum(s.run_p99_ms * s.completed) / nullif(sum(s.completed) FILTER (WHERE s.run_p99_ms IS NOT NULL), 0), -1)::float8 AS run_p99_ms,
+       coalesce(sum(s.wait_p50_ms * s.completed) / nullif(sum(s.completed) FILTER (WHERE s.wait_p50_ms IS NOT NULL), 0), -1)::float8 AS wait_p50_ms,
+       coalesce(sum(s.wait_p95_ms * s.completed) / nullif(sum(s.completed) FILTER (WHERE s.wait_p95_ms IS NOT NULL), 0), -1)::float8 AS wait_p95_ms,
+       coalesce(sum(s.wait_p99_ms * s.completed) / nullif(sum(s.completed) FILTER (WHERE s.wait_p99_ms IS NOT NULL), 0), -1)::float8 AS wait_p99_ms
+FROM job_stats s
+WHERE s.hour >= $1::timestamptz AND s.hour < $2::timestamptz
+GROUP BY s.kind
+ORDER BY s.kind
+`
+
+type JobsReportFromStatsParams struct {
+	FromTime time.Time
+	ToTime   time.Time
+}
+
+type JobsReportFromStatsRow struct {
+	Kind      string
+	Completed int64
+	Discarded int64
+	Cancelled int64
+	RunP50Ms  float64
+	RunP95Ms  float64
+	RunP99Ms  float64
+	WaitP50Ms float64
+	WaitP95Ms float64
+	WaitP99Ms float64
+}
+
+// The jobs report from the hourly rollups in [from, to): counts summed,
+// percentiles averaged over hours weighted by completed jobs (an
+// approximation; -1 where there are none).
+func (q *Queries) JobsReportFromStats(ctx context.Context, arg JobsReportFromStatsParams) ([]JobsReportFromStatsRow, error) {
+	rows, err := q.db.Query(ctx, jobsReportFromStats, arg.FromTime, arg.ToTime)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []JobsReportFromStatsRow
+	for rows.Next() {
+		var i JobsReportFromStatsRow
+		if err := rows.Scan(
+			&i.Kind,
+			&i.Completed,
+			&i.Discarded,
+			&i.Cancelled,
+			&i.RunP50Ms,
+			&i.RunP95Ms,
+			&i.RunP99Ms,
+			&i.WaitP50Ms,
+			&i.WaitP95Ms,
+			&i.WaitP99Ms,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const notificationsReport = `-- name: NotificationsReport :many
 SELECT n.channel::text AS channel, n.status::text AS status, count(*)::bigint AS notifications
 FROM notifications n
@@ -313,4 +387,35 @@ func (q *Queries) NotificationsReport(ctx context.Context, arg NotificationsRepo
 		return nil, err
 	}
 	return items, nil
+}
+
+const oldestLiveFinishedJob = `-- name: OldestLiveFinishedJob :one
+SELECT coalesce(min(finalized_at), now())::timestamptz AS oldest FROM river_job
+WHERE state IN ('completed', 'discarded', 'cancelled')
+`
+
+// When the oldest finished job River still holds finished (now for none).
+func (q *Queries) OldestLiveFinishedJob(ctx context.Context) (time.Time, error) {
+	row := q.db.QueryRow(ctx, oldestLiveFinishedJob)
+	var oldest time.Time
+	err := row.Scan(&oldest)
+	return oldest, err
+}
+
+const statsExistBefore = `-- name: StatsExistBefore :one
+SELECT EXISTS (SELECT 1 FROM job_stats WHERE hour >= $1::timestamptz AND hour < $2::timestamptz)
+`
+
+type StatsExistBeforeParams struct {
+	FromTime time.Time
+	Before   time.Time
+}
+
+// Whether job_stats holds hours in [from, before): finished jobs River has
+// since pruned.
+func (q *Queries) StatsExistBefore(ctx context.Context, arg StatsExistBeforeParams) (bool, error) {
+	row := q.db.QueryRow(ctx, statsExistBefore, arg.FromTime, arg.Before)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
 }
