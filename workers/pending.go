@@ -24,17 +24,6 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 	return notImplemented(jobs.KindSendNotification, "notification providers, preferences and templates (notifications issue)")
 }
 
-// IndexMessageWorker maintains the full-text search index.
-type IndexMessageWorker struct {
-	Policy[jobs.IndexMessageArgs]
-	deps Deps
-}
-
-// Work implements river.Worker.
-func (w *IndexMessageWorker) Work(ctx context.Context, job *river.Job[jobs.IndexMessageArgs]) error {
-	return notImplemented(jobs.KindIndexMessage, "writing the message_search entry (search indexing issue)")
-}
-
 // EncryptDecryptWorker does bulk encryption, key rotation and export.
 type EncryptDecryptWorker struct {
 	Policy[jobs.EncryptDecryptArgs]

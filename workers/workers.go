@@ -32,6 +32,9 @@ type Deps struct {
 	Fanout *fanout.Fanout
 	// Outbox writes released scheduled messages.
 	Outbox *outbox.Outbox
+	// SearchLanguage is the text-search configuration of the index;
+	// "simple" when empty.
+	SearchLanguage string
 	Logger *slog.Logger
 }
 

@@ -62,6 +62,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		DBTimeout:        r.Duration("GATEWAY_DB_TIMEOUT", gateway.DefaultDBTimeout, 100*time.Millisecond, time.Minute),
 		ShutdownTimeout:  r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", gateway.DefaultShutdownTimeout, time.Second, 10*time.Minute),
 		AllowedOrigins:   origins,
+		SearchLanguage:   r.String("SEARCH_LANGUAGE", "simple"),
 		Logger:           s.Logger,
 	}
 	if err := r.Err(); err != nil {
@@ -87,6 +88,11 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	}
 	defer pool.Close()
 
+	if ok, err := db.ValidSearchLanguage(ctx, pool, s.Gateway.SearchLanguage); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("SEARCH_LANGUAGE: %q is not a text-search configuration of the database (try simple or english)", s.Gateway.SearchLanguage)
+	}
 	rdb := redis.NewClient(s.Redis)
 	defer rdb.Close()
 	if err := rdb.Ping(ctx).Err(); err != nil {

@@ -30,6 +30,7 @@ type settings struct {
 	MaxConns    int
 	MaxContent  int
 	AsyncCommit bool
+	SearchLang  string
 	Redis       *redis.Options
 	RedisPrefix string
 	Logger      *slog.Logger
@@ -54,6 +55,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		MaxConns:    r.Int("DATABASE_MAX_CONNS", db.DefaultMaxConns, 4, 1000),
 		MaxContent:  r.Int("MAX_CONTENT_BYTES", outbox.DefaultMaxContentBytes, 1, 16<<20),
 		AsyncCommit: r.Bool("RUNNER_ASYNC_COMMIT", true),
+		SearchLang:  r.String("SEARCH_LANGUAGE", "simple"),
 		Redis:       r.Redis(),
 		RedisPrefix: r.String("REDIS_PREFIX", fanout.DefaultPrefix),
 		Logger:      r.Logger(os.Stderr),
@@ -125,6 +127,11 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 		logger.Warn("redis unreachable; starting anyway", slog.String("addr", s.Redis.Addr), slog.String("error", err.Error()))
 	}
 
+	if ok, err := db.ValidSearchLanguage(ctx, pool, s.SearchLang); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("SEARCH_LANGUAGE: %q is not a text-search configuration of the database (try simple or english)", s.SearchLang)
+	}
 	// Released scheduled messages are written through the outbox, which
 	// only inserts jobs: an insert-only client is enough.
 	inserter, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: logger})
@@ -137,7 +144,7 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	}
 	ws := river.NewWorkers()
 	if err := workers.Register(ws, workers.Deps{
-		Pool: pool, Redis: rdb, Logger: logger, Outbox: ob,
+		Pool: pool, Redis: rdb, Logger: logger, Outbox: ob, SearchLanguage: s.SearchLang,
 		Fanout: fanout.New(rdb, fanout.Config{Keys: fanout.Keys{Prefix: s.RedisPrefix}}),
 	}, s.Runner.Queues); err != nil {
 		return err

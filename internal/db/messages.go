@@ -68,6 +68,8 @@ type Message struct {
 	DeliveredAt    *time.Time
 	ReadAt         *time.Time
 	FailedAt       *time.Time
+	EditedAt       *time.Time
+	DeletedAt      *time.Time
 }
 
 // InsertMessage writes m with the conversation's next seq, creating the
@@ -134,6 +136,8 @@ func messageFromRow(r dbsqlc.Message) Message {
 		DeliveredAt:    r.DeliveredAt,
 		ReadAt:         r.ReadAt,
 		FailedAt:       r.FailedAt,
+		EditedAt:       r.EditedAt,
+		DeletedAt:      r.DeletedAt,
 	}
 }
 

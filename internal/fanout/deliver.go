@@ -22,6 +22,11 @@ func FrameOf(m db.Message) (MessageFrame, error) {
 		Type: FrameMessage, ID: m.ID, ConversationID: m.ConversationID, Seq: m.Seq,
 		SenderID: m.SenderID, RecipientID: m.RecipientID, CreatedAt: m.CreatedAt,
 	}
+	fr.Edited = m.EditedAt != nil
+	if m.DeletedAt != nil {
+		fr.Deleted = true
+		return fr, nil
+	}
 	if m.Content == nil {
 		fr.Encrypted = true
 		return fr, ErrNotDeliverable

@@ -141,6 +141,16 @@ func (f *Fanout) Recent(ctx context.Context, conv uuid.UUID, after int64, limit 
 	return out, true
 }
 
+// Forget drops a message from its conversation's recent cache (after an
+// edit or delete); readers then fall back to Postgres until it refills.
+func (f *Fanout) Forget(ctx context.Context, conv uuid.UUID, seq int64) error {
+	s := strconv.FormatInt(seq, 10)
+	if err := f.rdb.ZRemRangeByScore(ctx, f.cfg.Keys.recent(conv), s, s).Err(); err != nil {
+		return fmt.Errorf("forgetting cached message: %w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
 // FillRecent stores frames (a contiguous run in seq order, such as a page
 // read from Postgres) in the recent-messages cache.
 func (f *Fanout) FillRecent(ctx context.Context, conv uuid.UUID, frames []MessageFrame) error {

@@ -27,6 +27,10 @@ type MessageFrame struct {
 	// Status is the stored delivery state, set on frames read from
 	// Postgres (resume); live frames leave it out.
 	Status string `json:"status,omitempty"`
+	// Edited and Deleted mark a message its sender edited or deleted (a
+	// deleted message's content is left out).
+	Edited  bool `json:"edited,omitempty"`
+	Deleted bool `json:"deleted,omitempty"`
 }
 
 // ReceiptFrame tells a sender that its message was delivered or read.

@@ -67,6 +67,9 @@ type Config struct {
 	AllowedOrigins []string
 	// Logger receives structured logs. Required.
 	Logger *slog.Logger
+	// SearchLanguage is the text-search configuration queries are parsed
+	// with; "simple" when empty. It should match the runner's.
+	SearchLanguage string
 	// Registry receives the node's Prometheus metrics, served on /metrics;
 	// a new registry when nil (never the global one).
 	Registry *prometheus.Registry
@@ -113,6 +116,7 @@ func New(pool *pgxpool.Pool, fo *fanout.Fanout, hub *fanout.Hub, cfg Config) (*S
 	cfg.DBTimeout = cmp.Or(cfg.DBTimeout, DefaultDBTimeout)
 	cfg.ShutdownTimeout = cmp.Or(cfg.ShutdownTimeout, DefaultShutdownTimeout)
 	cfg.MaxContentBytes = cmp.Or(cfg.MaxContentBytes, outbox.DefaultMaxContentBytes)
+	cfg.SearchLanguage = cmp.Or(cfg.SearchLanguage, "simple")
 
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: cfg.Logger})
 	if err != nil {
@@ -147,6 +151,9 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
 	v1 := e.Group("/v1", s.authenticate)
 	v1.POST("/messages", s.postMessage)
+	v1.PATCH("/messages/:id", s.editMessage)
+	v1.DELETE("/messages/:id", s.deleteMessage)
+	v1.GET("/search", s.search)
 	v1.GET("/conversations/:id/messages", s.history)
 	v1.GET("/unread", s.unread)
 	v1.GET("/dm/:peer", s.directConversation)
