@@ -35,7 +35,7 @@ type Deps struct {
 	// SearchLanguage is the text-search configuration of the index;
 	// "simple" when empty.
 	SearchLanguage string
-	Logger *slog.Logger
+	Logger         *slog.Logger
 }
 
 // Policy gives a worker its queue's timeout and retry schedule. Embed it in

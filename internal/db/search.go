@@ -23,7 +23,7 @@ func SyncSearchEntry(ctx context.Context, q Querier, id uuid.UUID, language stri
 // configuration of the database (such as "simple" or "english").
 func ValidSearchLanguage(ctx context.Context, q Querier, language string) (bool, error) {
 	var ok bool
-	err := q.QueryRow(ctx, "SELECT to_regconfig($1) IS NOT NULL", language).Scan(&ok)
+	err := q.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = $1)", language).Scan(&ok)
 	return ok, translate("checking search language", err)
 }
 
