@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/msgrunner/msgrunner/internal/dbtest"
+)
+
+func env(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+var secret = strings.Repeat("s", 32)
+
+func TestSettings(t *testing.T) {
+	t.Parallel()
+	s, err := loadSettings(env(map[string]string{"AUTH_SECRET": secret, "GATEWAY_ALLOWED_ORIGINS": "app.example.com, *.example.org"}))
+	require.NoError(t, err)
+	require.Equal(t, ":8081", s.Gateway.Addr)
+	require.Equal(t, []string{"app.example.com", "*.example.org"}, s.Gateway.AllowedOrigins)
+	require.Equal(t, "simple", s.Gateway.SearchLanguage)
+
+	_, err = loadSettings(env(nil))
+	require.ErrorContains(t, err, "AUTH_SECRET: is required")
+	_, err = loadSettings(env(map[string]string{"AUTH_SECRET": "short-secret", "WS_SEND_BUFFER": "0", "GATEWAY_ADDR": "x"}))
+	for _, name := range []string{"AUTH_SECRET", "WS_SEND_BUFFER", "GATEWAY_ADDR"} {
+		require.ErrorContains(t, err, name)
+	}
+	require.NotContains(t, err.Error(), "short-secret", "secrets never appear in errors")
+}
+
+func TestRunServesAndDrains(t *testing.T) {
+	t.Parallel()
+	url := dbtest.URL(t)
+	_, prefix := dbtest.Redis(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan string, 1)
+	go func() {
+		done <- run(ctx, func() {}, env(map[string]string{
+			"DATABASE_URL": url, "AUTH_SECRET": secret, "GATEWAY_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error", "REDIS_PREFIX": prefix,
+		}), func(addr string) { ready <- addr })
+	}()
+	select {
+	case addr := <-ready:
+		resp, err := http.Get("http://" + addr + "/readyz")
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	case err := <-done:
+		t.Fatalf("run returned before it was ready: %v", err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return after its context was cancelled")
+	}
+
+	err := run(context.Background(), func() {}, env(map[string]string{
+		"DATABASE_URL": url, "AUTH_SECRET": secret, "GATEWAY_ADDR": "127.0.0.1:0", "SEARCH_LANGUAGE": "klingon",
+	}), nil)
+	require.ErrorContains(t, err, "SEARCH_LANGUAGE")
+}
