@@ -7,6 +7,7 @@
 package outbox
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -238,6 +239,18 @@ func (o *Outbox) send(ctx context.Context, tx pgx.Tx, v validated) (*Result, err
 		res.Jobs = append(res.Jobs, Job{ID: r.Job.ID, Kind: r.Job.Kind})
 	}
 	return res, nil
+}
+
+// dmNamespace derives direct-conversation ids (UUIDv5 of the two user ids).
+var dmNamespace = uuid.MustParse("8f2b6f0e-3c1a-4d7e-9b8a-6e5d4c3b2a19")
+
+// DirectConversationID returns the conversation id two users share for
+// direct messages: the same whoever asks (a UUIDv5 of the ordered pair).
+func DirectConversationID(a, b uuid.UUID) uuid.UUID {
+	if bytes.Compare(a[:], b[:]) > 0 {
+		a, b = b, a
+	}
+	return uuid.NewSHA1(dmNamespace, append(a[:], b[:]...))
 }
 
 // Querier runs queries: a *pgxpool.Pool, a *pgx.Conn or a pgx.Tx.

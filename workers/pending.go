@@ -35,17 +35,6 @@ func (w *EncryptDecryptWorker) Work(ctx context.Context, job *river.Job[jobs.Enc
 	return notImplemented(jobs.KindEncryptDecrypt, "the encryption keyring and bulk crypto operations (encryption issue)")
 }
 
-// BatchSendWorker sends a broadcast a chunk at a time.
-type BatchSendWorker struct {
-	Policy[jobs.BatchSendArgs]
-	deps Deps
-}
-
-// Work implements river.Worker.
-func (w *BatchSendWorker) Work(ctx context.Context, job *river.Job[jobs.BatchSendArgs]) error {
-	return notImplemented(jobs.KindBatchSend, "chunked broadcast sending (broadcasts issue)")
-}
-
 // CleanupMessagesWorker deletes old messages, deleted conversations and
 // expired attachments in batches.
 type CleanupMessagesWorker struct {

@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/msgrunner/msgrunner/internal/broadcast"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/jobs"
 	"github.com/msgrunner/msgrunner/outbox"
@@ -32,6 +33,8 @@ type Deps struct {
 	Fanout *fanout.Fanout
 	// Outbox writes released scheduled messages.
 	Outbox *outbox.Outbox
+	// Broadcasts runs broadcasts a chunk at a time.
+	Broadcasts *broadcast.Service
 	// SearchLanguage is the text-search configuration of the index;
 	// "simple" when empty.
 	SearchLanguage string

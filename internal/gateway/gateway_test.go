@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/msgrunner/msgrunner/internal/auth"
+	"github.com/msgrunner/msgrunner/internal/broadcast"
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/dbtest"
 	"github.com/msgrunner/msgrunner/internal/fanout"
@@ -67,6 +68,12 @@ func proxiedRedis(t testing.TB, p *dbtest.Proxy) *redis.Client {
 // reaching Redis through a proxy the test can sever.
 func setup(t testing.TB) *bundle {
 	t.Helper()
+	return setupWith(t, nil)
+}
+
+// setupWith is setup with the runner's queues edited first.
+func setupWith(t testing.TB, editQueues func([]jobs.QueueSpec)) *bundle {
+	t.Helper()
 	url := dbtest.URL(t)
 	pool, err := db.NewPool(context.Background(), db.PoolConfig{URL: url, MaxConns: 10})
 	require.NoError(t, err)
@@ -90,12 +97,17 @@ func setup(t testing.TB) *bundle {
 	require.NoError(t, err)
 	ob, err := outbox.New(inserter, outbox.Config{MaxContentBytes: 1000})
 	require.NoError(t, err)
+	queues := jobs.DefaultQueues()
+	if editQueues != nil {
+		editQueues(queues)
+	}
 	ws := river.NewWorkers()
 	require.NoError(t, workers.Register(ws, workers.Deps{
 		Pool: runnerPool, Redis: runnerRedis, Logger: b.logger, Outbox: ob,
+		Broadcasts: broadcast.New(runnerPool, ob, inserter),
 		Fanout: fanout.New(runnerRedis, fanout.Config{Keys: b.keys}),
-	}, jobs.DefaultQueues()))
-	r, err := runner.New(runnerPool, runner.Config{Queues: jobs.DefaultQueues(), Workers: ws, Logger: b.logger, ShutdownTimeout: 2 * time.Second})
+	}, queues))
+	r, err := runner.New(runnerPool, runner.Config{Queues: queues, Workers: ws, Logger: b.logger, ShutdownTimeout: 2 * time.Second})
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background()))
 	t.Cleanup(func() { _ = r.Shutdown(context.Background()) })

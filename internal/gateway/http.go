@@ -356,17 +356,9 @@ func (s *Server) unread(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"conversations": counts, "total": total})
 }
 
-// dmNamespace derives direct-conversation ids (UUIDv5 of the two user ids).
-var dmNamespace = uuid.MustParse("8f2b6f0e-3c1a-4d7e-9b8a-6e5d4c3b2a19")
-
 // DirectConversationID returns the conversation id two users share for
-// direct messages: the same whoever asks.
-func DirectConversationID(a, b uuid.UUID) uuid.UUID {
-	if bytes.Compare(a[:], b[:]) > 0 {
-		a, b = b, a
-	}
-	return uuid.NewSHA1(dmNamespace, append(a[:], b[:]...))
-}
+// direct messages (see outbox.DirectConversationID).
+func DirectConversationID(a, b uuid.UUID) uuid.UUID { return outbox.DirectConversationID(a, b) }
 
 func (s *Server) directConversation(c echo.Context) error {
 	peer, err := parseID("peer", c.Param("peer"))

@@ -25,6 +25,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/msgrunner/msgrunner/internal/auth"
+	"github.com/msgrunner/msgrunner/internal/broadcast"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/outbox"
 )
@@ -81,6 +82,7 @@ type Server struct {
 	pool    *pgxpool.Pool
 	river   *river.Client[pgx.Tx]
 	outbox  *outbox.Outbox
+	bcast   *broadcast.Service
 	fanout  *fanout.Fanout
 	hub     *fanout.Hub
 	logger  *slog.Logger
@@ -134,7 +136,7 @@ func New(pool *pgxpool.Pool, fo *fanout.Fanout, hub *fanout.Hub, cfg Config) (*S
 		return nil, fmt.Errorf("gateway: registering metrics: %w", err)
 	}
 	s := &Server{
-		cfg: cfg, pool: pool, river: rc, outbox: ob, fanout: fo, hub: hub, logger: cfg.Logger,
+		cfg: cfg, pool: pool, river: rc, outbox: ob, bcast: broadcast.New(pool, ob, rc), fanout: fo, hub: hub, logger: cfg.Logger,
 		metrics: metrics, conns: map[*conn]struct{}{},
 	}
 	s.echo = s.routes()
@@ -154,6 +156,9 @@ func (s *Server) routes() *echo.Echo {
 	v1.PATCH("/messages/:id", s.editMessage)
 	v1.DELETE("/messages/:id", s.deleteMessage)
 	v1.GET("/search", s.search)
+	v1.POST("/broadcasts", s.postBroadcast)
+	v1.GET("/broadcasts/:id", s.getBroadcast)
+	v1.DELETE("/broadcasts/:id", s.cancelBroadcast)
 	v1.GET("/conversations/:id/messages", s.history)
 	v1.GET("/unread", s.unread)
 	v1.GET("/dm/:peer", s.directConversation)

@@ -96,3 +96,40 @@ SELECT conversation_id, count(*)::bigint AS unread
 FROM messages
 WHERE recipient_id = @recipient_id AND read_at IS NULL
 GROUP BY conversation_id;
+
+-- name: AllocateSeqs :many
+-- AllocateSeq for many distinct conversations in one statement.
+INSERT INTO conversations AS c (id, last_seq)
+SELECT unnest(@conversation_ids::uuid[]), 1
+ON CONFLICT (id) DO UPDATE SET last_seq = c.last_seq + 1
+RETURNING c.id, c.last_seq;
+
+-- name: InsertMessages :many
+-- InsertMessage for many messages (distinct conversations) in one
+-- statement; rows whose sender or recipient is not a participant are not
+-- written, and the caller compares the ids returned with those sent.
+WITH input AS (
+    -- Set-returning functions in one select list advance together: row i
+    -- takes element i of every array.
+    SELECT unnest(@ids::uuid[]) AS id, unnest(@conversation_ids::uuid[]) AS conversation_id,
+           unnest(@sender_ids::uuid[]) AS sender_id, unnest(@recipient_ids::uuid[]) AS recipient_id,
+           unnest(@seqs::bigint[]) AS seq, unnest(@priorities::smallint[]) AS priority,
+           unnest(@contents::text[]) AS content
+), counts AS (
+    SELECT i.id,
+           count(p.user_id) AS total,
+           count(p.user_id) FILTER (WHERE p.user_id IN (i.sender_id, i.recipient_id)) AS matched
+    FROM input i
+    LEFT JOIN conversation_participants p ON p.conversation_id = i.conversation_id
+    GROUP BY i.id
+), members AS (
+    INSERT INTO conversation_participants (conversation_id, user_id)
+    SELECT i.conversation_id, u
+    FROM input i JOIN counts c ON c.id = i.id, unnest(ARRAY[i.sender_id, i.recipient_id]) AS u
+    WHERE c.total = 0
+)
+INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, priority, content)
+SELECT i.id, i.conversation_id, i.sender_id, i.recipient_id, i.seq, i.priority, i.content
+FROM input i JOIN counts c ON c.id = i.id
+WHERE c.total = 0 OR c.matched = 2
+RETURNING id, created_at;

@@ -29,6 +29,39 @@ func (q *Queries) AllocateSeq(ctx context.Context, conversationID uuid.UUID) (in
 	return last_seq, err
 }
 
+const allocateSeqs = `-- name: AllocateSeqs :many
+INSERT INTO conversations AS c (id, last_seq)
+SELECT unnest($1::uuid[]), 1
+ON CONFLICT (id) DO UPDATE SET last_seq = c.last_seq + 1
+RETURNING c.id, c.last_seq
+`
+
+type AllocateSeqsRow struct {
+	ID      uuid.UUID
+	LastSeq int64
+}
+
+// AllocateSeq for many distinct conversations in one statement.
+func (q *Queries) AllocateSeqs(ctx context.Context, conversationIds []uuid.UUID) ([]AllocateSeqsRow, error) {
+	rows, err := q.db.Query(ctx, allocateSeqs, conversationIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []AllocateSeqsRow
+	for rows.Next() {
+		var i AllocateSeqsRow
+		if err := rows.Scan(&i.ID, &i.LastSeq); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const applyReceipt = `-- name: ApplyReceipt :one
 UPDATE messages SET
     status       = CASE WHEN $1::text = 'read' THEN 'read'::message_status ELSE 'delivered'::message_status END,
@@ -194,6 +227,80 @@ func (q *Queries) InsertMessage(ctx context.Context, arg InsertMessageParams) (I
 		&i.CreatedAt,
 	)
 	return i, err
+}
+
+const insertMessages = `-- name: InsertMessages :many
+WITH input AS (
+    -- Set-returning functions in one select list advance together: row i
+    -- takes element i of every array.
+    SELECT unnest($1::uuid[]) AS id, unnest($2::uuid[]) AS conversation_id,
+           unnest($3::uuid[]) AS sender_id, unnest($4::uuid[]) AS recipient_id,
+           unnest($5::bigint[]) AS seq, unnest($6::smallint[]) AS priority,
+           unnest($7::text[]) AS content
+), counts AS (
+    SELECT i.id,
+           count(p.user_id) AS total,
+           count(p.user_id) FILTER (WHERE p.user_id IN (i.sender_id, i.recipient_id)) AS matched
+    FROM input i
+    LEFT JOIN conversation_participants p ON p.conversation_id = i.conversation_id
+    GROUP BY i.id
+), members AS (
+    INSERT INTO conversation_participants (conversation_id, user_id)
+    SELECT i.conversation_id, u
+    FROM input i JOIN counts c ON c.id = i.id, unnest(ARRAY[i.sender_id, i.recipient_id]) AS u
+    WHERE c.total = 0
+)
+INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, priority, content)
+SELECT i.id, i.conversation_id, i.sender_id, i.recipient_id, i.seq, i.priority, i.content
+FROM input i JOIN counts c ON c.id = i.id
+WHERE c.total = 0 OR c.matched = 2
+RETURNING id, created_at
+`
+
+type InsertMessagesParams struct {
+	Ids             []uuid.UUID
+	ConversationIds []uuid.UUID
+	SenderIds       []uuid.UUID
+	RecipientIds    []uuid.UUID
+	Seqs            []int64
+	Priorities      []int16
+	Contents        []string
+}
+
+type InsertMessagesRow struct {
+	ID        uuid.UUID
+	CreatedAt time.Time
+}
+
+// InsertMessage for many messages (distinct conversations) in one
+// statement; rows whose sender or recipient is not a participant are not
+// written, and the caller compares the ids returned with those sent.
+func (q *Queries) InsertMessages(ctx context.Context, arg InsertMessagesParams) ([]InsertMessagesRow, error) {
+	rows, err := q.db.Query(ctx, insertMessages,
+		arg.Ids,
+		arg.ConversationIds,
+		arg.SenderIds,
+		arg.RecipientIds,
+		arg.Seqs,
+		arg.Priorities,
+		arg.Contents,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []InsertMessagesRow
+	for rows.Next() {
+		var i InsertMessagesRow
+		if err := rows.Scan(&i.ID, &i.CreatedAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const isParticipant = `-- name: IsParticipant :one

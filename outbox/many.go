@@ -1,0 +1,65 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/jobs"
+	"github.com/msgrunner/msgrunner/validation"
+)
+
+// ErrDuplicateConversation is returned by SendManyTx when two messages
+// share a conversation.
+var ErrDuplicateConversation = db.ErrDuplicateConversation
+
+// SendManyTx is SendTx for many plaintext messages in distinct
+// conversations, for bulk writers such as broadcasts: the messages go in
+// with two statements and their jobs with one COPY (InsertManyFastTx), so
+// the Results carry no job ids. Invalid input is a *validation.Error whose
+// field names the message ("messages[3].content") before anything is
+// written. ErrNotParticipant (any one message) leaves tx to be rolled back.
+func (o *Outbox) SendManyTx(ctx context.Context, tx pgx.Tx, ms []Message) ([]*Result, error) {
+	rows := make([]db.NewMessage, len(ms))
+	prios := make([]jobs.Priority, len(ms))
+	for i, m := range ms {
+		v, err := o.validate(m)
+		var ve *validation.Error
+		if errors.As(err, &ve) {
+			return nil, validation.Errorf(fmt.Sprintf("messages[%d].%s", i, ve.Field), "%s", ve.Problem)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if v.row.Content == nil {
+			return nil, validation.Errorf(fmt.Sprintf("messages[%d].ciphertext", i), "bulk sends take plaintext messages only")
+		}
+		rows[i], prios[i] = v.row, v.priority
+	}
+	ins, err := db.InsertMessages(ctx, tx, rows)
+	if errors.Is(err, db.ErrNotParticipant) {
+		return nil, ErrNotParticipant
+	}
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	params := make([]river.InsertManyParams, 0, 3*len(ms))
+	out := make([]*Result, len(ms))
+	for i, m := range ins {
+		prio := &river.InsertOpts{Priority: int(prios[i])}
+		params = append(params,
+			river.InsertManyParams{Args: jobs.SendMessageArgs{MessageID: m.ID}, InsertOpts: prio},
+			river.InsertManyParams{Args: jobs.SendNotificationArgs{MessageID: m.ID, RecipientID: rows[i].RecipientID}, InsertOpts: prio},
+			river.InsertManyParams{Args: jobs.IndexMessageArgs{MessageID: m.ID, Operation: jobs.IndexOpIndex}},
+		)
+		out[i] = &Result{ID: m.ID, ConversationID: m.ConversationID, Seq: m.Seq, Status: string(m.Status), CreatedAt: m.CreatedAt}
+	}
+	if _, err := o.river.InsertManyFastTx(ctx, tx, params); err != nil {
+		return nil, fmt.Errorf("outbox: inserting jobs: %w", err)
+	}
+	return out, nil
+}

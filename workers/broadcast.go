@@ -1,0 +1,87 @@
+package workers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/jobs"
+)
+
+// BatchSendWorker sends a broadcast a chunk at a time (each chunk one
+// transaction that also advances the cursor), honours the chunk delay,
+// stops at a chunk boundary when cancelled, and records its progress as
+// job output. Before its timeout runs out it snoozes and continues in a
+// fresh run, so long broadcasts never fail for time and never use up
+// attempts doing so.
+type BatchSendWorker struct {
+	Policy[jobs.BatchSendArgs]
+	deps Deps
+}
+
+// BatchProgress is the job's recorded output.
+type BatchProgress struct {
+	Status       string  `json:"status"`
+	Total        int     `json:"total"`
+	Processed    int     `json:"processed"`
+	Failed       int     `json:"failed"`
+	Percentage   float64 `json:"percentage"`
+	CurrentChunk int     `json:"current_chunk"`
+}
+
+// ProgressOf summarises a broadcast.
+func ProgressOf(b db.Batch) BatchProgress {
+	p := BatchProgress{Status: b.Status, Total: b.Total, Processed: b.Processed, Failed: b.Failed, CurrentChunk: b.CurrentChunk}
+	if b.Total > 0 {
+		p.Percentage = 100 * float64(b.Processed+b.Failed) / float64(b.Total)
+	}
+	return p
+}
+
+// Work implements river.Worker.
+func (w *BatchSendWorker) Work(ctx context.Context, job *river.Job[jobs.BatchSendArgs]) error {
+	if w.deps.Broadcasts == nil {
+		return errors.New("batch-send: workers.Deps.Broadcasts is not set")
+	}
+	// Leave a tenth of the timeout (at least 5s) to hand over cleanly.
+	budget := w.Queue.Timeout - max(w.Queue.Timeout/10, 5*time.Second)
+	handover := time.Now().Add(budget)
+	record := func(b db.Batch) {
+		if out, err := json.Marshal(ProgressOf(b)); err == nil {
+			_ = river.RecordOutput(ctx, json.RawMessage(out))
+		}
+	}
+	for {
+		step, err := w.deps.Broadcasts.ProcessChunk(ctx, job.Args.BatchID)
+		if errors.Is(err, db.ErrNotFound) {
+			return river.JobCancel(fmt.Errorf("broadcast %s does not exist", job.Args.BatchID))
+		}
+		if err != nil {
+			return err
+		}
+		record(step.Batch)
+		if step.Done {
+			w.deps.Logger.Info("broadcast finished", slog.String("batch_id", step.Batch.ID.String()),
+				slog.String("status", step.Batch.Status), slog.Int("processed", step.Batch.Processed), slog.Int("failed", step.Batch.Failed))
+			return nil
+		}
+		if time.Now().After(handover) {
+			return river.JobSnooze(0) // continue in a fresh run from the cursor
+		}
+		if d := step.Batch.ChunkDelay; d > 0 {
+			timer := time.NewTimer(d)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				timer.Stop()
+				return ctx.Err() // shutdown: River puts the job back; the cursor holds
+			}
+		}
+	}
+}
