@@ -147,7 +147,7 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	if err := workers.Register(ws, workers.Deps{
 		Pool: pool, Redis: rdb, Logger: logger, Outbox: ob, SearchLanguage: s.SearchLang,
 		Broadcasts: broadcast.New(pool, ob, inserter),
-		Fanout: fanout.New(rdb, fanout.Config{Keys: fanout.Keys{Prefix: s.RedisPrefix}}),
+		Fanout:     fanout.New(rdb, fanout.Config{Keys: fanout.Keys{Prefix: s.RedisPrefix}}),
 	}, s.Runner.Queues); err != nil {
 		return err
 	}

@@ -105,7 +105,7 @@ func setupWith(t testing.TB, editQueues func([]jobs.QueueSpec)) *bundle {
 	require.NoError(t, workers.Register(ws, workers.Deps{
 		Pool: runnerPool, Redis: runnerRedis, Logger: b.logger, Outbox: ob,
 		Broadcasts: broadcast.New(runnerPool, ob, inserter),
-		Fanout: fanout.New(runnerRedis, fanout.Config{Keys: b.keys}),
+		Fanout:     fanout.New(runnerRedis, fanout.Config{Keys: b.keys}),
 	}, queues))
 	r, err := runner.New(runnerPool, runner.Config{Queues: queues, Workers: ws, Logger: b.logger, ShutdownTimeout: 2 * time.Second})
 	require.NoError(t, err)
