@@ -49,6 +49,7 @@ fmt-check:
 bench: services
 	$(GO) test -run '^$$' -bench Drain -benchtime 3x -count 1 ./internal/runner/
 	$(GO) test -run '^$$' -bench EndToEnd -benchtime 1x -count 3 ./internal/gateway/
+	$(GO) test -run '^$$' -bench Broadcast100k -benchtime 1x -count 1 -timeout 15m ./internal/gateway/
 
 clean:
 	rm -rf bin

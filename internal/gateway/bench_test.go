@@ -113,3 +113,48 @@ func BenchmarkEndToEnd(b *testing.B) {
 		b.ReportMetric(q(1), "max-ms")
 	}
 }
+
+// BenchmarkBroadcast100k posts a broadcast to 100,000 recipients with
+// chunk_size 1000 and reports the seconds until every message is created
+// and until every one is sent.
+func BenchmarkBroadcast100k(b *testing.B) {
+	bb := setup(b)
+	sender := uuid.New()
+	tok := bb.token(b, sender)
+	ids := make([]string, 100_000)
+	for i := range ids {
+		ids[i] = uuid.New().String()
+	}
+	body, err := json.Marshal(map[string]any{"recipient_ids": ids, "content": "announcement", "chunk_size": 1000})
+	require.NoError(b, err)
+	count := func(sql string) int {
+		var n int
+		require.NoError(b, bb.pool.QueryRow(context.Background(), sql, sender).Scan(&n))
+		return n
+	}
+	for b.Loop() {
+		start := time.Now()
+		req, _ := http.NewRequest(http.MethodPost, bb.nodes[0].base+"/v1/broadcasts", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(b, err)
+		resp.Body.Close()
+		require.Equal(b, http.StatusAccepted, resp.StatusCode)
+		accepted := time.Since(start)
+		var created, sent time.Duration
+		deadline := time.Now().Add(5 * time.Minute)
+		for time.Now().Before(deadline) && sent == 0 {
+			time.Sleep(250 * time.Millisecond)
+			if created == 0 && count(`SELECT count(*) FROM messages WHERE sender_id = $1`) == len(ids) {
+				created = time.Since(start)
+			}
+			if created != 0 && count(`SELECT count(*) FROM messages WHERE sender_id = $1 AND status = 'sent'`) == len(ids) {
+				sent = time.Since(start)
+			}
+		}
+		require.NotZero(b, sent, "not all messages were sent within 5 minutes")
+		b.ReportMetric(accepted.Seconds(), "accepted-s")
+		b.ReportMetric(created.Seconds(), "created-s")
+		b.ReportMetric(sent.Seconds(), "sent-s")
+	}
+}
