@@ -17,6 +17,7 @@ if [[ -z ${AUTH_SECRET:-} ]]; then
 fi
 export AUTH_SECRET
 export LOG_FORMAT=${LOG_FORMAT:-text}
+export ATTACHMENTS_DIR=${ATTACHMENTS_DIR:-.dev/attachments}
 
 ./bin/admin migrate up --create-database
 

@@ -34,15 +34,3 @@ type EncryptDecryptWorker struct {
 func (w *EncryptDecryptWorker) Work(ctx context.Context, job *river.Job[jobs.EncryptDecryptArgs]) error {
 	return notImplemented(jobs.KindEncryptDecrypt, "the encryption keyring and bulk crypto operations (encryption issue)")
 }
-
-// CleanupMessagesWorker deletes old messages, deleted conversations and
-// expired attachments in batches.
-type CleanupMessagesWorker struct {
-	Policy[jobs.CleanupMessagesArgs]
-	deps Deps
-}
-
-// Work implements river.Worker.
-func (w *CleanupMessagesWorker) Work(ctx context.Context, job *river.Job[jobs.CleanupMessagesArgs]) error {
-	return notImplemented(jobs.KindCleanupMessages, "batched cleanup (cleanup issue)")
-}

@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/msgrunner/msgrunner/internal/attachments"
 	"github.com/msgrunner/msgrunner/internal/broadcast"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/jobs"
@@ -33,6 +34,9 @@ type Deps struct {
 	Fanout *fanout.Fanout
 	// Outbox writes released scheduled messages.
 	Outbox *outbox.Outbox
+	// Attachments holds uploaded files, for expired_attachments cleanup;
+	// that cleanup type is cancelled with the reason when nil.
+	Attachments attachments.Store
 	// Broadcasts runs broadcasts a chunk at a time.
 	Broadcasts *broadcast.Service
 	// SearchLanguage is the text-search configuration of the index;

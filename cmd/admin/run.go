@@ -35,7 +35,9 @@ Commands:
   report NAME [--from T] [--to T] [--interval 1h] [--limit N] [--format table|csv|json]
                                    delivery, jobs, failures, notifications or broadcasts
                                    (default range: the last 24h)
-  cleanup                          not built yet (see the README)
+  cleanup --type T [--retention-days N] [--batch-size N] [--dry-run] [--wait]
+                                   enqueue a cleanup-messages job (old_messages,
+                                   deleted_conversations, expired_attachments)
 
 Environment: DATABASE_URL (default ` + config.DefaultDatabaseURL + `), AUTH_SECRET (token),
 ADMIN_ADDR, ADMIN_TOKEN, ADMIN_VIEWER_TOKEN, ADMIN_INSECURE_DEV (serve)
@@ -78,7 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "report":
 		return runReport(ctx, args[1:], getenv, stdout)
 	case "cleanup":
-		return fmt.Errorf("%q is not built yet: this build has only `admin migrate`", args[0])
+		return runCleanup(ctx, args[1:], getenv, stdout)
 	default:
 		return &usageError{fmt.Sprintf("unknown command %q", args[0])}
 	}

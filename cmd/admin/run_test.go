@@ -111,8 +111,8 @@ func TestUsageErrors(t *testing.T) {
 	}
 
 	err := run(ctx, []string{"cleanup"}, env(nil), &bytes.Buffer{})
-	require.ErrorContains(t, err, "not built yet")
-	require.Equal(t, 1, exitCode(err))
+	require.ErrorContains(t, err, "--type")
+	require.Equal(t, 2, exitCode(err))
 
 	err = run(ctx, []string{"migrate", "status"}, env(map[string]string{"DATABASE_URL": "mysql://root@localhost/x"}), &bytes.Buffer{})
 	require.ErrorContains(t, err, "DATABASE_URL")

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/msgrunner/msgrunner/internal/attachments"
 	"github.com/msgrunner/msgrunner/internal/auth"
 	"github.com/msgrunner/msgrunner/internal/config"
 	"github.com/msgrunner/msgrunner/internal/db"
@@ -54,16 +55,26 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		}
 	}
 	s.Gateway = gateway.Config{
-		Addr:             r.Addr("GATEWAY_ADDR", ":8081"),
-		Auth:             authority,
-		MaxContentBytes:  r.Int("MAX_CONTENT_BYTES", outbox.DefaultMaxContentBytes, 1, 16<<20),
-		SendBuffer:       r.Int("WS_SEND_BUFFER", gateway.DefaultSendBuffer, 1, 1<<16),
-		DeliveryBackstop: r.Duration("DELIVERY_BACKSTOP_DELAY", gateway.DefaultDeliveryBackstop, 100*time.Millisecond, time.Hour),
-		DBTimeout:        r.Duration("GATEWAY_DB_TIMEOUT", gateway.DefaultDBTimeout, 100*time.Millisecond, time.Minute),
-		ShutdownTimeout:  r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", gateway.DefaultShutdownTimeout, time.Second, 10*time.Minute),
-		AllowedOrigins:   origins,
-		SearchLanguage:   r.String("SEARCH_LANGUAGE", "simple"),
-		Logger:           s.Logger,
+		Addr:               r.Addr("GATEWAY_ADDR", ":8081"),
+		Auth:               authority,
+		MaxContentBytes:    r.Int("MAX_CONTENT_BYTES", outbox.DefaultMaxContentBytes, 1, 16<<20),
+		SendBuffer:         r.Int("WS_SEND_BUFFER", gateway.DefaultSendBuffer, 1, 1<<16),
+		DeliveryBackstop:   r.Duration("DELIVERY_BACKSTOP_DELAY", gateway.DefaultDeliveryBackstop, 100*time.Millisecond, time.Hour),
+		DBTimeout:          r.Duration("GATEWAY_DB_TIMEOUT", gateway.DefaultDBTimeout, 100*time.Millisecond, time.Minute),
+		ShutdownTimeout:    r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", gateway.DefaultShutdownTimeout, time.Second, 10*time.Minute),
+		AllowedOrigins:     origins,
+		SearchLanguage:     r.String("SEARCH_LANGUAGE", "simple"),
+		AttachmentMaxBytes: int64(r.Int("ATTACHMENT_MAX_BYTES", 10<<20, 1, 1<<30)),
+		AttachmentTTL:      r.Duration("ATTACHMENT_TTL", 30*24*time.Hour, time.Minute, 10*365*24*time.Hour),
+		Logger:             s.Logger,
+	}
+	if dir, ok := r.Lookup("ATTACHMENTS_DIR"); ok {
+		store, err := attachments.NewDir(dir)
+		if err != nil {
+			r.Fail("ATTACHMENTS_DIR", "%v", err)
+		} else {
+			s.Gateway.Attachments = store
+		}
 	}
 	if err := r.Err(); err != nil {
 		return settings{}, fmt.Errorf("invalid configuration:\n%w", err)

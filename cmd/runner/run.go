@@ -13,7 +13,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/robfig/cron/v3"
 
+	"github.com/msgrunner/msgrunner/internal/attachments"
 	"github.com/msgrunner/msgrunner/internal/broadcast"
 	"github.com/msgrunner/msgrunner/internal/config"
 	"github.com/msgrunner/msgrunner/internal/db"
@@ -38,6 +40,11 @@ type settings struct {
 	Runner      runner.Config
 	// Tracing is set when OTEL_EXPORTER_OTLP_ENDPOINT is.
 	Tracing *tracing.Config
+	// Attachments is the store expired_attachments cleanup deletes from.
+	Attachments attachments.Store
+	// Cleanup is the periodic cleanup: a cron schedule and one job per type.
+	CleanupSchedule cron.Schedule
+	Cleanup         []jobs.CleanupMessagesArgs
 	// History is the job-history job's schedule and arguments.
 	HistoryEvery time.Duration
 	History      jobs.JobHistoryArgs
@@ -81,6 +88,39 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		CancelledRetention:   r.Duration("RIVER_CANCELLED_RETENTION", runner.DefaultCancelledRetention, time.Minute, 365*24*time.Hour),
 		DiscardedRetention:   r.Duration("RIVER_DISCARDED_RETENTION", runner.DefaultDiscardedRetention, time.Minute, 365*24*time.Hour),
 		Logger:               s.Logger,
+	}
+	if dir, ok := r.Lookup("ATTACHMENTS_DIR"); ok {
+		store, err := attachments.NewDir(dir)
+		if err != nil {
+			r.Fail("ATTACHMENTS_DIR", "%v", err)
+		} else {
+			s.Attachments = store
+		}
+	}
+	spec := r.String("CLEANUP_SCHEDULE", "0 2 * * *")
+	if spec != "off" {
+		sched, err := cron.ParseStandard(spec)
+		if err != nil {
+			r.Fail("CLEANUP_SCHEDULE", "%q is not a cron expression (minute hour day month weekday, or off): %v", spec, err)
+		}
+		s.CleanupSchedule = sched
+		retention := r.Int("CLEANUP_RETENTION_DAYS", 90, 1, jobs.MaxRetentionDays)
+		batchSize := r.Int("CLEANUP_BATCH_SIZE", jobs.DefaultCleanupBatchSize, 1, jobs.MaxCleanupBatchSize)
+		defaultTypes := "old_messages,deleted_conversations"
+		if s.Attachments != nil {
+			defaultTypes += ",expired_attachments"
+		}
+		for _, t := range strings.Split(r.String("CLEANUP_TYPES", defaultTypes), ",") {
+			a := jobs.CleanupMessagesArgs{Type: strings.TrimSpace(t), BatchSize: batchSize}
+			if a.Type == jobs.CleanupOldMessages {
+				a.RetentionDays = retention
+			}
+			if err := a.Validate(); err != nil {
+				r.Fail("CLEANUP_TYPES", "%v", err)
+				continue
+			}
+			s.Cleanup = append(s.Cleanup, a)
+		}
 	}
 	s.HistoryEvery = r.Duration("JOB_HISTORY_INTERVAL", 5*time.Minute, 10*time.Second, time.Hour)
 	s.History = jobs.JobHistoryArgs{
@@ -146,13 +186,16 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	ws := river.NewWorkers()
 	if err := workers.Register(ws, workers.Deps{
 		Pool: pool, Redis: rdb, Logger: logger, Outbox: ob, SearchLanguage: s.SearchLang,
-		Broadcasts: broadcast.New(pool, ob, inserter),
-		Fanout:     fanout.New(rdb, fanout.Config{Keys: fanout.Keys{Prefix: s.RedisPrefix}}),
+		Broadcasts: broadcast.New(pool, ob, inserter), Attachments: s.Attachments,
+		Fanout: fanout.New(rdb, fanout.Config{Keys: fanout.Keys{Prefix: s.RedisPrefix}}),
 	}, s.Runner.Queues); err != nil {
 		return err
 	}
 	s.Runner.Workers = ws
 	s.Runner.PeriodicJobs = []*river.PeriodicJob{historyJob(s.HistoryEvery, s.History)}
+	for _, a := range s.Cleanup {
+		s.Runner.PeriodicJobs = append(s.Runner.PeriodicJobs, cleanupJob(s.CleanupSchedule, a))
+	}
 	if s.Tracing != nil {
 		tp, err := tracing.NewProvider(ctx, *s.Tracing)
 		if err != nil {
@@ -195,4 +238,14 @@ func historyJob(every time.Duration, args jobs.JobHistoryArgs) *river.PeriodicJo
 			return args, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: every}}
 		},
 		&river.PeriodicJobOpts{RunOnStart: true})
+}
+
+// cleanupJob schedules one cleanup type on a cron schedule (River's
+// leader inserts it; a cron.Schedule is a river.PeriodicSchedule). Unique
+// per hour, so restarts and leader changes do not duplicate a run.
+func cleanupJob(schedule cron.Schedule, args jobs.CleanupMessagesArgs) *river.PeriodicJob {
+	return river.NewPeriodicJob(schedule,
+		func() (river.JobArgs, *river.InsertOpts) {
+			return args, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: time.Hour}}
+		}, nil)
 }

@@ -25,6 +25,10 @@ func TestDefaultsFollowTheDesign(t *testing.T) {
 	require.Equal(t, jobs.DefaultQueues(), s.Runner.Queues)
 	require.Equal(t, 7*24*time.Hour, s.Runner.DiscardedRetention)
 	require.True(t, s.AsyncCommit)
+	require.Len(t, s.Cleanup, 2, "old_messages and deleted_conversations; no attachment store, so no expired_attachments")
+	require.Equal(t, 90, s.Cleanup[0].RetentionDays)
+	next := s.CleanupSchedule.Next(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
+	require.Equal(t, time.Date(2026, 1, 2, 2, 0, 0, 0, time.UTC), next, "daily at 02:00")
 }
 
 func TestQueueSettingsComeFromTheEnvironment(t *testing.T) {
@@ -73,11 +77,13 @@ func TestInvalidConfigNamesEveryVariable(t *testing.T) {
 		"REDIS_PORT":                     "70000",
 		"RUNNER_ADDR":                    "nowhere",
 		"LOG_LEVEL":                      "loud",
+		"CLEANUP_SCHEDULE":               "every tuesday",
+		"CLEANUP_TYPES":                  "old_messages,everything",
 		"DATABASE_URL":                   "mysql://x",
 		"REDIS_PASSWORD":                 "hunter2",
 	}))
 	require.Error(t, err)
-	for _, name := range []string{"QUEUE_MESSAGE_DELIVERY_WORKERS", "RIVER_FETCH_COOLDOWN", "REDIS_PORT", "RUNNER_ADDR", "LOG_LEVEL", "DATABASE_URL"} {
+	for _, name := range []string{"QUEUE_MESSAGE_DELIVERY_WORKERS", "RIVER_FETCH_COOLDOWN", "REDIS_PORT", "RUNNER_ADDR", "LOG_LEVEL", "DATABASE_URL", "CLEANUP_SCHEDULE", "CLEANUP_TYPES"} {
 		require.ErrorContains(t, err, name)
 	}
 	require.NotContains(t, err.Error(), "hunter2")

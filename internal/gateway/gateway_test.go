@@ -23,6 +23,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/msgrunner/msgrunner/internal/attachments"
 	"github.com/msgrunner/msgrunner/internal/auth"
 	"github.com/msgrunner/msgrunner/internal/broadcast"
 	"github.com/msgrunner/msgrunner/internal/db"
@@ -122,8 +123,11 @@ func (b *bundle) startNode(t testing.TB, pool *pgxpool.Pool) *node {
 	t.Helper()
 	nodeRedis := proxiedRedis(t, b.redisProxy)
 	hub := fanout.NewHub(nodeRedis, fanout.HubConfig{Keys: b.keys, Logger: b.logger})
+	store, err := attachments.NewDir(t.TempDir())
+	require.NoError(t, err)
 	srv, err := gateway.New(pool, fanout.New(nodeRedis, fanout.Config{Keys: b.keys}), hub, gateway.Config{
 		Addr: "127.0.0.1:0", Auth: b.auth, Logger: b.logger, MaxContentBytes: 1000,
+		Attachments: store, AttachmentMaxBytes: 64 << 10,
 		DBTimeout: 2 * time.Second, ShutdownTimeout: 3 * time.Second,
 	})
 	require.NoError(t, err)

@@ -24,6 +24,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/msgrunner/msgrunner/internal/attachments"
 	"github.com/msgrunner/msgrunner/internal/auth"
 	"github.com/msgrunner/msgrunner/internal/broadcast"
 	"github.com/msgrunner/msgrunner/internal/fanout"
@@ -68,6 +69,15 @@ type Config struct {
 	AllowedOrigins []string
 	// Logger receives structured logs. Required.
 	Logger *slog.Logger
+	// Attachments stores uploads; POST /v1/attachments answers 501 when
+	// nil.
+	Attachments attachments.Store
+	// AttachmentMaxBytes caps an upload (default 10 MiB), AttachmentTTL is
+	// how long it is kept (default 30 days), AttachmentTypes are the
+	// accepted content types (default DefaultAttachmentTypes).
+	AttachmentMaxBytes int64
+	AttachmentTTL      time.Duration
+	AttachmentTypes    []string
 	// SearchLanguage is the text-search configuration queries are parsed
 	// with; "simple" when empty. It should match the runner's.
 	SearchLanguage string
@@ -119,6 +129,11 @@ func New(pool *pgxpool.Pool, fo *fanout.Fanout, hub *fanout.Hub, cfg Config) (*S
 	cfg.ShutdownTimeout = cmp.Or(cfg.ShutdownTimeout, DefaultShutdownTimeout)
 	cfg.MaxContentBytes = cmp.Or(cfg.MaxContentBytes, outbox.DefaultMaxContentBytes)
 	cfg.SearchLanguage = cmp.Or(cfg.SearchLanguage, "simple")
+	cfg.AttachmentMaxBytes = cmp.Or(cfg.AttachmentMaxBytes, 10<<20)
+	cfg.AttachmentTTL = cmp.Or(cfg.AttachmentTTL, 30*24*time.Hour)
+	if len(cfg.AttachmentTypes) == 0 {
+		cfg.AttachmentTypes = DefaultAttachmentTypes
+	}
 
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: cfg.Logger})
 	if err != nil {
@@ -156,6 +171,9 @@ func (s *Server) routes() *echo.Echo {
 	v1.PATCH("/messages/:id", s.editMessage)
 	v1.DELETE("/messages/:id", s.deleteMessage)
 	v1.GET("/search", s.search)
+	v1.DELETE("/conversations/:id", s.deleteConversation)
+	v1.POST("/attachments", s.postAttachment)
+	v1.GET("/attachments/:id", s.getAttachment)
 	v1.POST("/broadcasts", s.postBroadcast)
 	v1.GET("/broadcasts/:id", s.getBroadcast)
 	v1.DELETE("/broadcasts/:id", s.cancelBroadcast)

@@ -1,0 +1,93 @@
+-- name: DeleteOldMessages :execrows
+-- Deletes up to @max_rows delivered or read messages created before
+-- @before that no live job still refers to.
+DELETE FROM messages WHERE id IN (
+    SELECT m.id FROM messages m
+    WHERE m.created_at < @before::timestamptz AND m.status IN ('delivered', 'read')
+      AND NOT EXISTS (
+          SELECT 1 FROM river_job j
+          WHERE j.args @> jsonb_build_object('message_id', m.id::text)
+            AND j.state IN ('available', 'running', 'retryable', 'scheduled', 'pending'))
+    ORDER BY m.created_at
+    LIMIT @max_rows
+    FOR UPDATE SKIP LOCKED
+);
+
+-- name: CountOldMessages :one
+SELECT count(*)::bigint FROM messages m
+WHERE m.created_at < @before::timestamptz AND m.status IN ('delivered', 'read')
+  AND NOT EXISTS (
+      SELECT 1 FROM river_job j
+      WHERE j.args @> jsonb_build_object('message_id', m.id::text)
+        AND j.state IN ('available', 'running', 'retryable', 'scheduled', 'pending'));
+
+-- name: MarkConversationDeletedFor :one
+-- Marks the conversation deleted for one participant, and for everyone
+-- once every participant has; returns whether it is now deleted for all.
+WITH mine AS (
+    UPDATE conversation_participants cp SET deleted_at = coalesce(cp.deleted_at, now())
+    WHERE cp.conversation_id = @conversation_id::uuid AND cp.user_id = @user_id::uuid
+    RETURNING cp.conversation_id
+), others AS (
+    SELECT count(*) AS left_open FROM conversation_participants p
+    WHERE p.conversation_id = @conversation_id::uuid AND p.user_id <> @user_id::uuid AND p.deleted_at IS NULL
+), conv AS (
+    UPDATE conversations c SET deleted_at = coalesce(c.deleted_at, now())
+    FROM mine, others
+    WHERE c.id = mine.conversation_id AND others.left_open = 0
+    RETURNING c.id
+)
+SELECT (SELECT count(*) FROM mine)::bigint AS marked, (SELECT count(*) FROM conv)::bigint AS deleted_for_all;
+
+-- name: DeleteDeletedConversationMessages :execrows
+-- Deletes up to @max_rows messages of conversations every participant
+-- deleted, except those not yet delivered or with live jobs.
+DELETE FROM messages WHERE id IN (
+    SELECT m.id FROM messages m
+    JOIN conversations c ON c.id = m.conversation_id AND c.deleted_at IS NOT NULL
+    WHERE (m.status IN ('delivered', 'read', 'failed') OR m.deleted_at IS NOT NULL)
+      AND NOT EXISTS (
+          SELECT 1 FROM river_job j
+          WHERE j.args @> jsonb_build_object('message_id', m.id::text)
+            AND j.state IN ('available', 'running', 'retryable', 'scheduled', 'pending'))
+    ORDER BY m.conversation_id, m.seq
+    LIMIT @max_rows
+    FOR UPDATE OF m SKIP LOCKED
+);
+
+-- name: DeleteEmptyDeletedConversations :execrows
+DELETE FROM conversations c
+WHERE c.id IN (
+    SELECT c2.id FROM conversations c2
+    WHERE c2.deleted_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c2.id)
+    LIMIT @max_rows
+);
+
+-- name: CountDeletedConversationMessages :one
+SELECT count(*)::bigint FROM messages m
+JOIN conversations c ON c.id = m.conversation_id AND c.deleted_at IS NOT NULL
+WHERE (m.status IN ('delivered', 'read', 'failed') OR m.deleted_at IS NOT NULL)
+  AND NOT EXISTS (
+      SELECT 1 FROM river_job j
+      WHERE j.args @> jsonb_build_object('message_id', m.id::text)
+        AND j.state IN ('available', 'running', 'retryable', 'scheduled', 'pending'));
+
+-- name: ExpiredAttachments :many
+SELECT id, storage_key FROM attachments
+WHERE expires_at < @now::timestamptz
+ORDER BY expires_at
+LIMIT @max_rows;
+
+-- name: CountExpiredAttachments :one
+SELECT count(*)::bigint FROM attachments WHERE expires_at < @now::timestamptz;
+
+-- name: DeleteAttachments :execrows
+DELETE FROM attachments WHERE id = ANY(@ids::uuid[]);
+
+-- name: InsertAttachment :one
+INSERT INTO attachments (id, owner_id, content_type, size_bytes, storage_key, expires_at)
+VALUES (@id, @owner_id, @content_type, @size_bytes, @storage_key, @expires_at)
+RETURNING *;
+
+-- name: GetAttachment :one
+SELECT * FROM attachments WHERE id = @id;

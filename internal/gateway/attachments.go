@@ -1,0 +1,124 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/msgrunner/msgrunner/internal/db"
+)
+
+// DefaultAttachmentTypes are the content types accepted when
+// Config.AttachmentTypes is empty.
+var DefaultAttachmentTypes = []string{"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"}
+
+// postAttachment stores the request body as an attachment of the caller.
+// The declared Content-Type must be allowed and must match what the bytes
+// look like.
+func (s *Server) postAttachment(c echo.Context) error {
+	if s.cfg.Attachments == nil {
+		return newError(http.StatusNotImplemented, "attachments_disabled", "this gateway has no attachment store (set ATTACHMENTS_DIR)")
+	}
+	declared := strings.ToLower(strings.TrimSpace(strings.Split(c.Request().Header.Get("Content-Type"), ";")[0]))
+	if !slices.Contains(s.cfg.AttachmentTypes, declared) {
+		return &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_type", Field: "Content-Type",
+			Message: fmt.Sprintf("content type %q is not accepted (accepted: %s)", declared, strings.Join(s.cfg.AttachmentTypes, ", "))}
+	}
+	body := bufio.NewReader(http.MaxBytesReader(c.Response(), c.Request().Body, s.cfg.AttachmentMaxBytes))
+	head, err := body.Peek(512)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return newError(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("attachments may be at most %d bytes", s.cfg.AttachmentMaxBytes))
+		}
+		return newError(http.StatusBadRequest, "bad_body", "could not read the upload")
+	}
+	if len(head) == 0 {
+		return newError(http.StatusBadRequest, "empty", "the upload is empty")
+	}
+	sniffed := strings.Split(http.DetectContentType(head), ";")[0]
+	if sniffed != declared && !(declared == "image/webp" && sniffed == "image/webp") {
+		return &apiError{Status: http.StatusUnsupportedMediaType, Code: "type_mismatch", Field: "Content-Type",
+			Message: fmt.Sprintf("the bytes look like %s, not %s", sniffed, declared)}
+	}
+	user := userOf(c)
+	id := uuid.Must(uuid.NewV7())
+	key := user.String() + "/" + id.String()
+	ctx := c.Request().Context()
+	n, err := s.cfg.Attachments.Put(ctx, key, body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return newError(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("attachments may be at most %d bytes", s.cfg.AttachmentMaxBytes))
+		}
+		return err
+	}
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
+	defer cancel()
+	a, err := db.InsertAttachment(dctx, s.pool, db.Attachment{
+		ID: id, OwnerID: user, ContentType: declared, SizeBytes: n, StorageKey: key, ExpiresAt: time.Now().Add(s.cfg.AttachmentTTL),
+	})
+	if err != nil {
+		if derr := s.cfg.Attachments.Delete(context.WithoutCancel(ctx), key); derr != nil {
+			s.logger.Warn("could not remove an unrecorded upload", slog.String("error", derr.Error()))
+		}
+		return err
+	}
+	return c.JSON(http.StatusCreated, map[string]any{"id": a.ID, "content_type": a.ContentType, "size": a.SizeBytes, "expires_at": a.ExpiresAt})
+}
+
+// getAttachment serves an attachment to its owner.
+func (s *Server) getAttachment(c echo.Context) error {
+	if s.cfg.Attachments == nil {
+		return newError(http.StatusNotImplemented, "attachments_disabled", "this gateway has no attachment store (set ATTACHMENTS_DIR)")
+	}
+	id, err := parseID("id", c.Param("id"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.DBTimeout)
+	defer cancel()
+	a, err := db.GetAttachment(ctx, s.pool, id)
+	if errors.Is(err, db.ErrNotFound) || (err == nil && (a.OwnerID != userOf(c) || time.Now().After(a.ExpiresAt))) {
+		return newError(http.StatusNotFound, "not_found", "no attachment of yours has this id (or it expired)")
+	}
+	if err != nil {
+		return err
+	}
+	r, err := s.cfg.Attachments.Open(c.Request().Context(), a.StorageKey)
+	if err != nil {
+		return newError(http.StatusNotFound, "not_found", "the attachment's file is gone")
+	}
+	defer r.Close()
+	c.Response().Header().Set("X-Content-Type-Options", "nosniff")
+	return c.Stream(http.StatusOK, a.ContentType, r)
+}
+
+// deleteConversation deletes a conversation for the caller; once every
+// participant has, cleanup removes it.
+func (s *Server) deleteConversation(c echo.Context) error {
+	id, err := parseID("id", c.Param("id"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.DBTimeout)
+	defer cancel()
+	forAll, err := db.MarkConversationDeleted(ctx, s.pool, id, userOf(c))
+	if errors.Is(err, db.ErrNotFound) {
+		return newError(http.StatusForbidden, "not_participant", "you are not a participant of this conversation")
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"conversation_id": id, "deleted_for_everyone": forAll})
+}

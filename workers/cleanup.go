@@ -1,0 +1,131 @@
+package workers
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+
+	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/jobs"
+)
+
+// CleanupMessagesWorker deletes old messages, the messages of
+// conversations every participant deleted, and expired attachments (files
+// and rows), batch_size rows per short transaction, looping until done. It
+// never deletes a message that is not yet delivered or that a live job
+// still refers to. Near its timeout it snoozes and continues in a fresh
+// run. A dry run only counts. Counts are recorded as the job's output.
+type CleanupMessagesWorker struct {
+	Policy[jobs.CleanupMessagesArgs]
+	deps Deps
+}
+
+// CleanupOutput is the job's recorded output (the counts of this run).
+type CleanupOutput struct {
+	Type          string `json:"type"`
+	DryRun        bool   `json:"dry_run"`
+	Messages      int64  `json:"messages"`
+	Conversations int64  `json:"conversations,omitempty"`
+	Attachments   int64  `json:"attachments,omitempty"`
+	Batches       int    `json:"batches"`
+}
+
+// errHandover stops a cleanup loop that ran out of its time budget.
+var errHandover = errors.New("handover")
+
+// Work implements river.Worker.
+func (w *CleanupMessagesWorker) Work(ctx context.Context, job *river.Job[jobs.CleanupMessagesArgs]) error {
+	a := job.Args
+	batch := cmp.Or(a.BatchSize, jobs.DefaultCleanupBatchSize)
+	handover := time.Now().Add(w.Queue.Timeout - max(w.Queue.Timeout/10, 5*time.Second))
+	out := CleanupOutput{Type: a.Type, DryRun: a.DryRun}
+	now := time.Now()
+
+	// loop runs step until it deletes less than a batch.
+	loop := func(step func() (int64, error)) error {
+		for {
+			n, err := step()
+			if err != nil {
+				return err
+			}
+			out.Batches++
+			if n < int64(batch) {
+				return nil
+			}
+			if time.Now().After(handover) {
+				return errHandover
+			}
+		}
+	}
+	var err error
+	switch a.Type {
+	case jobs.CleanupOldMessages:
+		before := now.AddDate(0, 0, -a.RetentionDays)
+		if a.DryRun {
+			out.Messages, err = db.CountOldMessages(ctx, w.deps.Pool, before)
+			break
+		}
+		err = loop(func() (int64, error) {
+			n, err := db.DeleteOldMessages(ctx, w.deps.Pool, before, batch)
+			out.Messages += n
+			return n, err
+		})
+	case jobs.CleanupDeletedConversations:
+		// No per-conversation keys exist yet to shred: encrypted content
+		// is deleted with its rows.
+		if a.DryRun {
+			out.Messages, err = db.CountDeletedConversationMessages(ctx, w.deps.Pool)
+			break
+		}
+		err = loop(func() (int64, error) {
+			m, c, err := db.DeleteDeletedConversations(ctx, w.deps.Pool, batch)
+			out.Messages += m
+			out.Conversations += c
+			return max(m, c), err
+		})
+	case jobs.CleanupExpiredAttachments:
+		if w.deps.Attachments == nil {
+			return river.JobCancel(errors.New("expired_attachments: no attachment store is configured on this runner (ATTACHMENTS_DIR)"))
+		}
+		if a.DryRun {
+			out.Attachments, err = db.CountExpiredAttachments(ctx, w.deps.Pool, now)
+			break
+		}
+		err = loop(func() (int64, error) {
+			expired, err := db.ExpiredAttachments(ctx, w.deps.Pool, now, batch)
+			if err != nil {
+				return 0, err
+			}
+			ids := make([]uuid.UUID, 0, len(expired))
+			for _, at := range expired {
+				// Files first: a row left without its file is retried on
+				// the next run; a file without a row would be orphaned.
+				if err := w.deps.Attachments.Delete(ctx, at.StorageKey); err != nil {
+					return 0, err
+				}
+				ids = append(ids, at.ID)
+			}
+			n, err := db.DeleteAttachments(ctx, w.deps.Pool, ids)
+			out.Attachments += n
+			return int64(len(expired)), err
+		})
+	}
+	if b, merr := json.Marshal(out); merr == nil {
+		_ = river.RecordOutput(ctx, json.RawMessage(b))
+	}
+	if errors.Is(err, errHandover) {
+		return river.JobSnooze(0)
+	}
+	if err != nil {
+		return err
+	}
+	w.deps.Logger.Info("cleanup done", slog.String("type", a.Type), slog.Bool("dry_run", a.DryRun),
+		slog.Int64("messages", out.Messages), slog.Int64("conversations", out.Conversations), slog.Int64("attachments", out.Attachments))
+	return nil
+}

@@ -1,0 +1,144 @@
+package workers_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/require"
+
+	"github.com/msgrunner/msgrunner/internal/attachments"
+	"github.com/msgrunner/msgrunner/internal/dbtest"
+	"github.com/msgrunner/msgrunner/internal/runner"
+	"github.com/msgrunner/msgrunner/jobs"
+	"github.com/msgrunner/msgrunner/workers"
+)
+
+func TestCleanupDeletesExactlyTheRightRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.Pool(t)
+	dir := t.TempDir()
+	store, err := attachments.NewDir(dir)
+	require.NoError(t, err)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ws := river.NewWorkers()
+	require.NoError(t, workers.Register(ws, workers.Deps{Pool: pool, Logger: logger, Attachments: store}, jobs.DefaultQueues()))
+	// Only the cleanup queue runs, so the seeded "live" job stays live.
+	r, err := runner.New(pool, runner.Config{Queues: jobs.DefaultQueues()[5:], Workers: ws, Logger: logger})
+	require.NoError(t, err)
+	require.NoError(t, r.Start(ctx))
+	t.Cleanup(func() { _ = r.Shutdown(ctx) })
+
+	exec := func(sql string, args ...any) {
+		_, err := pool.Exec(ctx, sql, args...)
+		require.NoError(t, err)
+	}
+	a, b := uuid.New(), uuid.New()
+	convs := map[string]uuid.UUID{"kept": uuid.New(), "half": uuid.New(), "gone": uuid.New()}
+	for name, c := range convs {
+		exec(`INSERT INTO conversations (id, last_seq) VALUES ($1, 10)`, c)
+		exec(`INSERT INTO conversation_participants (conversation_id, user_id) VALUES ($1, $2), ($1, $3)`, c, a, b)
+		if name != "kept" {
+			exec(`UPDATE conversation_participants SET deleted_at = now() WHERE conversation_id = $1`, c)
+			exec(`UPDATE conversations SET deleted_at = now() WHERE id = $1`, c)
+		}
+	}
+	seq := 0
+	msg := func(conv uuid.UUID, status string, age time.Duration) uuid.UUID {
+		seq++
+		id := uuid.New()
+		exec(`INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, content, status, created_at)
+			VALUES ($1, $2, $3, $4, $5, 'x', $6, now() - $7::interval)`, id, conv, a, b, seq, status, age.String())
+		return id
+	}
+	day := 24 * time.Hour
+	for range 3 {
+		msg(convs["kept"], "delivered", 100*day) // old: go
+	}
+	keepPending := msg(convs["kept"], "sent", 100*day)  // not delivered: stays
+	keepFresh := msg(convs["kept"], "read", 10*day)     // young: stays
+	keepLive := msg(convs["kept"], "read", 100*day)     // a live job refers to it: stays
+	exec(`INSERT INTO river_job (kind, queue, args, max_attempts, state) VALUES ('send-notification', 'message-notification', jsonb_build_object('message_id', $1::text), 3, 'available')`, keepLive.String())
+	msg(convs["half"], "delivered", day)
+	msg(convs["half"], "read", day)
+	halfPending := msg(convs["half"], "pending", day) // not delivered: stays, and so does its conversation
+	msg(convs["gone"], "read", day)
+
+	files := map[string]time.Duration{"old1": -time.Hour, "old2": -2 * time.Hour, "fresh": time.Hour}
+	for name, ttl := range files {
+		key := a.String() + "/" + name
+		_, err := store.Put(ctx, key, strings.NewReader("data"))
+		require.NoError(t, err)
+		exec(`INSERT INTO attachments (id, owner_id, content_type, size_bytes, storage_key, expires_at) VALUES ($1, $2, 'text/plain', 4, $3, now() + $4::interval)`,
+			uuid.New(), a, key, ttl.String())
+	}
+
+	run := func(args jobs.CleanupMessagesArgs) map[string]any {
+		res, err := r.Client().Insert(ctx, args, nil)
+		require.NoError(t, err)
+		var out map[string]any
+		require.Eventually(t, func() bool {
+			var state string
+			var output []byte
+			require.NoError(t, pool.QueryRow(ctx, `SELECT state::text, coalesce(metadata->'output', 'null') FROM river_job WHERE id = $1`, res.Job.ID).Scan(&state, &output))
+			if state != "completed" {
+				return false
+			}
+			require.NoError(t, json.Unmarshal(output, &out))
+			return true
+		}, 20*time.Second, 20*time.Millisecond)
+		return out
+	}
+	count := func(pool *pgxpool.Pool, sql string) int {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, sql).Scan(&n))
+		return n
+	}
+	totalMessages := count(pool, `SELECT count(*) FROM messages`)
+
+	// Dry runs count and delete nothing.
+	out := run(jobs.CleanupMessagesArgs{Type: jobs.CleanupOldMessages, RetentionDays: 90, DryRun: true})
+	require.EqualValues(t, 3, out["messages"])
+	out = run(jobs.CleanupMessagesArgs{Type: jobs.CleanupDeletedConversations, DryRun: true})
+	require.EqualValues(t, 3, out["messages"])
+	out = run(jobs.CleanupMessagesArgs{Type: jobs.CleanupExpiredAttachments, DryRun: true})
+	require.EqualValues(t, 2, out["attachments"])
+	require.Equal(t, totalMessages, count(pool, `SELECT count(*) FROM messages`))
+	require.Equal(t, 3, count(pool, `SELECT count(*) FROM attachments`))
+
+	// Real runs, two rows per transaction.
+	out = run(jobs.CleanupMessagesArgs{Type: jobs.CleanupOldMessages, RetentionDays: 90, BatchSize: 2})
+	require.EqualValues(t, 3, out["messages"])
+	require.EqualValues(t, 2, out["batches"], "2 + 1")
+	out = run(jobs.CleanupMessagesArgs{Type: jobs.CleanupDeletedConversations, BatchSize: 2})
+	require.EqualValues(t, 3, out["messages"])
+	require.EqualValues(t, 1, out["conversations"])
+	out = run(jobs.CleanupMessagesArgs{Type: jobs.CleanupExpiredAttachments, BatchSize: 1})
+	require.EqualValues(t, 2, out["attachments"])
+
+	var left []uuid.UUID
+	rows, err := pool.Query(ctx, `SELECT id FROM messages ORDER BY seq`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var id uuid.UUID
+		require.NoError(t, rows.Scan(&id))
+		left = append(left, id)
+	}
+	require.ElementsMatch(t, []uuid.UUID{keepPending, keepFresh, keepLive, halfPending}, left)
+	require.Equal(t, 2, count(pool, `SELECT count(*) FROM conversations`), "the emptied deleted conversation is gone")
+	require.Equal(t, 1, count(pool, `SELECT count(*) FROM attachments`))
+	_, err = os.Stat(filepath.Join(dir, a.String(), "fresh"))
+	require.NoError(t, err)
+	_, err = os.Stat(filepath.Join(dir, a.String(), "old1"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+}
