@@ -65,9 +65,9 @@ func TestCleanupDeletesExactlyTheRightRows(t *testing.T) {
 	for range 3 {
 		msg(convs["kept"], "delivered", 100*day) // old: go
 	}
-	keepPending := msg(convs["kept"], "sent", 100*day)  // not delivered: stays
-	keepFresh := msg(convs["kept"], "read", 10*day)     // young: stays
-	keepLive := msg(convs["kept"], "read", 100*day)     // a live job refers to it: stays
+	keepPending := msg(convs["kept"], "sent", 100*day) // not delivered: stays
+	keepFresh := msg(convs["kept"], "read", 10*day)    // young: stays
+	keepLive := msg(convs["kept"], "read", 100*day)    // a live job refers to it: stays
 	exec(`INSERT INTO river_job (kind, queue, args, max_attempts, state) VALUES ('send-notification', 'message-notification', jsonb_build_object('message_id', $1::text), 3, 'available')`, keepLive.String())
 	msg(convs["half"], "delivered", day)
 	msg(convs["half"], "read", day)

@@ -27,8 +27,8 @@ func TestDefaultsFollowTheDesign(t *testing.T) {
 	require.True(t, s.AsyncCommit)
 	require.Len(t, s.Cleanup, 2, "old_messages and deleted_conversations; no attachment store, so no expired_attachments")
 	require.Equal(t, 90, s.Cleanup[0].RetentionDays)
-	next := s.CleanupSchedule.Next(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
-	require.Equal(t, time.Date(2026, 1, 2, 2, 0, 0, 0, time.UTC), next, "daily at 02:00")
+	next := s.CleanupSchedule.Next(time.Date(2026, 1, 1, 12, 0, 0, 0, time.Local))
+	require.Equal(t, time.Date(2026, 1, 2, 2, 0, 0, 0, time.Local), next, "daily at 02:00 local time")
 }
 
 func TestQueueSettingsComeFromTheEnvironment(t *testing.T) {
