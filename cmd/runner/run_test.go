@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/msgrunner/msgrunner/internal/dbtest"
+	"github.com/msgrunner/msgrunner/internal/runner"
 	"github.com/msgrunner/msgrunner/jobs"
+	"github.com/msgrunner/msgrunner/workers"
 )
 
 func env(kv map[string]string) func(string) string {
@@ -129,4 +135,32 @@ func TestRunStartsAndStopsOnCancel(t *testing.T) {
 		t.Fatal("run did not return after its context was cancelled")
 	}
 	<-stopped
+}
+
+func TestPeriodicJobsAreNotMultipliedByRunners(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.Pool(t)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	const every = time.Second
+	var runners []*runner.Runner
+	for range 2 {
+		ws := river.NewWorkers()
+		require.NoError(t, workers.Register(ws, workers.Deps{Pool: pool, Logger: logger}, jobs.DefaultQueues()))
+		r, err := runner.New(pool, runner.Config{Queues: jobs.DefaultQueues(), Workers: ws, Logger: logger,
+			PeriodicJobs: []*river.PeriodicJob{historyJob(every, jobs.JobHistoryArgs{Hours: 1, ArchiveRetentionDays: 30})}})
+		require.NoError(t, err)
+		require.NoError(t, r.Start(ctx))
+		runners = append(runners, r)
+	}
+	start := time.Now()
+	time.Sleep(5 * time.Second)
+	for _, r := range runners {
+		require.NoError(t, r.Shutdown(ctx))
+	}
+	elapsed := time.Since(start)
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'job-history'`).Scan(&n))
+	require.GreaterOrEqual(t, n, 1)
+	require.LessOrEqual(t, n, int(elapsed/every)+1, "one job per period, not one per runner")
 }
