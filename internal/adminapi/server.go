@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
@@ -20,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/riverqueue/river"
 	"riverqueue.com/riverui"
+
+	"github.com/msgrunner/msgrunner/internal/httpserve"
 )
 
 // Thresholds decide a queue's health status.
@@ -73,8 +74,7 @@ type Server struct {
 	river    *river.Client[pgx.Tx]
 	ui       *riverui.Handler
 	echo     *echo.Echo
-	http     *http.Server
-	ln       net.Listener
+	http     *httpserve.Server
 	logger   *slog.Logger
 	operator *[32]byte
 	viewer   *[32]byte
@@ -175,35 +175,21 @@ func (s *Server) Start(ctx context.Context, listen bool) error {
 	if !listen {
 		return nil
 	}
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	srv, err := httpserve.Listen(s.cfg.Addr, s.echo, s.logger, "admin server")
 	if err != nil {
 		cancel()
-		return fmt.Errorf("adminapi: listening on %s: %w", s.cfg.Addr, err)
+		return err
 	}
-	s.ln = ln
-	s.http = &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.logger.Error("admin server stopped", slog.String("error", err.Error()))
-		}
-	}()
+	s.http = srv
 	return nil
 }
 
 // Addr returns the listen address, or "" when not listening.
-func (s *Server) Addr() string {
-	if s.ln == nil {
-		return ""
-	}
-	return s.ln.Addr().String()
-}
+func (s *Server) Addr() string { return s.http.Addr() }
 
 // Shutdown stops serving and River UI's services.
 func (s *Server) Shutdown(ctx context.Context) error {
-	var err error
-	if s.http != nil {
-		err = s.http.Shutdown(ctx)
-	}
+	err := s.http.Shutdown(ctx)
 	if s.stopUI != nil {
 		s.stopUI()
 	}

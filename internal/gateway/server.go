@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -28,6 +27,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/auth"
 	"github.com/msgrunner/msgrunner/internal/broadcast"
 	"github.com/msgrunner/msgrunner/internal/fanout"
+	"github.com/msgrunner/msgrunner/internal/httpserve"
 	"github.com/msgrunner/msgrunner/outbox"
 )
 
@@ -98,8 +98,7 @@ type Server struct {
 	logger  *slog.Logger
 	metrics *gatewayMetrics
 	echo    *echo.Echo
-	http    *http.Server
-	ln      net.Listener
+	http    *httpserve.Server
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
@@ -191,27 +190,16 @@ func (s *Server) Handler() http.Handler { return s.echo }
 
 // Start listens on Config.Addr and serves in the background.
 func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	srv, err := httpserve.Listen(s.cfg.Addr, s.echo, s.logger, "gateway")
 	if err != nil {
-		return fmt.Errorf("gateway: listening on %s: %w", s.cfg.Addr, err)
+		return err
 	}
-	s.ln = ln
-	s.http = &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.logger.Error("gateway server stopped", slog.String("error", err.Error()))
-		}
-	}()
+	s.http = srv
 	return nil
 }
 
 // Addr returns the address the server listens on.
-func (s *Server) Addr() string {
-	if s.ln == nil {
-		return ""
-	}
-	return s.ln.Addr().String()
-}
+func (s *Server) Addr() string { return s.http.Addr() }
 
 // Shutdown stops accepting requests, closes every websocket with "going
 // away" (clients reconnect elsewhere and resume), and waits for in-flight
@@ -231,10 +219,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// them all at once.
 		go c.close(websocket.StatusGoingAway, "server shutting down: reconnect and resume")
 	}
-	var err error
-	if s.http != nil {
-		err = s.http.Shutdown(ctx)
-	}
+	err := s.http.Shutdown(ctx)
 	done := make(chan struct{})
 	go func() { s.connWG.Wait(); close(done) }()
 	select {

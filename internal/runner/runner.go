@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/msgrunner/msgrunner/internal/httpserve"
 	"github.com/msgrunner/msgrunner/jobs"
 )
 
@@ -148,8 +148,7 @@ type Runner struct {
 	pool     *pgxpool.Pool
 	client   *river.Client[pgx.Tx]
 	logger   *slog.Logger
-	listener net.Listener
-	server   *http.Server
+	server   *httpserve.Server // nil without Config.Addr
 	started  atomic.Bool
 	stopping atomic.Bool
 }
@@ -208,23 +207,15 @@ func (r *Runner) Client() *river.Client[pgx.Tx] { return r.client }
 // and /readyz. ctx bounds only the start itself; stop with Shutdown.
 func (r *Runner) Start(ctx context.Context) error {
 	if r.cfg.Addr != "" {
-		ln, err := net.Listen("tcp", r.cfg.Addr)
+		srv, err := httpserve.Listen(r.cfg.Addr, r.Handler(), r.logger, "runner health server")
 		if err != nil {
-			return fmt.Errorf("runner: listening on %s: %w", r.cfg.Addr, err)
+			return err
 		}
-		r.listener = ln
-		r.server = &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := r.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				r.logger.Error("health server stopped", slog.String("error", err.Error()))
-			}
-		}()
+		r.server = srv
 	}
 	// River's Start context governs its lifetime; Shutdown stops it instead.
 	if err := r.client.Start(context.WithoutCancel(ctx)); err != nil {
-		if r.server != nil {
-			_ = r.server.Close()
-		}
+		_ = r.server.Close()
 		return fmt.Errorf("runner: starting River client: %w", err)
 	}
 	r.started.Store(true)
@@ -236,12 +227,7 @@ func (r *Runner) Start(ctx context.Context) error {
 }
 
 // Addr returns the address the health server listens on, or "" without one.
-func (r *Runner) Addr() string {
-	if r.listener == nil {
-		return ""
-	}
-	return r.listener.Addr().String()
-}
+func (r *Runner) Addr() string { return r.server.Addr() }
 
 // Shutdown stops fetching new jobs and lets running ones finish for up to
 // Config.ShutdownTimeout, then cancels their contexts and waits a few
@@ -257,10 +243,8 @@ func (r *Runner) Shutdown(ctx context.Context) error {
 	if err != nil {
 		err = fmt.Errorf("runner: stopping River client: %w", err)
 	}
-	if r.server != nil {
-		if serr := r.server.Shutdown(context.WithoutCancel(ctx)); serr != nil && err == nil {
-			err = fmt.Errorf("runner: stopping health server: %w", serr)
-		}
+	if serr := r.server.Shutdown(context.WithoutCancel(ctx)); serr != nil && err == nil {
+		err = fmt.Errorf("runner: stopping health server: %w", serr)
 	}
 	r.logger.Info("runner stopped")
 	return err

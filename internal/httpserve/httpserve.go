@@ -1,0 +1,62 @@
+// Package httpserve runs an HTTP server in the background on a listener it
+// opens itself, so callers learn the real address (":0" picks a free
+// port) before anything is served. Every binary here serves this way.
+package httpserve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Server is a running HTTP server. A nil *Server is valid and does
+// nothing, for callers whose server is optional.
+type Server struct {
+	ln  net.Listener
+	srv *http.Server
+}
+
+// Listen opens addr and serves h in the background. A serve error other
+// than a normal shutdown is logged under name.
+func Listen(addr string, h http.Handler, logger *slog.Logger, name string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: listening on %s: %w", name, addr, err)
+	}
+	s := &Server{ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error(name+" stopped serving", slog.String("error", err.Error()))
+		}
+	}()
+	return s, nil
+}
+
+// Addr returns the address served, or "" for a nil Server.
+func (s *Server) Addr() string {
+	if s == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Shutdown stops accepting connections and waits for requests in flight,
+// up to ctx's deadline.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s == nil {
+		return nil
+	}
+	return s.srv.Shutdown(ctx)
+}
+
+// Close closes the listener and every connection at once.
+func (s *Server) Close() error {
+	if s == nil {
+		return nil
+	}
+	return s.srv.Close()
+}
