@@ -99,10 +99,8 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	}
 	defer pool.Close()
 
-	if ok, err := db.ValidSearchLanguage(ctx, pool, s.Gateway.SearchLanguage); err != nil {
+	if err := db.RequireSearchLanguage(ctx, pool, s.Gateway.SearchLanguage); err != nil {
 		return err
-	} else if !ok {
-		return fmt.Errorf("SEARCH_LANGUAGE: %q is not a text-search configuration of the database (try simple or english)", s.Gateway.SearchLanguage)
 	}
 	rdb := redis.NewClient(s.Redis)
 	defer rdb.Close()

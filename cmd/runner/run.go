@@ -168,10 +168,8 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 		logger.Warn("redis unreachable; starting anyway", slog.String("addr", s.Redis.Addr), slog.String("error", err.Error()))
 	}
 
-	if ok, err := db.ValidSearchLanguage(ctx, pool, s.SearchLang); err != nil {
+	if err := db.RequireSearchLanguage(ctx, pool, s.SearchLang); err != nil {
 		return err
-	} else if !ok {
-		return fmt.Errorf("SEARCH_LANGUAGE: %q is not a text-search configuration of the database (try simple or english)", s.SearchLang)
 	}
 	// Released scheduled messages are written through the outbox, which
 	// only inserts jobs: an insert-only client is enough.

@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,6 +26,19 @@ func ValidSearchLanguage(ctx context.Context, q Querier, language string) (bool,
 	var ok bool
 	err := q.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = $1)", language).Scan(&ok)
 	return ok, translate("checking search language", err)
+}
+
+// RequireSearchLanguage is ValidSearchLanguage as an error naming
+// SEARCH_LANGUAGE, for binaries to check at start.
+func RequireSearchLanguage(ctx context.Context, q Querier, language string) error {
+	ok, err := ValidSearchLanguage(ctx, q, language)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("SEARCH_LANGUAGE: %q is not a text-search configuration of the database (try simple or english)", language)
+	}
+	return nil
 }
 
 // SearchHit is one search result.

@@ -12,23 +12,15 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/msgrunner/msgrunner/internal/auth"
+	"github.com/msgrunner/msgrunner/internal/httperr"
 	"github.com/msgrunner/msgrunner/outbox"
 	"github.com/msgrunner/msgrunner/validation"
 )
 
-// apiError is an error with the status and stable code clients see.
-type apiError struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
-}
+// apiError is the error shape clients see.
+type apiError = httperr.Error
 
-func (e *apiError) Error() string { return e.Code + ": " + e.Message }
-
-func newError(status int, code, msg string) *apiError {
-	return &apiError{Status: status, Code: code, Message: msg}
-}
+func newError(status int, code, msg string) *apiError { return httperr.New(status, code, msg) }
 
 // classify maps any error to what the client sees. It is the one place
 // where errors become statuses; raw error text of unexpected errors never
@@ -41,18 +33,13 @@ func classify(err error) (e *apiError, unexpected bool) {
 	case errors.As(err, &ae):
 		return ae, false
 	case errors.As(err, &ve):
-		return &apiError{Status: http.StatusBadRequest, Code: "invalid_field", Field: ve.Field, Message: ve.Error()}, false
+		return httperr.FromValidation(ve), false
 	case errors.Is(err, outbox.ErrNotParticipant):
 		return newError(http.StatusForbidden, "not_participant", "you are not a participant of this conversation, or the recipient is not"), false
 	case errors.Is(err, auth.ErrMissing), errors.Is(err, auth.ErrInvalid), errors.Is(err, auth.ErrExpired), errors.Is(err, auth.ErrBadSubject):
 		return newError(http.StatusUnauthorized, "unauthorized", err.Error()), false
 	case errors.As(err, &he):
-		code := strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_"))
-		msg := http.StatusText(he.Code)
-		if s, ok := he.Message.(string); ok {
-			msg = s
-		}
-		return newError(he.Code, code, msg), false
+		return httperr.FromEcho(he), false
 	case databaseUnavailable(err):
 		return newError(http.StatusServiceUnavailable, "database_unavailable", "the message store is unavailable; nothing was written, try again"), false
 	default:
@@ -89,5 +76,5 @@ func (s *Server) httpErrorHandler(err error, c echo.Context) {
 	if e.Status == http.StatusUnauthorized {
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="msgrunner"`)
 	}
-	_ = c.JSON(e.Status, map[string]any{"error": e})
+	_ = httperr.Write(c, e)
 }
