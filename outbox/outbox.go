@@ -27,6 +27,10 @@ import (
 // DefaultMaxContentBytes is Config.MaxContentBytes when unset: 64 KiB.
 const DefaultMaxContentBytes = 64 << 10
 
+// sealOverhead is what sealing adds to content (nonce and tag), so content
+// at the limit still fits once encrypted.
+const sealOverhead = 64
+
 // maxKeyIDBytes bounds Message.KeyID.
 const maxKeyIDBytes = 128
 
@@ -158,8 +162,8 @@ func (o *Outbox) validate(m Message) (validated, error) {
 			return v, validation.Errorf("content", "must be empty when ciphertext is set")
 		case len(m.Ciphertext) == 0:
 			return v, validation.Errorf("ciphertext", "is required when key_id is set")
-		case len(m.Ciphertext) > o.maxContent:
-			return v, validation.Errorf("ciphertext", "is %d bytes, over the limit of %d", len(m.Ciphertext), o.maxContent)
+		case len(m.Ciphertext) > o.maxContent+sealOverhead:
+			return v, validation.Errorf("ciphertext", "is %d bytes, over the limit of %d", len(m.Ciphertext), o.maxContent+sealOverhead)
 		case m.KeyID == "":
 			return v, validation.Errorf("key_id", "is required when ciphertext is set")
 		case len(m.KeyID) > maxKeyIDBytes || !utf8.ValidString(m.KeyID):
@@ -170,15 +174,8 @@ func (o *Outbox) validate(m Message) (validated, error) {
 		return v, nil
 	}
 
-	switch {
-	case strings.TrimSpace(m.Content) == "":
-		return v, validation.Errorf("content", "must not be empty")
-	case len(m.Content) > o.maxContent:
-		return v, validation.Errorf("content", "is %d bytes, over the limit of %d", len(m.Content), o.maxContent)
-	case !utf8.ValidString(m.Content):
-		return v, validation.Errorf("content", "must be valid UTF-8")
-	case strings.ContainsRune(m.Content, 0):
-		return v, validation.Errorf("content", "must not contain NUL characters")
+	if err := ValidateContent(m.Content, o.maxContent); err != nil {
+		return v, err
 	}
 	content := m.Content
 	v.row.Content = &content
@@ -255,6 +252,23 @@ func DirectConversationID(a, b uuid.UUID) uuid.UUID {
 
 // Querier runs queries: a *pgxpool.Pool, a *pgx.Conn or a pgx.Tx.
 type Querier = db.Querier
+
+// ValidateContent checks message text: not blank, at most maxBytes, valid
+// UTF-8 without NUL. Callers that encrypt content before it reaches the
+// outbox check the plaintext with it first.
+func ValidateContent(content string, maxBytes int) error {
+	switch {
+	case strings.TrimSpace(content) == "":
+		return validation.Errorf("content", "must not be empty")
+	case len(content) > maxBytes:
+		return validation.Errorf("content", "is %d bytes, over the limit of %d", len(content), maxBytes)
+	case !utf8.ValidString(content):
+		return validation.Errorf("content", "must be valid UTF-8")
+	case strings.ContainsRune(content, 0):
+		return validation.Errorf("content", "must not contain NUL characters")
+	}
+	return nil
+}
 
 // Beginner starts transactions: a *pgxpool.Pool, a *pgx.Conn, or a pgx.Tx
 // (which begins a savepoint).

@@ -16,6 +16,14 @@ if [[ -z ${AUTH_SECRET:-} ]]; then
 	AUTH_SECRET=$(cat .dev/auth-secret)
 fi
 export AUTH_SECRET
+if [[ -z ${ENCRYPTION_KEYS:-} ]]; then
+	# A development key-encryption key, made once and kept out of git.
+	if [[ ! -s .dev/encryption-key ]]; then
+		head -c 32 /dev/urandom | base64 | tr -d '\n' > .dev/encryption-key
+		chmod 600 .dev/encryption-key
+	fi
+	export ENCRYPTION_KEYS="dev1:$(cat .dev/encryption-key)" ENCRYPTION_ACTIVE_KEY=dev1
+fi
 export LOG_FORMAT=${LOG_FORMAT:-text}
 export ATTACHMENTS_DIR=${ATTACHMENTS_DIR:-.dev/attachments}
 

@@ -33,6 +33,7 @@ type CleanupOutput struct {
 	Messages      int64  `json:"messages"`
 	Conversations int64  `json:"conversations,omitempty"`
 	Attachments   int64  `json:"attachments,omitempty"`
+	KeysShredded  int64  `json:"keys_shredded,omitempty"`
 	Batches       int    `json:"batches"`
 }
 
@@ -77,10 +78,13 @@ func (w *CleanupMessagesWorker) Work(ctx context.Context, job *river.Job[jobs.Cl
 			return n, err
 		})
 	case jobs.CleanupDeletedConversations:
-		// No per-conversation keys exist yet to shred: encrypted content
-		// is deleted with its rows.
 		if a.DryRun {
 			out.Messages, err = db.CountDeletedConversationMessages(ctx, w.deps.Pool)
+			break
+		}
+		// Crypto-shred first: once the keys are gone the ciphertext is
+		// unreadable, even in backups, whatever the deletes below leave.
+		if out.KeysShredded, err = db.ShredDeletedConversationKeys(ctx, w.deps.Pool); err != nil {
 			break
 		}
 		err = loop(func() (int64, error) {

@@ -73,6 +73,7 @@ func TestCleanupDeletesExactlyTheRightRows(t *testing.T) {
 	msg(convs["half"], "read", day)
 	halfPending := msg(convs["half"], "pending", day) // not delivered: stays, and so does its conversation
 	msg(convs["gone"], "read", day)
+	exec(`INSERT INTO conversation_keys (conversation_id, kek_id, wrapped_key) VALUES ($1, 'k1', '\x00'), ($2, 'k1', '\x00')`, convs["gone"], convs["kept"])
 
 	files := map[string]time.Duration{"old1": -time.Hour, "old2": -2 * time.Hour, "fresh": time.Hour}
 	for name, ttl := range files {
@@ -121,6 +122,8 @@ func TestCleanupDeletesExactlyTheRightRows(t *testing.T) {
 	require.EqualValues(t, 3, out["messages"])
 	require.EqualValues(t, 2, out["batches"], "2 + 1")
 	out = run(jobs.CleanupMessagesArgs{Type: jobs.CleanupDeletedConversations, BatchSize: 2})
+	require.EqualValues(t, 1, out["keys_shredded"], "the deleted conversation's key is destroyed first")
+	require.Equal(t, 1, count(pool, `SELECT count(*) FROM conversation_keys`), "the live conversation keeps its key")
 	require.EqualValues(t, 3, out["messages"])
 	require.EqualValues(t, 1, out["conversations"])
 	out = run(jobs.CleanupMessagesArgs{Type: jobs.CleanupExpiredAttachments, BatchSize: 1})

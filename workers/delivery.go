@@ -35,9 +35,6 @@ func (w *SendMessageWorker) Work(ctx context.Context, job *river.Job[jobs.SendMe
 		return err
 	}
 	delivered, err := w.deps.Fanout.Deliver(ctx, w.deps.Pool, m)
-	if errors.Is(err, fanout.ErrNotDeliverable) {
-		return river.JobCancel(err)
-	}
 	if err != nil {
 		return snoozeOnRedis(w.Queue, job.JobRow, w.deps.Logger, err)
 	}

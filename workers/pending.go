@@ -23,14 +23,3 @@ type SendNotificationWorker struct {
 func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.SendNotificationArgs]) error {
 	return notImplemented(jobs.KindSendNotification, "notification providers, preferences and templates (notifications issue)")
 }
-
-// EncryptDecryptWorker does bulk encryption, key rotation and export.
-type EncryptDecryptWorker struct {
-	Policy[jobs.EncryptDecryptArgs]
-	deps Deps
-}
-
-// Work implements river.Worker.
-func (w *EncryptDecryptWorker) Work(ctx context.Context, job *river.Job[jobs.EncryptDecryptArgs]) error {
-	return notImplemented(jobs.KindEncryptDecrypt, "the encryption keyring and bulk crypto operations (encryption issue)")
-}

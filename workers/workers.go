@@ -17,6 +17,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/attachments"
 	"github.com/msgrunner/msgrunner/internal/broadcast"
 	"github.com/msgrunner/msgrunner/internal/fanout"
+	"github.com/msgrunner/msgrunner/internal/keyring"
 	"github.com/msgrunner/msgrunner/jobs"
 	"github.com/msgrunner/msgrunner/outbox"
 )
@@ -37,6 +38,9 @@ type Deps struct {
 	// Attachments holds uploaded files, for expired_attachments cleanup;
 	// that cleanup type is cancelled with the reason when nil.
 	Attachments attachments.Store
+	// Sealer holds the encryption keys for encrypt-decrypt; such jobs are
+	// cancelled with the reason when nil.
+	Sealer *keyring.Sealer
 	// Broadcasts runs broadcasts a chunk at a time.
 	Broadcasts *broadcast.Service
 	// SearchLanguage is the text-search configuration of the index;

@@ -18,6 +18,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/gateway"
+	"github.com/msgrunner/msgrunner/internal/keyring"
 	"github.com/msgrunner/msgrunner/outbox"
 )
 
@@ -67,6 +68,9 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		AttachmentMaxBytes: int64(r.Int("ATTACHMENT_MAX_BYTES", 10<<20, 1, 1<<30)),
 		AttachmentTTL:      r.Duration("ATTACHMENT_TTL", 30*24*time.Hour, time.Minute, 10*365*24*time.Hour),
 		Logger:             s.Logger,
+	}
+	if ring := r.Keyring(); ring != nil {
+		s.Gateway.Sealer = keyring.NewSealer(ring)
 	}
 	if dir, ok := r.Lookup("ATTACHMENTS_DIR"); ok {
 		store, err := attachments.NewDir(dir)

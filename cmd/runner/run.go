@@ -20,6 +20,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/config"
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/fanout"
+	"github.com/msgrunner/msgrunner/internal/keyring"
 	"github.com/msgrunner/msgrunner/internal/runner"
 	"github.com/msgrunner/msgrunner/internal/tracing"
 	"github.com/msgrunner/msgrunner/jobs"
@@ -40,6 +41,9 @@ type settings struct {
 	Runner      runner.Config
 	// Tracing is set when OTEL_EXPORTER_OTLP_ENDPOINT is.
 	Tracing *tracing.Config
+	// Sealer rotates conversation keys (encrypt-decrypt); nil without
+	// ENCRYPTION_KEYS.
+	Sealer *keyring.Sealer
 	// Attachments is the store expired_attachments cleanup deletes from.
 	Attachments attachments.Store
 	// Cleanup is the periodic cleanup: a cron schedule and one job per type.
@@ -88,6 +92,9 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		CancelledRetention:   r.Duration("RIVER_CANCELLED_RETENTION", runner.DefaultCancelledRetention, time.Minute, 365*24*time.Hour),
 		DiscardedRetention:   r.Duration("RIVER_DISCARDED_RETENTION", runner.DefaultDiscardedRetention, time.Minute, 365*24*time.Hour),
 		Logger:               s.Logger,
+	}
+	if ring := r.Keyring(); ring != nil {
+		s.Sealer = keyring.NewSealer(ring)
 	}
 	if dir, ok := r.Lookup("ATTACHMENTS_DIR"); ok {
 		store, err := attachments.NewDir(dir)
@@ -184,7 +191,7 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	ws := river.NewWorkers()
 	if err := workers.Register(ws, workers.Deps{
 		Pool: pool, Redis: rdb, Logger: logger, Outbox: ob, SearchLanguage: s.SearchLang,
-		Broadcasts: broadcast.New(pool, ob, inserter), Attachments: s.Attachments,
+		Broadcasts: broadcast.New(pool, ob, inserter), Attachments: s.Attachments, Sealer: s.Sealer,
 		Fanout: fanout.New(rdb, fanout.Config{Keys: fanout.Keys{Prefix: s.RedisPrefix}}),
 	}, s.Runner.Queues); err != nil {
 		return err

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/msgrunner/msgrunner/internal/keyring"
 )
 
 // Reader reads typed values from an environment lookup function.
@@ -151,6 +153,22 @@ func (r *Reader) Redis() *redis.Options {
 		Password: r.String("REDIS_PASSWORD", ""),
 		DB:       r.Int("REDIS_QUEUE_DB", 0, 0, 15),
 	}
+}
+
+// Keyring returns the key-encryption keys from ENCRYPTION_KEYS
+// ("id:<base64 of 32 bytes>,...") and ENCRYPTION_ACTIVE_KEY, or nil when
+// ENCRYPTION_KEYS is unset. Problems name the variable, never the keys.
+func (r *Reader) Keyring() *keyring.Keyring {
+	spec, ok := r.Lookup("ENCRYPTION_KEYS")
+	if !ok {
+		return nil
+	}
+	ring, err := keyring.Parse(spec, r.String("ENCRYPTION_ACTIVE_KEY", ""))
+	if err != nil {
+		r.Fail("ENCRYPTION_KEYS", "%v", err)
+		return nil
+	}
+	return ring
 }
 
 // Logger returns a slog logger writing to w, configured by LOG_LEVEL

@@ -2,7 +2,6 @@ package fanout
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -10,13 +9,10 @@ import (
 	"github.com/msgrunner/msgrunner/internal/db"
 )
 
-// ErrNotDeliverable is returned by Deliver for a message it cannot put in a
-// frame: one stored encrypted, until the gateway can decrypt.
-var ErrNotDeliverable = errors.New("fanout: message is stored encrypted and this build cannot decrypt it")
-
 // FrameOf returns the message frame of a stored message. A message stored
-// encrypted gets a frame marked Encrypted, without content, and
-// ErrNotDeliverable.
+// encrypted gets a frame marked Encrypted without content: plaintext never
+// travels through Redis, and the gateway holding the recipient decrypts it
+// on the way to the socket.
 func FrameOf(m db.Message) (MessageFrame, error) {
 	fr := MessageFrame{
 		Type: FrameMessage, ID: m.ID, ConversationID: m.ConversationID, Seq: m.Seq,
@@ -29,7 +25,7 @@ func FrameOf(m db.Message) (MessageFrame, error) {
 	}
 	if m.Content == nil {
 		fr.Encrypted = true
-		return fr, ErrNotDeliverable
+		return fr, nil
 	}
 	fr.Content = *m.Content
 	return fr, nil

@@ -65,10 +65,14 @@ func (f *Fanout) PublishMessage(ctx context.Context, fr MessageFrame) error {
 	pipe := f.rdb.Pipeline()
 	pipe.Publish(ctx, k.UserChannel(fr.RecipientID), b)
 	// Replace whatever the cache holds at this seq, then trim to the newest.
+	// An encrypted message is not cached: readers of its conversation go to
+	// Postgres (the gap makes the cache decline), where the ciphertext is.
 	pipe.ZRemRangeByScore(ctx, recent, strconv.FormatInt(fr.Seq, 10), strconv.FormatInt(fr.Seq, 10))
-	pipe.ZAdd(ctx, recent, redis.Z{Score: float64(fr.Seq), Member: b})
-	pipe.ZRemRangeByRank(ctx, recent, 0, int64(-f.cfg.RecentMax-1))
-	pipe.Expire(ctx, recent, f.cfg.RecentTTL)
+	if !fr.Encrypted {
+		pipe.ZAdd(ctx, recent, redis.Z{Score: float64(fr.Seq), Member: b})
+		pipe.ZRemRangeByRank(ctx, recent, 0, int64(-f.cfg.RecentMax-1))
+		pipe.Expire(ctx, recent, f.cfg.RecentTTL)
+	}
 	f.bumpUnread(ctx, pipe, fr.RecipientID)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("publishing message: %w: %w", ErrUnavailable, err)
@@ -152,7 +156,8 @@ func (f *Fanout) Forget(ctx context.Context, conv uuid.UUID, seq int64) error {
 }
 
 // FillRecent stores frames (a contiguous run in seq order, such as a page
-// read from Postgres) in the recent-messages cache.
+// read from Postgres) in the recent-messages cache. Encrypted messages are
+// never cached (the gap makes readers of that range go to Postgres).
 func (f *Fanout) FillRecent(ctx context.Context, conv uuid.UUID, frames []MessageFrame) error {
 	if len(frames) == 0 {
 		return nil
@@ -160,6 +165,9 @@ func (f *Fanout) FillRecent(ctx context.Context, conv uuid.UUID, frames []Messag
 	key := f.cfg.Keys.recent(conv)
 	zs := make([]redis.Z, 0, len(frames))
 	for _, fr := range frames {
+		if fr.Encrypted {
+			continue
+		}
 		fr.Type = FrameMessage
 		b, err := json.Marshal(fr)
 		if err != nil {
@@ -169,7 +177,9 @@ func (f *Fanout) FillRecent(ctx context.Context, conv uuid.UUID, frames []Messag
 	}
 	pipe := f.rdb.Pipeline()
 	pipe.ZRemRangeByScore(ctx, key, strconv.FormatInt(frames[0].Seq, 10), strconv.FormatInt(frames[len(frames)-1].Seq, 10))
-	pipe.ZAdd(ctx, key, zs...)
+	if len(zs) > 0 {
+		pipe.ZAdd(ctx, key, zs...)
+	}
 	pipe.ZRemRangeByRank(ctx, key, 0, int64(-f.cfg.RecentMax-1))
 	pipe.Expire(ctx, key, f.cfg.RecentTTL)
 	_, err := pipe.Exec(ctx)

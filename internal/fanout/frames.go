@@ -31,6 +31,9 @@ type MessageFrame struct {
 	// deleted message's content is left out).
 	Edited  bool `json:"edited,omitempty"`
 	Deleted bool `json:"deleted,omitempty"`
+	// Unreadable says why an encrypted message's content could not be
+	// decrypted for the reader (set by the gateway, never published).
+	Unreadable string `json:"unreadable,omitempty"`
 }
 
 // ReceiptFrame tells a sender that its message was delivered or read.

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -30,6 +31,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/dbtest"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/gateway"
+	"github.com/msgrunner/msgrunner/internal/keyring"
 	"github.com/msgrunner/msgrunner/internal/runner"
 	"github.com/msgrunner/msgrunner/jobs"
 	"github.com/msgrunner/msgrunner/outbox"
@@ -42,6 +44,19 @@ type node struct {
 	srv  *gateway.Server
 	base string
 }
+
+// testKeys is the keyring of the test gateways and runner: k1 active, k2
+// ready for rotation.
+var testKeys = func() *keyring.Keyring {
+	k := func(b byte) string {
+		return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, keyring.KeySize))
+	}
+	ring, err := keyring.Parse("k1:"+k(1)+",k2:"+k(2), "k1")
+	if err != nil {
+		panic(err)
+	}
+	return ring
+}()
 
 type bundle struct {
 	pool       *pgxpool.Pool
@@ -105,8 +120,8 @@ func setupWith(t testing.TB, editQueues func([]jobs.QueueSpec)) *bundle {
 	ws := river.NewWorkers()
 	require.NoError(t, workers.Register(ws, workers.Deps{
 		Pool: runnerPool, Redis: runnerRedis, Logger: b.logger, Outbox: ob,
-		Broadcasts: broadcast.New(runnerPool, ob, inserter),
-		Fanout:     fanout.New(runnerRedis, fanout.Config{Keys: b.keys}),
+		Broadcasts: broadcast.New(runnerPool, ob, inserter), Sealer: keyring.NewSealer(testKeys),
+		Fanout: fanout.New(runnerRedis, fanout.Config{Keys: b.keys}),
 	}, queues))
 	r, err := runner.New(runnerPool, runner.Config{Queues: queues, Workers: ws, Logger: b.logger, ShutdownTimeout: 2 * time.Second})
 	require.NoError(t, err)
@@ -127,7 +142,7 @@ func (b *bundle) startNode(t testing.TB, pool *pgxpool.Pool) *node {
 	require.NoError(t, err)
 	srv, err := gateway.New(pool, fanout.New(nodeRedis, fanout.Config{Keys: b.keys}), hub, gateway.Config{
 		Addr: "127.0.0.1:0", Auth: b.auth, Logger: b.logger, MaxContentBytes: 1000,
-		Attachments: store, AttachmentMaxBytes: 64 << 10,
+		Attachments: store, AttachmentMaxBytes: 64 << 10, Sealer: keyring.NewSealer(testKeys),
 		DBTimeout: 2 * time.Second, ShutdownTimeout: 3 * time.Second,
 	})
 	require.NoError(t, err)
@@ -561,7 +576,7 @@ func TestBadInputGetsAClearErrorAndWritesNothing(t *testing.T) {
 		{"unknown priority", aliceTok, map[string]any{"conversation_id": conv.String(), "recipient_id": bob.String(), "content": "x", "priority": "asap"}, 400, "invalid_field", "priority"},
 		{"foreign conversation", b.token(t, eve), msgBody(conv, bob, "let me in"), 403, "not_participant", ""},
 		{"message to self", aliceTok, msgBody(conv, alice, "me"), 400, "invalid_field", "recipient_id"},
-		{"encryption not built", aliceTok, map[string]any{"conversation_id": conv.String(), "recipient_id": bob.String(), "content": "x", "requires_encryption": true}, 501, "encryption_unavailable", "requires_encryption"},
+		{"encrypted but empty", aliceTok, map[string]any{"conversation_id": conv.String(), "recipient_id": bob.String(), "content": " ", "requires_encryption": true}, 400, "invalid_field", "content"},
 	}
 	for _, tc := range cases {
 		code, res := b.post(t, 0, tc.token, tc.body)

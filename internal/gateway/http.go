@@ -19,6 +19,7 @@ import (
 
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/fanout"
+	"github.com/msgrunner/msgrunner/internal/keyring"
 	"github.com/msgrunner/msgrunner/outbox"
 	"github.com/msgrunner/msgrunner/validation"
 )
@@ -83,10 +84,6 @@ func (req sendRequest) target() (conv, recipient uuid.UUID, err error) {
 	}
 	if recipient, err = parseID("recipient_id", req.RecipientID); err != nil {
 		return uuid.Nil, uuid.Nil, err
-	}
-	if req.RequiresEncryption {
-		return uuid.Nil, uuid.Nil, &apiError{Status: http.StatusNotImplemented, Code: "encryption_unavailable", Field: "requires_encryption",
-			Message: "encryption at rest is not built yet; send without requires_encryption"}
 	}
 	return conv, recipient, nil
 }
@@ -165,21 +162,32 @@ func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sen
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
 	defer cancel()
-	res, err := s.outbox.Send(ctx, s.pool, outbox.Message{
+	msg := outbox.Message{
 		ConversationID: conv, SenderID: user, RecipientID: recipient,
 		Content: req.Content, Priority: req.Priority, SendMessageAfter: s.cfg.DeliveryBackstop,
-	})
+	}
+	if req.RequiresEncryption {
+		if err := s.seal(ctx, &msg); err != nil {
+			return sendResponse{}, err
+		}
+	}
+	res, err := s.outbox.Send(ctx, s.pool, msg)
 	if err != nil {
 		return sendResponse{}, err
 	}
 	out := sendResponse{ID: res.ID, ConversationID: res.ConversationID, Seq: res.Seq, Status: res.Status}
 
 	// Fast path: publish now; the job delivers later only if this fails.
-	content := req.Content
-	delivered, err := s.fanout.DeliverFast(ctx, s.pool, db.Message{
+	stored := db.Message{
 		ID: res.ID, ConversationID: res.ConversationID, SenderID: user, RecipientID: recipient,
-		Seq: res.Seq, Content: &content, Status: db.MessagePending, CreatedAt: res.CreatedAt,
-	})
+		Seq: res.Seq, Status: db.MessagePending, CreatedAt: res.CreatedAt, Ciphertext: msg.Ciphertext,
+	}
+	if msg.Ciphertext == nil {
+		stored.Content = &msg.Content
+	} else {
+		stored.KeyID = &msg.KeyID
+	}
+	delivered, err := s.fanout.DeliverFast(ctx, s.pool, stored)
 	switch {
 	case err != nil:
 		s.logger.Warn("immediate delivery failed; the send-message job will retry",
@@ -223,6 +231,53 @@ func (s *Server) postMessage(c echo.Context) error {
 	return c.JSON(http.StatusCreated, res)
 }
 
+// seal encrypts msg's content in place (its plaintext checked first), so
+// only ciphertext reaches the database.
+func (s *Server) seal(ctx context.Context, msg *outbox.Message) error {
+	if s.cfg.Sealer == nil {
+		return &apiError{Status: http.StatusNotImplemented, Code: "encryption_unavailable", Field: "requires_encryption",
+			Message: "this gateway has no encryption keys (ENCRYPTION_KEYS); send without requires_encryption"}
+	}
+	if err := outbox.ValidateContent(msg.Content, s.cfg.MaxContentBytes); err != nil {
+		return err
+	}
+	msg.ID = uuid.Must(uuid.NewV7())
+	sealed, label, err := s.cfg.Sealer.Seal(ctx, s.pool, msg.ConversationID, msg.ID, msg.Content)
+	if err != nil {
+		return fmt.Errorf("sealing message: %w", err)
+	}
+	msg.Ciphertext, msg.KeyID, msg.Content = sealed, label, ""
+	return nil
+}
+
+// reveal fills an encrypted message frame's content for its recipient, or
+// says why it cannot be read (the key destroyed, tampering).
+func (s *Server) reveal(ctx context.Context, fr *fanout.MessageFrame, m *db.Message) {
+	if !fr.Encrypted || s.cfg.Sealer == nil {
+		return
+	}
+	if m == nil {
+		got, err := db.GetMessage(ctx, s.pool, fr.ID)
+		if err != nil {
+			fr.Unreadable = "message not found"
+			return
+		}
+		m = &got
+	}
+	plain, err := s.cfg.Sealer.Open(ctx, s.pool, *m)
+	switch {
+	case errors.Is(err, keyring.ErrShredded):
+		fr.Unreadable = "the conversation's key was destroyed"
+	case errors.Is(err, keyring.ErrOpen), errors.Is(err, keyring.ErrUnknownKey):
+		fr.Unreadable = "the message cannot be decrypted (wrong key or tampered)"
+	case err != nil:
+		fr.Unreadable = "the message cannot be decrypted right now"
+		s.logger.Warn("decrypting a message", slog.String("message_id", fr.ID.String()), slog.String("error", err.Error()))
+	default:
+		fr.Content = plain
+	}
+}
+
 // schedule holds a message from user until its send_at or delay_ms.
 func (s *Server) schedule(ctx context.Context, user uuid.UUID, req sendRequest) (scheduledResponse, error) {
 	at, _, err := req.sendAt(time.Now())
@@ -232,6 +287,10 @@ func (s *Server) schedule(ctx context.Context, user uuid.UUID, req sendRequest) 
 	conv, recipient, err := req.target()
 	if err != nil {
 		return scheduledResponse{}, err
+	}
+	if req.RequiresEncryption {
+		return scheduledResponse{}, &apiError{Status: http.StatusNotImplemented, Code: "encryption_unavailable", Field: "requires_encryption",
+			Message: "scheduled messages cannot be encrypted yet; send it now, or without requires_encryption"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
 	defer cancel()
@@ -325,11 +384,15 @@ func (s *Server) history(c echo.Context) error {
 			frames[i], _ = fanout.FrameOf(m)
 		}
 		// Only a page that reaches the conversation's end may seed the
-		// cache, which must always hold its newest messages.
+		// cache, which must always hold its newest messages. Encrypted
+		// frames are filled in after, and never cached.
 		if len(msgs) < int(limit) {
 			if err := s.fanout.FillRecent(ctx, conv, frames); err != nil {
 				s.logger.Debug("filling recent cache", slog.String("error", err.Error()))
 			}
+		}
+		for i := range frames {
+			s.reveal(ctx, &frames[i], &msgs[i])
 		}
 	}
 	next := after

@@ -28,6 +28,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/broadcast"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/httpserve"
+	"github.com/msgrunner/msgrunner/internal/keyring"
 	"github.com/msgrunner/msgrunner/outbox"
 )
 
@@ -69,6 +70,9 @@ type Config struct {
 	AllowedOrigins []string
 	// Logger receives structured logs. Required.
 	Logger *slog.Logger
+	// Sealer encrypts messages sent with requires_encryption and decrypts
+	// them for their participants; such sends answer 501 when nil.
+	Sealer *keyring.Sealer
 	// Attachments stores uploads; POST /v1/attachments answers 501 when
 	// nil.
 	Attachments attachments.Store

@@ -130,7 +130,7 @@ func (c *conn) writeLoop() {
 				return
 			}
 		case b := <-c.sub.C:
-			if !write(b, live) {
+			if !write(c.revealLive(b), live) {
 				return
 			}
 		case <-ping.C:
@@ -143,6 +143,30 @@ func (c *conn) writeLoop() {
 			}
 		}
 	}
+}
+
+// encryptedMarker is how an encrypted message frame looks on the wire.
+var encryptedMarker = []byte(`"encrypted":true`)
+
+// revealLive decrypts an encrypted message frame from Redis for this
+// socket's user (the frame carries no content); other frames pass as they
+// are.
+func (c *conn) revealLive(b []byte) []byte {
+	if !bytes.Contains(b, encryptedMarker) {
+		return b
+	}
+	var fr fanout.MessageFrame
+	if err := json.Unmarshal(b, &fr); err != nil || fr.Type != fanout.FrameMessage || fr.RecipientID != c.user {
+		return b
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.DBTimeout)
+	defer cancel()
+	c.s.reveal(ctx, &fr, nil)
+	out, err := json.Marshal(fr)
+	if err != nil {
+		return b
+	}
+	return out
 }
 
 // send queues a frame of this connection's own; it waits while the client
@@ -318,6 +342,7 @@ func (c *conn) handleResume(b []byte) error {
 		for _, m := range msgs {
 			fr, _ := fanout.FrameOf(m)
 			fr.Status = string(m.Status)
+			c.s.reveal(c.ctx, &fr, &m)
 			c.send(fr)
 		}
 		total += len(msgs)

@@ -526,6 +526,14 @@ type Conversation struct {
 	DeletedAt *time.Time
 }
 
+type ConversationKey struct {
+	ConversationID uuid.UUID
+	KekID          string
+	WrappedKey     []byte
+	CreatedAt      time.Time
+	RotatedAt      *time.Time
+}
+
 type ConversationParticipant struct {
 	ConversationID uuid.UUID
 	UserID         uuid.UUID
