@@ -45,11 +45,17 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:" >&2; echo "$$out" >&2; exit 1; fi
 
-## bench: benchmarks against local services (not part of make test)
+## bench: every benchmark against local services (not part of make test); writes bench/results/latest.{md,json}
 bench: services
-	$(GO) test -run '^$$' -bench Drain -benchtime 3x -count 1 ./internal/runner/
-	$(GO) test -run '^$$' -bench EndToEnd -benchtime 1x -count 3 ./internal/gateway/
-	$(GO) test -run '^$$' -bench Broadcast100k -benchtime 1x -count 1 -timeout 15m ./internal/gateway/
+	@mkdir -p bench/results
+	@set -o pipefail; { \
+	  $(GO) test -run '^$$' -bench Drain -benchtime 3x -count 1 ./internal/runner/ && \
+	  $(GO) test -run '^$$' -bench WritePath -benchtime 1x -count 3 ./outbox/ && \
+	  $(GO) test -run '^$$' -bench EndToEnd -benchtime 1x -count 3 ./internal/gateway/ && \
+	  $(GO) test -run '^$$' -bench Broadcast100k -benchtime 1x -count 1 -timeout 15m ./internal/gateway/ ; \
+	} 2>&1 | grep -v '^redis:' | tee bench/results/raw.txt
+	$(GO) run ./cmd/benchreport -out bench/results/latest < bench/results/raw.txt
+	@echo "wrote bench/results/latest.md and latest.json"
 
 clean:
 	rm -rf bin
