@@ -71,10 +71,13 @@ func (w *BatchSendWorker) Work(ctx context.Context, job *river.Job[jobs.BatchSen
 				slog.String("status", step.Batch.Status), slog.Int("processed", step.Batch.Processed), slog.Int("failed", step.Batch.Failed))
 			return nil
 		}
-		if time.Now().After(handover) {
-			return river.JobSnooze(0) // continue in a fresh run from the cursor
+		d := step.Batch.ChunkDelay
+		if time.Now().Add(d).After(handover) {
+			// Continue in a fresh run from the cursor, after the delay: a
+			// snooze uses no attempt, so long broadcasts never fail for time.
+			return river.JobSnooze(d)
 		}
-		if d := step.Batch.ChunkDelay; d > 0 {
+		if d > 0 {
 			timer := time.NewTimer(d)
 			select {
 			case <-timer.C:

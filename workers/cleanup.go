@@ -18,9 +18,11 @@ import (
 // CleanupMessagesWorker deletes old messages, the messages of
 // conversations every participant deleted, and expired attachments (files
 // and rows), batch_size rows per short transaction, looping until done. It
-// never deletes a message that is not yet delivered or that a live job
-// still refers to. Near its timeout it snoozes and continues in a fresh
-// run. A dry run only counts. Counts are recorded as the job's output.
+// never deletes a message that is still on its way (pending or sent, not
+// yet delivered) or that a live job still refers to; delivered, read,
+// failed (final) and sender-deleted messages may go. Near its timeout it
+// snoozes and continues in a fresh run. A dry run only counts. Counts are
+// recorded as the job's output.
 type CleanupMessagesWorker struct {
 	Policy[jobs.CleanupMessagesArgs]
 	deps Deps

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -46,14 +47,18 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		var who caller
+		r := c.Request()
+		// Browsers resend basic-auth credentials (and reach an open dev
+		// server) on cross-site requests too; bearer tokens they never add.
+		ambient := true
 		switch {
 		case s.insecure:
 			who = caller{Role: RoleOperator, Name: "insecure-dev"}
 		default:
 			token, name := "", "bearer"
-			r := c.Request()
 			if h := r.Header.Get("Authorization"); strings.HasPrefix(strings.ToLower(h), "bearer ") {
 				token = strings.TrimSpace(h[len("bearer "):])
+				ambient = false
 			} else if u, p, ok := r.BasicAuth(); ok {
 				token, name = p, u
 			}
@@ -67,9 +72,13 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 				return newError(http.StatusUnauthorized, "unauthorized", "a valid operator or viewer token is required (Bearer, or basic auth with the token as password)")
 			}
 		}
-		m := c.Request().Method
-		if who.Role == RoleViewer && m != http.MethodGet && m != http.MethodHead {
+		m := r.Method
+		mutating := m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions
+		if who.Role == RoleViewer && mutating {
 			return newError(http.StatusForbidden, "forbidden", "viewer tokens are read-only")
+		}
+		if mutating && ambient && crossSite(r) {
+			return newError(http.StatusForbidden, "cross_site", "state-changing requests from another site are refused; use a bearer token or this server's own pages")
 		}
 		c.Set(callerKey, who)
 		return next(c)
@@ -79,4 +88,21 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 func callerOf(c echo.Context) caller {
 	who, _ := c.Get(callerKey).(caller)
 	return who
+}
+
+// crossSite reports whether a browser sent r from another site: by
+// Sec-Fetch-Site when present, else by an Origin that is not this host.
+// Non-browser clients send neither and are not cross-site.
+func crossSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false
+	}
+	u, err := url.Parse(origin)
+	return err != nil || u.Host != r.Host
 }

@@ -2,9 +2,12 @@ package db
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/msgrunner/msgrunner/internal/db/internal/dbsqlc"
 )
@@ -25,15 +28,27 @@ func CountOldMessages(ctx context.Context, q Querier, before time.Time) (int64, 
 // MarkConversationDeleted marks conversation deleted for user (and for all
 // once every participant has). It returns ErrNotFound when user is not a
 // participant, and whether the conversation is now deleted for everyone.
-func MarkConversationDeleted(ctx context.Context, q Querier, conversation, user uuid.UUID) (forAll bool, err error) {
-	r, err := dbsqlc.New(q).MarkConversationDeletedFor(ctx, dbsqlc.MarkConversationDeletedForParams{ConversationID: conversation, UserID: user})
-	if err != nil {
-		return false, translate("deleting conversation", err)
-	}
-	if r.Marked == 0 {
+// The conversation's row is locked first, so two participants deleting at
+// once cannot both miss that the other has.
+func MarkConversationDeleted(ctx context.Context, pool *pgxpool.Pool, conversation, user uuid.UUID) (forAll bool, err error) {
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", conversation); err != nil {
+			return err
+		}
+		r, err := dbsqlc.New(tx).MarkConversationDeletedFor(ctx, dbsqlc.MarkConversationDeletedForParams{ConversationID: conversation, UserID: user})
+		if err != nil {
+			return err
+		}
+		if r.Marked == 0 {
+			return ErrNotFound
+		}
+		forAll = r.DeletedForAll > 0
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
 		return false, ErrNotFound
 	}
-	return r.DeletedForAll > 0, nil
+	return forAll, translate("deleting conversation", err)
 }
 
 // DeleteDeletedConversations deletes up to limit messages of conversations

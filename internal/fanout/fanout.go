@@ -56,6 +56,9 @@ func (f *Fanout) Keys() Keys { return f.cfg.Keys }
 // is harmless: clients dedupe by id and the cache by seq.
 func (f *Fanout) PublishMessage(ctx context.Context, fr MessageFrame) error {
 	fr.Type = FrameMessage
+	if fr.Encrypted {
+		fr.Content = "" // never through Redis
+	}
 	b, err := json.Marshal(fr)
 	if err != nil {
 		return fmt.Errorf("encoding message frame: %w", err)
@@ -65,14 +68,12 @@ func (f *Fanout) PublishMessage(ctx context.Context, fr MessageFrame) error {
 	pipe := f.rdb.Pipeline()
 	pipe.Publish(ctx, k.UserChannel(fr.RecipientID), b)
 	// Replace whatever the cache holds at this seq, then trim to the newest.
-	// An encrypted message is not cached: readers of its conversation go to
-	// Postgres (the gap makes the cache decline), where the ciphertext is.
+	// An encrypted message is cached as its marker frame (no content), so
+	// the run stays whole; readers decrypt it from Postgres.
 	pipe.ZRemRangeByScore(ctx, recent, strconv.FormatInt(fr.Seq, 10), strconv.FormatInt(fr.Seq, 10))
-	if !fr.Encrypted {
-		pipe.ZAdd(ctx, recent, redis.Z{Score: float64(fr.Seq), Member: b})
-		pipe.ZRemRangeByRank(ctx, recent, 0, int64(-f.cfg.RecentMax-1))
-		pipe.Expire(ctx, recent, f.cfg.RecentTTL)
-	}
+	pipe.ZAdd(ctx, recent, redis.Z{Score: float64(fr.Seq), Member: b})
+	pipe.ZRemRangeByRank(ctx, recent, 0, int64(-f.cfg.RecentMax-1))
+	pipe.Expire(ctx, recent, f.cfg.RecentTTL)
 	f.bumpUnread(ctx, pipe, fr.RecipientID)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("publishing message: %w: %w", ErrUnavailable, err)
@@ -156,8 +157,8 @@ func (f *Fanout) Forget(ctx context.Context, conv uuid.UUID, seq int64) error {
 }
 
 // FillRecent stores frames (a contiguous run in seq order, such as a page
-// read from Postgres) in the recent-messages cache. Encrypted messages are
-// never cached (the gap makes readers of that range go to Postgres).
+// read from Postgres) in the recent-messages cache. Encrypted messages go
+// in as their marker frames: never with content, whatever the caller set.
 func (f *Fanout) FillRecent(ctx context.Context, conv uuid.UUID, frames []MessageFrame) error {
 	if len(frames) == 0 {
 		return nil
@@ -166,7 +167,7 @@ func (f *Fanout) FillRecent(ctx context.Context, conv uuid.UUID, frames []Messag
 	zs := make([]redis.Z, 0, len(frames))
 	for _, fr := range frames {
 		if fr.Encrypted {
-			continue
+			fr.Content, fr.Unreadable = "", ""
 		}
 		fr.Type = FrameMessage
 		b, err := json.Marshal(fr)
@@ -177,9 +178,7 @@ func (f *Fanout) FillRecent(ctx context.Context, conv uuid.UUID, frames []Messag
 	}
 	pipe := f.rdb.Pipeline()
 	pipe.ZRemRangeByScore(ctx, key, strconv.FormatInt(frames[0].Seq, 10), strconv.FormatInt(frames[len(frames)-1].Seq, 10))
-	if len(zs) > 0 {
-		pipe.ZAdd(ctx, key, zs...)
-	}
+	pipe.ZAdd(ctx, key, zs...)
 	pipe.ZRemRangeByRank(ctx, key, 0, int64(-f.cfg.RecentMax-1))
 	pipe.Expire(ctx, key, f.cfg.RecentTTL)
 	_, err := pipe.Exec(ctx)

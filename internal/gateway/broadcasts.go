@@ -58,7 +58,7 @@ func viewBroadcast(b db.Batch) broadcastView {
 func (s *Server) postBroadcast(c echo.Context) error {
 	raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxBroadcastBody))
 	if err != nil {
-		return newError(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body is over %d bytes", maxBroadcastBody))
+		return bodyError(err, maxBroadcastBody)
 	}
 	var req broadcastRequest
 	if err := decodeStrict(bytes.NewReader(raw), &req); err != nil {

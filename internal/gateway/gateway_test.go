@@ -590,6 +590,13 @@ func TestBadInputGetsAClearErrorAndWritesNothing(t *testing.T) {
 	}
 	require.Equal(t, before, b.count(t, `SELECT count(*) FROM messages`), "nothing written")
 
+	// Nobody can create the conversation of two other users.
+	carol, dave := uuid.New(), uuid.New()
+	code, res := b.post(t, 0, b.token(t, eve), msgBody(gateway.DirectConversationID(carol, dave), carol, "mine now"))
+	require.Equal(t, http.StatusForbidden, code, res)
+	require.Equal(t, "conversation_id", res["error"].(map[string]any)["field"])
+	require.Zero(t, b.count(t, `SELECT count(*) FROM conversations WHERE id = $1`, gateway.DirectConversationID(carol, dave)))
+
 	// Bad frames get error frames; the connection stays healthy.
 	ws := b.dial(t, 0, aliceTok)
 	frames := []struct {

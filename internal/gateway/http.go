@@ -76,14 +76,20 @@ type scheduledResponse struct {
 	SendAt         time.Time `json:"send_at"`
 }
 
-// target parses the conversation and recipient ids and refuses what this
-// build cannot do.
-func (req sendRequest) target() (conv, recipient uuid.UUID, err error) {
+// target parses the conversation and recipient ids. Conversations are
+// direct ones between two users, so the conversation id must be theirs
+// (DirectConversationID, as GET /v1/dm/:peer gives it): nobody can create,
+// and so take over, the conversation of two other users.
+func (req sendRequest) target(sender uuid.UUID) (conv, recipient uuid.UUID, err error) {
 	if conv, err = parseID("conversation_id", req.ConversationID); err != nil {
 		return uuid.Nil, uuid.Nil, err
 	}
 	if recipient, err = parseID("recipient_id", req.RecipientID); err != nil {
 		return uuid.Nil, uuid.Nil, err
+	}
+	if recipient != sender && conv != DirectConversationID(sender, recipient) {
+		return uuid.Nil, uuid.Nil, &apiError{Status: http.StatusForbidden, Code: "not_participant", Field: "conversation_id",
+			Message: "this is not the conversation of you and the recipient (GET /v1/dm/:peer gives it)"}
 	}
 	return conv, recipient, nil
 }
@@ -156,7 +162,7 @@ func decodeStrict(r io.Reader, v any) error {
 // send-message job is the backstop if that fails.
 func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sendResponse, error) {
 	start := time.Now()
-	conv, recipient, err := req.target()
+	conv, recipient, err := req.target(user)
 	if err != nil {
 		return sendResponse{}, err
 	}
@@ -205,11 +211,7 @@ func (s *Server) postMessage(c echo.Context) error {
 	body := http.MaxBytesReader(c.Response(), c.Request().Body, limit)
 	raw, err := io.ReadAll(body)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return newError(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body is over %d bytes", limit))
-		}
-		return newError(http.StatusBadRequest, "bad_body", "could not read the request body")
+		return bodyError(err, limit)
 	}
 	var req sendRequest
 	if err := decodeStrict(bytes.NewReader(raw), &req); err != nil {
@@ -284,7 +286,7 @@ func (s *Server) schedule(ctx context.Context, user uuid.UUID, req sendRequest) 
 	if err != nil {
 		return scheduledResponse{}, err
 	}
-	conv, recipient, err := req.target()
+	conv, recipient, err := req.target(user)
 	if err != nil {
 		return scheduledResponse{}, err
 	}
@@ -336,6 +338,15 @@ func (s *Server) cancelScheduled(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
+// bodyError tells an over-long body (413) from one that could not be read.
+func bodyError(err error, limit int64) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return newError(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body is over %d bytes", limit))
+	}
+	return newError(http.StatusBadRequest, "bad_body", "could not read the request body")
+}
+
 func queryInt(c echo.Context, name string, def, lo, hi int64) (int64, error) {
 	v := c.QueryParam(name)
 	if v == "" {
@@ -374,6 +385,11 @@ func (s *Server) history(c echo.Context) error {
 		return newError(http.StatusForbidden, "not_participant", "you are not a participant of this conversation")
 	}
 	frames, hit := s.fanout.Recent(ctx, conv, after, int(limit))
+	if hit {
+		for i := range frames {
+			s.reveal(ctx, &frames[i], nil)
+		}
+	}
 	if !hit {
 		msgs, err := db.ListConversationMessages(ctx, s.pool, conv, after, int(limit))
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -46,7 +45,7 @@ func (s *Server) changeMessage(c echo.Context, op string, change func(ctx contex
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 	conv, seq, err := change(ctx, tx, id)
 	if errors.Is(err, db.ErrNotFound) {
-		return newError(http.StatusNotFound, "not_found", "no message of yours with this id can be changed (not yours, deleted, or encrypted)")
+		return newError(http.StatusNotFound, "not_found", "no message of yours with this id can be changed (not yours, already deleted, or, for edits, encrypted)")
 	}
 	if err != nil {
 		return err
@@ -70,7 +69,7 @@ func (s *Server) editMessage(c echo.Context) error {
 	limit := int64(s.cfg.MaxContentBytes)*2 + 1024
 	raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, limit))
 	if err != nil {
-		return newError(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body is over %d bytes", limit))
+		return bodyError(err, limit)
 	}
 	var req struct {
 		Content string `json:"content"`

@@ -71,7 +71,11 @@ func (s *Sealer) Open(ctx context.Context, q db.Querier, m db.Message) (string, 
 		return *m.Content, nil
 	}
 	if m.KeyID == nil || *m.KeyID != DataKeyLabel {
-		return "", fmt.Errorf("%w %v", ErrUnknownKey, m.KeyID)
+		label := "(none)"
+		if m.KeyID != nil {
+			label = *m.KeyID
+		}
+		return "", fmt.Errorf("%w %q", ErrUnknownKey, label)
 	}
 	dk, err := s.dataKey(ctx, q, m.ConversationID, false)
 	if err != nil {

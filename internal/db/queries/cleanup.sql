@@ -41,7 +41,8 @@ SELECT (SELECT count(*) FROM mine)::bigint AS marked, (SELECT count(*) FROM conv
 
 -- name: DeleteDeletedConversationMessages :execrows
 -- Deletes up to @max_rows messages of conversations every participant
--- deleted, except those not yet delivered or with live jobs.
+-- deleted: delivered, read, failed (final) or sender-deleted ones, never
+-- one still on its way or with a live job.
 DELETE FROM messages WHERE id IN (
     SELECT m.id FROM messages m
     JOIN conversations c ON c.id = m.conversation_id AND c.deleted_at IS NOT NULL

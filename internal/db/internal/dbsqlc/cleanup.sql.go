@@ -84,7 +84,8 @@ DELETE FROM messages WHERE id IN (
 `
 
 // Deletes up to @max_rows messages of conversations every participant
-// deleted, except those not yet delivered or with live jobs.
+// deleted: delivered, read, failed (final) or sender-deleted ones, never
+// one still on its way or with a live job.
 func (q *Queries) DeleteDeletedConversationMessages(ctx context.Context, maxRows int32) (int64, error) {
 	result, err := q.db.Exec(ctx, deleteDeletedConversationMessages, maxRows)
 	if err != nil {
