@@ -305,25 +305,36 @@ func (s *Server) retryFailed(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// Retried jobs leave the discarded state, so each page starts afresh.
-	ids := []int64{}
-	for len(ids) < limit {
-		res, err := s.river.JobList(ctx, failedParams(queue, c.QueryParam("kind")).First(min(limit-len(ids), 100)))
+	// Retried jobs leave the discarded state, so each page starts afresh;
+	// a job that cannot be retried is reported and skipped, not fatal.
+	ids, failed := []int64{}, map[int64]string{}
+	var listErr error
+	for len(ids)+len(failed) < limit {
+		p := failedParams(queue, c.QueryParam("kind")).First(min(limit-len(ids)-len(failed), 100))
+		if len(failed) > 0 {
+			p = p.Where("NOT (id = any(@skip::bigint[]))", river.NamedArgs{"skip": keys(failed)})
+		}
+		res, err := s.river.JobList(ctx, p)
 		if err != nil {
-			return err
+			listErr = err
+			break
 		}
 		if len(res.Jobs) == 0 {
 			break
 		}
 		for _, j := range res.Jobs {
 			if _, err := s.river.JobRetry(ctx, j.ID); err != nil {
-				return err
+				failed[j.ID] = err.Error()
+				continue
 			}
 			ids = append(ids, j.ID)
 		}
 	}
-	s.audit(c, "retry-failed", slogQueue(queue), slogInt("count", len(ids)), slogString("kind", c.QueryParam("kind")))
-	return c.JSON(http.StatusOK, map[string]any{"queue": queue, "retried": len(ids), "job_ids": ids})
+	s.audit(c, "retry-failed", slogQueue(queue), slogInt("count", len(ids)), slogInt("failed", len(failed)), slogString("kind", c.QueryParam("kind")))
+	if listErr != nil && len(ids) == 0 {
+		return listErr
+	}
+	return c.JSON(http.StatusOK, map[string]any{"queue": queue, "retried": len(ids), "job_ids": ids, "failed": failed})
 }
 
 func (s *Server) pauseQueue(c echo.Context) error  { return s.setPaused(c, true) }
@@ -348,4 +359,12 @@ func (s *Server) setPaused(c echo.Context, pause bool) error {
 	}
 	s.audit(c, action, slogQueue(queue))
 	return c.JSON(http.StatusOK, map[string]any{"queue": queue, "paused": pause})
+}
+
+func keys(m map[int64]string) []int64 {
+	out := make([]int64, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }

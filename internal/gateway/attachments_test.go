@@ -85,4 +85,7 @@ func TestAttachmentsAndConversationDeletion(t *testing.T) {
 	_, res = do(t, http.MethodDelete, b.nodes[0].base+"/v1/conversations/"+conv.String(), bobTok, nil)
 	require.Equal(t, true, res["deleted_for_everyone"])
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM conversations WHERE id = $1 AND deleted_at IS NOT NULL`, conv))
+	code, _ = b.post(t, 0, aliceTok, msgBody(conv, bob, "too late"))
+	require.Equal(t, http.StatusForbidden, code, "no new messages into a conversation everyone deleted")
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM messages WHERE conversation_id = $1`, conv))
 }

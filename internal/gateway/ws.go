@@ -94,6 +94,7 @@ func (s *Server) websocket(e echo.Context) error {
 	defer sub.Close()
 
 	go c.writeLoop()
+	go c.pingLoop()
 	if err != nil {
 		s.logger.Warn("live delivery unavailable for a connection", slog.String("error", err.Error()))
 		c.sendError("", &apiError{Code: "realtime_unavailable", Message: "live delivery is unavailable right now; send resume to catch up, and again later"})
@@ -103,10 +104,30 @@ func (s *Server) websocket(e echo.Context) error {
 	return nil
 }
 
-// writeLoop is the only writer of the socket.
-func (c *conn) writeLoop() {
+// pingLoop checks the peer is alive. It runs apart from the writer: a ping
+// waits for its pong, which only the reader can take in, and the reader
+// may itself be waiting for the writer to drain this connection's frames.
+func (c *conn) pingLoop() {
 	ping := time.NewTicker(pingInterval)
 	defer ping.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-ping.C:
+			ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
+			err := c.ws.Ping(ctx)
+			cancel()
+			if err != nil {
+				c.close(websocket.StatusGoingAway, "ping timed out")
+				return
+			}
+		}
+	}
+}
+
+// writeLoop is the only writer of data frames.
+func (c *conn) writeLoop() {
 	live, reply := c.s.metrics.frames.WithLabelValues("live"), c.s.metrics.frames.WithLabelValues("reply")
 	write := func(b []byte, counter prometheus.Counter) bool {
 		ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
@@ -131,14 +152,6 @@ func (c *conn) writeLoop() {
 			}
 		case b := <-c.sub.C:
 			if !write(c.revealLive(b), live) {
-				return
-			}
-		case <-ping.C:
-			ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
-			err := c.ws.Ping(ctx)
-			cancel()
-			if err != nil {
-				c.close(websocket.StatusGoingAway, "ping timed out")
 				return
 			}
 		}

@@ -12,7 +12,8 @@ RETURNING c.last_seq;
 -- participants committed by whoever created the conversation. A conversation
 -- without participants (just created by AllocateSeq) gets the sender and the
 -- recipient as its two; otherwise the message is written only when both are
--- participants, and no row is returned when they are not.
+-- participants, and no row is returned when they are not, or when every
+-- participant deleted the conversation.
 WITH existing AS (
     SELECT count(*) AS total,
            count(*) FILTER (WHERE p.user_id IN (@sender_id::uuid, @recipient_id::uuid)) AS matched
@@ -28,7 +29,8 @@ INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, priorit
 SELECT @id::uuid, @conversation_id::uuid, @sender_id::uuid, @recipient_id::uuid, @seq::bigint, @priority::smallint,
        sqlc.narg('content')::text, sqlc.narg('ciphertext')::bytea, sqlc.narg('key_id')::text
 FROM existing
-WHERE existing.total = 0 OR existing.matched = 2
+WHERE (existing.total = 0 OR existing.matched = 2)
+  AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = @conversation_id::uuid AND c.deleted_at IS NOT NULL)
 RETURNING id, conversation_id, seq, status, created_at;
 
 -- name: GetMessage :one

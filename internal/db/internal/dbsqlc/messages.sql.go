@@ -177,7 +177,8 @@ INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, priorit
 SELECT $1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::bigint, $6::smallint,
        $7::text, $8::bytea, $9::text
 FROM existing
-WHERE existing.total = 0 OR existing.matched = 2
+WHERE (existing.total = 0 OR existing.matched = 2)
+  AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = $2::uuid AND c.deleted_at IS NOT NULL)
 RETURNING id, conversation_id, seq, status, created_at
 `
 
@@ -205,7 +206,8 @@ type InsertMessageRow struct {
 // participants committed by whoever created the conversation. A conversation
 // without participants (just created by AllocateSeq) gets the sender and the
 // recipient as its two; otherwise the message is written only when both are
-// participants, and no row is returned when they are not.
+// participants, and no row is returned when they are not, or when every
+// participant deleted the conversation.
 func (q *Queries) InsertMessage(ctx context.Context, arg InsertMessageParams) (InsertMessageRow, error) {
 	row := q.db.QueryRow(ctx, insertMessage,
 		arg.ID,
