@@ -147,24 +147,52 @@ func (f *Fanout) Recent(ctx context.Context, conv uuid.UUID, after int64, limit 
 }
 
 // Forget drops a message from its conversation's recent cache (after an
-// edit or delete); readers then fall back to Postgres until it refills.
+// edit or delete) and bumps the conversation's cache version, so a refill
+// from a read that predates the change is refused; readers fall back to
+// Postgres until the cache refills.
 func (f *Fanout) Forget(ctx context.Context, conv uuid.UUID, seq int64) error {
 	s := strconv.FormatInt(seq, 10)
-	if err := f.rdb.ZRemRangeByScore(ctx, f.cfg.Keys.recent(conv), s, s).Err(); err != nil {
+	pipe := f.rdb.TxPipeline()
+	pipe.Incr(ctx, f.cfg.Keys.recentVersion(conv))
+	pipe.Expire(ctx, f.cfg.Keys.recentVersion(conv), 2*f.cfg.RecentTTL)
+	pipe.ZRemRangeByScore(ctx, f.cfg.Keys.recent(conv), s, s)
+	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("forgetting cached message: %w: %w", ErrUnavailable, err)
 	}
 	return nil
 }
 
+// RecentVersion returns the conversation's cache version, to be read
+// before loading the page that FillRecent will store.
+func (f *Fanout) RecentVersion(ctx context.Context, conv uuid.UUID) (string, error) {
+	v, err := f.rdb.Get(ctx, f.cfg.Keys.recentVersion(conv)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "0", nil
+	}
+	return v, err
+}
+
+// fillRecent stores members unless the version moved since the caller
+// read it (a message of the page changed meanwhile).
+var fillRecent = redis.NewScript(`
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[3])
+for i = 6, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i+1]) end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[4]) - 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+`)
+
 // FillRecent stores frames (a contiguous run in seq order, such as a page
-// read from Postgres) in the recent-messages cache. Encrypted messages go
-// in as their marker frames: never with content, whatever the caller set.
-func (f *Fanout) FillRecent(ctx context.Context, conv uuid.UUID, frames []MessageFrame) error {
+// read from Postgres after RecentVersion returned version) in the
+// recent-messages cache, unless a message changed since (then nothing is
+// stored). Encrypted messages go in as their marker frames: never with
+// content, whatever the caller set.
+func (f *Fanout) FillRecent(ctx context.Context, conv uuid.UUID, version string, frames []MessageFrame) error {
 	if len(frames) == 0 {
 		return nil
 	}
-	key := f.cfg.Keys.recent(conv)
-	zs := make([]redis.Z, 0, len(frames))
+	args := []any{version, frames[0].Seq, frames[len(frames)-1].Seq, f.cfg.RecentMax, f.cfg.RecentTTL.Milliseconds()}
 	for _, fr := range frames {
 		if fr.Encrypted {
 			fr.Content, fr.Unreadable = "", ""
@@ -174,15 +202,9 @@ func (f *Fanout) FillRecent(ctx context.Context, conv uuid.UUID, frames []Messag
 		if err != nil {
 			return err
 		}
-		zs = append(zs, redis.Z{Score: float64(fr.Seq), Member: b})
+		args = append(args, fr.Seq, b)
 	}
-	pipe := f.rdb.Pipeline()
-	pipe.ZRemRangeByScore(ctx, key, strconv.FormatInt(frames[0].Seq, 10), strconv.FormatInt(frames[len(frames)-1].Seq, 10))
-	pipe.ZAdd(ctx, key, zs...)
-	pipe.ZRemRangeByRank(ctx, key, 0, int64(-f.cfg.RecentMax-1))
-	pipe.Expire(ctx, key, f.cfg.RecentTTL)
-	_, err := pipe.Exec(ctx)
-	return err
+	return fillRecent.Run(ctx, f.rdb, []string{f.cfg.Keys.recent(conv), f.cfg.Keys.recentVersion(conv)}, args...).Err()
 }
 
 // storeUnread writes counts only if the version is still the one read

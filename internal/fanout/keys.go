@@ -17,6 +17,12 @@ func (k Keys) UserChannel(user uuid.UUID) string { return k.Prefix + "user:{" + 
 // scored by seq.
 func (k Keys) recent(conv uuid.UUID) string { return k.Prefix + "recent:{" + conv.String() + "}" }
 
+// recentVersion is bumped when a cached message changes (edit, delete),
+// so a refill computed from an older read is refused.
+func (k Keys) recentVersion(conv uuid.UUID) string {
+	return k.Prefix + "recentv:{" + conv.String() + "}"
+}
+
 // unread is the hash of a user's cached unread counts per conversation.
 func (k Keys) unread(user uuid.UUID) string { return k.Prefix + "unread:{" + user.String() + "}" }
 
