@@ -496,6 +496,30 @@ func TestHistoryAndUnreadUseTheCacheWithPostgresBehind(t *testing.T) {
 	require.EqualValues(t, 3, unread(), "a new message invalidates it too")
 }
 
+func TestRetriedSendWithTheSameIDIsStoredOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alice, bob, eve := uuid.New(), uuid.New(), uuid.New()
+	conv := gateway.DirectConversationID(alice, bob)
+	id := uuid.New().String()
+	body := map[string]any{"id": id, "conversation_id": conv, "recipient_id": bob, "content": "once"}
+	code, first := b.post(t, 0, b.token(t, alice), body)
+	require.Equal(t, http.StatusCreated, code, first)
+	code, again := b.post(t, 1, b.token(t, alice), body)
+	require.Equal(t, http.StatusCreated, code, again)
+	require.Equal(t, first["id"], again["id"])
+	require.Equal(t, first["seq"], again["seq"])
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM messages`))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'send-message'`))
+
+	// Someone else's id is not theirs to replay.
+	code, res := b.post(t, 0, b.token(t, eve), map[string]any{"id": id, "conversation_id": gateway.DirectConversationID(eve, bob), "recipient_id": bob, "content": "x"})
+	require.Equal(t, http.StatusConflict, code, res)
+	require.Equal(t, "id", res["error"].(map[string]any)["field"])
+	code, _ = b.post(t, 0, b.token(t, alice), map[string]any{"id": "not-a-uuid", "conversation_id": conv, "recipient_id": bob, "content": "x"})
+	require.Equal(t, http.StatusBadRequest, code)
+}
+
 func TestAuthFailures(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

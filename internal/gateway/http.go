@@ -54,6 +54,10 @@ func userOf(c echo.Context) uuid.UUID { return c.Get(userKey).(uuid.UUID) }
 // sendRequest is the body of POST /v1/messages and the fields of a
 // websocket "send" frame.
 type sendRequest struct {
+	// ID, optional, is the client's id for the message (a UUID). Sending
+	// again with the same id returns the message already stored instead of
+	// a duplicate, so a client may retry safely after a timeout.
+	ID                 string `json:"id"`
 	ConversationID     string `json:"conversation_id"`
 	RecipientID        string `json:"recipient_id"`
 	Content            string `json:"content"`
@@ -172,12 +176,20 @@ func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sen
 		ConversationID: conv, SenderID: user, RecipientID: recipient,
 		Content: req.Content, Priority: req.Priority, SendMessageAfter: s.cfg.DeliveryBackstop,
 	}
+	if req.ID != "" {
+		if msg.ID, err = parseID("id", req.ID); err != nil {
+			return sendResponse{}, err
+		}
+	}
 	if req.RequiresEncryption {
 		if err := s.seal(ctx, &msg); err != nil {
 			return sendResponse{}, err
 		}
 	}
 	res, err := s.outbox.Send(ctx, s.pool, msg)
+	if errors.Is(err, db.ErrConflict) && req.ID != "" {
+		return s.replay(ctx, user, conv, msg.ID)
+	}
 	if err != nil {
 		return sendResponse{}, err
 	}
@@ -233,6 +245,19 @@ func (s *Server) postMessage(c echo.Context) error {
 	return c.JSON(http.StatusCreated, res)
 }
 
+// replay answers a retried send whose message id is already stored: the
+// stored message, if it is the caller's in that conversation.
+func (s *Server) replay(ctx context.Context, user, conv, id uuid.UUID) (sendResponse, error) {
+	m, err := db.GetMessage(ctx, s.pool, id)
+	if err != nil {
+		return sendResponse{}, err
+	}
+	if m.SenderID != user || m.ConversationID != conv {
+		return sendResponse{}, &apiError{Status: http.StatusConflict, Code: "id_taken", Field: "id", Message: "this message id is already used by another message"}
+	}
+	return sendResponse{ID: m.ID, ConversationID: m.ConversationID, Seq: m.Seq, Status: string(m.Status)}, nil
+}
+
 // seal encrypts msg's content in place (its plaintext checked first), so
 // only ciphertext reaches the database.
 func (s *Server) seal(ctx context.Context, msg *outbox.Message) error {
@@ -243,7 +268,9 @@ func (s *Server) seal(ctx context.Context, msg *outbox.Message) error {
 	if err := outbox.ValidateContent(msg.Content, s.cfg.MaxContentBytes); err != nil {
 		return err
 	}
-	msg.ID = uuid.Must(uuid.NewV7())
+	if msg.ID == uuid.Nil {
+		msg.ID = uuid.Must(uuid.NewV7())
+	}
 	sealed, label, err := s.cfg.Sealer.Seal(ctx, s.pool, msg.ConversationID, msg.ID, msg.Content)
 	if err != nil {
 		return fmt.Errorf("sealing message: %w", err)
