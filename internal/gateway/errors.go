@@ -41,7 +41,7 @@ func classify(err error) (e *apiError, unexpected bool) {
 	case errors.As(err, &he):
 		return httperr.FromEcho(he), false
 	case databaseUnavailable(err):
-		return newError(http.StatusServiceUnavailable, "database_unavailable", "the message store is unavailable; nothing was written, try again"), false
+		return newError(http.StatusServiceUnavailable, "database_unavailable", "the message store is unavailable; try again (with the same message id, so a send that did commit is not stored twice)"), false
 	default:
 		return newError(http.StatusInternalServerError, "internal", "internal error"), true
 	}
