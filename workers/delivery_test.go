@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,8 +117,10 @@ func TestSendMessageRetryDeliversOnce(t *testing.T) {
 loop:
 	for {
 		select {
-		case <-ch:
-			frames++
+		case m := <-ch:
+			if strings.Contains(m.Payload, `"type":"message"`) {
+				frames++
+			}
 		case <-timeout:
 			break loop
 		}

@@ -258,3 +258,35 @@ func (f *Fanout) Unread(ctx context.Context, user uuid.UUID, load func(context.C
 	}
 	return counts, nil
 }
+
+// SetPresence marks user online for ttl (gateways refresh it while a
+// socket is open).
+func (f *Fanout) SetPresence(ctx context.Context, user uuid.UUID, ttl time.Duration) error {
+	if err := f.rdb.Set(ctx, f.cfg.Keys.presence(user), "1", ttl).Err(); err != nil {
+		return fmt.Errorf("setting presence: %w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Online reports whether user has had an open socket within the presence
+// TTL.
+func (f *Fanout) Online(ctx context.Context, user uuid.UUID) (bool, error) {
+	n, err := f.rdb.Exists(ctx, f.cfg.Keys.presence(user)).Result()
+	if err != nil {
+		return false, fmt.Errorf("reading presence: %w: %w", ErrUnavailable, err)
+	}
+	return n == 1, nil
+}
+
+// PublishNotification publishes an in-app notification to user.
+func (f *Fanout) PublishNotification(ctx context.Context, user uuid.UUID, fr NotificationFrame) error {
+	fr.Type = FrameNotification
+	b, err := json.Marshal(fr)
+	if err != nil {
+		return err
+	}
+	if err := f.rdb.Publish(ctx, f.cfg.Keys.UserChannel(user), b).Err(); err != nil {
+		return fmt.Errorf("publishing notification: %w: %w", ErrUnavailable, err)
+	}
+	return nil
+}

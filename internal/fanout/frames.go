@@ -36,6 +36,19 @@ type MessageFrame struct {
 	Unreadable string `json:"unreadable,omitempty"`
 }
 
+// FrameNotification is the in-app notification frame type.
+const FrameNotification = "notification"
+
+// NotificationFrame is an in-app notification.
+type NotificationFrame struct {
+	Type      string    `json:"type"` // "notification"
+	ID        uuid.UUID `json:"id"`
+	MessageID uuid.UUID `json:"message_id"`
+	Title     string    `json:"title"`
+	Body      string    `json:"body"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
 // ReceiptFrame tells a sender that its message was delivered or read.
 type ReceiptFrame struct {
 	Type           string    `json:"type"` // "receipt"

@@ -23,6 +23,9 @@ func (k Keys) recentVersion(conv uuid.UUID) string {
 	return k.Prefix + "recentv:{" + conv.String() + "}"
 }
 
+// presence marks a user as connected to some gateway (a TTL key).
+func (k Keys) presence(user uuid.UUID) string { return k.Prefix + "presence:{" + user.String() + "}" }
+
 // unread is the hash of a user's cached unread counts per conversation.
 func (k Keys) unread(user uuid.UUID) string { return k.Prefix + "unread:{" + user.String() + "}" }
 

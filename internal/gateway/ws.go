@@ -104,17 +104,23 @@ func (s *Server) websocket(e echo.Context) error {
 	return nil
 }
 
-// pingLoop checks the peer is alive. It runs apart from the writer: a ping
+// presenceTTL is how long a connection keeps its user marked online
+// without a refresh (refreshed every ping interval).
+const presenceTTL = 3 * pingInterval
+
+// pingLoop checks the peer is alive and keeps the user's presence fresh. It runs apart from the writer: a ping
 // waits for its pong, which only the reader can take in, and the reader
 // may itself be waiting for the writer to drain this connection's frames.
 func (c *conn) pingLoop() {
 	ping := time.NewTicker(pingInterval)
 	defer ping.Stop()
+	c.markPresent()
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
 		case <-ping.C:
+			c.markPresent()
 			ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
 			err := c.ws.Ping(ctx)
 			cancel()
@@ -124,6 +130,14 @@ func (c *conn) pingLoop() {
 			}
 		}
 	}
+}
+
+// markPresent refreshes the user's presence; Redis being down only means
+// notifications may not be suppressed meanwhile.
+func (c *conn) markPresent() {
+	ctx, cancel := context.WithTimeout(c.ctx, time.Second)
+	defer cancel()
+	_ = c.s.fanout.SetPresence(ctx, c.user, presenceTTL)
 }
 
 // writeLoop is the only writer of data frames.

@@ -1,0 +1,99 @@
+package db
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+
+	"github.com/msgrunner/msgrunner/internal/db/internal/dbsqlc"
+)
+
+// Preferences are a user's notification choices. DefaultPreferences applies
+// to users who never set any.
+type Preferences struct {
+	Push, InApp, Email, SMS bool
+	EmailAddress, Phone     *string
+	// NotifyWhenOnline sends push, email and SMS even while the user has a
+	// socket open.
+	NotifyWhenOnline bool
+}
+
+// DefaultPreferences: push and in-app on, email and SMS off.
+var DefaultPreferences = Preferences{Push: true, InApp: true}
+
+// GetPreferences returns user's preferences, or DefaultPreferences.
+func GetPreferences(ctx context.Context, q Querier, user uuid.UUID) (Preferences, error) {
+	r, err := dbsqlc.New(q).GetPreferences(ctx, user)
+	if err != nil {
+		if err = translate("getting preferences", err); errors.Is(err, ErrNotFound) {
+			return DefaultPreferences, nil
+		}
+		return Preferences{}, err
+	}
+	return Preferences{Push: r.PushEnabled, InApp: r.InAppEnabled, Email: r.EmailEnabled, SMS: r.SmsEnabled,
+		EmailAddress: r.Email, Phone: r.Phone, NotifyWhenOnline: r.NotifyWhenOnline}, nil
+}
+
+// SetPreferences stores user's preferences.
+func SetPreferences(ctx context.Context, q Querier, user uuid.UUID, p Preferences) error {
+	_, err := dbsqlc.New(q).UpsertPreferences(ctx, dbsqlc.UpsertPreferencesParams{
+		UserID: user, PushEnabled: p.Push, InAppEnabled: p.InApp, EmailEnabled: p.Email, SmsEnabled: p.SMS,
+		Email: p.EmailAddress, Phone: p.Phone, NotifyWhenOnline: p.NotifyWhenOnline,
+	})
+	return translate("storing preferences", err)
+}
+
+// ClaimNotification returns the notification of message for user on
+// channel, creating it (pending) on first call; status tells whether an
+// earlier attempt already finished it.
+func ClaimNotification(ctx context.Context, q Querier, message, user uuid.UUID, channel, typ string) (id uuid.UUID, status string, err error) {
+	r, err := dbsqlc.New(q).ClaimNotification(ctx, dbsqlc.ClaimNotificationParams{
+		ID: uuid.Must(uuid.NewV7()), MessageID: &message, UserID: user, Channel: dbsqlc.NotificationChannel(channel), Type: typ,
+	})
+	if err != nil {
+		return uuid.Nil, "", translate("claiming notification", err)
+	}
+	return r.ID, r.Status, nil
+}
+
+// NotificationResult finishes a pending notification.
+type NotificationResult struct {
+	Status            string // sent, failed, cancelled, suppressed
+	Title, Body       *string
+	ProviderMessageID *string
+	Reason            *string
+}
+
+// FinishNotification records how notification id ended (only if still
+// pending).
+func FinishNotification(ctx context.Context, q Querier, id uuid.UUID, r NotificationResult) error {
+	return translate("finishing notification", dbsqlc.New(q).FinishNotification(ctx, dbsqlc.FinishNotificationParams{
+		ID: id, Status: dbsqlc.NotificationStatus(r.Status), Title: r.Title, Body: r.Body,
+		ProviderMessageID: r.ProviderMessageID, FailureReason: r.Reason,
+	}))
+}
+
+// RegisterDevice records (or re-activates) a device token for user and
+// returns its id.
+func RegisterDevice(ctx context.Context, q Querier, user uuid.UUID, platform, token string) (uuid.UUID, error) {
+	r, err := dbsqlc.New(q).RegisterDevice(ctx, dbsqlc.RegisterDeviceParams{
+		ID: uuid.Must(uuid.NewV7()), UserID: user, Platform: dbsqlc.DevicePlatform(platform), Token: token,
+	})
+	if err != nil {
+		return uuid.Nil, translate("registering device", err)
+	}
+	return r.ID, nil
+}
+
+// DeactivateDevice deactivates user's device id, or returns ErrNotFound.
+func DeactivateDevice(ctx context.Context, q Querier, user, id uuid.UUID) error {
+	n, err := dbsqlc.New(q).DeactivateDevice(ctx, dbsqlc.DeactivateDeviceParams{ID: id, UserID: user})
+	if err != nil {
+		return translate("deactivating device", err)
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

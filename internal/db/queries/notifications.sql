@@ -1,0 +1,44 @@
+-- name: GetPreferences :one
+SELECT * FROM notification_preferences WHERE user_id = @user_id;
+
+-- name: UpsertPreferences :one
+INSERT INTO notification_preferences (user_id, push_enabled, in_app_enabled, email_enabled, sms_enabled, email, phone, notify_when_online, updated_at)
+VALUES (@user_id, @push_enabled, @in_app_enabled, @email_enabled, @sms_enabled, sqlc.narg('email'), sqlc.narg('phone'), @notify_when_online, now())
+ON CONFLICT (user_id) DO UPDATE SET
+    push_enabled = excluded.push_enabled, in_app_enabled = excluded.in_app_enabled,
+    email_enabled = excluded.email_enabled, sms_enabled = excluded.sms_enabled,
+    email = excluded.email, phone = excluded.phone, notify_when_online = excluded.notify_when_online,
+    updated_at = now()
+RETURNING *;
+
+-- name: ClaimNotification :one
+-- Creates the (message, user, channel) notification, or returns the one a
+-- previous attempt created: one row per channel, whatever the retries.
+WITH ins AS (
+    INSERT INTO notifications (id, message_id, user_id, channel, type)
+    VALUES (@id, @message_id, @user_id, @channel::notification_channel, @type)
+    ON CONFLICT (message_id, user_id, channel) DO NOTHING
+    RETURNING id, status::text AS status
+)
+SELECT id, status FROM ins
+UNION ALL
+SELECT n.id, n.status::text FROM notifications n
+WHERE n.message_id = @message_id AND n.user_id = @user_id AND n.channel = @channel::notification_channel
+  AND NOT EXISTS (SELECT 1 FROM ins);
+
+-- name: FinishNotification :exec
+UPDATE notifications SET status = @status::notification_status, title = sqlc.narg('title'), body = sqlc.narg('body'),
+    provider_message_id = sqlc.narg('provider_message_id'), failure_reason = sqlc.narg('failure_reason'),
+    attempts = attempts + 1, sent_at = CASE WHEN @status::text = 'sent' THEN now() ELSE sent_at END
+WHERE id = @id AND status = 'pending';
+
+-- name: RegisterDevice :one
+INSERT INTO device_tokens (id, user_id, platform, token)
+VALUES (@id, @user_id, @platform::device_platform, @token)
+ON CONFLICT (token) DO UPDATE SET user_id = excluded.user_id, platform = excluded.platform,
+    active = true, deactivated_at = NULL, last_seen_at = now()
+RETURNING id, user_id, platform::text AS platform, active;
+
+-- name: DeactivateDevice :execrows
+UPDATE device_tokens SET active = false, deactivated_at = now()
+WHERE id = @id AND user_id = @user_id AND active;

@@ -1,0 +1,115 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/mail"
+	"regexp"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/validation"
+)
+
+type preferencesBody struct {
+	Push             bool    `json:"push"`
+	InApp            bool    `json:"in_app"`
+	Email            bool    `json:"email"`
+	SMS              bool    `json:"sms"`
+	EmailAddress     *string `json:"email_address"`
+	Phone            *string `json:"phone"`
+	NotifyWhenOnline bool    `json:"notify_when_online"`
+}
+
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+func (s *Server) getPreferences(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.DBTimeout)
+	defer cancel()
+	p, err := db.GetPreferences(ctx, s.pool, userOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, preferencesBody{Push: p.Push, InApp: p.InApp, Email: p.Email, SMS: p.SMS,
+		EmailAddress: p.EmailAddress, Phone: p.Phone, NotifyWhenOnline: p.NotifyWhenOnline})
+}
+
+func (s *Server) putPreferences(c echo.Context) error {
+	raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, 4096))
+	if err != nil {
+		return bodyError(err, 4096)
+	}
+	var in preferencesBody
+	if err := decodeStrict(bytes.NewReader(raw), &in); err != nil {
+		return err
+	}
+	if in.EmailAddress != nil {
+		a, err := mail.ParseAddress(*in.EmailAddress)
+		if err != nil || a.Address != strings.TrimSpace(*in.EmailAddress) {
+			return validation.Errorf("email_address", "is not an email address")
+		}
+	}
+	if in.Phone != nil && !e164.MatchString(*in.Phone) {
+		return validation.Errorf("phone", "must be in E.164 form, like +14155550123")
+	}
+	if in.Email && in.EmailAddress == nil {
+		return validation.Errorf("email_address", "is required when email is on")
+	}
+	if in.SMS && in.Phone == nil {
+		return validation.Errorf("phone", "is required when sms is on")
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.DBTimeout)
+	defer cancel()
+	if err := db.SetPreferences(ctx, s.pool, userOf(c), db.Preferences{Push: in.Push, InApp: in.InApp, Email: in.Email, SMS: in.SMS,
+		EmailAddress: in.EmailAddress, Phone: in.Phone, NotifyWhenOnline: in.NotifyWhenOnline}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, in)
+}
+
+func (s *Server) registerDevice(c echo.Context) error {
+	raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, 8192))
+	if err != nil {
+		return bodyError(err, 8192)
+	}
+	var in struct {
+		Platform string `json:"platform"`
+		Token    string `json:"token"`
+	}
+	if err := decodeStrict(bytes.NewReader(raw), &in); err != nil {
+		return err
+	}
+	switch {
+	case in.Platform != "ios" && in.Platform != "android" && in.Platform != "web":
+		return validation.Errorf("platform", `must be "ios", "android" or "web"`)
+	case strings.TrimSpace(in.Token) == "" || len(in.Token) > 4096:
+		return validation.Errorf("token", "must be a device token of at most 4096 characters")
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.DBTimeout)
+	defer cancel()
+	id, err := db.RegisterDevice(ctx, s.pool, userOf(c), in.Platform, in.Token)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, map[string]any{"id": id, "platform": in.Platform})
+}
+
+func (s *Server) deleteDevice(c echo.Context) error {
+	id, err := parseID("id", c.Param("id"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.DBTimeout)
+	defer cancel()
+	if err := db.DeactivateDevice(ctx, s.pool, userOf(c), id); errors.Is(err, db.ErrNotFound) {
+		return newError(http.StatusNotFound, "not_found", "no active device of yours has this id")
+	} else if err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
