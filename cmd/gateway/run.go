@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/msgrunner/msgrunner/internal/attachments"
 	"github.com/msgrunner/msgrunner/internal/auth"
 	"github.com/msgrunner/msgrunner/internal/config"
 	"github.com/msgrunner/msgrunner/internal/db"
@@ -72,13 +71,8 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	if ring := r.Keyring(); ring != nil {
 		s.Gateway.Sealer = keyring.NewSealer(ring)
 	}
-	if dir, ok := r.Lookup("ATTACHMENTS_DIR"); ok {
-		store, err := attachments.NewDir(dir)
-		if err != nil {
-			r.Fail("ATTACHMENTS_DIR", "%v", err)
-		} else {
-			s.Gateway.Attachments = store
-		}
+	if store := r.Attachments(); store != nil {
+		s.Gateway.Attachments = store
 	}
 	if err := r.Err(); err != nil {
 		return settings{}, fmt.Errorf("invalid configuration:\n%w", err)

@@ -96,13 +96,8 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	if ring := r.Keyring(); ring != nil {
 		s.Sealer = keyring.NewSealer(ring)
 	}
-	if dir, ok := r.Lookup("ATTACHMENTS_DIR"); ok {
-		store, err := attachments.NewDir(dir)
-		if err != nil {
-			r.Fail("ATTACHMENTS_DIR", "%v", err)
-		} else {
-			s.Attachments = store
-		}
+	if store := r.Attachments(); store != nil {
+		s.Attachments = store
 	}
 	spec := r.String("CLEANUP_SCHEDULE", "0 2 * * *")
 	if spec != "off" {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/msgrunner/msgrunner/internal/attachments"
 	"github.com/msgrunner/msgrunner/internal/keyring"
 )
 
@@ -169,6 +170,21 @@ func (r *Reader) Keyring() *keyring.Keyring {
 		return nil
 	}
 	return ring
+}
+
+// Attachments returns the local attachment store in ATTACHMENTS_DIR, or nil
+// when it is unset.
+func (r *Reader) Attachments() *attachments.Dir {
+	dir, ok := r.Lookup("ATTACHMENTS_DIR")
+	if !ok {
+		return nil
+	}
+	store, err := attachments.NewDir(dir)
+	if err != nil {
+		r.Fail("ATTACHMENTS_DIR", "%v", err)
+		return nil
+	}
+	return store
 }
 
 // Logger returns a slog logger writing to w, configured by LOG_LEVEL
