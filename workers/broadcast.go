@@ -37,11 +37,8 @@ type BatchProgress struct {
 
 // ProgressOf summarises a broadcast.
 func ProgressOf(b db.Batch) BatchProgress {
-	p := BatchProgress{Status: b.Status, Total: b.Total, Processed: b.Processed, Failed: b.Failed, CurrentChunk: b.CurrentChunk}
-	if b.Total > 0 {
-		p.Percentage = 100 * float64(b.Processed+b.Failed) / float64(b.Total)
-	}
-	return p
+	return BatchProgress{Status: b.Status, Total: b.Total, Processed: b.Processed, Failed: b.Failed,
+		Percentage: b.Percentage(), CurrentChunk: b.CurrentChunk}
 }
 
 // Work implements river.Worker.

@@ -93,6 +93,14 @@ type Batch struct {
 	CancelAsked  bool
 }
 
+// Percentage is the share of recipients handled (sent or failed), 0–100.
+func (b Batch) Percentage() float64 {
+	if b.Total == 0 {
+		return 0
+	}
+	return 100 * float64(b.Processed+b.Failed) / float64(b.Total)
+}
+
 func batchFromRow(r dbsqlc.Batch) Batch {
 	return Batch{
 		ID: r.ID, SenderID: r.SenderID, Content: r.Content, Template: r.Template, Priority: int(r.Priority),

@@ -85,29 +85,29 @@ func JobsReport(ctx context.Context, q Querier, from, to time.Time) (rows []Jobs
 		if err != nil {
 			return nil, "", translate("jobs report", err)
 		}
-		out := make([]JobsRow, len(stats))
+		rows := make([]dbsqlc.JobsReportRow, len(stats))
 		for i, r := range stats {
-			out[i] = JobsRow{
-				Kind: r.Kind, Completed: r.Completed, Discarded: r.Discarded, Cancelled: r.Cancelled,
-				RunP50: ms(r.RunP50Ms), RunP95: ms(r.RunP95Ms), RunP99: ms(r.RunP99Ms),
-				WaitP50: ms(r.WaitP50Ms), WaitP95: ms(r.WaitP95Ms), WaitP99: ms(r.WaitP99Ms),
-			}
+			rows[i] = dbsqlc.JobsReportRow(r) // the two queries return the same columns
 		}
-		return out, JobsFromStats, nil
+		return jobsRows(rows), JobsFromStats, nil
 	}
 	live, err := dbsqlc.New(q).JobsReport(ctx, dbsqlc.JobsReportParams{FromTime: from, ToTime: to})
 	if err != nil {
 		return nil, "", translate("jobs report", err)
 	}
-	out := make([]JobsRow, len(live))
-	for i, r := range live {
+	return jobsRows(live), JobsFromRiver, nil
+}
+
+func jobsRows(rows []dbsqlc.JobsReportRow) []JobsRow {
+	out := make([]JobsRow, len(rows))
+	for i, r := range rows {
 		out[i] = JobsRow{
 			Kind: r.Kind, Completed: r.Completed, Discarded: r.Discarded, Cancelled: r.Cancelled,
 			RunP50: ms(r.RunP50Ms), RunP95: ms(r.RunP95Ms), RunP99: ms(r.RunP99Ms),
 			WaitP50: ms(r.WaitP50Ms), WaitP95: ms(r.WaitP95Ms), WaitP99: ms(r.WaitP99Ms),
 		}
 	}
-	return out, JobsFromRiver, nil
+	return out
 }
 
 // FailureRow is one error message of the failures report.

@@ -46,13 +46,9 @@ type broadcastView struct {
 }
 
 func viewBroadcast(b db.Batch) broadcastView {
-	v := broadcastView{ID: b.ID, Status: b.Status, Total: b.Total, Processed: b.Processed, Failed: b.Failed,
-		CurrentChunk: b.CurrentChunk, CreatedAt: b.CreatedAt, StartedAt: b.StartedAt, FinishedAt: b.FinishedAt,
-		Cancelling: b.CancelAsked && (b.Status == "pending" || b.Status == "running")}
-	if b.Total > 0 {
-		v.Percentage = 100 * float64(b.Processed+b.Failed) / float64(b.Total)
-	}
-	return v
+	return broadcastView{ID: b.ID, Status: b.Status, Total: b.Total, Processed: b.Processed, Failed: b.Failed,
+		Percentage: b.Percentage(), CurrentChunk: b.CurrentChunk, CreatedAt: b.CreatedAt, StartedAt: b.StartedAt,
+		FinishedAt: b.FinishedAt, Cancelling: b.CancelAsked && (b.Status == "pending" || b.Status == "running")}
 }
 
 func (s *Server) postBroadcast(c echo.Context) error {
