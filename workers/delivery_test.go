@@ -48,7 +48,7 @@ func setupDelivery(t *testing.T) *deliveryBundle {
 		queues[0].Workers = deliveryWorkers
 		ws := river.NewWorkers()
 		require.NoError(t, workers.Register(ws, workers.Deps{
-			Pool: pool, Redis: rdb, Logger: logger, Outbox: ob, Fanout: fanout.New(rdb, fanout.Config{Keys: keys}),
+			Pool: pool, Logger: logger, Outbox: ob, Fanout: fanout.New(rdb, fanout.Config{Keys: keys}),
 		}, queues))
 		r, err := runner.New(pool, runner.Config{Queues: queues, Workers: ws, Logger: logger})
 		require.NoError(t, err)

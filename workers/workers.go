@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -31,7 +30,6 @@ var ErrNotImplemented = errors.New("not implemented in this build")
 // Deps are what workers need from the outside world.
 type Deps struct {
 	Pool   *pgxpool.Pool
-	Redis  redis.UniversalClient
 	Fanout *fanout.Fanout
 	// Outbox writes released scheduled messages.
 	Outbox *outbox.Outbox

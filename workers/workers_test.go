@@ -29,7 +29,7 @@ func startRunner(t *testing.T, queues []jobs.QueueSpec) (*pgxpool.Pool, *runner.
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ws := river.NewWorkers()
 	fo := fanout.New(rdb, fanout.Config{Keys: fanout.Keys{Prefix: prefix}})
-	require.NoError(t, workers.Register(ws, workers.Deps{Pool: pool, Redis: rdb, Fanout: fo, Logger: logger}, queues))
+	require.NoError(t, workers.Register(ws, workers.Deps{Pool: pool, Fanout: fo, Logger: logger}, queues))
 	r, err := runner.New(pool, runner.Config{Queues: queues, Workers: ws, Logger: logger, ShutdownTimeout: 5 * time.Second})
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background()))

@@ -185,7 +185,7 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	}
 	ws := river.NewWorkers()
 	if err := workers.Register(ws, workers.Deps{
-		Pool: pool, Redis: rdb, Logger: logger, Outbox: ob, SearchLanguage: s.SearchLang,
+		Pool: pool, Logger: logger, Outbox: ob, SearchLanguage: s.SearchLang,
 		Broadcasts: broadcast.New(pool, ob, inserter), Attachments: s.Attachments, Sealer: s.Sealer,
 		Fanout: fanout.New(rdb, fanout.Config{Keys: fanout.Keys{Prefix: s.RedisPrefix}}),
 	}, s.Runner.Queues); err != nil {

@@ -116,34 +116,48 @@ func (f *Fanout) bumpUnread(ctx context.Context, pipe redis.Pipeliner, user uuid
 // greater than after, at most limit, in seq order. ok is false, and the
 // caller must ask Postgres, when the cache cannot answer: the key is
 // missing, Redis fails, or the cached run does not start right after after
-// or has a gap.
-func (f *Fanout) Recent(ctx context.Context, conv uuid.UUID, after int64, limit int) (frames []MessageFrame, ok bool) {
+// or has a gap. version is the conversation's cache version, read in the
+// same round trip and so before any Postgres read that follows: FillRecent
+// stores that read's page only if no message changed since. It is empty
+// when Redis failed, and then nothing should be filled.
+func (f *Fanout) Recent(ctx context.Context, conv uuid.UUID, after int64, limit int) (frames []MessageFrame, version string, ok bool) {
 	key := f.cfg.Keys.recent(conv)
 	pipe := f.rdb.Pipeline()
+	ver := pipe.Get(ctx, f.cfg.Keys.recentVersion(conv))
 	exists := pipe.Exists(ctx, key)
 	below := pipe.ZCount(ctx, key, "-inf", strconv.FormatInt(after, 10))
 	rng := pipe.ZRangeByScore(ctx, key, &redis.ZRangeBy{
 		Min: "(" + strconv.FormatInt(after, 10), Max: "+inf", Count: int64(limit),
 	})
-	if _, err := pipe.Exec(ctx); err != nil || exists.Val() == 0 {
-		return nil, false
+	// Exec reports a missing version key as an error too; each command's
+	// own error is checked below.
+	_, _ = pipe.Exec(ctx)
+	version, err := ver.Result()
+	if errors.Is(err, redis.Nil) {
+		version, err = "0", nil
+	}
+	if err != nil {
+		return nil, "", false
+	}
+	if exists.Err() != nil || below.Err() != nil || rng.Err() != nil || exists.Val() == 0 {
+		return nil, version, false
 	}
 	// The cache must hold the message at after (or start at seq 1) to prove
 	// nothing between after and its first entry was evicted.
 	if after > 0 && below.Val() == 0 {
-		return nil, false
+		return nil, version, false
 	}
 	out := make([]MessageFrame, 0, len(rng.Val()))
 	next := after + 1
 	for _, raw := range rng.Val() {
 		var fr MessageFrame
 		if err := json.Unmarshal([]byte(raw), &fr); err != nil || fr.Seq != next {
-			return nil, false
+			return nil, version, false
 		}
 		out = append(out, fr)
 		next++
 	}
-	return out, true
+	return out, version, true
 }
 
 // Forget drops a message from its conversation's recent cache (after an
@@ -162,16 +176,6 @@ func (f *Fanout) Forget(ctx context.Context, conv uuid.UUID, seq int64) error {
 	return nil
 }
 
-// RecentVersion returns the conversation's cache version, to be read
-// before loading the page that FillRecent will store.
-func (f *Fanout) RecentVersion(ctx context.Context, conv uuid.UUID) (string, error) {
-	v, err := f.rdb.Get(ctx, f.cfg.Keys.recentVersion(conv)).Result()
-	if errors.Is(err, redis.Nil) {
-		return "0", nil
-	}
-	return v, err
-}
-
 // fillRecent stores members unless the version moved since the caller
 // read it (a message of the page changed meanwhile).
 var fillRecent = redis.NewScript(`
@@ -184,7 +188,7 @@ return 1
 `)
 
 // FillRecent stores frames (a contiguous run in seq order, such as a page
-// read from Postgres after RecentVersion returned version) in the
+// read from Postgres after Recent returned version) in the
 // recent-messages cache, unless a message changed since (then nothing is
 // stored). Encrypted messages go in as their marker frames: never with
 // content, whatever the caller set.

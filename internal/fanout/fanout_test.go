@@ -24,18 +24,19 @@ func TestRefillFromBeforeAnEditIsRefused(t *testing.T) {
 
 	// A reader reads the version, then the page; meanwhile message 2 is
 	// deleted. Its stale page must not reach the cache.
-	v, err := f.RecentVersion(ctx, conv)
-	require.NoError(t, err)
+	_, v, hit := f.Recent(ctx, conv, 0, 10)
+	require.False(t, hit, "nothing cached yet")
+	require.NotEmpty(t, v)
 	require.NoError(t, f.Forget(ctx, conv, 2))
 	require.NoError(t, f.FillRecent(ctx, conv, v, []fanout.MessageFrame{frame(1, "a"), frame(2, "secret, since deleted")}))
-	_, hit := f.Recent(ctx, conv, 0, 10)
+	_, _, hit = f.Recent(ctx, conv, 0, 10)
 	require.False(t, hit, "the stale refill was refused")
 
 	// A refill from after the change is stored.
-	v, err = f.RecentVersion(ctx, conv)
-	require.NoError(t, err)
+	_, v, hit = f.Recent(ctx, conv, 0, 10)
+	require.False(t, hit)
 	require.NoError(t, f.FillRecent(ctx, conv, v, []fanout.MessageFrame{frame(1, "a"), frame(2, "")}))
-	got, hit := f.Recent(ctx, conv, 0, 10)
+	got, _, hit := f.Recent(ctx, conv, 0, 10)
 	require.True(t, hit)
 	require.Len(t, got, 2)
 
@@ -43,7 +44,7 @@ func TestRefillFromBeforeAnEditIsRefused(t *testing.T) {
 	enc := frame(3, "plaintext that must not be cached")
 	enc.Encrypted = true
 	require.NoError(t, f.FillRecent(ctx, conv, v, []fanout.MessageFrame{enc}))
-	got, hit = f.Recent(ctx, conv, 2, 10)
+	got, _, hit = f.Recent(ctx, conv, 2, 10)
 	require.True(t, hit)
 	require.Empty(t, got[0].Content)
 	require.True(t, got[0].Encrypted)

@@ -119,7 +119,7 @@ func setupWith(t testing.TB, editQueues func([]jobs.QueueSpec)) *bundle {
 	}
 	ws := river.NewWorkers()
 	require.NoError(t, workers.Register(ws, workers.Deps{
-		Pool: runnerPool, Redis: runnerRedis, Logger: b.logger, Outbox: ob,
+		Pool: runnerPool, Logger: b.logger, Outbox: ob,
 		Broadcasts: broadcast.New(runnerPool, ob, inserter), Sealer: keyring.NewSealer(testKeys),
 		Fanout: fanout.New(runnerRedis, fanout.Config{Keys: b.keys}),
 	}, queues))

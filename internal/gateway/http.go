@@ -411,8 +411,7 @@ func (s *Server) history(c echo.Context) error {
 	if !ok {
 		return newError(http.StatusForbidden, "not_participant", "you are not a participant of this conversation")
 	}
-	version, verr := s.fanout.RecentVersion(ctx, conv) // read before Postgres
-	frames, hit := s.fanout.Recent(ctx, conv, after, int(limit))
+	frames, version, hit := s.fanout.Recent(ctx, conv, after, int(limit))
 	if hit {
 		for i := range frames {
 			s.reveal(ctx, &frames[i], nil)
@@ -430,7 +429,7 @@ func (s *Server) history(c echo.Context) error {
 		// Only a page that reaches the conversation's end may seed the
 		// cache, which must always hold its newest messages. Encrypted
 		// frames are filled in after, and never cached.
-		if len(msgs) < int(limit) && verr == nil {
+		if len(msgs) < int(limit) && version != "" {
 			if err := s.fanout.FillRecent(ctx, conv, version, frames); err != nil {
 				s.logger.Debug("filling recent cache", slog.String("error", err.Error()))
 			}
