@@ -1,7 +1,7 @@
-// Command admin is the operator's tool. For now it holds the CLI for schema
-// migrations (`admin migrate up|down|status|version`) and token minting
-// (`admin token --user ID`); the HTTP API, River UI and reports are not
-// built yet and say so.
+// Command admin is the operator's tool: schema migrations, token minting,
+// the admin HTTP API with River UI and reports (`admin serve`), and CLI
+// commands to list and fix jobs, pause queues, read reports and enqueue
+// cleanups. `admin help` lists every command.
 package main
 
 import (

@@ -1,10 +1,12 @@
 // Package reports runs the operator reports (delivery, jobs, failures,
 // notifications, broadcasts) and renders them as tables, CSV or JSON.
 //
-// Job figures come from the jobs River still holds: completed and
-// cancelled jobs are pruned after a day and discarded ones after a week by
-// default, so the jobs and failures reports cover no more than that until
-// the job-history rollups and failed-job archive exist.
+// Job figures come from the jobs River still holds (completed and
+// cancelled jobs are pruned after a day, discarded ones after a week, by
+// default) and, for older ranges, from what the job-history job keeps: the
+// hourly job_stats rollups (the jobs report reads them when River has
+// pruned jobs of the range) and the failed_jobs archive (the failures
+// report adds archived errors of pruned jobs).
 package reports
 
 import (
