@@ -27,13 +27,15 @@ type Scheduled struct {
 	Content        string
 	Priority       string
 	SendAt         time.Time
-	CreatedAt      time.Time
+	// Status is pending, released, cancelled or failed.
+	Status    string
+	CreatedAt time.Time
 }
 
 func scheduledOf(s db.Scheduled) Scheduled {
 	return Scheduled{
 		ID: s.ID, ConversationID: s.ConversationID, RecipientID: s.RecipientID, Content: s.Content,
-		Priority: jobs.Priority(s.Priority).String(), SendAt: s.SendAt, CreatedAt: s.CreatedAt,
+		Priority: jobs.Priority(s.Priority).String(), SendAt: s.SendAt, Status: s.Status, CreatedAt: s.CreatedAt,
 	}
 }
 
@@ -139,8 +141,23 @@ func (o *Outbox) CancelScheduled(ctx context.Context, q Querier, sender, id uuid
 	return err
 }
 
-// ErrScheduledNotFound is returned by CancelScheduled.
+// ErrScheduledNotFound is returned by CancelScheduled and GetScheduled.
 var ErrScheduledNotFound = errors.New("outbox: no pending scheduled message with this id")
+
+// GetScheduled returns sender's scheduled message id, whatever its status,
+// so a retried schedule (same id) can be answered from what was stored.
+// ErrScheduledNotFound when there is none, or it is someone else's.
+func (o *Outbox) GetScheduled(ctx context.Context, q Querier, sender, id uuid.UUID) (*Scheduled, error) {
+	s, err := db.GetScheduled(ctx, q, id)
+	if errors.Is(err, db.ErrNotFound) || (err == nil && s.SenderID != sender) {
+		return nil, ErrScheduledNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := scheduledOf(s)
+	return &out, nil
+}
 
 // ListScheduled returns up to limit of sender's pending scheduled messages,
 // soonest first.

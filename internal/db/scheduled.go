@@ -46,6 +46,16 @@ func InsertScheduled(ctx context.Context, q Querier, s Scheduled) (Scheduled, er
 	return scheduledFromRow(r), nil
 }
 
+// GetScheduled returns the scheduled message id, whatever its status;
+// ErrNotFound when there is none.
+func GetScheduled(ctx context.Context, q Querier, id uuid.UUID) (Scheduled, error) {
+	r, err := dbsqlc.New(q).GetScheduled(ctx, id)
+	if err != nil {
+		return Scheduled{}, translate("reading scheduled message", err)
+	}
+	return scheduledFromRow(r), nil
+}
+
 // ConversationAdmits reports whether sender may write to recipient in the
 // conversation: it does not exist yet, or both are its participants.
 func ConversationAdmits(ctx context.Context, q Querier, conversationID, sender, recipient uuid.UUID) (bool, error) {

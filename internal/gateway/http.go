@@ -229,10 +229,10 @@ func (s *Server) postMessage(c echo.Context) error {
 	if err := decodeStrict(bytes.NewReader(raw), &req); err != nil {
 		return err
 	}
-	if _, scheduled, err := req.sendAt(time.Now()); err != nil {
+	if at, scheduled, err := req.sendAt(time.Now()); err != nil {
 		return err
 	} else if scheduled {
-		res, err := s.schedule(c.Request().Context(), userOf(c), req)
+		res, err := s.schedule(c.Request().Context(), userOf(c), req, at)
 		if err != nil {
 			return err
 		}
@@ -307,12 +307,10 @@ func (s *Server) reveal(ctx context.Context, fr *fanout.MessageFrame, m *db.Mess
 	}
 }
 
-// schedule holds a message from user until its send_at or delay_ms.
-func (s *Server) schedule(ctx context.Context, user uuid.UUID, req sendRequest) (scheduledResponse, error) {
-	at, _, err := req.sendAt(time.Now())
-	if err != nil {
-		return scheduledResponse{}, err
-	}
+// schedule holds a message from user until at (its send_at or delay_ms).
+// Like send, a client-chosen id makes it idempotent: a retry is answered
+// from the stored scheduled message.
+func (s *Server) schedule(ctx context.Context, user uuid.UUID, req sendRequest, at time.Time) (scheduledResponse, error) {
 	conv, recipient, err := req.target(user)
 	if err != nil {
 		return scheduledResponse{}, err
@@ -323,15 +321,43 @@ func (s *Server) schedule(ctx context.Context, user uuid.UUID, req sendRequest) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
 	defer cancel()
-	sc, err := s.outbox.Schedule(ctx, s.pool, outbox.Message{
+	msg := outbox.Message{
 		ConversationID: conv, SenderID: user, RecipientID: recipient, Content: req.Content, Priority: req.Priority,
-	}, at)
+	}
+	if req.ID != "" {
+		if msg.ID, err = parseID("id", req.ID); err != nil {
+			return scheduledResponse{}, err
+		}
+	}
+	sc, err := s.outbox.Schedule(ctx, s.pool, msg, at)
+	if errors.Is(err, db.ErrConflict) && req.ID != "" {
+		return s.replaySchedule(ctx, user, conv, msg.ID)
+	}
 	if err != nil {
 		return scheduledResponse{}, err
 	}
 	s.metrics.messages.WithLabelValues("scheduled").Inc()
 	return scheduledResponse{ID: sc.ID, ConversationID: sc.ConversationID, RecipientID: sc.RecipientID,
 		Status: "scheduled", SendAt: sc.SendAt, Priority: sc.Priority}, nil
+}
+
+// replaySchedule answers a retried schedule whose id is already stored: the
+// stored scheduled message, if it is the caller's in that conversation,
+// with its status now ("scheduled" while it is still held).
+func (s *Server) replaySchedule(ctx context.Context, user, conv, id uuid.UUID) (scheduledResponse, error) {
+	sc, err := s.outbox.GetScheduled(ctx, s.pool, user, id)
+	if errors.Is(err, outbox.ErrScheduledNotFound) || (err == nil && sc.ConversationID != conv) {
+		return scheduledResponse{}, &apiError{Status: http.StatusConflict, Code: "id_taken", Field: "id", Message: "this message id is already used by another message"}
+	}
+	if err != nil {
+		return scheduledResponse{}, err
+	}
+	status := sc.Status
+	if status == "pending" {
+		status = "scheduled"
+	}
+	return scheduledResponse{ID: sc.ID, ConversationID: sc.ConversationID, RecipientID: sc.RecipientID,
+		Status: status, SendAt: sc.SendAt, Priority: sc.Priority}, nil
 }
 
 func (s *Server) listScheduled(c echo.Context) error {

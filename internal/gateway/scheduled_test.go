@@ -115,3 +115,40 @@ func TestScheduleInputErrors(t *testing.T) {
 	}
 	require.Zero(t, b.count(t, `SELECT count(*) FROM scheduled_messages`))
 }
+
+func TestRetriedScheduleWithSameIDHoldsOneMessage(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alice, bob := uuid.New(), uuid.New()
+	conv := gateway.DirectConversationID(alice, bob)
+	aliceTok := b.token(t, alice)
+	id := uuid.New()
+	req := map[string]any{"id": id, "conversation_id": conv, "recipient_id": bob, "content": "later", "delay_ms": 60_000}
+
+	code, first := b.post(t, 0, aliceTok, req)
+	require.Equal(t, http.StatusAccepted, code, first)
+	require.Equal(t, id.String(), first["id"])
+	code, again := b.post(t, 1, aliceTok, req)
+	require.Equal(t, http.StatusAccepted, code, again)
+	require.Equal(t, id.String(), again["id"])
+	require.Equal(t, "scheduled", again["status"])
+	require.Equal(t, first["send_at"], again["send_at"], "answered from the stored message")
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM scheduled_messages`))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'release-scheduled-message'`))
+
+	// The same id from someone else, or elsewhere, is taken.
+	carol := uuid.New()
+	code, res := b.post(t, 0, b.token(t, carol), map[string]any{
+		"id": id, "conversation_id": gateway.DirectConversationID(carol, bob), "recipient_id": bob, "content": "x", "delay_ms": 60_000,
+	})
+	require.Equal(t, http.StatusConflict, code, res)
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM scheduled_messages`))
+
+	// After a cancel, a retry tells the truth instead of scheduling again.
+	code, _ = do(t, http.MethodDelete, b.nodes[0].base+"/v1/scheduled/"+id.String(), aliceTok, nil)
+	require.Equal(t, http.StatusNoContent, code)
+	code, res = b.post(t, 0, aliceTok, req)
+	require.Equal(t, http.StatusAccepted, code, res)
+	require.Equal(t, "cancelled", res["status"])
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM scheduled_messages`))
+}

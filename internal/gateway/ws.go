@@ -288,10 +288,10 @@ func (c *conn) handleSend(b []byte) error {
 	if err := decodeStrict(bytes.NewReader(b), &f); err != nil {
 		return err
 	}
-	if _, scheduled, err := f.sendAt(time.Now()); err != nil {
+	if at, scheduled, err := f.sendAt(time.Now()); err != nil {
 		return err
 	} else if scheduled {
-		res, err := c.s.schedule(c.ctx, c.user, f.sendRequest)
+		res, err := c.s.schedule(c.ctx, c.user, f.sendRequest, at)
 		if err != nil {
 			return err
 		}

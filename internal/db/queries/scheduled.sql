@@ -32,3 +32,6 @@ SELECT * FROM scheduled_messages
 WHERE sender_id = @sender_id AND status = 'pending'
 ORDER BY send_at, id
 LIMIT @max_rows;
+
+-- name: GetScheduled :one
+SELECT * FROM scheduled_messages WHERE id = @id;

@@ -78,6 +78,31 @@ func (q *Queries) ConversationAdmits(ctx context.Context, arg ConversationAdmits
 	return column_1, err
 }
 
+const getScheduled = `-- name: GetScheduled :one
+SELECT id, conversation_id, sender_id, recipient_id, content, priority, send_at, status, message_id, failure_reason, created_at, released_at, cancelled_at FROM scheduled_messages WHERE id = $1
+`
+
+func (q *Queries) GetScheduled(ctx context.Context, id uuid.UUID) (ScheduledMessage, error) {
+	row := q.db.QueryRow(ctx, getScheduled, id)
+	var i ScheduledMessage
+	err := row.Scan(
+		&i.ID,
+		&i.ConversationID,
+		&i.SenderID,
+		&i.RecipientID,
+		&i.Content,
+		&i.Priority,
+		&i.SendAt,
+		&i.Status,
+		&i.MessageID,
+		&i.FailureReason,
+		&i.CreatedAt,
+		&i.ReleasedAt,
+		&i.CancelledAt,
+	)
+	return i, err
+}
+
 const insertScheduled = `-- name: InsertScheduled :one
 INSERT INTO scheduled_messages (id, conversation_id, sender_id, recipient_id, content, priority, send_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
