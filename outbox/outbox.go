@@ -253,6 +253,13 @@ func DirectConversationID(a, b uuid.UUID) uuid.UUID {
 // Querier runs queries: a *pgxpool.Pool, a *pgx.Conn or a pgx.Tx.
 type Querier = db.Querier
 
+// CheckContent is ValidateContent with this outbox's limit, for callers
+// that store content to send later (a broadcast) and must refuse what the
+// outbox would refuse before writing anything.
+func (o *Outbox) CheckContent(content string) error {
+	return ValidateContent(content, o.maxContent)
+}
+
 // ValidateContent checks message text: not blank, at most maxBytes, valid
 // UTF-8 without NUL. Callers that encrypt content before it reaches the
 // outbox check the plaintext with it first.

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"text/template"
 	"time"
 
@@ -105,8 +104,8 @@ func (s *Service) Create(ctx context.Context, sender uuid.UUID, req Request) (db
 		if _, err := parseTemplate(req.Template); err != nil {
 			return db.Batch{}, validation.Errorf("template", "does not parse: %v", err)
 		}
-	} else if strings.TrimSpace(req.Content) == "" {
-		return db.Batch{}, validation.Errorf("content", "must not be empty")
+	} else if err := s.outbox.CheckContent(req.Content); err != nil {
+		return db.Batch{}, err
 	}
 	recipients := make([]db.BatchRecipient, len(req.RecipientIDs))
 	seen := make(map[uuid.UUID]bool, len(req.RecipientIDs))

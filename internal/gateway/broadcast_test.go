@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,6 +147,8 @@ func TestBroadcastTemplateCancelAndInputErrors(t *testing.T) {
 		{map[string]any{"recipient_ids": recipients(1), "content": "x", "chunk_size": 1001}, 400, "chunk_size"},
 		{map[string]any{"recipient_ids": recipients(1), "template": "{{.broken"}, 400, "template"},
 		{map[string]any{"recipient_ids": recipients(1), "content": "x", "priority": "now"}, 400, "priority"},
+		{map[string]any{"recipient_ids": recipients(1), "content": strings.Repeat("x", 1001)}, 400, "content"},
+		{map[string]any{"recipient_ids": recipients(1), "content": "a\x00b"}, 400, "content"},
 		{map[string]any{"recipient_ids": recipients(100001), "content": "x"}, 413, ""},
 	}
 	for i, tc := range cases {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/jobs"
+	"github.com/msgrunner/msgrunner/outbox"
 	"github.com/msgrunner/msgrunner/validation"
 )
 
@@ -77,13 +78,8 @@ func (s *Server) editMessage(c echo.Context) error {
 	if err := decodeStrict(bytes.NewReader(raw), &req); err != nil {
 		return err
 	}
-	switch {
-	case strings.TrimSpace(req.Content) == "":
-		return validation.Errorf("content", "must not be empty")
-	case len(req.Content) > s.cfg.MaxContentBytes:
-		return validation.Errorf("content", "is %d bytes, over the limit of %d", len(req.Content), s.cfg.MaxContentBytes)
-	case !utf8.ValidString(req.Content) || strings.ContainsRune(req.Content, 0):
-		return validation.Errorf("content", "must be valid UTF-8 without NUL characters")
+	if err := outbox.ValidateContent(req.Content, s.cfg.MaxContentBytes); err != nil {
+		return err
 	}
 	user := userOf(c)
 	return s.changeMessage(c, jobs.IndexOpUpdate, func(ctx context.Context, tx pgx.Tx, id uuid.UUID) (uuid.UUID, int64, error) {
