@@ -353,3 +353,25 @@ func TestSendRollsBackOnJobInsertFailure(t *testing.T) {
 	require.Zero(t, count(t, b.pool, "messages"), "no message without its jobs")
 	require.Zero(t, count(t, b.pool, "conversations"))
 }
+
+func TestSendManyRefusesAConversationEveryoneDeleted(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	first := newMessage()
+	_, err := b.outbox.Send(ctx, b.pool, first)
+	require.NoError(t, err)
+	_, err = b.pool.Exec(ctx, `UPDATE conversations SET deleted_at = now() WHERE id = $1`, first.ConversationID)
+	require.NoError(t, err)
+
+	// The single path refuses it; so must the bulk path, used by broadcasts.
+	_, err = b.outbox.Send(ctx, b.pool, first)
+	require.ErrorIs(t, err, outbox.ErrNotParticipant)
+	tx, err := b.pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck // rolled back below
+	_, err = b.outbox.SendManyTx(ctx, tx, []outbox.Message{newMessage(), first})
+	require.ErrorIs(t, err, outbox.ErrNotParticipant)
+	require.NoError(t, tx.Rollback(ctx))
+	require.Equal(t, 1, count(t, b.pool, "messages"))
+}

@@ -108,8 +108,9 @@ RETURNING c.id, c.last_seq;
 
 -- name: InsertMessages :many
 -- InsertMessage for many messages (distinct conversations) in one
--- statement; rows whose sender or recipient is not a participant are not
--- written, and the caller compares the ids returned with those sent.
+-- statement; rows whose sender or recipient is not a participant, or whose
+-- conversation every participant deleted, are not written, and the caller
+-- compares the ids returned with those sent.
 WITH input AS (
     -- Set-returning functions in one select list advance together: row i
     -- takes element i of every array.
@@ -133,5 +134,6 @@ WITH input AS (
 INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, priority, content)
 SELECT i.id, i.conversation_id, i.sender_id, i.recipient_id, i.seq, i.priority, i.content
 FROM input i JOIN counts c ON c.id = i.id
-WHERE c.total = 0 OR c.matched = 2
+WHERE (c.total = 0 OR c.matched = 2)
+  AND NOT EXISTS (SELECT 1 FROM conversations cv WHERE cv.id = i.conversation_id AND cv.deleted_at IS NOT NULL)
 RETURNING id, created_at;

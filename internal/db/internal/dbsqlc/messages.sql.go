@@ -255,7 +255,8 @@ WITH input AS (
 INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, priority, content)
 SELECT i.id, i.conversation_id, i.sender_id, i.recipient_id, i.seq, i.priority, i.content
 FROM input i JOIN counts c ON c.id = i.id
-WHERE c.total = 0 OR c.matched = 2
+WHERE (c.total = 0 OR c.matched = 2)
+  AND NOT EXISTS (SELECT 1 FROM conversations cv WHERE cv.id = i.conversation_id AND cv.deleted_at IS NOT NULL)
 RETURNING id, created_at
 `
 
@@ -275,8 +276,9 @@ type InsertMessagesRow struct {
 }
 
 // InsertMessage for many messages (distinct conversations) in one
-// statement; rows whose sender or recipient is not a participant are not
-// written, and the caller compares the ids returned with those sent.
+// statement; rows whose sender or recipient is not a participant, or whose
+// conversation every participant deleted, are not written, and the caller
+// compares the ids returned with those sent.
 func (q *Queries) InsertMessages(ctx context.Context, arg InsertMessagesParams) ([]InsertMessagesRow, error) {
 	rows, err := q.db.Query(ctx, insertMessages,
 		arg.Ids,
