@@ -2,7 +2,6 @@ package workers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,9 +49,7 @@ func (w *BatchSendWorker) Work(ctx context.Context, job *river.Job[jobs.BatchSen
 	budget := w.Queue.Timeout - max(w.Queue.Timeout/10, 5*time.Second)
 	handover := time.Now().Add(budget)
 	record := func(b db.Batch) {
-		if out, err := json.Marshal(ProgressOf(b)); err == nil {
-			_ = river.RecordOutput(ctx, json.RawMessage(out))
-		}
+		_ = river.RecordOutput(ctx, ProgressOf(b))
 	}
 	for {
 		step, err := w.deps.Broadcasts.ProcessChunk(ctx, job.Args.BatchID)

@@ -3,7 +3,6 @@ package workers
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"time"
@@ -122,9 +121,7 @@ func (w *CleanupMessagesWorker) Work(ctx context.Context, job *river.Job[jobs.Cl
 			return int64(len(expired)), err
 		})
 	}
-	if b, merr := json.Marshal(out); merr == nil {
-		_ = river.RecordOutput(ctx, json.RawMessage(b))
-	}
+	_ = river.RecordOutput(ctx, out)
 	if errors.Is(err, errHandover) {
 		return river.JobSnooze(0)
 	}

@@ -2,7 +2,6 @@ package workers
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -48,10 +47,8 @@ func (w *JobHistoryWorker) Work(ctx context.Context, job *river.Job[jobs.JobHist
 		return err
 	}
 	out := JobHistoryOutput{StatsRows: rows, Archived: archived, Pruned: pruned}
-	if b, err := json.Marshal(out); err == nil {
-		if err := river.RecordOutput(ctx, json.RawMessage(b)); err != nil {
-			w.deps.Logger.Warn("recording job output", slog.String("error", err.Error()))
-		}
+	if err := river.RecordOutput(ctx, out); err != nil {
+		w.deps.Logger.Warn("recording job output", slog.String("error", err.Error()))
 	}
 	w.deps.Logger.Debug("job history updated", slog.Int64("stats_rows", rows), slog.Int64("archived", archived), slog.Int64("pruned", pruned))
 	return nil

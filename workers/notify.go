@@ -3,7 +3,6 @@ package workers
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -117,9 +116,7 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 		}
 		out[ch] = res.Status
 	}
-	if b, err := json.Marshal(out); err == nil {
-		_ = river.RecordOutput(ctx, json.RawMessage(b))
-	}
+	_ = river.RecordOutput(ctx, out)
 	if len(channels) > 0 && disabled == len(channels) {
 		return river.JobCancel(fmt.Errorf("every channel of this notification is disabled (%s): no provider configured", strings.Join(channels, ", ")))
 	}

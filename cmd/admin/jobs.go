@@ -108,8 +108,6 @@ func (c *riverCLI) printJobs(rows []*rivertype.JobRow) error {
 	return tw.Flush()
 }
 
-var riverStates = []string{"available", "cancelled", "completed", "discarded", "pending", "retryable", "running", "scheduled"}
-
 func runJobs(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
 		return &usageError{"jobs needs a subcommand: list, failed, retry, cancel or delete"}
@@ -136,8 +134,8 @@ func runJobs(ctx context.Context, args []string, getenv func(string) string, std
 		if sub == "failed" {
 			*state = "discarded"
 		}
-		if *state != "" && !slices.Contains(riverStates, *state) {
-			return &usageError{fmt.Sprintf("--state must be one of %s", strings.Join(riverStates, ", "))}
+		if states := rivertype.JobStates(); *state != "" && !slices.Contains(states, rivertype.JobState(*state)) {
+			return &usageError{fmt.Sprintf("--state must be one of %v", states)}
 		}
 	case "retry", "cancel", "delete":
 		if fs.NArg() == 0 {

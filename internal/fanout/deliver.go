@@ -13,7 +13,7 @@ import (
 // encrypted gets a frame marked Encrypted without content: plaintext never
 // travels through Redis, and the gateway holding the recipient decrypts it
 // on the way to the socket.
-func FrameOf(m db.Message) (MessageFrame, error) {
+func FrameOf(m db.Message) MessageFrame {
 	fr := MessageFrame{
 		Type: FrameMessage, ID: m.ID, ConversationID: m.ConversationID, Seq: m.Seq,
 		SenderID: m.SenderID, RecipientID: m.RecipientID, CreatedAt: m.CreatedAt,
@@ -21,14 +21,14 @@ func FrameOf(m db.Message) (MessageFrame, error) {
 	fr.Edited = m.EditedAt != nil
 	if m.DeletedAt != nil {
 		fr.Deleted = true
-		return fr, nil
+		return fr
 	}
 	if m.Content == nil {
 		fr.Encrypted = true
-		return fr, nil
+		return fr
 	}
 	fr.Content = *m.Content
-	return fr, nil
+	return fr
 }
 
 // Deliver publishes a pending message to its recipient and then marks it
@@ -54,11 +54,7 @@ func (f *Fanout) deliver(ctx context.Context, m db.Message, mark func() error) (
 	if m.Status != db.MessagePending {
 		return false, nil
 	}
-	fr, err := FrameOf(m)
-	if err != nil {
-		return false, err
-	}
-	if err := f.PublishMessage(ctx, fr); err != nil {
+	if err := f.PublishMessage(ctx, FrameOf(m)); err != nil {
 		return false, err
 	}
 	if err := mark(); err != nil {

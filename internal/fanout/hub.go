@@ -146,6 +146,7 @@ func (h *Hub) Subscribe(ctx context.Context, user uuid.UUID, buffer int) (*Subsc
 func (h *Hub) remove(s *Subscription, dropped bool) {
 	s.once.Do(func() {
 		if dropped {
+			h.logger.Warn("dropping slow subscriber", slog.String("channel_user", userOf(s.channel)))
 			close(s.dropped)
 		}
 		go h.unsubscribe(s)
@@ -206,8 +207,7 @@ func (h *Hub) dispatch(channel string, payload []byte) {
 	for s := range h.subs[channel] {
 		select {
 		case s.c <- payload:
-		default:
-			h.logger.Warn("dropping slow subscriber", slog.String("channel_user", userOf(channel)))
+		default: // logged once, by remove
 			h.remove(s, true)
 		}
 	}

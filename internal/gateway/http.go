@@ -142,7 +142,6 @@ func decodeStrict(r io.Reader, v any) error {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var syn *json.SyntaxError
 		var typ *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &typ):
@@ -150,9 +149,7 @@ func decodeStrict(r io.Reader, v any) error {
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			return validation.Errorf(field, "is not a known field")
-		case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-			return newError(http.StatusBadRequest, "bad_json", "body is not a valid JSON object")
-		default:
+		default: // syntax errors, an empty or cut-off body
 			return newError(http.StatusBadRequest, "bad_json", "body is not a valid JSON object")
 		}
 	}
@@ -442,15 +439,14 @@ func (s *Server) history(c echo.Context) error {
 		for i := range frames {
 			s.reveal(ctx, &frames[i], nil)
 		}
-	}
-	if !hit {
+	} else {
 		msgs, err := db.ListConversationMessages(ctx, s.pool, conv, after, int(limit))
 		if err != nil {
 			return err
 		}
 		frames = make([]fanout.MessageFrame, len(msgs))
 		for i, m := range msgs {
-			frames[i], _ = fanout.FrameOf(m)
+			frames[i] = fanout.FrameOf(m)
 		}
 		// Only a page that reaches the conversation's end may seed the
 		// cache, which must always hold its newest messages. Encrypted

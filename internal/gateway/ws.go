@@ -367,7 +367,7 @@ func (c *conn) handleResume(b []byte) error {
 			return err
 		}
 		for _, m := range msgs {
-			fr, _ := fanout.FrameOf(m)
+			fr := fanout.FrameOf(m)
 			fr.Status = string(m.Status)
 			c.s.reveal(c.ctx, &fr, &m)
 			c.send(fr)

@@ -31,9 +31,6 @@ UPDATE batches SET cursor = @cursor, processed = processed + @processed, failed 
     current_chunk = current_chunk + 1, status = 'running', started_at = coalesce(started_at, now())
 WHERE id = @id;
 
--- name: StartBatch :exec
-UPDATE batches SET status = 'running', started_at = coalesce(started_at, now()) WHERE id = @id AND status = 'pending';
-
 -- name: FinishBatch :exec
 UPDATE batches SET status = @status::batch_status, finished_at = now() WHERE id = @id AND status IN ('pending', 'running');
 

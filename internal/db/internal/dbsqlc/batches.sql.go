@@ -246,12 +246,3 @@ func (q *Queries) RequestBatchCancel(ctx context.Context, arg RequestBatchCancel
 	err := row.Scan(&status)
 	return status, err
 }
-
-const startBatch = `-- name: StartBatch :exec
-UPDATE batches SET status = 'running', started_at = coalesce(started_at, now()) WHERE id = $1 AND status = 'pending'
-`
-
-func (q *Queries) StartBatch(ctx context.Context, id uuid.UUID) error {
-	_, err := q.db.Exec(ctx, startBatch, id)
-	return err
-}
