@@ -8,8 +8,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// queueCollector exports msgrunner_queue_jobs{queue,state} from one SQL
-// query, cached for a few seconds so frequent scrapes cost nothing extra.
+// queueCollector exports msgrunner_queue_jobs{queue,state} from two SQL
+// queries (CollectMetrics), cached for a few seconds so frequent scrapes
+// cost nothing extra.
 type queueCollector struct {
 	s    *Server
 	desc *prometheus.Desc

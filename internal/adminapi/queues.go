@@ -52,14 +52,11 @@ func CollectMetrics(ctx context.Context, q db.Querier, configured []string) (map
 	if err != nil {
 		return nil, QueueMetrics{}, err
 	}
-	paused, err := db.PausedQueues(ctx, q)
+	paused, err := db.KnownQueues(ctx, q)
 	if err != nil {
 		return nil, QueueMetrics{}, err
 	}
-	names, err := queueNames(ctx, q, configured)
-	if err != nil {
-		return nil, QueueMetrics{}, err
-	}
+	names := queueNames(configured, paused)
 	for name := range counts {
 		if !slices.Contains(names, name) {
 			names = append(names, name)
@@ -91,23 +88,24 @@ func (s *Server) queueMetrics(c echo.Context) error {
 }
 
 func (s *Server) queueNames(ctx context.Context) ([]string, error) {
-	return queueNames(ctx, s.pool, s.cfg.Queues)
-}
-
-// queueNames lists configured queues plus those River has recorded.
-func queueNames(ctx context.Context, q db.Querier, configured []string) ([]string, error) {
-	known, err := db.KnownQueues(ctx, q)
+	known, err := db.KnownQueues(ctx, s.pool)
 	if err != nil {
 		return nil, err
 	}
+	return queueNames(s.cfg.Queues, known), nil
+}
+
+// queueNames lists configured queues plus those River has recorded
+// (known's keys), sorted.
+func queueNames(configured []string, known map[string]bool) []string {
 	names := slices.Clone(configured)
-	for _, q := range known {
+	for q := range known {
 		if !slices.Contains(names, q) {
 			names = append(names, q)
 		}
 	}
 	slices.Sort(names)
-	return names, nil
+	return names
 }
 
 // requireQueue answers 404 for a queue that is neither configured nor
@@ -158,16 +156,18 @@ func (s *Server) health(h db.QueueHealth) Health {
 
 func (s *Server) queueHealth(c echo.Context) error {
 	ctx := c.Request().Context()
-	names, err := s.queueNames(ctx)
-	if err != nil {
-		return err
-	}
+	var names []string
 	one := c.Param("queue")
 	if one != "" {
 		if err := s.requireQueue(ctx, one); err != nil {
 			return err
 		}
 		names = []string{one}
+	} else {
+		var err error
+		if names, err = s.queueNames(ctx); err != nil {
+			return err
+		}
 	}
 	stats, err := db.QueueHealthSince(ctx, s.pool, names, time.Now().Add(-s.cfg.Health.Window))
 	if err != nil {

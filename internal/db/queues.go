@@ -26,24 +26,18 @@ func JobCounts(ctx context.Context, q Querier) (map[string]QueueCounts, error) {
 	return out, nil
 }
 
-// PausedQueues returns the names of paused queues.
-func PausedQueues(ctx context.Context, q Querier) (map[string]bool, error) {
-	names, err := dbsqlc.New(q).PausedQueues(ctx)
+// KnownQueues returns the queues River has recorded (any queue a runner
+// has worked), each with whether it is paused.
+func KnownQueues(ctx context.Context, q Querier) (paused map[string]bool, err error) {
+	rows, err := dbsqlc.New(q).KnownQueues(ctx)
 	if err != nil {
-		return nil, translate("listing paused queues", err)
+		return nil, translate("listing queues", err)
 	}
-	out := make(map[string]bool, len(names))
-	for _, n := range names {
-		out[n] = true
+	out := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		out[r.Name] = r.Paused
 	}
 	return out, nil
-}
-
-// KnownQueues returns the queues River has recorded (any queue a runner
-// has worked).
-func KnownQueues(ctx context.Context, q Querier) ([]string, error) {
-	names, err := dbsqlc.New(q).KnownQueues(ctx)
-	return names, translate("listing queues", err)
 }
 
 // QueueHealth is the raw material of a queue's health.

@@ -3,11 +3,8 @@ SELECT queue, state::text AS state, count(*)::bigint AS jobs
 FROM river_job
 GROUP BY queue, state;
 
--- name: PausedQueues :many
-SELECT name FROM river_queue WHERE paused_at IS NOT NULL;
-
 -- name: KnownQueues :many
-SELECT name FROM river_queue;
+SELECT name, (paused_at IS NOT NULL)::bool AS paused FROM river_queue;
 
 -- name: QueueHealthStats :many
 -- Per queue: jobs finalized since @since as completed or discarded, jobs

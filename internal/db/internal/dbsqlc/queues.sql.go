@@ -43,46 +43,27 @@ func (q *Queries) JobCountsByQueueAndState(ctx context.Context) ([]JobCountsByQu
 }
 
 const knownQueues = `-- name: KnownQueues :many
-SELECT name FROM river_queue
+SELECT name, (paused_at IS NOT NULL)::bool AS paused FROM river_queue
 `
 
-func (q *Queries) KnownQueues(ctx context.Context) ([]string, error) {
+type KnownQueuesRow struct {
+	Name   string
+	Paused bool
+}
+
+func (q *Queries) KnownQueues(ctx context.Context) ([]KnownQueuesRow, error) {
 	rows, err := q.db.Query(ctx, knownQueues)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []string
+	var items []KnownQueuesRow
 	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
+		var i KnownQueuesRow
+		if err := rows.Scan(&i.Name, &i.Paused); err != nil {
 			return nil, err
 		}
-		items = append(items, name)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const pausedQueues = `-- name: PausedQueues :many
-SELECT name FROM river_queue WHERE paused_at IS NOT NULL
-`
-
-func (q *Queries) PausedQueues(ctx context.Context) ([]string, error) {
-	rows, err := q.db.Query(ctx, pausedQueues)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		items = append(items, name)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
