@@ -47,7 +47,7 @@ func (s *Server) postAttachment(c echo.Context) error {
 		return newError(http.StatusBadRequest, "empty", "the upload is empty")
 	}
 	sniffed := strings.Split(http.DetectContentType(head), ";")[0]
-	if sniffed != declared && !(declared == "image/webp" && sniffed == "image/webp") {
+	if sniffed != declared {
 		return &apiError{Status: http.StatusUnsupportedMediaType, Code: "type_mismatch", Field: "Content-Type",
 			Message: fmt.Sprintf("the bytes look like %s, not %s", sniffed, declared)}
 	}

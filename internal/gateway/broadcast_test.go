@@ -149,6 +149,8 @@ func TestBroadcastTemplateCancelAndInputErrors(t *testing.T) {
 		{map[string]any{"recipient_ids": recipients(1), "content": "x", "priority": "now"}, 400, "priority"},
 		{map[string]any{"recipient_ids": recipients(1), "content": strings.Repeat("x", 1001)}, 400, "content"},
 		{map[string]any{"recipient_ids": recipients(1), "content": "a\x00b"}, 400, "content"},
+		{map[string]any{"recipient_ids": recipients(1), "content": "x", "chunk_delay_ms": -1}, 400, "chunk_delay_ms"},
+		{map[string]any{"recipient_ids": recipients(1), "content": "x", "chunk_delay_ms": int64(18446744073710)}, 400, "chunk_delay_ms"},
 		{map[string]any{"recipient_ids": recipients(100001), "content": "x"}, 413, ""},
 	}
 	for i, tc := range cases {

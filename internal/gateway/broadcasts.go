@@ -60,16 +60,19 @@ func (s *Server) postBroadcast(c echo.Context) error {
 	if err := decodeStrict(bytes.NewReader(raw), &req); err != nil {
 		return err
 	}
+	// Checked before Create: parsing 100,000 ids is work to skip, and a
+	// delay in ms must be bounded before it becomes a Duration (a huge one
+	// would overflow into a small, accepted delay).
 	if len(req.RecipientIDs) > broadcast.MaxRecipients {
 		return newError(http.StatusRequestEntityTooLarge, "too_many_recipients", broadcast.ErrTooManyRecipients.Error())
+	}
+	if req.ChunkDelayMS < 0 || req.ChunkDelayMS > broadcast.MaxChunkDelay.Milliseconds() {
+		return validation.Errorf("chunk_delay_ms", "must be between 0 and %d", broadcast.MaxChunkDelay.Milliseconds())
 	}
 	in := broadcast.Request{
 		Content: req.Content, Template: req.Template, ChunkSize: req.ChunkSize,
 		ChunkDelay: time.Duration(req.ChunkDelayMS) * time.Millisecond, Priority: req.Priority,
 		RecipientIDs: make([]uuid.UUID, len(req.RecipientIDs)),
-	}
-	if req.ChunkDelayMS < 0 {
-		return validation.Errorf("chunk_delay_ms", "must not be negative")
 	}
 	for i, v := range req.RecipientIDs {
 		id, err := parseID(fmt.Sprintf("recipient_ids[%d]", i), v)
@@ -92,9 +95,6 @@ func (s *Server) postBroadcast(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 6*s.cfg.DBTimeout)
 	defer cancel()
 	b, err := s.bcast.Create(ctx, userOf(c), in)
-	if errors.Is(err, broadcast.ErrTooManyRecipients) {
-		return newError(http.StatusRequestEntityTooLarge, "too_many_recipients", err.Error())
-	}
 	if err != nil {
 		return err
 	}
