@@ -277,11 +277,15 @@ func (s *Server) seal(ctx context.Context, msg *outbox.Message) error {
 }
 
 // reveal fills an encrypted message frame's content for its recipient, or
-// says why it cannot be read (the key destroyed, tampering).
+// says why it cannot be read (the key destroyed, tampering). Its database
+// reads are bounded by DBTimeout whatever ctx allows, so a slow database
+// never holds a socket's resume or live stream longer than that.
 func (s *Server) reveal(ctx context.Context, fr *fanout.MessageFrame, m *db.Message) {
 	if !fr.Encrypted || s.cfg.Sealer == nil {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
+	defer cancel()
 	if m == nil {
 		got, err := db.GetMessage(ctx, s.pool, fr.ID)
 		if err != nil {

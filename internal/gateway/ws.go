@@ -186,9 +186,7 @@ func (c *conn) revealLive(b []byte) []byte {
 	if err := json.Unmarshal(b, &fr); err != nil || fr.Type != fanout.FrameMessage || fr.RecipientID != c.user {
 		return b
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.DBTimeout)
-	defer cancel()
-	c.s.reveal(ctx, &fr, nil)
+	c.s.reveal(c.ctx, &fr, nil)
 	out, err := json.Marshal(fr)
 	if err != nil {
 		return b
