@@ -26,10 +26,9 @@ func runReport(ctx context.Context, args []string, getenv func(string) string, s
 	name := args[0]
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	// The default range ends at the next whole minute, so it includes now.
-	now := time.Now().UTC().Truncate(time.Minute).Add(time.Minute)
-	from := fs.String("from", now.Add(-24*time.Hour).Format(time.RFC3339), "start of the range (RFC 3339; default 24h ago)")
-	to := fs.String("to", now.Format(time.RFC3339), "end of the range (RFC 3339; default now)")
+	dFrom, dTo := reports.DefaultRange(time.Now())
+	from := fs.String("from", dFrom.Format(time.RFC3339), "start of the range (RFC 3339; default 24h ago)")
+	to := fs.String("to", dTo.Format(time.RFC3339), "end of the range (RFC 3339; default now)")
 	interval := fs.Duration("interval", time.Hour, "bucket size of the delivery report")
 	limit := fs.Int("limit", 50, "rows of the failures and broadcasts reports")
 	format := fs.String("format", "table", "table, csv or json")

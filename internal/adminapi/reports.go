@@ -38,9 +38,8 @@ var reportsPage = template.Must(template.New("reports.html").Funcs(template.Func
 // reportParams reads from, to, interval and limit from the query string;
 // the default range is the last 24 hours.
 func reportParams(c echo.Context) (reports.Params, error) {
-	// The default range ends at the next whole minute, so it includes now.
-	now := time.Now().UTC().Truncate(time.Minute).Add(time.Minute)
-	p := reports.Params{From: now.Add(-24 * time.Hour), To: now, Interval: time.Hour, Limit: 50}
+	from, to := reports.DefaultRange(time.Now())
+	p := reports.Params{From: from, To: to, Interval: time.Hour, Limit: 50}
 	if v := c.QueryParam("from"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {

@@ -40,6 +40,13 @@ type Params struct {
 	Limit int
 }
 
+// DefaultRange is the range of a report when none is given: the last 24
+// hours, ending at the next whole minute after now so that it includes now.
+func DefaultRange(now time.Time) (from, to time.Time) {
+	to = now.UTC().Truncate(time.Minute).Add(time.Minute)
+	return to.Add(-24 * time.Hour), to
+}
+
 // MaxRange bounds To − From.
 const MaxRange = 366 * 24 * time.Hour
 
