@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/reports"
 	"github.com/msgrunner/msgrunner/validation"
 )
@@ -128,7 +129,7 @@ func deliveryChart(r *reports.Report) *chart {
 	// Every interval of the range gets a slot, empty ones included, so the
 	// time axis is even.
 	p := r.Params
-	start := p.From.Truncate(p.Interval)
+	start := p.From.Add(-(p.From.Sub(db.BucketOrigin) % p.Interval)) // the bucket holding From
 	slots := int(math.Ceil(float64(p.To.Sub(start)) / float64(p.Interval)))
 	plotH := float64(ch.Height - 30)
 	slot := float64(ch.Width) / float64(max(slots, 1))

@@ -27,11 +27,15 @@ type DeliveryRow struct {
 	DeliveredP50, DeliveredP95, DeliveredP99 *float64 // ms, sent -> delivered
 }
 
+// BucketOrigin is where the delivery report's buckets start counting:
+// every bucket begins a whole number of intervals after it.
+var BucketOrigin = time.Unix(0, 0).UTC()
+
 // DeliveryReport counts messages created per interval in [from, to), with
 // their latency percentiles.
 func DeliveryReport(ctx context.Context, q Querier, from, to time.Time, interval time.Duration) ([]DeliveryRow, error) {
 	rows, err := dbsqlc.New(q).DeliveryReport(ctx, dbsqlc.DeliveryReportParams{
-		Bucket: pgtype.Interval{Microseconds: interval.Microseconds(), Valid: true}, Origin: time.Unix(0, 0).UTC(), FromTime: from, ToTime: to,
+		Bucket: pgtype.Interval{Microseconds: interval.Microseconds(), Valid: true}, Origin: BucketOrigin, FromTime: from, ToTime: to,
 	})
 	if err != nil {
 		return nil, translate("delivery report", err)
