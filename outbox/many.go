@@ -9,7 +9,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/msgrunner/msgrunner/internal/db"
-	"github.com/msgrunner/msgrunner/jobs"
 	"github.com/msgrunner/msgrunner/validation"
 )
 
@@ -25,7 +24,7 @@ var ErrDuplicateConversation = db.ErrDuplicateConversation
 // written. ErrNotParticipant (any one message) leaves tx to be rolled back.
 func (o *Outbox) SendManyTx(ctx context.Context, tx pgx.Tx, ms []Message) ([]*Result, error) {
 	rows := make([]db.NewMessage, len(ms))
-	prios := make([]jobs.Priority, len(ms))
+	vs := make([]validated, len(ms))
 	for i, m := range ms {
 		v, err := o.validate(m)
 		var ve *validation.Error
@@ -38,7 +37,7 @@ func (o *Outbox) SendManyTx(ctx context.Context, tx pgx.Tx, ms []Message) ([]*Re
 		if v.row.Content == nil {
 			return nil, validation.Errorf(fmt.Sprintf("messages[%d].ciphertext", i), "bulk sends take plaintext messages only")
 		}
-		rows[i], prios[i] = v.row, v.priority
+		rows[i], vs[i] = v.row, v
 	}
 	ins, err := db.InsertMessages(ctx, tx, rows)
 	if errors.Is(err, db.ErrNotParticipant) {
@@ -50,12 +49,7 @@ func (o *Outbox) SendManyTx(ctx context.Context, tx pgx.Tx, ms []Message) ([]*Re
 	params := make([]river.InsertManyParams, 0, 3*len(ms))
 	out := make([]*Result, len(ms))
 	for i, m := range ins {
-		prio := &river.InsertOpts{Priority: int(prios[i])}
-		params = append(params,
-			river.InsertManyParams{Args: jobs.SendMessageArgs{MessageID: m.ID}, InsertOpts: prio},
-			river.InsertManyParams{Args: jobs.SendNotificationArgs{MessageID: m.ID, RecipientID: rows[i].RecipientID}, InsertOpts: prio},
-			river.InsertManyParams{Args: jobs.IndexMessageArgs{MessageID: m.ID, Operation: jobs.IndexOpIndex}},
-		)
+		params = vs[i].followUps(m.ID, params)
 		out[i] = &Result{ID: m.ID, ConversationID: m.ConversationID, Seq: m.Seq, Status: string(m.Status), CreatedAt: m.CreatedAt}
 	}
 	if _, err := o.river.InsertManyFastTx(ctx, tx, params); err != nil {

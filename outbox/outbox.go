@@ -114,6 +114,25 @@ type validated struct {
 	sendAfter time.Duration
 }
 
+// followUps appends to params the jobs the stored message id needs: its
+// delivery (held for sendAfter, when set), its recipient's notification
+// and, for plaintext, its search indexing.
+func (v validated) followUps(id uuid.UUID, params []river.InsertManyParams) []river.InsertManyParams {
+	prio := &river.InsertOpts{Priority: int(v.priority)}
+	sendOpts := prio
+	if v.sendAfter > 0 {
+		sendOpts = &river.InsertOpts{Priority: int(v.priority), ScheduledAt: time.Now().Add(v.sendAfter)}
+	}
+	params = append(params,
+		river.InsertManyParams{Args: jobs.SendMessageArgs{MessageID: id}, InsertOpts: sendOpts},
+		river.InsertManyParams{Args: jobs.SendNotificationArgs{MessageID: id, RecipientID: v.row.RecipientID}, InsertOpts: prio},
+	)
+	if v.row.Content != nil {
+		params = append(params, river.InsertManyParams{Args: jobs.IndexMessageArgs{MessageID: id, Operation: jobs.IndexOpIndex}})
+	}
+	return params
+}
+
 func (o *Outbox) validate(m Message) (validated, error) {
 	var v validated
 	switch {
@@ -207,19 +226,7 @@ func (o *Outbox) send(ctx context.Context, tx pgx.Tx, v validated) (*Result, err
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
 
-	prio := &river.InsertOpts{Priority: int(v.priority)}
-	sendOpts := prio
-	if v.sendAfter > 0 {
-		sendOpts = &river.InsertOpts{Priority: int(v.priority), ScheduledAt: time.Now().Add(v.sendAfter)}
-	}
-	params := []river.InsertManyParams{
-		{Args: jobs.SendMessageArgs{MessageID: ins.ID}, InsertOpts: sendOpts},
-		{Args: jobs.SendNotificationArgs{MessageID: ins.ID, RecipientID: v.row.RecipientID}, InsertOpts: prio},
-	}
-	if v.row.Content != nil {
-		params = append(params, river.InsertManyParams{Args: jobs.IndexMessageArgs{MessageID: ins.ID, Operation: jobs.IndexOpIndex}})
-	}
-	inserted, err := o.river.InsertManyTx(ctx, tx, params)
+	inserted, err := o.river.InsertManyTx(ctx, tx, v.followUps(ins.ID, nil))
 	if err != nil {
 		return nil, fmt.Errorf("outbox: inserting jobs: %w", err)
 	}
