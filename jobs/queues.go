@@ -60,6 +60,16 @@ func DefaultQueues() []QueueSpec {
 	}
 }
 
+// QueueNames returns the names of DefaultQueues, in the same order.
+func QueueNames() []string {
+	qs := DefaultQueues()
+	names := make([]string, len(qs))
+	for i, q := range qs {
+		names[i] = q.Name
+	}
+	return names
+}
+
 // Priority is a job priority by name; River runs lower numbers first.
 type Priority int
 

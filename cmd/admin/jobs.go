@@ -243,11 +243,7 @@ func runQueue(ctx context.Context, args []string, getenv func(string) string, st
 	defer c.close()
 
 	if sub == "list" {
-		var names []string
-		for _, q := range jobs.DefaultQueues() {
-			names = append(names, q.Name)
-		}
-		metrics, total, err := adminapi.CollectMetrics(ctx, c.pool, names)
+		metrics, total, err := adminapi.CollectMetrics(ctx, c.pool, jobs.QueueNames())
 		if err != nil {
 			return err
 		}

@@ -29,10 +29,6 @@ type serveSettings struct {
 
 func loadServeSettings(getenv func(string) string, logOut io.Writer) (serveSettings, error) {
 	r := config.NewReader(getenv)
-	var queues []string
-	for _, q := range jobs.DefaultQueues() {
-		queues = append(queues, q.Name)
-	}
 	s := serveSettings{
 		DatabaseURL: r.DatabaseURL(),
 		MaxConns:    r.Int("DATABASE_MAX_CONNS", 8, 2, 1000),
@@ -43,7 +39,7 @@ func loadServeSettings(getenv func(string) string, logOut io.Writer) (serveSetti
 		OperatorToken: r.String("ADMIN_TOKEN", ""),
 		ViewerToken:   r.String("ADMIN_VIEWER_TOKEN", ""),
 		InsecureDev:   r.Bool("ADMIN_INSECURE_DEV", false),
-		Queues:        queues,
+		Queues:        jobs.QueueNames(),
 		Health: adminapi.Thresholds{
 			Window:               r.Duration("ADMIN_HEALTH_WINDOW", time.Hour, time.Minute, 30*24*time.Hour),
 			DegradedFailureRate:  float64(r.Int("ADMIN_HEALTH_DEGRADED_FAILURE_PERCENT", 5, 1, 100)) / 100,
