@@ -39,7 +39,7 @@ Commands:
                                    enqueue a cleanup-messages job (old_messages,
                                    deleted_conversations, expired_attachments)
 
-Environment: DATABASE_URL (default ` + config.DefaultDatabaseURL + `), AUTH_SECRET (token),
+Environment: DATABASE_URL (default ` + config.DefaultDatabaseURL + `), AUTH_SECRET, AUTH_ISSUER, AUTH_AUDIENCE (token),
 ADMIN_ADDR, ADMIN_TOKEN, ADMIN_VIEWER_TOKEN, ADMIN_INSECURE_DEV (serve)
 `
 
@@ -205,11 +205,13 @@ func runToken(args []string, getenv func(string) string, stdout io.Writer) error
 	if *ttl <= 0 || *ttl > 366*24*time.Hour {
 		return &usageError{"token: --ttl must be between 1s and 8784h"}
 	}
-	secret := config.NewReader(getenv).String("AUTH_SECRET", "")
+	r := config.NewReader(getenv)
+	secret := r.String("AUTH_SECRET", "")
 	if secret == "" {
 		return errors.New("AUTH_SECRET is not set: it must be the gateway's signing secret")
 	}
-	a, err := auth.New([]byte(secret))
+	// The gateway requires its AUTH_ISSUER and AUTH_AUDIENCE when set.
+	a, err := auth.New([]byte(secret), auth.WithIssuer(r.String("AUTH_ISSUER", "")), auth.WithAudience(r.String("AUTH_AUDIENCE", "")))
 	if err != nil {
 		return fmt.Errorf("AUTH_SECRET: %w", err)
 	}

@@ -1,5 +1,6 @@
 // Package auth mints and verifies the bearer tokens of the public API: HS256
-// JWTs whose subject is the user id.
+// JWTs whose subject is the user id, optionally bound to an issuer and an
+// audience.
 package auth
 
 import (
@@ -23,22 +24,48 @@ var (
 	ErrExpired     = errors.New("token expired")
 	ErrBadSubject  = errors.New("token subject is not a user id")
 	ErrShortSecret = fmt.Errorf("signing secret must be at least %d bytes", MinSecretBytes)
+	// ErrWrongIssuer is an ErrInvalid: the token's issuer or audience is
+	// not the one this Authority accepts.
+	ErrWrongIssuer = fmt.Errorf("%w: issuer or audience not accepted", ErrInvalid)
+	// ErrNotYetValid is an ErrInvalid: the token's nbf or iat lies in the
+	// future (beyond the leeway).
+	ErrNotYetValid = fmt.Errorf("%w: not valid yet", ErrInvalid)
 )
+
+// Leeway is the clock skew tolerated on exp, nbf and iat.
+const Leeway = 5 * time.Second
+
+// Option configures an Authority.
+type Option func(*Authority)
+
+// WithIssuer makes Mint set iss and Verify require it to equal issuer.
+// An empty issuer changes nothing.
+func WithIssuer(issuer string) Option { return func(a *Authority) { a.issuer = issuer } }
+
+// WithAudience makes Mint set aud and Verify require it to contain
+// audience. An empty audience changes nothing.
+func WithAudience(audience string) Option { return func(a *Authority) { a.audience = audience } }
 
 // Authority signs and verifies tokens with one secret. It is safe for
 // concurrent use.
 type Authority struct {
-	secret []byte
-	now    func() time.Time
+	secret   []byte
+	issuer   string
+	audience string
+	now      func() time.Time
 }
 
 // New returns an Authority for secret, which must be at least
 // MinSecretBytes long.
-func New(secret []byte) (*Authority, error) {
+func New(secret []byte, opts ...Option) (*Authority, error) {
 	if len(secret) < MinSecretBytes {
 		return nil, ErrShortSecret
 	}
-	return &Authority{secret: secret, now: time.Now}, nil
+	a := &Authority{secret: secret, now: time.Now}
+	for _, o := range opts {
+		o(a)
+	}
+	return a, nil
 }
 
 // Mint returns a token for user valid for ttl.
@@ -50,11 +77,16 @@ func (a *Authority) Mint(user uuid.UUID, ttl time.Duration) (string, error) {
 		return "", errors.New("auth: ttl must be positive")
 	}
 	now := a.now()
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
+	claims := jwt.RegisteredClaims{
+		Issuer:    a.issuer,
 		Subject:   user.String(),
 		IssuedAt:  jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-	})
+	}
+	if a.audience != "" {
+		claims.Audience = jwt.ClaimStrings{a.audience}
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
 	s, err := tok.SignedString(a.secret)
 	if err != nil {
 		return "", fmt.Errorf("auth: signing: %w", err)
@@ -62,23 +94,45 @@ func (a *Authority) Mint(user uuid.UUID, ttl time.Duration) (string, error) {
 	return s, nil
 }
 
-// Verify checks a token's signature (HS256 only), expiry (required) and
-// subject, and returns the user id.
+// Verify checks a token's algorithm (HS256 only: none, RS256, HS512 and
+// the rest are refused), signature, expiry (required), nbf and iat (not
+// in the future), issuer and audience (when configured) and subject, and
+// returns the user id. Errors are ErrMissing, ErrExpired, ErrBadSubject or
+// an ErrInvalid (ErrWrongIssuer, ErrNotYetValid, or ErrInvalid itself);
+// none echoes the token.
 func (a *Authority) Verify(token string) (uuid.UUID, error) {
 	if token == "" {
 		return uuid.Nil, ErrMissing
 	}
-	var claims jwt.RegisteredClaims
-	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return a.secret, nil },
+	opts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(a.now),
-		jwt.WithLeeway(5*time.Second),
-	)
+		jwt.WithLeeway(Leeway),
+	}
+	if a.issuer != "" {
+		opts = append(opts, jwt.WithIssuer(a.issuer))
+	}
+	if a.audience != "" {
+		opts = append(opts, jwt.WithAudience(a.audience))
+	}
+	var claims jwt.RegisteredClaims
+	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return a.secret, nil }, opts...)
 	switch {
+	case err == nil:
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenMalformed), errors.Is(err, jwt.ErrTokenUnverifiable):
+		// Checked first: the claims of a token that fails these were
+		// never vouched for.
+		return uuid.Nil, ErrInvalid
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return uuid.Nil, ErrExpired
-	case err != nil:
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer), errors.Is(err, jwt.ErrTokenInvalidAudience),
+		errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && (claims.Issuer == "" && a.issuer != "" || len(claims.Audience) == 0 && a.audience != ""):
+		return uuid.Nil, ErrWrongIssuer
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return uuid.Nil, ErrNotYetValid
+	default:
 		return uuid.Nil, ErrInvalid
 	}
 	user, err := uuid.Parse(claims.Subject)
