@@ -18,6 +18,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/gateway"
 	"github.com/msgrunner/msgrunner/internal/keyring"
+	"github.com/msgrunner/msgrunner/internal/ratelimit"
 	"github.com/msgrunner/msgrunner/outbox"
 )
 
@@ -28,7 +29,17 @@ type settings struct {
 	RedisPrefix string
 	Logger      *slog.Logger
 	Gateway     gateway.Config
+	// RateLimit is the per-user limit; PerSecond 0 disables it.
+	RateLimit ratelimit.Config
 }
+
+// Default per-user rate limit (the burst defaults to twice it): far above
+// what a person types, low enough that one token cannot flood the store
+// (bulk sends go through broadcasts, one request).
+const (
+	defaultRateLimitPerSecond = 20
+	minMetricsTokenBytes      = 16
+)
 
 func loadSettings(getenv func(string) string) (settings, error) {
 	r := config.NewReader(getenv)
@@ -43,7 +54,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	var authority *auth.Authority
 	if !ok {
 		r.Fail("AUTH_SECRET", "is required: the HS256 secret that signs bearer tokens (at least %d bytes)", auth.MinSecretBytes)
-	} else if a, err := auth.New([]byte(secret)); err != nil {
+	} else if a, err := auth.New([]byte(secret), auth.WithIssuer(r.String("AUTH_ISSUER", "")), auth.WithAudience(r.String("AUTH_AUDIENCE", ""))); err != nil {
 		r.Fail("AUTH_SECRET", "%v", err)
 	} else {
 		authority = a
@@ -67,7 +78,23 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		AttachmentMaxBytes: int64(r.Int("ATTACHMENT_MAX_BYTES", 10<<20, 1, 1<<30)),
 		AttachmentTTL:      r.Duration("ATTACHMENT_TTL", 30*24*time.Hour, time.Minute, 10*365*24*time.Hour),
 		Logger:             s.Logger,
+		MetricsToken:       r.String("METRICS_TOKEN", ""),
 	}
+	if tok := s.Gateway.MetricsToken; tok != "" && len(tok) < minMetricsTokenBytes {
+		r.Fail("METRICS_TOKEN", "must be at least %d characters", minMetricsTokenBytes)
+	}
+	// /metrics is never open on the public listener: it needs
+	// METRICS_TOKEN, or moves to GATEWAY_METRICS_ADDR, or is not served.
+	if _, ok := r.Lookup("GATEWAY_METRICS_ADDR"); ok {
+		s.Gateway.MetricsAddr = r.Addr("GATEWAY_METRICS_ADDR", "")
+	} else if s.Gateway.MetricsToken == "" {
+		s.Gateway.MetricsOff = true
+	}
+	s.RateLimit = ratelimit.Config{
+		Prefix:    s.RedisPrefix,
+		PerSecond: r.Int("RATE_LIMIT_PER_SECOND", defaultRateLimitPerSecond, 0, 100_000),
+	}
+	s.RateLimit.Burst = r.Int("RATE_LIMIT_BURST", 2*s.RateLimit.PerSecond, 0, 1_000_000)
 	if ring := r.Keyring(); ring != nil {
 		s.Gateway.Sealer = keyring.NewSealer(ring)
 	}
@@ -106,6 +133,11 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 		logger.Warn("redis unreachable; serving anyway (messages are stored, live delivery resumes when it returns)",
 			slog.String("addr", s.Redis.Addr), slog.String("error", err.Error()))
 	}
+	if s.RateLimit.PerSecond > 0 {
+		if s.Gateway.RateLimiter, err = ratelimit.New(rdb, s.RateLimit); err != nil {
+			return err
+		}
+	}
 	keys := fanout.Keys{Prefix: s.RedisPrefix}
 	hub := fanout.NewHub(rdb, fanout.HubConfig{Keys: keys, Logger: logger})
 	defer hub.Close()
@@ -119,7 +151,8 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	if err := gw.Start(); err != nil {
 		return err
 	}
-	logger.Info("gateway ready", slog.String("addr", gw.Addr()), slog.String("database", db.Redact(s.DatabaseURL)), slog.String("redis", s.Redis.Addr))
+	logger.Info("gateway ready", slog.String("addr", gw.Addr()), slog.String("database", db.Redact(s.DatabaseURL)), slog.String("redis", s.Redis.Addr),
+		slog.String("metrics", metricsWhere(s.Gateway, gw)), slog.Int("rate_limit_per_second", s.RateLimit.PerSecond), slog.Int("rate_limit_burst", s.RateLimit.Burst))
 	if ready != nil {
 		ready(gw.Addr())
 	}
@@ -129,4 +162,18 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	err = gw.Shutdown(context.WithoutCancel(ctx))
 	logger.Info("gateway stopped")
 	return err
+}
+
+// metricsWhere says where /metrics is served, for the start line (never
+// the token).
+func metricsWhere(cfg gateway.Config, gw *gateway.Server) string {
+	switch {
+	case cfg.MetricsOff:
+		return "off (set METRICS_TOKEN or GATEWAY_METRICS_ADDR)"
+	case cfg.MetricsAddr != "" && cfg.MetricsToken != "":
+		return gw.MetricsAddr() + " (token required)"
+	case cfg.MetricsAddr != "":
+		return gw.MetricsAddr()
+	}
+	return gw.Addr() + " (token required)"
 }

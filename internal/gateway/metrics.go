@@ -10,6 +10,7 @@ type gatewayMetrics struct {
 	frames        *prometheus.CounterVec
 	messages      *prometheus.CounterVec
 	postToPublish prometheus.Histogram
+	rateLimit     *prometheus.CounterVec
 }
 
 func newGatewayMetrics(reg prometheus.Registerer) (*gatewayMetrics, error) {
@@ -31,8 +32,12 @@ func newGatewayMetrics(reg prometheus.Registerer) (*gatewayMetrics, error) {
 			Help:    "Time from receiving a message to having published it to its recipient and marked it sent (the fast path).",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
 		}),
+		rateLimit: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "msgrunner_gateway_rate_limit_total",
+			Help: "Rate-limit decisions that did not simply allow: limited (answered 429 or an error frame), unavailable (the limiter could not answer, so the request went ahead).",
+		}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{m.connections, m.frames, m.messages, m.postToPublish} {
+	for _, c := range []prometheus.Collector{m.connections, m.frames, m.messages, m.postToPublish, m.rateLimit} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

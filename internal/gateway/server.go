@@ -19,7 +19,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
@@ -29,6 +28,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/httpserve"
 	"github.com/msgrunner/msgrunner/internal/keyring"
+	"github.com/msgrunner/msgrunner/internal/ratelimit"
 	"github.com/msgrunner/msgrunner/outbox"
 )
 
@@ -88,21 +88,35 @@ type Config struct {
 	// Registry receives the node's Prometheus metrics, served on /metrics;
 	// a new registry when nil (never the global one).
 	Registry *prometheus.Registry
+	// MetricsToken, when set, is required as "Authorization: Bearer
+	// <token>" on GET /metrics (compared in constant time).
+	MetricsToken string
+	// MetricsAddr, when set, serves /metrics on a listener of its own
+	// (such as 127.0.0.1:9091) and not on Addr. MetricsOff serves it
+	// nowhere. With neither and no MetricsToken, /metrics on Addr is open:
+	// for tests and private networks only (cmd/gateway never does this).
+	MetricsAddr string
+	MetricsOff  bool
+	// RateLimiter limits each user's requests and websocket frames that do
+	// work; nil means no limit. When it cannot answer (Redis down) requests
+	// go ahead: see rateLimit.
+	RateLimiter *ratelimit.Limiter
 }
 
 // Server is one gateway node.
 type Server struct {
-	cfg     Config
-	pool    *pgxpool.Pool
-	river   *river.Client[pgx.Tx]
-	outbox  *outbox.Outbox
-	bcast   *broadcast.Service
-	fanout  *fanout.Fanout
-	hub     *fanout.Hub
-	logger  *slog.Logger
-	metrics *gatewayMetrics
-	echo    *echo.Echo
-	http    *httpserve.Server
+	cfg         Config
+	pool        *pgxpool.Pool
+	river       *river.Client[pgx.Tx]
+	outbox      *outbox.Outbox
+	bcast       *broadcast.Service
+	fanout      *fanout.Fanout
+	hub         *fanout.Hub
+	logger      *slog.Logger
+	metrics     *gatewayMetrics
+	echo        *echo.Echo
+	http        *httpserve.Server
+	metricsHTTP *httpserve.Server
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
@@ -168,8 +182,10 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/", s.demoPage)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
-	v1 := e.Group("/v1", s.authenticate)
+	if s.cfg.MetricsAddr == "" && !s.cfg.MetricsOff {
+		e.GET("/metrics", echo.WrapHandler(s.metricsHandler()))
+	}
+	v1 := e.Group("/v1", s.authenticate, s.rateLimit)
 	v1.POST("/messages", s.postMessage)
 	v1.PATCH("/messages/:id", s.editMessage)
 	v1.DELETE("/messages/:id", s.deleteMessage)
@@ -196,15 +212,28 @@ func (s *Server) routes() *echo.Echo {
 // Handler returns the gateway's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.echo }
 
-// Start listens on Config.Addr and serves in the background.
+// Start listens on Config.Addr (and Config.MetricsAddr when set) and
+// serves in the background.
 func (s *Server) Start() error {
 	srv, err := httpserve.Listen(s.cfg.Addr, s.echo, s.logger, "gateway")
 	if err != nil {
 		return err
 	}
+	if s.cfg.MetricsAddr != "" && !s.cfg.MetricsOff {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.metricsHandler())
+		if s.metricsHTTP, err = httpserve.Listen(s.cfg.MetricsAddr, mux, s.logger, "gateway metrics"); err != nil {
+			_ = srv.Close()
+			return err
+		}
+	}
 	s.http = srv
 	return nil
 }
+
+// MetricsAddr returns the address of the separate metrics listener, or ""
+// when there is none.
+func (s *Server) MetricsAddr() string { return s.metricsHTTP.Addr() }
 
 // Addr returns the address the server listens on.
 func (s *Server) Addr() string { return s.http.Addr() }
@@ -228,6 +257,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		go c.close(websocket.StatusGoingAway, "server shutting down: reconnect and resume")
 	}
 	err := s.http.Shutdown(ctx)
+	_ = s.metricsHTTP.Close()
 	done := make(chan struct{})
 	go func() { s.connWG.Wait(); close(done) }()
 	select {

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestMetricsAreNeverOpenOnThePublicListener(t *testing.T) {
+	t.Parallel()
+	s, err := loadSettings(env(map[string]string{"AUTH_SECRET": secret}))
+	require.NoError(t, err)
+	require.True(t, s.Gateway.MetricsOff, "no token and no separate address: not served")
+
+	s, err = loadSettings(env(map[string]string{"AUTH_SECRET": secret, "METRICS_TOKEN": "metrics-token-0123456789"}))
+	require.NoError(t, err)
+	require.False(t, s.Gateway.MetricsOff)
+	require.Empty(t, s.Gateway.MetricsAddr)
+	require.Equal(t, "metrics-token-0123456789", s.Gateway.MetricsToken)
+
+	s, err = loadSettings(env(map[string]string{"AUTH_SECRET": secret, "GATEWAY_METRICS_ADDR": "127.0.0.1:9091"}))
+	require.NoError(t, err)
+	require.False(t, s.Gateway.MetricsOff)
+	require.Equal(t, "127.0.0.1:9091", s.Gateway.MetricsAddr)
+
+	_, err = loadSettings(env(map[string]string{"AUTH_SECRET": secret, "METRICS_TOKEN": "short-metrics", "GATEWAY_METRICS_ADDR": "nope"}))
+	require.ErrorContains(t, err, "METRICS_TOKEN")
+	require.ErrorContains(t, err, "GATEWAY_METRICS_ADDR")
+	require.NotContains(t, err.Error(), "short-metrics", "secrets never appear in errors")
+}
+
+func TestRateLimitSettings(t *testing.T) {
+	t.Parallel()
+	s, err := loadSettings(env(map[string]string{"AUTH_SECRET": secret, "REDIS_PREFIX": "p:"}))
+	require.NoError(t, err)
+	require.Equal(t, defaultRateLimitPerSecond, s.RateLimit.PerSecond)
+	require.Equal(t, 2*defaultRateLimitPerSecond, s.RateLimit.Burst)
+	require.Equal(t, "p:", s.RateLimit.Prefix, "limiter keys live under REDIS_PREFIX")
+
+	s, err = loadSettings(env(map[string]string{"AUTH_SECRET": secret, "RATE_LIMIT_PER_SECOND": "5", "RATE_LIMIT_BURST": "7"}))
+	require.NoError(t, err)
+	require.Equal(t, 5, s.RateLimit.PerSecond)
+	require.Equal(t, 7, s.RateLimit.Burst)
+
+	s, err = loadSettings(env(map[string]string{"AUTH_SECRET": secret, "RATE_LIMIT_PER_SECOND": "0"}))
+	require.NoError(t, err)
+	require.Zero(t, s.RateLimit.PerSecond, "0 disables")
+
+	_, err = loadSettings(env(map[string]string{"AUTH_SECRET": secret, "RATE_LIMIT_PER_SECOND": "-1", "RATE_LIMIT_BURST": "x"}))
+	require.ErrorContains(t, err, "RATE_LIMIT_PER_SECOND")
+	require.ErrorContains(t, err, "RATE_LIMIT_BURST")
+}
