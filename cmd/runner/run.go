@@ -46,6 +46,9 @@ type settings struct {
 	Sealer *keyring.Sealer
 	// Attachments is the store expired_attachments cleanup deletes from.
 	Attachments attachments.Store
+	// ExportDir receives encrypt-decrypt `decrypt` exports (EXPORT_DIR);
+	// empty refuses them.
+	ExportDir string
 	// Cleanup is the periodic cleanup: a cron schedule and one job per type.
 	CleanupSchedule cron.Schedule
 	Cleanup         []jobs.CleanupMessagesArgs
@@ -87,6 +90,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		FetchCooldown:        r.Duration("RIVER_FETCH_COOLDOWN", runner.DefaultFetchCooldown, time.Millisecond, time.Minute),
 		FetchPollInterval:    r.Duration("RIVER_FETCH_POLL_INTERVAL", runner.DefaultFetchPollInterval, time.Millisecond, time.Hour),
 		RescueStuckJobsAfter: r.Duration("RIVER_RESCUE_STUCK_JOBS_AFTER", runner.DefaultRescueStuckJobsAfter, runner.DefaultJobTimeout, 24*time.Hour),
+		LeaseTTL:             r.Duration("RUNNER_LEASE_TTL", runner.DefaultLeaseTTL, time.Second, 10*time.Minute),
 		ShutdownTimeout:      r.Duration("RUNNER_SHUTDOWN_TIMEOUT", runner.DefaultShutdownTimeout, time.Second, time.Hour),
 		CompletedRetention:   r.Duration("RIVER_COMPLETED_RETENTION", runner.DefaultCompletedRetention, time.Minute, 365*24*time.Hour),
 		CancelledRetention:   r.Duration("RIVER_CANCELLED_RETENTION", runner.DefaultCancelledRetention, time.Minute, 365*24*time.Hour),
@@ -99,6 +103,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	if store := r.Attachments(); store != nil {
 		s.Attachments = store
 	}
+	s.ExportDir = r.String("EXPORT_DIR", "")
 	spec := r.String("CLEANUP_SCHEDULE", "0 2 * * *")
 	if spec != "off" {
 		sched, err := cron.ParseStandard(spec)
@@ -186,7 +191,7 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	ws := river.NewWorkers()
 	if err := workers.Register(ws, workers.Deps{
 		Pool: pool, Logger: logger, Outbox: ob, SearchLanguage: s.SearchLang,
-		Broadcasts: broadcast.New(pool, ob, inserter), Attachments: s.Attachments, Sealer: s.Sealer,
+		Broadcasts: broadcast.New(pool, ob, inserter), Attachments: s.Attachments, Sealer: s.Sealer, ExportDir: s.ExportDir,
 		Fanout: fanout.New(rdb, fanout.Config{Keys: fanout.Keys{Prefix: s.RedisPrefix}}),
 	}, s.Runner.Queues); err != nil {
 		return err

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/httpserve"
 	"github.com/msgrunner/msgrunner/jobs"
 )
@@ -40,10 +43,13 @@ const (
 	// DefaultFetchPollInterval is the fallback poll when LISTEN/NOTIFY is
 	// quiet (River's default is 1s). New jobs normally arrive by notify.
 	DefaultFetchPollInterval = 100 * time.Millisecond
-	// DefaultRescueStuckJobsAfter: a job still running this long after it
-	// started, and past its own timeout, is taken to belong to a dead runner
-	// and is retried (River's default is 1h).
-	DefaultRescueStuckJobsAfter = time.Minute
+	// DefaultRescueStuckJobsAfter is River's own rescuer, the last resort:
+	// a job still running this long after it started, and past its own
+	// timeout, is taken to be hung and is retried even if its runner is
+	// alive. Jobs of dead runners are handed back much sooner by the lease
+	// rescuer (see DefaultLeaseTTL), which never takes a job from a runner
+	// whose lease is live.
+	DefaultRescueStuckJobsAfter = time.Hour
 	// DefaultJobTimeout applies to kinds whose worker sets none (every kind
 	// here sets one; this guards test and future workers).
 	DefaultJobTimeout = 30 * time.Second
@@ -65,7 +71,9 @@ const hardStopGrace = 5 * time.Second
 
 // Config configures a Runner. Zero fields take the documented defaults.
 type Config struct {
-	// ID names this runner in River's tables; River generates one if empty.
+	// ID is the prefix of this runner's id in River's tables and in
+	// runner_leases; a random suffix is added, so ids are never reused.
+	// Host name and pid when empty.
 	ID string
 	// Queues lists the queues to work with their worker counts; required.
 	Queues []jobs.QueueSpec
@@ -76,6 +84,10 @@ type Config struct {
 	FetchPollInterval time.Duration
 	// RescueStuckJobsAfter: see DefaultRescueStuckJobsAfter.
 	RescueStuckJobsAfter time.Duration
+	// LeaseTTL and RescueGrace: see DefaultLeaseTTL and
+	// DefaultRescueGrace.
+	LeaseTTL    time.Duration
+	RescueGrace time.Duration
 	// JobTimeout: see DefaultJobTimeout.
 	JobTimeout time.Duration
 	// ShutdownTimeout: see DefaultShutdownTimeout.
@@ -105,6 +117,8 @@ func (c *Config) setDefaults() {
 	c.FetchPollInterval = cmp.Or(c.FetchPollInterval, DefaultFetchPollInterval)
 	c.RescueStuckJobsAfter = cmp.Or(c.RescueStuckJobsAfter, DefaultRescueStuckJobsAfter)
 	c.JobTimeout = cmp.Or(c.JobTimeout, DefaultJobTimeout)
+	c.LeaseTTL = cmp.Or(c.LeaseTTL, DefaultLeaseTTL)
+	c.RescueGrace = cmp.Or(c.RescueGrace, DefaultRescueGrace)
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, DefaultShutdownTimeout)
 	c.CompletedRetention = cmp.Or(c.CompletedRetention, DefaultCompletedRetention)
 	c.CancelledRetention = cmp.Or(c.CancelledRetention, DefaultCancelledRetention)
@@ -139,18 +153,29 @@ func (c *Config) validate() error {
 	if c.RescueStuckJobsAfter < c.JobTimeout {
 		errs = append(errs, fmt.Errorf("Config.RescueStuckJobsAfter (%s) must not be less than JobTimeout (%s)", c.RescueStuckJobsAfter, c.JobTimeout))
 	}
+	if c.LeaseTTL < time.Second {
+		errs = append(errs, fmt.Errorf("Config.LeaseTTL must be at least 1s, got %s", c.LeaseTTL))
+	}
 	return errors.Join(errs...)
 }
 
 // Runner works jobs. Create one with New, then Start it; Shutdown stops it.
 type Runner struct {
-	cfg      Config
-	pool     *pgxpool.Pool
-	client   *river.Client[pgx.Tx]
-	logger   *slog.Logger
-	server   *httpserve.Server // nil without Config.Addr
-	started  atomic.Bool
-	stopping atomic.Bool
+	cfg          Config
+	pool         *pgxpool.Pool
+	riverCfg     river.Config // template; each client gets its own ID
+	client       atomic.Pointer[river.Client[pgx.Tx]]
+	logger       *slog.Logger
+	leaseMetrics *leaseMetrics
+	idBase       string
+	server       *httpserve.Server // nil without Config.Addr
+	started      atomic.Bool
+	stopping     atomic.Bool
+
+	mu        sync.Mutex // guards lease, and client swaps against Shutdown
+	lease     db.Lease
+	stopLease context.CancelFunc // ends leaseLoop
+	leaseDone chan struct{}      // closed when leaseLoop returns
 }
 
 // New validates cfg and builds the River client; nothing runs until Start.
@@ -177,8 +202,14 @@ func New(pool *pgxpool.Pool, cfg Config) (*Runner, error) {
 	for _, q := range cfg.Queues {
 		queues[q.Name] = river.QueueConfig{MaxWorkers: q.Workers}
 	}
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		ID:                          cfg.ID,
+	lm, err := newLeaseMetrics(cfg.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("runner: registering metrics: %w", err)
+	}
+	r := &Runner{cfg: cfg, pool: pool, logger: cfg.Logger, leaseMetrics: lm, idBase: cfg.ID}
+	host, _ := os.Hostname()
+	r.lease = db.Lease{RunnerID: newRunnerID(cfg.ID), Hostname: host, PID: os.Getpid(), TTL: cfg.LeaseTTL}
+	r.riverCfg = river.Config{
 		Queues:                      queues,
 		Workers:                     cfg.Workers,
 		FetchCooldown:               cfg.FetchCooldown,
@@ -192,16 +223,39 @@ func New(pool *pgxpool.Pool, cfg Config) (*Runner, error) {
 		Logger:                      cfg.Logger,
 		Middleware:                  middleware,
 		PeriodicJobs:                cfg.PeriodicJobs,
-	})
+	}
+	client, err := r.newClient(r.lease.RunnerID)
+	if err != nil {
+		return nil, err
+	}
+	r.client.Store(client)
+	return r, nil
+}
+
+func (r *Runner) newClient(id string) (*river.Client[pgx.Tx], error) {
+	c := r.riverCfg
+	c.ID = id
+	client, err := river.NewClient(riverpgxv5.New(r.pool), &c)
 	if err != nil {
 		return nil, fmt.Errorf("runner: creating River client: %w", err)
 	}
-	return &Runner{cfg: cfg, pool: pool, client: client, logger: cfg.Logger}, nil
+	return client, nil
 }
 
 // Client returns the River client, for inserting jobs or subscribing to
-// events.
-func (r *Runner) Client() *river.Client[pgx.Tx] { return r.client }
+// events. A runner that lost its lease rejoins with a new client, so
+// callers should not keep the result across long periods.
+func (r *Runner) Client() *river.Client[pgx.Tx] { return r.client.Load() }
+
+func (r *Runner) currentClient() *river.Client[pgx.Tx] { return r.client.Load() }
+
+// ID returns the runner's current id, as recorded in river_job.attempted_by
+// and runner_leases.
+func (r *Runner) ID() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lease.RunnerID
+}
 
 // Start starts working jobs and, when Config.Addr is set, serves /healthz
 // and /readyz. ctx bounds only the start itself; stop with Shutdown.
@@ -213,15 +267,29 @@ func (r *Runner) Start(ctx context.Context) error {
 		}
 		r.server = srv
 	}
-	// River's Start context governs its lifetime; Shutdown stops it instead.
-	if err := r.client.Start(context.WithoutCancel(ctx)); err != nil {
+	// The lease comes first: no job is taken without one.
+	leaseStart := time.Now()
+	if ok, err := db.RenewLease(ctx, r.pool, r.lease); err != nil || !ok {
 		_ = r.server.Close()
+		return fmt.Errorf("runner: taking a lease: %w", cmp.Or(err, errors.New("refused")))
+	}
+	// River's Start context governs its lifetime; Shutdown stops it instead.
+	if err := r.currentClient().Start(context.WithoutCancel(ctx)); err != nil {
+		_ = r.server.Close()
+		_ = db.StopLease(context.WithoutCancel(ctx), r.pool, r.lease.RunnerID)
 		return fmt.Errorf("runner: starting River client: %w", err)
 	}
+	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	r.stopLease, r.leaseDone = stop, make(chan struct{})
+	go func() {
+		defer close(r.leaseDone)
+		r.leaseLoop(lctx, leaseStart)
+	}()
 	r.started.Store(true)
 	r.logger.Info("runner started", slog.Int("queues", len(r.cfg.Queues)),
 		slog.Duration("fetch_cooldown", r.cfg.FetchCooldown),
 		slog.Duration("fetch_poll_interval", r.cfg.FetchPollInterval),
+		slog.String("runner_id", r.lease.RunnerID), slog.Duration("lease_ttl", r.cfg.LeaseTTL),
 		slog.Duration("rescue_stuck_jobs_after", r.cfg.RescueStuckJobsAfter))
 	return nil
 }
@@ -235,13 +303,27 @@ func (r *Runner) Addr() string { return r.server.Addr() }
 // in the queue as available, without using up an attempt, so another runner
 // works it. ctx bounds the whole wait. The health server closes last.
 func (r *Runner) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
 	r.stopping.Store(true)
+	client := r.currentClient()
+	r.mu.Unlock()
 	r.logger.Info("runner stopping", slog.Duration("shutdown_timeout", r.cfg.ShutdownTimeout))
 	stopCtx, cancel := context.WithTimeout(ctx, r.cfg.ShutdownTimeout+hardStopGrace)
 	defer cancel()
-	err := r.client.Stop(stopCtx)
+	// The lease is renewed while jobs finish; it ends once River has
+	// stopped, so anything River could not hand back is rescued at once.
+	err := client.Stop(stopCtx)
 	if err != nil {
 		err = fmt.Errorf("runner: stopping River client: %w", err)
+	}
+	if r.stopLease != nil {
+		r.stopLease()
+		<-r.leaseDone
+		lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if lerr := db.StopLease(lctx, r.pool, r.ID()); lerr != nil {
+			r.logger.Warn("ending the runner lease failed; it expires by itself", slog.String("error", lerr.Error()))
+		}
+		lcancel()
 	}
 	if serr := r.server.Shutdown(context.WithoutCancel(ctx)); serr != nil && err == nil {
 		err = fmt.Errorf("runner: stopping health server: %w", serr)
