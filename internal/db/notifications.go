@@ -97,3 +97,53 @@ func DeactivateDevice(ctx context.Context, q Querier, user, id uuid.UUID) error 
 	}
 	return nil
 }
+
+// Device is an active device token of a user.
+type Device struct {
+	ID       uuid.UUID
+	Platform string
+	Token    string
+}
+
+// ListActiveDevices returns user's active device tokens, oldest first.
+func ListActiveDevices(ctx context.Context, q Querier, user uuid.UUID) ([]Device, error) {
+	rows, err := dbsqlc.New(q).ListActiveDevices(ctx, user)
+	if err != nil {
+		return nil, translate("listing devices", err)
+	}
+	out := make([]Device, len(rows))
+	for i, r := range rows {
+		out[i] = Device{ID: r.ID, Platform: r.Platform, Token: r.Token}
+	}
+	return out, nil
+}
+
+// ClaimDelivery returns the status of the push of notification to device,
+// creating it (pending) on first call, so a retried job never pushes twice
+// to a device an earlier attempt finished.
+func ClaimDelivery(ctx context.Context, q Querier, notification, device uuid.UUID) (status string, providerMessageID *string, err error) {
+	r, err := dbsqlc.New(q).ClaimDelivery(ctx, dbsqlc.ClaimDeliveryParams{NotificationID: notification, DeviceTokenID: device})
+	if err != nil {
+		return "", nil, translate("claiming delivery", err)
+	}
+	return r.Status, r.ProviderMessageID, nil
+}
+
+// FinishDelivery records how the push of notification to device ended
+// (only if still pending). r's Title and Body are ignored.
+func FinishDelivery(ctx context.Context, q Querier, notification, device uuid.UUID, r NotificationResult) error {
+	return translate("finishing delivery", dbsqlc.New(q).FinishDelivery(ctx, dbsqlc.FinishDeliveryParams{
+		NotificationID: notification, DeviceTokenID: device, Status: dbsqlc.NotificationStatus(r.Status),
+		ProviderMessageID: r.ProviderMessageID, FailureReason: r.Reason,
+	}))
+}
+
+// DeactivateDeviceToken deactivates device id if it still holds token (a
+// push provider called the token invalid). It reports whether it did.
+func DeactivateDeviceToken(ctx context.Context, q Querier, id uuid.UUID, token string) (bool, error) {
+	n, err := dbsqlc.New(q).DeactivateDeviceToken(ctx, dbsqlc.DeactivateDeviceTokenParams{ID: id, Token: token})
+	if err != nil {
+		return false, translate("deactivating device token", err)
+	}
+	return n > 0, nil
+}

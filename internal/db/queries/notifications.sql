@@ -42,3 +42,35 @@ RETURNING id, user_id, platform::text AS platform, active;
 -- name: DeactivateDevice :execrows
 UPDATE device_tokens SET active = false, deactivated_at = now()
 WHERE id = @id AND user_id = @user_id AND active;
+
+-- name: ListActiveDevices :many
+SELECT id, platform::text AS platform, token FROM device_tokens
+WHERE user_id = @user_id AND active
+ORDER BY created_at, id;
+
+-- name: ClaimDelivery :one
+-- Creates the (notification, device) delivery, or returns the one a
+-- previous attempt created.
+WITH ins AS (
+    INSERT INTO notification_deliveries (notification_id, device_token_id)
+    VALUES (@notification_id, @device_token_id)
+    ON CONFLICT (notification_id, device_token_id) DO NOTHING
+    RETURNING status::text AS status, provider_message_id
+)
+SELECT status, provider_message_id FROM ins
+UNION ALL
+SELECT d.status::text, d.provider_message_id FROM notification_deliveries d
+WHERE d.notification_id = @notification_id AND d.device_token_id = @device_token_id
+  AND NOT EXISTS (SELECT 1 FROM ins);
+
+-- name: FinishDelivery :exec
+UPDATE notification_deliveries SET status = @status::notification_status,
+    provider_message_id = sqlc.narg('provider_message_id'), failure_reason = sqlc.narg('failure_reason'),
+    sent_at = CASE WHEN @status::text = 'sent' THEN now() ELSE sent_at END
+WHERE notification_id = @notification_id AND device_token_id = @device_token_id AND status = 'pending';
+
+-- name: DeactivateDeviceToken :execrows
+-- Deactivates a token the push provider called invalid. Only if it is
+-- still the same registration (a re-registration after the send keeps it).
+UPDATE device_tokens SET active = false, deactivated_at = now()
+WHERE id = @id AND token = @token AND active;

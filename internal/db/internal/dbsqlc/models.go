@@ -629,6 +629,16 @@ type Notification struct {
 	ReadAt            *time.Time
 }
 
+type NotificationDelivery struct {
+	NotificationID    uuid.UUID
+	DeviceTokenID     uuid.UUID
+	Status            NotificationStatus
+	ProviderMessageID *string
+	FailureReason     *string
+	CreatedAt         time.Time
+	SentAt            *time.Time
+}
+
 type NotificationPreference struct {
 	UserID           uuid.UUID
 	PushEnabled      bool

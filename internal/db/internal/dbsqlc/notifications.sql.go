@@ -11,6 +11,39 @@ import (
 	"github.com/google/uuid"
 )
 
+const claimDelivery = `-- name: ClaimDelivery :one
+WITH ins AS (
+    INSERT INTO notification_deliveries (notification_id, device_token_id)
+    VALUES ($1, $2)
+    ON CONFLICT (notification_id, device_token_id) DO NOTHING
+    RETURNING status::text AS status, provider_message_id
+)
+SELECT status, provider_message_id FROM ins
+UNION ALL
+SELECT d.status::text, d.provider_message_id FROM notification_deliveries d
+WHERE d.notification_id = $1 AND d.device_token_id = $2
+  AND NOT EXISTS (SELECT 1 FROM ins)
+`
+
+type ClaimDeliveryParams struct {
+	NotificationID uuid.UUID
+	DeviceTokenID  uuid.UUID
+}
+
+type ClaimDeliveryRow struct {
+	Status            string
+	ProviderMessageID *string
+}
+
+// Creates the (notification, device) delivery, or returns the one a
+// previous attempt created.
+func (q *Queries) ClaimDelivery(ctx context.Context, arg ClaimDeliveryParams) (ClaimDeliveryRow, error) {
+	row := q.db.QueryRow(ctx, claimDelivery, arg.NotificationID, arg.DeviceTokenID)
+	var i ClaimDeliveryRow
+	err := row.Scan(&i.Status, &i.ProviderMessageID)
+	return i, err
+}
+
 const claimNotification = `-- name: ClaimNotification :one
 WITH ins AS (
     INSERT INTO notifications (id, message_id, user_id, channel, type)
@@ -71,6 +104,52 @@ func (q *Queries) DeactivateDevice(ctx context.Context, arg DeactivateDevicePara
 	return result.RowsAffected(), nil
 }
 
+const deactivateDeviceToken = `-- name: DeactivateDeviceToken :execrows
+UPDATE device_tokens SET active = false, deactivated_at = now()
+WHERE id = $1 AND token = $2 AND active
+`
+
+type DeactivateDeviceTokenParams struct {
+	ID    uuid.UUID
+	Token string
+}
+
+// Deactivates a token the push provider called invalid. Only if it is
+// still the same registration (a re-registration after the send keeps it).
+func (q *Queries) DeactivateDeviceToken(ctx context.Context, arg DeactivateDeviceTokenParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deactivateDeviceToken, arg.ID, arg.Token)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const finishDelivery = `-- name: FinishDelivery :exec
+UPDATE notification_deliveries SET status = $1::notification_status,
+    provider_message_id = $2, failure_reason = $3,
+    sent_at = CASE WHEN $1::text = 'sent' THEN now() ELSE sent_at END
+WHERE notification_id = $4 AND device_token_id = $5 AND status = 'pending'
+`
+
+type FinishDeliveryParams struct {
+	Status            NotificationStatus
+	ProviderMessageID *string
+	FailureReason     *string
+	NotificationID    uuid.UUID
+	DeviceTokenID     uuid.UUID
+}
+
+func (q *Queries) FinishDelivery(ctx context.Context, arg FinishDeliveryParams) error {
+	_, err := q.db.Exec(ctx, finishDelivery,
+		arg.Status,
+		arg.ProviderMessageID,
+		arg.FailureReason,
+		arg.NotificationID,
+		arg.DeviceTokenID,
+	)
+	return err
+}
+
 const finishNotification = `-- name: FinishNotification :exec
 UPDATE notifications SET status = $1::notification_status, title = $2, body = $3,
     provider_message_id = $4, failure_reason = $5,
@@ -118,6 +197,38 @@ func (q *Queries) GetPreferences(ctx context.Context, userID uuid.UUID) (Notific
 		&i.UpdatedAt,
 	)
 	return i, err
+}
+
+const listActiveDevices = `-- name: ListActiveDevices :many
+SELECT id, platform::text AS platform, token FROM device_tokens
+WHERE user_id = $1 AND active
+ORDER BY created_at, id
+`
+
+type ListActiveDevicesRow struct {
+	ID       uuid.UUID
+	Platform string
+	Token    string
+}
+
+func (q *Queries) ListActiveDevices(ctx context.Context, userID uuid.UUID) ([]ListActiveDevicesRow, error) {
+	rows, err := q.db.Query(ctx, listActiveDevices, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListActiveDevicesRow
+	for rows.Next() {
+		var i ListActiveDevicesRow
+		if err := rows.Scan(&i.ID, &i.Platform, &i.Token); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const registerDevice = `-- name: RegisterDevice :one
