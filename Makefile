@@ -7,7 +7,7 @@ SQLC := $(GO) tool -modfile=tools/go.mod sqlc
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/msgrunner?sslmode=disable
 export DATABASE_URL
 
-.PHONY: run test services browser-deps generate check-generated vet fmt-check build bench clean
+.PHONY: run test services browser-deps generate check-generated vet fmt-check build bench fuzz clean
 
 ## services: start (and if needed install) PostgreSQL and Redis
 services:
@@ -44,6 +44,16 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:" >&2; echo "$$out" >&2; exit 1; fi
+
+## fuzz: every fuzz target (func Fuzz* in *_test.go) for FUZZTIME each, one at a time; not part of make test,
+## whose go test runs the seed corpora; a failure leaves its input under testdata/fuzz/ as a new seed
+FUZZTIME ?= 10s
+fuzz: services
+	@set -eo pipefail; grep -r --include='*_test.go' --exclude-dir=tools --exclude-dir=.git -o '^func Fuzz[A-Za-z0-9_]*' . | sort -u | while IFS=: read -r file fn; do \
+	  pkg=./$$(dirname "$${file#./}"); name=$${fn#func }; \
+	  echo "fuzz: $$name in $$pkg for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg" </dev/null; \
+	done
 
 ## bench: every benchmark against local services (not part of make test); writes bench/results/latest.{md,json}
 bench: services

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -200,8 +201,8 @@ func (a SendNotificationArgs) Validate() error {
 	if err := requireID("recipient_id", a.RecipientID); err != nil {
 		return err
 	}
-	if len(a.Type) > 64 {
-		return validation.Errorf("type", "must be at most 64 characters")
+	if len(a.Type) > 64 || strings.ContainsRune(a.Type, 0) {
+		return validation.Errorf("type", "must be at most 64 characters, without NUL (args are stored as jsonb)")
 	}
 	seen := map[string]bool{}
 	for i, c := range a.Channels {

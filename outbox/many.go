@@ -21,7 +21,8 @@ var ErrDuplicateConversation = db.ErrDuplicateConversation
 // with two statements and their jobs with one COPY (InsertManyFastTx), so
 // the Results carry no job ids. Invalid input is a *validation.Error whose
 // field names the message ("messages[3].content") before anything is
-// written. ErrNotParticipant (any one message) leaves tx to be rolled back.
+// written. ErrNotParticipant or ErrEncryptedConversation (any one
+// message) leaves tx to be rolled back.
 func (o *Outbox) SendManyTx(ctx context.Context, tx pgx.Tx, ms []Message) ([]*Result, error) {
 	rows := make([]db.NewMessage, len(ms))
 	vs := make([]validated, len(ms))
@@ -42,6 +43,9 @@ func (o *Outbox) SendManyTx(ctx context.Context, tx pgx.Tx, ms []Message) ([]*Re
 	ins, err := db.InsertMessages(ctx, tx, rows)
 	if errors.Is(err, db.ErrNotParticipant) {
 		return nil, ErrNotParticipant
+	}
+	if errors.Is(err, db.ErrEncryptedConversation) {
+		return nil, ErrEncryptedConversation
 	}
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)

@@ -39,6 +39,12 @@ const maxKeyIDBytes = 128
 // must be rolled back (Send does so itself).
 var ErrNotParticipant = errors.New("outbox: sender or recipient is not a participant of the conversation")
 
+// ErrEncryptedConversation is returned for a plaintext message to a
+// conversation switched to encrypted (EncryptConversationTx): seal it
+// first (Message.Ciphertext). The caller's transaction must be rolled back
+// (Send does so itself).
+var ErrEncryptedConversation = errors.New("outbox: the conversation is encrypted; its messages must be sealed before they are sent")
+
 // Config configures an Outbox.
 type Config struct {
 	// MaxContentBytes caps a message's content (or ciphertext) in bytes.
@@ -221,6 +227,9 @@ func (o *Outbox) send(ctx context.Context, tx pgx.Tx, v validated) (*Result, err
 	ins, err := db.InsertMessage(ctx, tx, v.row)
 	if errors.Is(err, db.ErrNotParticipant) {
 		return nil, ErrNotParticipant
+	}
+	if errors.Is(err, db.ErrEncryptedConversation) {
+		return nil, ErrEncryptedConversation
 	}
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)

@@ -1,41 +1,104 @@
 package workers
 
 import (
+	"bufio"
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/keyring"
 	"github.com/msgrunner/msgrunner/jobs"
 )
 
-// EncryptDecryptWorker does bulk cryptographic work on one conversation.
-// `rotate` re-wraps the conversation's data key under the active
-// key-encryption key (messages stay readable: the data key is unchanged).
-// `encrypt` (sealing plaintext history) and `decrypt` (an authorised
-// export) are not built yet and cancel with that reason.
+// DefaultCryptoChunkSize is Deps.CryptoChunkSize when unset: messages
+// sealed per transaction by encrypt, read per query by decrypt.
+const DefaultCryptoChunkSize = 500
+
+// ErrOutsideExportDir is returned (and the decrypt job cancelled) when an
+// export path would not lie directly inside the export directory.
+var ErrOutsideExportDir = errors.New("export path is outside the export directory")
+
+// EncryptDecryptWorker does bulk cryptographic work on one conversation:
+//
+//   - `encrypt` seals the plaintext history of a conversation switched to
+//     encrypted (outbox.EncryptConversationTx), a chunk per transaction:
+//     each UPDATE replaces content with ciphertext and the same
+//     transaction drops the messages' search entries; after each commit
+//     the conversation's Redis recent cache is dropped. Progress is the
+//     rows themselves (a chunk selects only rows still in plaintext), so a
+//     run killed after any chunk resumes where it stopped without sealing
+//     anything twice. Near the queue's timeout it snoozes and continues.
+//   - `rotate` re-wraps the conversation's data key under the active
+//     key-encryption key (messages stay readable: the data key is
+//     unchanged).
+//   - `decrypt` writes an authorised export of the conversation, as JSON
+//     lines in seq order, to a 0600 file in Deps.ExportDir named after the
+//     job id, and records its path and row count as the job's output.
+//
+// A wrong key, an unknown key id, tampered ciphertext or a destroyed key
+// cancels the job with that reason (a retry could not succeed); a partial
+// export is removed. Content never reaches logs, errors or the output.
 type EncryptDecryptWorker struct {
 	Policy[jobs.EncryptDecryptArgs]
 	deps Deps
 }
 
+// EncryptOutput is the output an encrypt job records.
+type EncryptOutput struct {
+	Operation string `json:"operation"`
+	// Sealed counts the messages this run sealed.
+	Sealed int64 `json:"sealed"`
+	Chunks int   `json:"chunks"`
+}
+
+// ExportOutput is the output a decrypt job records.
+type ExportOutput struct {
+	Operation string `json:"operation"`
+	Path      string `json:"path"`
+	Rows      int64  `json:"rows"`
+}
+
+// ExportLine is one line of a decrypt export file.
+type ExportLine struct {
+	ID        uuid.UUID  `json:"id"`
+	Seq       int64      `json:"seq"`
+	SenderID  uuid.UUID  `json:"sender_id"`
+	CreatedAt time.Time  `json:"created_at"`
+	Content   string     `json:"content"`
+	DeletedAt *time.Time `json:"deleted_at,omitempty"`
+}
+
+// ExportFileName is the name of the export file of decrypt job jobID.
+func ExportFileName(jobID int64) string { return fmt.Sprintf("export-job-%d.jsonl", jobID) }
+
 // Work implements river.Worker.
 func (w *EncryptDecryptWorker) Work(ctx context.Context, job *river.Job[jobs.EncryptDecryptArgs]) error {
 	a := job.Args
-	if a.Operation != jobs.CryptoOpRotate {
-		return notImplemented(jobs.KindEncryptDecrypt, "the encryption keyring's "+a.Operation+" operation (only rotate is built)")
+	if a.ReencryptContent {
+		return notImplemented(jobs.KindEncryptDecrypt, "re-encrypting content under a new data key (rotate re-wraps the key only)")
 	}
 	if w.deps.Sealer == nil {
 		return river.JobCancel(errors.New("encrypt-decrypt: this runner has no encryption keys (ENCRYPTION_KEYS)"))
 	}
-	if a.ReencryptContent {
-		return notImplemented(jobs.KindEncryptDecrypt, "re-encrypting content under a new data key (rotate re-wraps the key only)")
+	switch a.Operation {
+	case jobs.CryptoOpEncrypt:
+		return w.encrypt(ctx, job)
+	case jobs.CryptoOpDecrypt:
+		return w.export(ctx, job)
 	}
 	changed, err := w.deps.Sealer.Rotate(ctx, w.deps.Pool, a.ConversationID)
-	if errors.Is(err, keyring.ErrUnknownKey) || errors.Is(err, keyring.ErrOpen) {
+	if keyError(err) {
 		return river.JobCancel(fmt.Errorf("rotating conversation %s: %w", a.ConversationID, err))
 	}
 	if err != nil {
@@ -44,4 +107,225 @@ func (w *EncryptDecryptWorker) Work(ctx context.Context, job *river.Job[jobs.Enc
 	w.deps.Logger.Info("conversation key rotated", slog.String("conversation_id", a.ConversationID.String()),
 		slog.Bool("changed", changed), slog.String("kek_id", w.deps.Sealer.Keyring().Active()))
 	return nil
+}
+
+// keyError reports whether err is one a retry cannot fix.
+func keyError(err error) bool {
+	return errors.Is(err, keyring.ErrUnknownKey) || errors.Is(err, keyring.ErrOpen) || errors.Is(err, keyring.ErrShredded)
+}
+
+func (w *EncryptDecryptWorker) chunk() int {
+	return cmp.Or(w.deps.CryptoChunkSize, DefaultCryptoChunkSize)
+}
+
+// encrypt seals the conversation's remaining plaintext, a chunk per
+// transaction.
+func (w *EncryptDecryptWorker) encrypt(ctx context.Context, job *river.Job[jobs.EncryptDecryptArgs]) error {
+	conv := job.Args.ConversationID
+	handover := time.Now().Add(w.Queue.Timeout - max(w.Queue.Timeout/10, 5*time.Second))
+	out := EncryptOutput{Operation: jobs.CryptoOpEncrypt}
+	dk, err := w.deps.Sealer.ConversationKey(ctx, w.deps.Pool, conv, true)
+	if keyError(err) {
+		return river.JobCancel(fmt.Errorf("encrypting conversation %s: %w", conv, err))
+	}
+	if err != nil {
+		return err
+	}
+	limit := w.chunk()
+	var after int64
+	for {
+		n, last, err := w.sealChunk(ctx, dk, conv, after, limit)
+		if err != nil {
+			_ = river.RecordOutput(ctx, out)
+			return err
+		}
+		if n > 0 {
+			out.Sealed += int64(n)
+			out.Chunks++
+			// After the commit: a refill read before it is refused by
+			// the version bump, one read after it sees only ciphertext.
+			if w.deps.Fanout != nil {
+				if err := w.deps.Fanout.ForgetConversation(ctx, conv); err != nil {
+					_ = river.RecordOutput(ctx, out)
+					return snoozeOnRedis(w.Queue, job.JobRow, w.deps.Logger, err)
+				}
+			}
+		}
+		after = last
+		if n < limit {
+			break
+		}
+		if time.Now().After(handover) {
+			_ = river.RecordOutput(ctx, out)
+			return river.JobSnooze(0)
+		}
+	}
+	// Nothing sealed this run (a resumed or repeated job): the cache may
+	// still hold frames cached before an earlier run's crash.
+	if out.Sealed == 0 && w.deps.Fanout != nil {
+		if err := w.deps.Fanout.ForgetConversation(ctx, conv); err != nil {
+			return snoozeOnRedis(w.Queue, job.JobRow, w.deps.Logger, err)
+		}
+	}
+	w.deps.Logger.Info("conversation history sealed", slog.Int64("job_id", job.ID),
+		slog.String("conversation_id", conv.String()), slog.Int64("sealed", out.Sealed), slog.Int("chunks", out.Chunks))
+	return river.RecordOutput(ctx, out)
+}
+
+// sealChunk seals up to limit plaintext messages after seq after in one
+// transaction and returns how many it found and the last one's seq.
+func (w *EncryptDecryptWorker) sealChunk(ctx context.Context, dk *keyring.DataKey, conv uuid.UUID, after int64, limit int) (int, int64, error) {
+	tx, err := w.deps.Pool.Begin(ctx)
+	if err != nil {
+		return 0, after, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	rows, err := db.LockPlaintextMessages(ctx, tx, conv, after, limit)
+	if err != nil || len(rows) == 0 {
+		return 0, after, err
+	}
+	sealed := make([]db.SealedMessage, len(rows))
+	for i, m := range rows {
+		ct, err := dk.Seal([]byte(m.Content), m.ID[:])
+		if err != nil {
+			return 0, after, fmt.Errorf("sealing message %s: %w", m.ID, err)
+		}
+		sealed[i] = db.SealedMessage{ID: m.ID, Ciphertext: ct}
+	}
+	if _, err := db.SealMessages(ctx, tx, keyring.DataKeyLabel, sealed); err != nil {
+		return 0, after, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, after, fmt.Errorf("committing sealed chunk: %w", err)
+	}
+	return len(rows), rows[len(rows)-1].Seq, nil
+}
+
+// exportPath returns the export file of jobID inside dir, or
+// ErrOutsideExportDir when it would not lie directly inside it.
+func exportPath(dir string, jobID int64) (string, error) {
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("export directory: %w", err)
+	}
+	p := filepath.Join(root, ExportFileName(jobID))
+	if rel, err := filepath.Rel(root, p); err != nil || rel != filepath.Base(p) {
+		return "", ErrOutsideExportDir
+	}
+	return p, nil
+}
+
+// export writes the conversation, decrypted, to its export file.
+func (w *EncryptDecryptWorker) export(ctx context.Context, job *river.Job[jobs.EncryptDecryptArgs]) (err error) {
+	conv := job.Args.ConversationID
+	if w.deps.ExportDir == "" {
+		return river.JobCancel(errors.New("encrypt-decrypt: decrypt: this runner has no export directory (EXPORT_DIR)"))
+	}
+	path, err := exportPath(w.deps.ExportDir, job.ID)
+	if err != nil {
+		return river.JobCancel(fmt.Errorf("decrypt: %w", err))
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("creating export directory: %w", err)
+	}
+	// Written under a temporary name and renamed when complete, so a file
+	// with the final name is always a whole export.
+	partial := path + ".partial"
+	if err := os.Remove(partial); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing an earlier partial export: %w", err)
+	}
+	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating export file: %w", err)
+	}
+	defer func() {
+		if f != nil {
+			_ = f.Close()
+		}
+		if err != nil {
+			_ = os.Remove(partial)
+		}
+	}()
+	if err := f.Chmod(0o600); err != nil { // whatever the umask
+		return fmt.Errorf("export file mode: %w", err)
+	}
+
+	rows, err := w.writeExport(ctx, f, conv)
+	if keyError(err) {
+		return river.JobCancel(fmt.Errorf("decrypting conversation %s: %w", conv, err))
+	}
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing export file: %w", err)
+	}
+	cerr := f.Close()
+	f = nil
+	if cerr != nil {
+		return fmt.Errorf("closing export file: %w", cerr)
+	}
+	if err := os.Rename(partial, path); err != nil {
+		return fmt.Errorf("naming export file: %w", err)
+	}
+	w.deps.Logger.Info("conversation exported", slog.Int64("job_id", job.ID),
+		slog.String("conversation_id", conv.String()), slog.String("requested_by", job.Args.RequestedBy.String()),
+		slog.String("path", path), slog.Int64("rows", rows))
+	return river.RecordOutput(ctx, ExportOutput{Operation: jobs.CryptoOpDecrypt, Path: path, Rows: rows})
+}
+
+// writeExport writes every message of conv to f, from one consistent
+// snapshot, and returns how many.
+func (w *EncryptDecryptWorker) writeExport(ctx context.Context, f *os.File, conv uuid.UUID) (int64, error) {
+	tx, err := w.deps.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
+	buf := bufio.NewWriter(f)
+	enc := json.NewEncoder(buf)
+	var (
+		dk    *keyring.DataKey
+		rows  int64
+		after int64
+	)
+	limit := w.chunk()
+	for {
+		ms, err := db.ExportMessages(ctx, tx, conv, after, limit)
+		if err != nil {
+			return rows, err
+		}
+		for _, m := range ms {
+			line := ExportLine{ID: m.ID, Seq: m.Seq, SenderID: m.SenderID, CreatedAt: m.CreatedAt, DeletedAt: m.DeletedAt}
+			switch {
+			case m.Content != nil:
+				line.Content = *m.Content
+			case m.KeyID == nil || *m.KeyID != keyring.DataKeyLabel:
+				return rows, fmt.Errorf("message %s: %w", m.ID, keyring.ErrUnknownKey)
+			default:
+				if dk == nil {
+					if dk, err = w.deps.Sealer.ConversationKey(ctx, tx, conv, false); err != nil {
+						return rows, err
+					}
+				}
+				plain, err := dk.Open(m.Ciphertext, m.ID[:])
+				if err != nil {
+					return rows, fmt.Errorf("message %s: %w", m.ID, err)
+				}
+				line.Content = string(plain)
+			}
+			if err := enc.Encode(line); err != nil {
+				return rows, fmt.Errorf("writing export: %w", err)
+			}
+			rows++
+		}
+		if len(ms) < limit {
+			break
+		}
+		after = ms[len(ms)-1].Seq
+	}
+	if err := buf.Flush(); err != nil {
+		return rows, fmt.Errorf("writing export: %w", err)
+	}
+	return rows, nil
 }

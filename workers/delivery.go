@@ -116,9 +116,12 @@ func (w *ReleaseScheduledWorker) Work(ctx context.Context, job *river.Job[jobs.R
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 	res, released, err := w.deps.Outbox.ReleaseTx(ctx, tx, id)
-	if errors.Is(err, outbox.ErrNotParticipant) {
+	if errors.Is(err, outbox.ErrNotParticipant) || errors.Is(err, outbox.ErrEncryptedConversation) {
 		_ = tx.Rollback(ctx)
 		reason := "sender or recipient is no longer a participant of the conversation"
+		if errors.Is(err, outbox.ErrEncryptedConversation) {
+			reason = "the conversation was switched to encrypted after this plaintext message was scheduled"
+		}
 		if ferr := w.deps.Outbox.FailScheduled(ctx, w.deps.Pool, id, reason); ferr != nil {
 			return ferr
 		}

@@ -128,7 +128,9 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 func render(m db.Message) (title, body string, err error) {
 	preview := "New encrypted message"
 	if m.Content != nil {
-		preview = *m.Content
+		// Stored content is valid UTF-8; the preview stays so whatever
+		// reaches here (providers and Postgres text refuse anything else).
+		preview = strings.ToValidUTF8(*m.Content, "\uFFFD")
 		if utf8.RuneCountInString(preview) > previewRunes {
 			preview = string([]rune(preview)[:previewRunes]) + "…"
 		}

@@ -39,6 +39,14 @@ type Deps struct {
 	// Sealer holds the encryption keys for encrypt-decrypt; such jobs are
 	// cancelled with the reason when nil.
 	Sealer *keyring.Sealer
+	// ExportDir is where encrypt-decrypt `decrypt` writes its compliance
+	// exports (created 0700 if missing; files 0600); decrypt jobs are
+	// cancelled with the reason when empty.
+	ExportDir string
+	// CryptoChunkSize is how many messages encrypt-decrypt seals per
+	// transaction (and decrypt reads per query); DefaultCryptoChunkSize
+	// when zero.
+	CryptoChunkSize int
 	// Broadcasts runs broadcasts a chunk at a time.
 	Broadcasts *broadcast.Service
 	// SearchLanguage is the text-search configuration of the index;

@@ -307,7 +307,7 @@ func (s *Service) sendAll(ctx context.Context, tx pgx.Tx, msgs []outbox.Message)
 	}
 	_ = bulk.Rollback(ctx)
 	var ve *validation.Error
-	if !errors.Is(err, outbox.ErrNotParticipant) && !errors.As(err, &ve) {
+	if !errors.Is(err, outbox.ErrNotParticipant) && !errors.Is(err, outbox.ErrEncryptedConversation) && !errors.As(err, &ve) {
 		return nil, err
 	}
 	for i, m := range msgs {
@@ -322,7 +322,7 @@ func (s *Service) sendAll(ctx context.Context, tx pgx.Tx, msgs []outbox.Message)
 				return nil, err
 			}
 			out[i].id = r.ID
-		case errors.Is(err, outbox.ErrNotParticipant) || errors.As(err, &ve):
+		case errors.Is(err, outbox.ErrNotParticipant) || errors.Is(err, outbox.ErrEncryptedConversation) || errors.As(err, &ve):
 			_ = sp.Rollback(ctx)
 			out[i].err = err.Error()
 		default:

@@ -17,6 +17,7 @@ var ErrConflict = errors.New("conflict")
 // SQLSTATE codes this package recognises.
 const (
 	codeUniqueViolation   = "23505"
+	codeCheckViolation    = "23514"
 	codeDuplicateDatabase = "42P04"
 )
 
@@ -32,6 +33,9 @@ func translate(what string, err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == codeUniqueViolation {
 		return fmt.Errorf("%s: %w (%s)", what, ErrConflict, pgErr.ConstraintName)
+	}
+	if errors.As(err, &pgErr) && pgErr.Code == codeCheckViolation && pgErr.ConstraintName == constraintEncryptedConversation {
+		return fmt.Errorf("%s: %w", what, ErrEncryptedConversation)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

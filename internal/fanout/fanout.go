@@ -176,6 +176,21 @@ func (f *Fanout) Forget(ctx context.Context, conv uuid.UUID, seq int64) error {
 	return nil
 }
 
+// ForgetConversation drops a conversation's whole recent cache and bumps
+// its version (after its history was sealed, say), so no refill read
+// before the change is stored; readers fall back to Postgres until the
+// cache refills.
+func (f *Fanout) ForgetConversation(ctx context.Context, conv uuid.UUID) error {
+	pipe := f.rdb.TxPipeline()
+	pipe.Incr(ctx, f.cfg.Keys.recentVersion(conv))
+	pipe.Expire(ctx, f.cfg.Keys.recentVersion(conv), 2*f.cfg.RecentTTL)
+	pipe.Del(ctx, f.cfg.Keys.recent(conv))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("forgetting cached conversation: %w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
 // fillRecent stores members unless the version moved since the caller
 // read it (a message of the page changed meanwhile).
 var fillRecent = redis.NewScript(`

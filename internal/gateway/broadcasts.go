@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -57,7 +56,7 @@ func (s *Server) postBroadcast(c echo.Context) error {
 		return bodyError(err, maxBroadcastBody)
 	}
 	var req broadcastRequest
-	if err := decodeStrict(bytes.NewReader(raw), &req); err != nil {
+	if err := decodeStrict(raw, &req); err != nil {
 		return err
 	}
 	// Checked before Create: parsing 100,000 ids is work to skip, and a

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -137,13 +138,20 @@ func parseID(field, v string) (uuid.UUID, error) {
 	return id, nil
 }
 
-// decodeStrict decodes exactly one JSON object with only known fields.
-func decodeStrict(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
+// decodeStrict decodes exactly one JSON object with only known fields
+// from raw, which must be UTF-8 (encoding/json would quietly turn invalid
+// bytes into U+FFFD and store what the client never sent).
+func decodeStrict(raw []byte, v any) error {
+	if !utf8.Valid(raw) {
+		return newError(http.StatusBadRequest, "bad_json", "body is not valid UTF-8 (JSON text must be UTF-8)")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var typ *json.UnmarshalTypeError
 		switch {
+		case errors.As(err, &typ) && typ.Field == "":
+			return newError(http.StatusBadRequest, "bad_json", "body must be a JSON object, not a JSON "+typ.Value)
 		case errors.As(err, &typ):
 			return validation.Errorf(typ.Field, "has the wrong type (want %s)", typ.Type)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -184,6 +192,14 @@ func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sen
 		}
 	}
 	res, err := s.outbox.Send(ctx, s.pool, msg)
+	if errors.Is(err, outbox.ErrEncryptedConversation) && msg.Ciphertext == nil {
+		// The conversation was switched to encrypted: every message to
+		// it is sealed, whatever the client asked (nothing was written).
+		if err := s.seal(ctx, &msg); err != nil {
+			return sendResponse{}, err
+		}
+		res, err = s.outbox.Send(ctx, s.pool, msg)
+	}
 	if errors.Is(err, db.ErrConflict) && req.ID != "" {
 		return s.replay(ctx, user, conv, msg.ID)
 	}
@@ -223,7 +239,7 @@ func (s *Server) postMessage(c echo.Context) error {
 		return bodyError(err, limit)
 	}
 	var req sendRequest
-	if err := decodeStrict(bytes.NewReader(raw), &req); err != nil {
+	if err := decodeStrict(raw, &req); err != nil {
 		return err
 	}
 	if at, scheduled, err := req.sendAt(time.Now()); err != nil {

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -28,6 +27,46 @@ type preferencesBody struct {
 
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
+// validate checks the preferences a client sends.
+func (p preferencesBody) validate() error {
+	if p.EmailAddress != nil {
+		a, err := mail.ParseAddress(*p.EmailAddress)
+		if err != nil || a.Address != strings.TrimSpace(*p.EmailAddress) {
+			return validation.Errorf("email_address", "is not an email address")
+		}
+	}
+	if p.Phone != nil && !e164.MatchString(*p.Phone) {
+		return validation.Errorf("phone", "must be in E.164 form, like +14155550123")
+	}
+	if p.Email && p.EmailAddress == nil {
+		return validation.Errorf("email_address", "is required when email is on")
+	}
+	if p.SMS && p.Phone == nil {
+		return validation.Errorf("phone", "is required when sms is on")
+	}
+	return nil
+}
+
+// deviceRequest is the body of POST /v1/me/devices.
+type deviceRequest struct {
+	Platform string `json:"platform"`
+	Token    string `json:"token"`
+}
+
+// validate checks a device registration. Tokens are stored as text, which
+// cannot hold NUL.
+func (d deviceRequest) validate() error {
+	switch {
+	case d.Platform != "ios" && d.Platform != "android" && d.Platform != "web":
+		return validation.Errorf("platform", `must be "ios", "android" or "web"`)
+	case strings.TrimSpace(d.Token) == "" || len(d.Token) > 4096:
+		return validation.Errorf("token", "must be a device token of at most 4096 characters")
+	case strings.ContainsRune(d.Token, 0):
+		return validation.Errorf("token", "must not contain NUL characters")
+	}
+	return nil
+}
+
 func (s *Server) getPreferences(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.DBTimeout)
 	defer cancel()
@@ -45,23 +84,11 @@ func (s *Server) putPreferences(c echo.Context) error {
 		return bodyError(err, 4096)
 	}
 	var in preferencesBody
-	if err := decodeStrict(bytes.NewReader(raw), &in); err != nil {
+	if err := decodeStrict(raw, &in); err != nil {
 		return err
 	}
-	if in.EmailAddress != nil {
-		a, err := mail.ParseAddress(*in.EmailAddress)
-		if err != nil || a.Address != strings.TrimSpace(*in.EmailAddress) {
-			return validation.Errorf("email_address", "is not an email address")
-		}
-	}
-	if in.Phone != nil && !e164.MatchString(*in.Phone) {
-		return validation.Errorf("phone", "must be in E.164 form, like +14155550123")
-	}
-	if in.Email && in.EmailAddress == nil {
-		return validation.Errorf("email_address", "is required when email is on")
-	}
-	if in.SMS && in.Phone == nil {
-		return validation.Errorf("phone", "is required when sms is on")
+	if err := in.validate(); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.DBTimeout)
 	defer cancel()
@@ -77,18 +104,12 @@ func (s *Server) registerDevice(c echo.Context) error {
 	if err != nil {
 		return bodyError(err, 8192)
 	}
-	var in struct {
-		Platform string `json:"platform"`
-		Token    string `json:"token"`
-	}
-	if err := decodeStrict(bytes.NewReader(raw), &in); err != nil {
+	var in deviceRequest
+	if err := decodeStrict(raw, &in); err != nil {
 		return err
 	}
-	switch {
-	case in.Platform != "ios" && in.Platform != "android" && in.Platform != "web":
-		return validation.Errorf("platform", `must be "ios", "android" or "web"`)
-	case strings.TrimSpace(in.Token) == "" || len(in.Token) > 4096:
-		return validation.Errorf("token", "must be a device token of at most 4096 characters")
+	if err := in.validate(); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.DBTimeout)
 	defer cancel()

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -75,7 +74,7 @@ func (s *Server) editMessage(c echo.Context) error {
 	var req struct {
 		Content string `json:"content"`
 	}
-	if err := decodeStrict(bytes.NewReader(raw), &req); err != nil {
+	if err := decodeStrict(raw, &req); err != nil {
 		return err
 	}
 	if err := outbox.ValidateContent(req.Content, s.cfg.MaxContentBytes); err != nil {
@@ -130,15 +129,27 @@ type searchHit struct {
 	Rank           float32   `json:"rank"`
 }
 
-func (s *Server) search(c echo.Context) error {
-	q := strings.TrimSpace(c.QueryParam("q"))
+// searchQuery checks the q of GET /v1/search and returns it trimmed. Any
+// query it accepts is one Postgres's websearch_to_tsquery parses (that
+// parser takes any text; only invalid UTF-8 and NUL make Postgres refuse
+// it), so a search never fails on what the user typed.
+func searchQuery(raw string) (string, error) {
+	q := strings.TrimSpace(raw)
 	switch {
 	case q == "":
-		return validation.Errorf("q", "is required")
+		return "", validation.Errorf("q", "is required")
 	case len(q) > MaxSearchQueryBytes:
-		return validation.Errorf("q", "is over %d bytes", MaxSearchQueryBytes)
+		return "", validation.Errorf("q", "is over %d bytes", MaxSearchQueryBytes)
 	case !utf8.ValidString(q) || strings.ContainsRune(q, 0):
-		return validation.Errorf("q", "must be valid UTF-8 without NUL characters")
+		return "", validation.Errorf("q", "must be valid UTF-8 without NUL characters")
+	}
+	return q, nil
+}
+
+func (s *Server) search(c echo.Context) error {
+	q, err := searchQuery(c.QueryParam("q"))
+	if err != nil {
+		return err
 	}
 	limit, err := queryInt(c, "limit", 20, 1, MaxSearchLimit)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
@@ -247,56 +248,126 @@ func (c *conn) readLoop() {
 	}
 }
 
-func (c *conn) handle(b []byte) {
+// clientFrame is a client frame, parsed and checked: Type is send, ack,
+// resume or ping, and that type's fields are filled.
+type clientFrame struct {
+	Type string
+	Ref  string
+	// Send is a send frame's request.
+	Send sendRequest
+	// MessageID and Status are an ack's.
+	MessageID uuid.UUID
+	Status    string
+	// After is a resume's last seen seq per conversation.
+	After map[uuid.UUID]int64
+}
+
+// parseFrame decodes and checks a client frame without touching the
+// database. Its errors are client errors naming the field at fault; Ref is
+// filled whenever the frame is a JSON object with a string ref, so the
+// error frame can echo it.
+func parseFrame(b []byte) (clientFrame, error) {
 	var env struct {
 		Type string `json:"type"`
 		Ref  string `json:"ref"`
 	}
-	if err := json.Unmarshal(b, &env); err != nil {
-		c.sendError("", newError(http.StatusBadRequest, "bad_json", "frame is not a valid JSON object"))
-		return
+	if !utf8.Valid(b) {
+		return clientFrame{}, newError(http.StatusBadRequest, "bad_json", "frame is not valid UTF-8 (JSON text must be UTF-8)")
 	}
-	var err error
+	if err := json.Unmarshal(b, &env); err != nil {
+		return clientFrame{}, newError(http.StatusBadRequest, "bad_json", "frame is not a valid JSON object")
+	}
+	f := clientFrame{Type: env.Type, Ref: env.Ref}
 	switch env.Type {
 	case "send":
-		err = c.handleSend(b)
+		var in struct {
+			Type string `json:"type"`
+			Ref  string `json:"ref"`
+			sendRequest
+		}
+		if err := decodeStrict(b, &in); err != nil {
+			return f, err
+		}
+		f.Send = in.sendRequest
 	case "ack":
-		err = c.handleAck(b)
+		var in struct {
+			Type      string `json:"type"`
+			Ref       string `json:"ref"`
+			MessageID string `json:"message_id"`
+			Status    string `json:"status"`
+		}
+		if err := decodeStrict(b, &in); err != nil {
+			return f, err
+		}
+		id, err := parseID("message_id", in.MessageID)
+		if err != nil {
+			return f, err
+		}
+		if in.Status != jobs.ReceiptDelivered && in.Status != jobs.ReceiptRead {
+			return f, validation.Errorf("status", `must be "delivered" or "read"`)
+		}
+		f.MessageID, f.Status = id, in.Status
 	case "resume":
-		err = c.handleResume(b)
+		var in struct {
+			Type  string           `json:"type"`
+			Ref   string           `json:"ref"`
+			After map[string]int64 `json:"after"`
+		}
+		if err := decodeStrict(b, &in); err != nil {
+			return f, err
+		}
+		f.After = make(map[uuid.UUID]int64, len(in.After))
+		for k, v := range in.After {
+			id, err := uuid.Parse(k)
+			if err != nil {
+				return f, validation.Errorf("after", "key %q is not a conversation UUID", k)
+			}
+			if v < 0 {
+				return f, validation.Errorf("after", "seq for %s must not be negative", k)
+			}
+			f.After[id] = v
+		}
 	case "ping":
-		c.send(map[string]any{"type": "pong", "ref": env.Ref})
 	case "":
-		err = validation.Errorf("type", "is required")
+		return f, validation.Errorf("type", "is required")
 	default:
-		err = &apiError{Status: http.StatusBadRequest, Code: "unknown_type", Field: "type",
+		return f, &apiError{Status: http.StatusBadRequest, Code: "unknown_type", Field: "type",
 			Message: "unknown frame type (want send, ack, resume or ping)"}
 	}
+	return f, nil
+}
+
+func (c *conn) handle(b []byte) {
+	f, err := parseFrame(b)
+	if err == nil {
+		switch f.Type {
+		case "send":
+			err = c.handleSend(f)
+		case "ack":
+			err = c.handleAck(f)
+		case "resume":
+			err = c.handleResume(f)
+		case "ping":
+			c.send(map[string]any{"type": "pong", "ref": f.Ref})
+		}
+	}
 	if err != nil {
-		c.sendError(env.Ref, err)
+		c.sendError(f.Ref, err)
 	}
 }
 
-func (c *conn) handleSend(b []byte) error {
-	var f struct {
-		Type string `json:"type"`
-		Ref  string `json:"ref"`
-		sendRequest
-	}
-	if err := decodeStrict(bytes.NewReader(b), &f); err != nil {
-		return err
-	}
-	if at, scheduled, err := f.sendAt(time.Now()); err != nil {
+func (c *conn) handleSend(f clientFrame) error {
+	if at, scheduled, err := f.Send.sendAt(time.Now()); err != nil {
 		return err
 	} else if scheduled {
-		res, err := c.s.schedule(c.ctx, c.user, f.sendRequest, at)
+		res, err := c.s.schedule(c.ctx, c.user, f.Send, at)
 		if err != nil {
 			return err
 		}
 		c.send(map[string]any{"type": "scheduled", "id": res.ID, "conversation_id": res.ConversationID, "send_at": res.SendAt, "ref": f.Ref})
 		return nil
 	}
-	res, err := c.s.send(c.ctx, c.user, f.sendRequest)
+	res, err := c.s.send(c.ctx, c.user, f.Send)
 	if err != nil {
 		return err
 	}
@@ -304,62 +375,27 @@ func (c *conn) handleSend(b []byte) error {
 	return nil
 }
 
-func (c *conn) handleAck(b []byte) error {
-	var f struct {
-		Type      string `json:"type"`
-		Ref       string `json:"ref"`
-		MessageID string `json:"message_id"`
-		Status    string `json:"status"`
-	}
-	if err := decodeStrict(bytes.NewReader(b), &f); err != nil {
-		return err
-	}
-	id, err := parseID("message_id", f.MessageID)
-	if err != nil {
-		return err
-	}
-	if f.Status != jobs.ReceiptDelivered && f.Status != jobs.ReceiptRead {
-		return validation.Errorf("status", `must be "delivered" or "read"`)
-	}
+func (c *conn) handleAck(f clientFrame) error {
 	ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.DBTimeout)
 	defer cancel()
-	if _, err := db.RecipientOf(ctx, c.s.pool, id, c.user); err != nil {
+	if _, err := db.RecipientOf(ctx, c.s.pool, f.MessageID, c.user); err != nil {
 		if errors.Is(err, db.ErrNotFound) {
 			return &apiError{Status: http.StatusNotFound, Code: "not_found", Field: "message_id", Message: "no message with this id was sent to you"}
 		}
 		return err
 	}
-	_, err = c.s.river.Insert(ctx, jobs.DeliveryConfirmationArgs{
-		MessageID: id, UserID: c.user, Status: f.Status, At: time.Now().UTC(),
+	_, err := c.s.river.Insert(ctx, jobs.DeliveryConfirmationArgs{
+		MessageID: f.MessageID, UserID: c.user, Status: f.Status, At: time.Now().UTC(),
 	}, nil)
 	return err
 }
 
-func (c *conn) handleResume(b []byte) error {
-	var f struct {
-		Type  string           `json:"type"`
-		Ref   string           `json:"ref"`
-		After map[string]int64 `json:"after"`
-	}
-	if err := decodeStrict(bytes.NewReader(b), &f); err != nil {
-		return err
-	}
-	after := make(map[uuid.UUID]int64, len(f.After))
-	for k, v := range f.After {
-		id, err := uuid.Parse(k)
-		if err != nil {
-			return validation.Errorf("after", "key %q is not a conversation UUID", k)
-		}
-		if v < 0 {
-			return validation.Errorf("after", "seq for %s must not be negative", k)
-		}
-		after[id] = v
-	}
+func (c *conn) handleResume(f clientFrame) error {
 	var cursor db.ResumeCursor
 	total := 0
 	for {
 		ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.DBTimeout)
-		msgs, err := db.ResumeMessages(ctx, c.s.pool, c.user, after, cursor, resumePageSize)
+		msgs, err := db.ResumeMessages(ctx, c.s.pool, c.user, f.After, cursor, resumePageSize)
 		cancel()
 		if err != nil {
 			return err

@@ -52,6 +52,14 @@ func (s *Sealer) dataKey(ctx context.Context, q db.Querier, conv uuid.UUID, crea
 	return s.ring.Unwrap(k.Wrapped, k.KEKID, conv[:])
 }
 
+// ConversationKey returns conversation conv's data key, for bulk work that
+// seals or opens many of its messages with one key read. With create set
+// it creates the key (wrapped by the active key) when there is none.
+// Errors: ErrShredded (no key and create unset), ErrUnknownKey, ErrOpen.
+func (s *Sealer) ConversationKey(ctx context.Context, q db.Querier, conv uuid.UUID, create bool) (*DataKey, error) {
+	return s.dataKey(ctx, q, conv, create)
+}
+
 // Seal encrypts content for message id of conversation conv (creating the
 // conversation's data key on first use) and returns the ciphertext and
 // the key label to store with it.

@@ -1,0 +1,94 @@
+package db
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/msgrunner/msgrunner/internal/db/internal/dbsqlc"
+)
+
+// ErrEncryptedConversation is returned when plaintext is written to a
+// conversation switched to encrypted: its messages must be sealed first.
+// The caller's transaction must be rolled back.
+var ErrEncryptedConversation = errors.New("the conversation is encrypted: plaintext messages are refused")
+
+// constraintEncryptedConversation names the check (a trigger, migration
+// 00011) that refuses plaintext in an encrypted conversation.
+const constraintEncryptedConversation = "messages_encrypted_conversation_check"
+
+// SwitchConversationToEncrypted marks a live conversation encrypted: from
+// the commit on, every plaintext insert into it fails with
+// ErrEncryptedConversation. Switching again is a no-op. ErrNotFound for an
+// unknown or deleted conversation.
+func SwitchConversationToEncrypted(ctx context.Context, q Querier, conversation uuid.UUID) error {
+	_, err := dbsqlc.New(q).SwitchConversationToEncrypted(ctx, conversation)
+	return translate("switching conversation to encrypted", err)
+}
+
+// PlaintextMessage is a message whose content is still stored in clear.
+// Its Content must never be logged.
+type PlaintextMessage struct {
+	ID      uuid.UUID
+	Seq     int64
+	Content string
+}
+
+// LockPlaintextMessages returns up to limit plaintext messages of a
+// conversation with seq above afterSeq, in seq order, locked until tx ends.
+func LockPlaintextMessages(ctx context.Context, tx pgx.Tx, conversation uuid.UUID, afterSeq int64, limit int) ([]PlaintextMessage, error) {
+	rows, err := dbsqlc.New(tx).LockPlaintextMessages(ctx, dbsqlc.LockPlaintextMessagesParams{
+		ConversationID: conversation, AfterSeq: afterSeq, MaxRows: int32(limit),
+	})
+	if err != nil {
+		return nil, translate("locking plaintext messages", err)
+	}
+	out := make([]PlaintextMessage, len(rows))
+	for i, r := range rows {
+		out[i] = PlaintextMessage{ID: r.ID, Seq: r.Seq, Content: r.Content}
+	}
+	return out, nil
+}
+
+// SealedMessage is a message's ciphertext to store in place of its content.
+type SealedMessage struct {
+	ID         uuid.UUID
+	Ciphertext []byte
+}
+
+// SealMessages replaces the content of each still-plaintext message with
+// its ciphertext and keyID, and removes their search entries (encrypted
+// messages are never indexed), in tx. It returns how many were sealed.
+func SealMessages(ctx context.Context, tx pgx.Tx, keyID string, sealed []SealedMessage) (int64, error) {
+	if len(sealed) == 0 {
+		return 0, nil
+	}
+	ids := make([]uuid.UUID, len(sealed))
+	cts := make([][]byte, len(sealed))
+	for i, s := range sealed {
+		ids[i], cts[i] = s.ID, s.Ciphertext
+	}
+	q := dbsqlc.New(tx)
+	n, err := q.SealMessages(ctx, dbsqlc.SealMessagesParams{KeyID: keyID, Ids: ids, Ciphertexts: cts})
+	if err != nil {
+		return 0, translate("sealing messages", err)
+	}
+	if _, err := q.DeleteSearchEntries(ctx, ids); err != nil {
+		return 0, translate("removing search entries", err)
+	}
+	return n, nil
+}
+
+// ExportMessages returns up to limit messages of a conversation with seq
+// above afterSeq, in seq order, deleted ones included.
+func ExportMessages(ctx context.Context, q Querier, conversation uuid.UUID, afterSeq int64, limit int) ([]Message, error) {
+	rows, err := dbsqlc.New(q).ExportMessages(ctx, dbsqlc.ExportMessagesParams{
+		ConversationID: conversation, AfterSeq: afterSeq, MaxRows: int32(limit),
+	})
+	if err != nil {
+		return nil, translate("reading messages for export", err)
+	}
+	return messagesFromRows(rows), nil
+}

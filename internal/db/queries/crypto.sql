@@ -1,0 +1,34 @@
+-- name: SwitchConversationToEncrypted :one
+-- Marks a live conversation encrypted; from then on the messages table
+-- refuses its plaintext (see migration 00011). No row for an unknown or
+-- deleted conversation.
+UPDATE conversations SET encrypted = true
+WHERE id = @id AND deleted_at IS NULL
+RETURNING id;
+
+-- name: LockPlaintextMessages :many
+-- The next chunk of a conversation's plaintext messages after a seq,
+-- locked until the sealing transaction commits (an edit waits for it).
+SELECT id, seq, content::text AS content FROM messages
+WHERE conversation_id = @conversation_id AND seq > @after_seq AND content IS NOT NULL
+ORDER BY seq
+LIMIT @max_rows
+FOR UPDATE;
+
+-- name: SealMessages :execrows
+-- Replaces plaintext with ciphertext in place: the same UPDATE drops the
+-- content, so no row ever holds both.
+UPDATE messages m SET content = NULL, ciphertext = u.ciphertext, key_id = @key_id::text
+FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@ciphertexts::bytea[]) AS ciphertext) u
+WHERE m.id = u.id AND m.content IS NOT NULL;
+
+-- name: DeleteSearchEntries :execrows
+DELETE FROM message_search WHERE message_id = ANY(@ids::uuid[]);
+
+-- name: ExportMessages :many
+-- A conversation's messages after a seq, in seq order, deleted ones
+-- included (an export is the whole record).
+SELECT * FROM messages
+WHERE conversation_id = @conversation_id AND seq > @after_seq
+ORDER BY seq
+LIMIT @max_rows;
