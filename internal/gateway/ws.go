@@ -339,6 +339,11 @@ func parseFrame(b []byte) (clientFrame, error) {
 
 func (c *conn) handle(b []byte) {
 	f, err := parseFrame(b)
+	if err == nil && countsAgainstLimit(f.Type) {
+		if limited := c.s.checkRate(c.ctx, c.user); limited != nil {
+			err = limited.apiError
+		}
+	}
 	if err == nil {
 		switch f.Type {
 		case "send":
