@@ -2,8 +2,12 @@ package main
 
 import (
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+
+	"github.com/msgrunner/msgrunner/internal/auth"
 )
 
 func TestMetricsAreNeverOpenOnThePublicListener(t *testing.T) {
@@ -49,4 +53,24 @@ func TestRateLimitSettings(t *testing.T) {
 	_, err = loadSettings(env(map[string]string{"AUTH_SECRET": secret, "RATE_LIMIT_PER_SECOND": "-1", "RATE_LIMIT_BURST": "x"}))
 	require.ErrorContains(t, err, "RATE_LIMIT_PER_SECOND")
 	require.ErrorContains(t, err, "RATE_LIMIT_BURST")
+}
+
+func TestAuthIssuerAndAudienceAreRequiredWhenSet(t *testing.T) {
+	t.Parallel()
+	s, err := loadSettings(env(map[string]string{"AUTH_SECRET": secret, "AUTH_ISSUER": "msgrunner-prod", "AUTH_AUDIENCE": "msgrunner-api"}))
+	require.NoError(t, err)
+	user := uuid.New()
+	plain, err := auth.New([]byte(secret))
+	require.NoError(t, err)
+	tok, err := plain.Mint(user, time.Hour)
+	require.NoError(t, err)
+	_, err = s.Gateway.Auth.Verify(tok)
+	require.ErrorIs(t, err, auth.ErrWrongIssuer)
+	bound, err := auth.New([]byte(secret), auth.WithIssuer("msgrunner-prod"), auth.WithAudience("msgrunner-api"))
+	require.NoError(t, err)
+	tok, err = bound.Mint(user, time.Hour)
+	require.NoError(t, err)
+	got, err := s.Gateway.Auth.Verify(tok)
+	require.NoError(t, err)
+	require.Equal(t, user, got)
 }
