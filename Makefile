@@ -7,7 +7,7 @@ SQLC := $(GO) tool -modfile=tools/go.mod sqlc
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/msgrunner?sslmode=disable
 export DATABASE_URL
 
-.PHONY: run test services browser-deps generate check-generated vet fmt-check build bench fuzz clean
+.PHONY: run test services browser-deps generate check-generated vet fmt-check build bench fuzz test-chaos clean
 
 ## services: start (and if needed install) PostgreSQL and Redis
 services:
@@ -44,6 +44,12 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:" >&2; echo "$$out" >&2; exit 1; fi
+
+## test-chaos: the fault tests (tests/chaos): real runner, gateway and admin processes on a throwaway
+## PostgreSQL and Redis of their own, killed and restarted under load; prints each test's FIGURES line
+test-chaos: services
+	$(GO) vet -tags chaos ./tests/chaos/
+	@set -o pipefail; $(GO) test -tags chaos -count=1 -v -timeout 20m ./tests/chaos/ 2>&1 | grep -v '^=== RUN'
 
 ## fuzz: every fuzz target (func Fuzz* in *_test.go) for FUZZTIME each, one at a time; not part of make test,
 ## whose go test runs the seed corpora; a failure leaves its input under testdata/fuzz/ as a new seed

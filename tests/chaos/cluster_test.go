@@ -1,0 +1,403 @@
+//go:build chaos
+
+// Package chaos holds the fault tests (`make test-chaos`): real runner,
+// gateway and admin processes against a throwaway PostgreSQL and Redis of
+// their own, which the tests kill, stop and restart while messages flow.
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// binDir holds the runner, gateway and admin binaries built once by
+// TestMain.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "msgrunner-chaos-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	cleanStale()
+	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/runner", "./cmd/gateway", "./cmd/admin")
+	build.Dir = repoRoot()
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the binaries:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func repoRoot() string {
+	wd, _ := os.Getwd()
+	return filepath.Join(wd, "..", "..")
+}
+
+// cleanStale stops the servers of earlier runs that died without cleaning
+// up, and removes their directories.
+func cleanStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "msgrunner-chaos-pg-*"))
+	for _, d := range dirs {
+		if bin, err := pgBin(); err == nil {
+			_ = asPostgres(exec.Command(filepath.Join(bin, "pg_ctl"), "-D", filepath.Join(d, "data"), "-m", "immediate", "stop")).Run()
+		}
+		_ = os.RemoveAll(d)
+	}
+	bins, _ := filepath.Glob(filepath.Join(os.TempDir(), "msgrunner-chaos-bin-*"))
+	for _, d := range bins {
+		if d != binDir {
+			if fi, err := os.Stat(d); err == nil && time.Since(fi.ModTime()) > time.Hour {
+				_ = os.RemoveAll(d)
+			}
+		}
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// pgBin finds the newest installed PostgreSQL server binaries.
+func pgBin() (string, error) {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool {
+		vi, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))
+		vj, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[j])))
+		return vi > vj
+	})
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d, nil
+		}
+	}
+	return "", errors.New("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin: install the postgresql package (make services does, as root)")
+}
+
+// asPostgres runs cmd as the postgres user when we are root: PostgreSQL
+// refuses to run as root.
+func asPostgres(cmd *exec.Cmd) *exec.Cmd {
+	if os.Geteuid() != 0 {
+		return cmd
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return cmd
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	return cmd
+}
+
+// postgres is a throwaway PostgreSQL server with its own data directory
+// and port.
+type postgres struct {
+	t    *testing.T
+	bin  string
+	dir  string
+	port int
+}
+
+func startPostgres(t *testing.T) *postgres {
+	t.Helper()
+	bin, err := pgBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "msgrunner-chaos-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		if out, err := exec.Command("chown", "-R", "postgres:", dir).CombinedOutput(); err != nil {
+			t.Fatalf("chown %s: %v: %s", dir, err, out)
+		}
+	}
+	pg := &postgres{t: t, bin: bin, dir: dir, port: freePort(t)}
+	initdb := asPostgres(exec.Command(filepath.Join(bin, "initdb"), "-D", filepath.Join(dir, "data"),
+		"-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"))
+	if out, err := initdb.CombinedOutput(); err != nil {
+		t.Fatalf("initdb: %v: %s", err, out)
+	}
+	pg.start()
+	t.Cleanup(func() {
+		_ = pg.ctl("-m", "immediate", "stop")
+		_ = os.RemoveAll(dir)
+	})
+	return pg
+}
+
+func (pg *postgres) ctl(args ...string) error {
+	full := append([]string{"-D", filepath.Join(pg.dir, "data"), "-w", "-t", "60"}, args...)
+	out, err := asPostgres(exec.Command(filepath.Join(pg.bin, "pg_ctl"), full...)).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pg_ctl %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+func (pg *postgres) start() {
+	pg.t.Helper()
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB", pg.port, pg.dir)
+	if err := pg.ctl("-l", filepath.Join(pg.dir, "log"), "-o", opts, "start"); err != nil {
+		pg.t.Fatal(err)
+	}
+}
+
+// stop stops the server: mode "fast" closes connections cleanly,
+// "immediate" is a crash (recovery runs at the next start).
+func (pg *postgres) stop(mode string) {
+	pg.t.Helper()
+	if err := pg.ctl("-m", mode, "stop"); err != nil {
+		pg.t.Fatal(err)
+	}
+}
+
+func (pg *postgres) url() string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/msgrunner?sslmode=disable", pg.port)
+}
+
+// redisServer is a throwaway Redis on its own port, without persistence.
+type redisServer struct {
+	t    *testing.T
+	port int
+	cmd  *exec.Cmd
+}
+
+func startRedis(t *testing.T) *redisServer {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatal("redis-server is not installed: install the redis-server package (make services does, as root)")
+	}
+	r := &redisServer{t: t, port: freePort(t)}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *redisServer) start() {
+	r.t.Helper()
+	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--logfile", "")
+	r.cmd.Stdout, r.cmd.Stderr = nil, nil
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	waitTCP(r.t, fmt.Sprintf("127.0.0.1:%d", r.port), 10*time.Second)
+}
+
+func (r *redisServer) stop() {
+	if r.cmd == nil {
+		return
+	}
+	_ = r.cmd.Process.Kill()
+	_ = r.cmd.Wait()
+	r.cmd = nil
+}
+
+func (r *redisServer) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.port) }
+
+func waitTCP(t *testing.T, addr string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not answer after %s: %v", addr, within, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// proc is one of our processes (runner, gateway, admin).
+type proc struct {
+	t    *testing.T
+	name string
+	addr string // its HTTP address
+	// readyPath answers 200 once the process serves (GET).
+	readyPath string
+	cmd       *exec.Cmd
+	done      chan struct{}
+	log       string
+}
+
+// startProc starts binary with env (added to a minimal environment) and
+// waits until GET /readyz at addr answers 200.
+func startProc(t *testing.T, name, binary, addr, readyPath string, env []string, args ...string) *proc {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(binDir, binary), args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LOG_LEVEL=warn"}, env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{t: t, name: name, addr: addr, readyPath: readyPath, cmd: cmd, done: make(chan struct{}), log: logPath}
+	go func() {
+		_ = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.kill() })
+	p.waitReady(60 * time.Second)
+	return p
+}
+
+func (p *proc) waitReady(within time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		select {
+		case <-p.done:
+			out, _ := os.ReadFile(p.log)
+			p.t.Fatalf("%s exited before it was ready:\n%s", p.name, out)
+		default:
+		}
+		resp, err := http.Get("http://" + p.addr + p.readyPath)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(p.log)
+			p.t.Fatalf("%s is not ready after %s:\n%s", p.name, within, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// ready reports whether GET /readyz answers 200 now.
+func (p *proc) ready() bool {
+	c := http.Client{Timeout: time.Second}
+	resp, err := c.Get("http://" + p.addr + p.readyPath)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// kill sends SIGKILL and waits for the process to end.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// term sends SIGTERM and waits up to within for the process to end.
+func (p *proc) term(within time.Duration) {
+	p.t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(within):
+		p.t.Fatalf("%s did not stop within %s of SIGTERM", p.name, within)
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		out, _ := os.ReadFile(p.log)
+		p.t.Fatalf("%s exited with %d after SIGTERM:\n%s", p.name, code, out)
+	}
+}
+
+// cluster is one test's world: Postgres, Redis and the processes on them.
+type cluster struct {
+	t      *testing.T
+	pg     *postgres
+	redis  *redisServer
+	secret string
+	pool   *pgxpool.Pool
+}
+
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	c := &cluster{t: t, pg: startPostgres(t), redis: startRedis(t), secret: "chaos-test-secret-0123456789abcdef0123456789"}
+	admin := exec.Command(filepath.Join(binDir, "admin"), "migrate", "up", "--create-database")
+	admin.Env = append(os.Environ(), "DATABASE_URL="+c.pg.url())
+	if out, err := admin.CombinedOutput(); err != nil {
+		t.Fatalf("admin migrate up: %v: %s", err, out)
+	}
+	pool, err := pgxpool.New(context.Background(), c.pg.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	c.pool = pool
+	return c
+}
+
+func (c *cluster) commonEnv() []string {
+	return []string{"DATABASE_URL=" + c.pg.url(), "REDIS_URL=" + c.redis.url(), "REDIS_PREFIX=chaos:"}
+}
+
+// runner starts a runner; extra env entries override the defaults.
+func (c *cluster) runner(name string, extra ...string) *proc {
+	c.t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(c.t))
+	env := append(c.commonEnv(), "RUNNER_ADDR="+addr, "RUNNER_ID="+name, "RUNNER_LEASE_TTL=6s", "RUNNER_SHUTDOWN_TIMEOUT=10s",
+		"CLEANUP_SCHEDULE=off")
+	return startProc(c.t, name, "runner", addr, "/readyz", append(env, extra...))
+}
+
+// gateway starts a gateway.
+func (c *cluster) gateway(name string, extra ...string) *proc {
+	c.t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(c.t))
+	env := append(c.commonEnv(), "GATEWAY_ADDR="+addr, "AUTH_SECRET="+c.secret, "RATE_LIMIT_PER_SECOND=0",
+		"GATEWAY_DB_TIMEOUT=2s", "DATABASE_MAX_CONNS=40")
+	return startProc(c.t, name, "gateway", addr, "/readyz", append(env, extra...))
+}
+
+// admin starts the admin server with token as its operator token.
+func (c *cluster) admin(name, token string) *proc {
+	c.t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(c.t))
+	env := append(c.commonEnv(), "ADMIN_ADDR="+addr, "ADMIN_TOKEN="+token)
+	return startProc(c.t, name, "admin", addr, "/healthz", env, "serve")
+}
+
+func (c *cluster) scalar(sql string, args ...any) int {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var n int
+	if err := c.pool.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+		c.t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}

@@ -1,0 +1,210 @@
+//go:build chaos
+
+package chaos
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// heldBy counts jobs shown as running under a runner whose id starts with
+// name.
+func (c *cluster) heldBy(name string) int {
+	return c.scalar(`SELECT count(*) FROM river_job WHERE state = 'running' AND attempted_by[array_upper(attempted_by, 1)] LIKE $1 || '%'`, name)
+}
+
+func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > within {
+			t.Fatalf("%s: not after %s", what, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// 1. A runner is SIGKILLed while 5,000 messages flow; a new one starts.
+// Every message is stored once, delivered, and its jobs completed once;
+// the jobs the dead runner held are worked again within 60 s (its lease
+// expires; the new runner hands them back).
+func TestRunnerKilledWhileMessagesAreInFlight(t *testing.T) {
+	c := newCluster(t)
+	g := c.gateway("gateway-1")
+	a := c.runner("runner-a")
+	w := newWorld(t, c, 50, g)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	w.connect(ctx)
+	sending := make(chan struct{})
+	go func() { defer close(sending); w.send(ctx, 100, 400) }()
+
+	waitFor(t, "2,000 messages sent", time.Minute, func() bool { return w.sent.Load() >= 2000 })
+	waitFor(t, "runner-a holding jobs", 30*time.Second, func() bool { return c.heldBy("runner-a") > 0 })
+	a.kill()
+	killed := time.Now()
+	held := c.heldBy("runner-a")
+	if held == 0 {
+		t.Fatal("the killed runner held no job: the test proves nothing")
+	}
+	c.runner("runner-b")
+	<-sending
+	waitFor(t, "the dead runner's jobs handed back", 60*time.Second, func() bool { return c.heldBy("runner-a") == 0 })
+	recovery := time.Since(killed)
+	if recovery > 60*time.Second {
+		t.Fatalf("the dead runner's jobs were handed back %.1fs after the kill (at most 60 s)", recovery.Seconds())
+	}
+	w.waitAllSeen(time.Minute)
+	rerun := w.checkStored(90 * time.Second)
+	if w.sent.Load() != 5000 {
+		t.Fatalf("%d of 5000 messages acknowledged", w.sent.Load())
+	}
+	w.report("runner-killed", "SIGKILL runner with "+strconv.Itoa(held)+" jobs running", recovery, rerun)
+}
+
+// 5. A busy runner gets SIGTERM: it stops within its deadline, jobs in
+// flight finish (or are handed back), and the next runner completes the
+// rest; no job runs twice.
+func TestGracefulStopOfABusyRunner(t *testing.T) {
+	c := newCluster(t)
+	g := c.gateway("gateway-1")
+	a := c.runner("runner-a")
+	w := newWorld(t, c, 40, g)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	w.connect(ctx)
+	sending := make(chan struct{})
+	go func() { defer close(sending); w.send(ctx, 50, 400) }()
+
+	waitFor(t, "800 messages sent", time.Minute, func() bool { return w.sent.Load() >= 800 })
+	waitFor(t, "runner-a holding jobs", 30*time.Second, func() bool { return c.heldBy("runner-a") > 0 })
+	held := c.heldBy("runner-a")
+	start := time.Now()
+	a.term(20 * time.Second) // RUNNER_SHUTDOWN_TIMEOUT is 10s
+	stopped := time.Since(start)
+	if n := c.heldBy("runner-a"); n != 0 {
+		t.Fatalf("%d jobs left running under the stopped runner", n)
+	}
+	c.runner("runner-b")
+	<-sending
+	w.waitAllSeen(time.Minute)
+	rerun := w.checkStored(90 * time.Second)
+	if rerun != 0 {
+		t.Fatalf("%d jobs ran more than once after a graceful stop", rerun)
+	}
+	w.report("graceful-stop", "SIGTERM runner with "+strconv.Itoa(held)+" jobs running (stopped in "+stopped.Round(time.Millisecond).String()+")", stopped, rerun)
+}
+
+// 3. Redis is stopped for 20 s under load, then started (empty: it keeps
+// nothing on disk). No message is lost, sends keep succeeding, and the
+// connected clients (resuming on resync) have everything soon after.
+func TestRedisOutageUnderLoad(t *testing.T) {
+	c := newCluster(t)
+	g := c.gateway("gateway-1")
+	c.runner("runner-a")
+	w := newWorld(t, c, 40, g)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	w.connect(ctx)
+	sending := make(chan struct{})
+	go func() { defer close(sending); w.send(ctx, 150, 200) }() // 6,000 messages over ~30 s
+
+	waitFor(t, "1,000 messages sent", time.Minute, func() bool { return w.sent.Load() >= 1000 })
+	c.redis.stop()
+	down := time.Now()
+	sentBefore := w.sent.Load()
+	time.Sleep(20 * time.Second)
+	sentDuring := w.sent.Load() - sentBefore
+	if sentDuring == 0 {
+		t.Fatal("no message was accepted while Redis was down: Postgres alone must be enough to send")
+	}
+	c.redis.start()
+	up := time.Now()
+	// Deliveries resume: a frame for a message acknowledged after Redis
+	// came back arrives.
+	resumed := waitFor(t, "deliveries resume after Redis returns", 30*time.Second, func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.lastSeen.After(up)
+	})
+	<-sending
+	w.waitAllSeen(time.Minute)
+	rerun := w.checkStored(2 * time.Minute)
+	if resumed > 5*time.Second {
+		t.Errorf("deliveries resumed %.1fs after Redis returned (target 5 s)", resumed.Seconds())
+	}
+	w.report("redis-outage", "Redis stopped "+time.Since(down).Round(time.Second).String()+" before the end, down 20s; "+strconv.FormatInt(sentDuring, 10)+" messages accepted while down", resumed, rerun)
+}
+
+// 4. Postgres restarts under load. The gateway answers 503 while it is
+// down (senders retry with the same id), runner, gateway and admin server
+// reconnect by themselves, and no message or job is lost or half written.
+func TestPostgresRestartUnderLoad(t *testing.T) {
+	c := newCluster(t)
+	g := c.gateway("gateway-1")
+	r := c.runner("runner-a")
+	admin := c.admin("admin", "chaos-admin-token-0123456789")
+	w := newWorld(t, c, 40, g)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	w.connect(ctx)
+	sending := make(chan struct{})
+	go func() { defer close(sending); w.send(ctx, 100, 250) }() // 4,000 messages over ~16 s
+
+	waitFor(t, "1,000 messages sent", time.Minute, func() bool { return w.sent.Load() >= 1000 })
+	c.pg.stop("fast")
+	time.Sleep(5 * time.Second)
+	c.pg.start()
+	recovery := waitFor(t, "runner and gateway ready again", time.Minute, func() bool { return r.ready() && g.ready() })
+	req, _ := http.NewRequest(http.MethodGet, "http://"+admin.addr+"/queue/metrics", nil)
+	req.Header.Set("Authorization", "Bearer chaos-admin-token-0123456789")
+	waitFor(t, "admin API answers from the database again", time.Minute, func() bool {
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	<-sending
+	if w.unavailable.Load() == 0 && w.failures.Load() == 0 {
+		t.Fatal("no send failed while Postgres was down: the outage did not happen")
+	}
+	w.waitAllSeen(time.Minute)
+	rerun := w.checkStored(2 * time.Minute)
+	w.report("postgres-restart", "Postgres stopped (fast) for 5s", recovery, rerun)
+}
+
+// 2. Two runners and two gateways under load; one of each is SIGKILLed.
+// The others carry on: senders and receivers move to the live gateway,
+// the live runner takes over the dead one's jobs, nothing is lost.
+func TestKillOneOfTwoRunnersAndGateways(t *testing.T) {
+	c := newCluster(t)
+	g1 := c.gateway("gateway-1")
+	g2 := c.gateway("gateway-2")
+	a := c.runner("runner-a")
+	c.runner("runner-b")
+	w := newWorld(t, c, 50, g1, g2)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	w.connect(ctx)
+	sending := make(chan struct{})
+	go func() { defer close(sending); w.send(ctx, 80, 300) }() // 4,000 messages
+
+	waitFor(t, "1,500 messages sent", time.Minute, func() bool { return w.sent.Load() >= 1500 })
+	waitFor(t, "runner-a holding jobs", 30*time.Second, func() bool { return c.heldBy("runner-a") > 0 })
+	a.kill()
+	g1.kill()
+	killed := time.Now()
+	w.setGateways(g2)
+	<-sending
+	waitFor(t, "the dead runner's jobs handed back", 60*time.Second, func() bool { return c.heldBy("runner-a") == 0 })
+	recovery := time.Since(killed)
+	w.waitAllSeen(time.Minute)
+	rerun := w.checkStored(90 * time.Second)
+	w.report("two-of-each", "SIGKILL one of two runners and one of two gateways", recovery, rerun)
+}
