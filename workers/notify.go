@@ -1,39 +1,47 @@
 package workers
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
-	"text/template"
+	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
 	"github.com/riverqueue/river"
 
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/fanout"
+	"github.com/msgrunner/msgrunner/internal/notify"
 	"github.com/msgrunner/msgrunner/jobs"
 )
 
-// notificationTemplates are the title and body of a new-message
-// notification; variables: .Sender (id), .Preview, .Conversation.
-var notificationTemplates = template.Must(template.New("notify").Option("missingkey=error").Parse(
-	`{{define "title"}}New message{{end}}{{define "body"}}{{.Preview}}{{end}}`))
-
 // previewRunes bounds a notification's preview of the message.
 const previewRunes = 100
+
+// encryptedPreview stands in for the preview of an encrypted message.
+const encryptedPreview = "New encrypted message"
 
 // SendNotificationWorker notifies a message's recipient on the channels of
 // their preferences (or the job's): one notifications row per (message,
 // recipient, channel), so a retry never notifies a channel twice. in_app
 // is written and published on the recipient's Redis channel. Push, email
 // and SMS are suppressed while the recipient is online (unless the message
-// is critical or they asked otherwise) and, as long as no provider for
-// them is configured in this build, recorded as cancelled with that reason
-// and never as sent; a job whose every channel is disabled is cancelled.
+// is critical or they asked otherwise), then sent through Deps.Notify's
+// providers: push to every active device token (one delivery row each),
+// email to the preferences' address, SMS to their phone number.
+//
+// A channel without a provider is recorded cancelled ("channel disabled"),
+// one without an address cancelled with that reason, a permanent provider
+// error failed with the provider's reason; none of them is retried. A
+// transient error leaves the channel pending and fails the attempt, so
+// River retries it with the queue's backoff; the last attempt records it
+// failed. A job none of whose channels got through is cancelled with the
+// reasons.
 type SendNotificationWorker struct {
 	Policy[jobs.SendNotificationArgs]
 	deps Deps
@@ -41,6 +49,15 @@ type SendNotificationWorker struct {
 
 // NotificationOutput is the job's recorded output: each channel's outcome.
 type NotificationOutput map[string]string
+
+// channelOutcome is how one channel ended in this attempt. transient, when
+// set, leaves the notification pending (unless this is the last attempt);
+// disabled marks a channel without a provider.
+type channelOutcome struct {
+	res       db.NotificationResult
+	transient error
+	disabled  bool
+}
 
 // Work implements river.Worker.
 func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.SendNotificationArgs]) error {
@@ -69,10 +86,14 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 	if typ == "" {
 		typ = "new_message"
 	}
-	title, body, err := render(m)
+	tpl, err := w.templates()
 	if err != nil {
 		return river.JobCancel(err)
 	}
+	if !tpl.Has(typ) {
+		return river.JobCancel(fmt.Errorf("%w: %q", notify.ErrNoTemplate, typ))
+	}
+	vars := templateVars(m)
 	online := false
 	if w.deps.Fanout != nil {
 		// Unknown presence (Redis down) counts as offline: better a
@@ -80,8 +101,10 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 		online, _ = w.deps.Fanout.Online(ctx, a.RecipientID)
 	}
 	critical := m.Priority == int(jobs.PriorityCritical)
+	last := job.Attempt >= job.MaxAttempts
 
 	out := NotificationOutput{}
+	var transient, refused []error
 	disabled := 0
 	for _, ch := range channels {
 		id, status, err := db.ClaimNotification(ctx, w.deps.Pool, m.ID, a.RecipientID, ch, typ)
@@ -92,61 +115,251 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 			out[ch] = status + " (earlier attempt)"
 			continue
 		}
-		res := db.NotificationResult{Title: &title, Body: &body}
+		c, err := tpl.Render(typ, ch, vars)
+		if err != nil {
+			return river.JobCancel(err)
+		}
+		var o channelOutcome
 		switch {
 		case ch == jobs.ChannelInApp:
 			if w.deps.Fanout == nil {
 				return errors.New("send-notification: workers.Deps.Fanout is not set")
 			}
 			err := w.deps.Fanout.PublishNotification(ctx, a.RecipientID, fanout.NotificationFrame{
-				ID: id, MessageID: m.ID, Title: title, Body: body, CreatedAt: time.Now().UTC(),
+				ID: id, MessageID: m.ID, Title: c.Title, Body: c.Body, CreatedAt: time.Now().UTC(),
 			})
 			if err != nil {
 				return snoozeOnRedis(w.Queue, job.JobRow, w.deps.Logger, err)
 			}
-			res.Status = "sent"
+			o.res.Status = "sent"
 		case online && !critical && !prefs.NotifyWhenOnline:
-			res.Status, res.Reason = "suppressed", ptr("the recipient is online")
+			o.res.Status, o.res.Reason = "suppressed", ptr("the recipient is online")
 		default:
-			res.Status, res.Reason = "cancelled", ptr("channel disabled: no "+ch+" provider is configured in this build")
+			o = w.send(ctx, id, m, a.RecipientID, ch, prefs, c)
+		}
+		if o.disabled {
 			disabled++
 		}
-		if err := db.FinishNotification(ctx, w.deps.Pool, id, res); err != nil {
+		if o.transient != nil {
+			w.deps.Logger.Warn("notification provider failed; will retry", slog.Int64("job_id", job.ID),
+				slog.String("message_id", m.ID.String()), slog.String("channel", ch), slog.Int("attempt", job.Attempt),
+				slog.String("error", o.transient.Error()))
+			if !last {
+				transient = append(transient, fmt.Errorf("%s: %w", ch, o.transient))
+				out[ch] = "pending (retrying)"
+				continue
+			}
+			if o.res.Status == "" {
+				o.res.Status, o.res.Reason = "failed", ptr(fmt.Sprintf("gave up after %d attempts: %v", job.Attempt, o.transient))
+			}
+		}
+		o.res.Title, o.res.Body = &c.Title, &c.Body
+		if err := db.FinishNotification(ctx, w.deps.Pool, id, o.res); err != nil {
 			return err
 		}
-		out[ch] = res.Status
+		out[ch] = o.res.Status
+		if o.res.Status == "cancelled" || o.res.Status == "failed" {
+			reason := ""
+			if o.res.Reason != nil {
+				reason = *o.res.Reason
+			}
+			refused = append(refused, fmt.Errorf("%s %s: %s", ch, o.res.Status, reason))
+		}
 	}
 	_ = river.RecordOutput(ctx, out)
-	if len(channels) > 0 && disabled == len(channels) {
+	if len(transient) > 0 {
+		return errors.Join(transient...)
+	}
+	switch {
+	case len(channels) > 0 && disabled == len(channels):
 		return river.JobCancel(fmt.Errorf("every channel of this notification is disabled (%s): no provider configured", strings.Join(channels, ", ")))
+	case len(channels) > 0 && len(refused) == len(channels):
+		return river.JobCancel(fmt.Errorf("no channel of this notification got through: %w", errors.Join(refused...)))
 	}
 	return nil
 }
 
-// render fills the templates. An encrypted message's preview never leaves
-// the database: the body then says only that a message arrived.
+// send delivers c on an external channel (push, email or sms).
+func (w *SendNotificationWorker) send(ctx context.Context, id uuid.UUID, m db.Message, user uuid.UUID, ch string, prefs db.Preferences, c notify.Content) channelOutcome {
+	p := w.deps.Notify
+	disabled := channelOutcome{disabled: true, res: db.NotificationResult{Status: "cancelled", Reason: ptr("channel disabled: no " + ch + " provider is configured")}}
+	var pid string
+	var err error
+	switch ch {
+	case jobs.ChannelPush:
+		if p.Push == nil {
+			return disabled
+		}
+		return w.push(ctx, id, m, user, c)
+	case jobs.ChannelEmail:
+		if p.Email == nil {
+			return disabled
+		}
+		if prefs.EmailAddress == nil || *prefs.EmailAddress == "" {
+			return channelOutcome{res: db.NotificationResult{Status: "cancelled", Reason: ptr("no email address on file")}}
+		}
+		pid, err = p.Email.SendEmail(ctx, notify.Email{To: *prefs.EmailAddress, Subject: c.Title, Text: c.Body, HTML: c.HTML, IdempotencyKey: id.String()})
+	case jobs.ChannelSMS:
+		if p.SMS == nil {
+			return disabled
+		}
+		if prefs.Phone == nil || *prefs.Phone == "" {
+			return channelOutcome{res: db.NotificationResult{Status: "cancelled", Reason: ptr("no phone number on file")}}
+		}
+		pid, err = p.SMS.SendSMS(ctx, notify.SMS{To: *prefs.Phone, Body: c.Body, IdempotencyKey: id.String()})
+	default:
+		return channelOutcome{res: db.NotificationResult{Status: "cancelled", Reason: ptr("unknown channel " + ch)}}
+	}
+	switch {
+	case err == nil:
+		return channelOutcome{res: db.NotificationResult{Status: "sent", ProviderMessageID: nonEmpty(pid)}}
+	case errors.Is(err, notify.ErrPermanent):
+		return channelOutcome{res: db.NotificationResult{Status: "failed", Reason: ptr(err.Error())}}
+	default:
+		return channelOutcome{transient: err}
+	}
+}
+
+// push sends c to every active device of user, one delivery row per
+// device, so a retry skips devices an earlier attempt finished. A device
+// whose token the provider refuses as invalid is deactivated. The channel
+// is sent when at least one device got it and failed when every device
+// refused; a transient failure on any device is reported as well, so the
+// caller retries the devices still pending (or, on the last attempt,
+// records what is known).
+func (w *SendNotificationWorker) push(ctx context.Context, id uuid.UUID, m db.Message, user uuid.UUID, c notify.Content) channelOutcome {
+	devices, err := db.ListActiveDevices(ctx, w.deps.Pool, user)
+	if err != nil {
+		return channelOutcome{transient: err}
+	}
+	if len(devices) == 0 {
+		return channelOutcome{res: db.NotificationResult{Status: "cancelled", Reason: ptr("no active device token on file")}}
+	}
+	var sentID *string
+	sent := 0
+	var reasons []string
+	var transient []error
+	for _, d := range devices {
+		status, pid, err := db.ClaimDelivery(ctx, w.deps.Pool, id, d.ID)
+		if err != nil {
+			transient = append(transient, err)
+			continue
+		}
+		switch status {
+		case "sent":
+			sent++
+			if sentID == nil {
+				sentID = pid
+			}
+			continue
+		case "pending":
+		default:
+			reasons = append(reasons, "device "+d.ID.String()+" "+status+" earlier")
+			continue
+		}
+		providerID, err := w.deps.Notify.Push.Push(ctx, notify.PushMessage{
+			Token: d.Token, Title: c.Title, Body: c.Body,
+			Data:        map[string]string{"notification_id": id.String(), "message_id": m.ID.String(), "conversation_id": m.ConversationID.String()},
+			CollapseKey: id.String(), IdempotencyKey: id.String() + "/" + d.ID.String(),
+		})
+		var res db.NotificationResult
+		switch {
+		case err == nil:
+			sent++
+			res = db.NotificationResult{Status: "sent", ProviderMessageID: nonEmpty(providerID)}
+			if sentID == nil {
+				sentID = res.ProviderMessageID
+			}
+		case errors.Is(err, notify.ErrInvalidToken):
+			if _, derr := db.DeactivateDeviceToken(ctx, w.deps.Pool, d.ID, d.Token); derr != nil {
+				transient = append(transient, derr)
+				continue
+			}
+			w.deps.Logger.Info("push provider refused a device token; deactivated it",
+				slog.String("message_id", m.ID.String()), slog.String("device_id", d.ID.String()))
+			res = db.NotificationResult{Status: "failed", Reason: ptr("token deactivated: " + err.Error())}
+		case errors.Is(err, notify.ErrPermanent):
+			res = db.NotificationResult{Status: "failed", Reason: ptr(err.Error())}
+		default:
+			transient = append(transient, fmt.Errorf("device %s: %w", d.ID, err))
+			continue
+		}
+		if res.Reason != nil {
+			reasons = append(reasons, "device "+d.ID.String()+": "+*res.Reason)
+		}
+		if err := db.FinishDelivery(ctx, w.deps.Pool, id, d.ID, res); err != nil {
+			// Not recorded: a retry may push this device again. Retrying is
+			// still right, since the channel's row is not finished either.
+			transient = append(transient, err)
+		}
+	}
+	var o channelOutcome
+	switch {
+	case sent > 0:
+		o.res = db.NotificationResult{Status: "sent", ProviderMessageID: sentID}
+		if len(reasons) > 0 {
+			o.res.Reason = ptr(fmt.Sprintf("sent to %d of %d devices; %s", sent, len(devices), strings.Join(reasons, "; ")))
+		}
+	case len(transient) == 0:
+		o.res = db.NotificationResult{Status: "failed", Reason: ptr(strings.Join(reasons, "; "))}
+	}
+	if len(transient) > 0 {
+		o.transient = errors.Join(transient...)
+	}
+	return o
+}
+
+// templates returns Deps.Notify.Templates, or the built-in ones.
+func (w *SendNotificationWorker) templates() (*notify.Templates, error) {
+	if t := w.deps.Notify.Templates; t != nil {
+		return t, nil
+	}
+	return builtinTemplates()
+}
+
+// builtinTemplates parses the built-in templates once; the result is
+// never modified.
+var builtinTemplates = sync.OnceValues(func() (*notify.Templates, error) { return notify.LoadTemplates("") })
+
+// render returns the in-app title and body of m from the built-in
+// templates.
 func render(m db.Message) (title, body string, err error) {
-	preview := "New encrypted message"
-	if m.Content != nil {
+	t, err := builtinTemplates()
+	if err != nil {
+		return "", "", err
+	}
+	c, err := t.Render("new_message", jobs.ChannelInApp, templateVars(m))
+	return c.Title, c.Body, err
+}
+
+// templateVars are the template variables of m. An encrypted message's
+// preview never leaves the database: the preview then says only that a
+// message arrived. Users have no names yet: the sender's name is its id.
+func templateVars(m db.Message) notify.Vars {
+	v := notify.Vars{
+		SenderName: m.SenderID.String(), SenderID: m.SenderID.String(),
+		ConversationID: m.ConversationID.String(), MessageID: m.ID.String(),
+		Preview: encryptedPreview, Encrypted: true,
+	}
+	if m.Content != nil && len(m.Ciphertext) == 0 && m.KeyID == nil {
 		// Stored content is valid UTF-8; the preview stays so whatever
 		// reaches here (providers and Postgres text refuse anything else).
-		preview = strings.ToValidUTF8(*m.Content, "\uFFFD")
-		if utf8.RuneCountInString(preview) > previewRunes {
-			preview = string([]rune(preview)[:previewRunes]) + "…"
+		v.Preview, v.Encrypted = strings.ToValidUTF8(*m.Content, "\uFFFD"), false
+		if utf8.RuneCountInString(v.Preview) > previewRunes {
+			v.Preview = string([]rune(v.Preview)[:previewRunes]) + "…"
 		}
 	}
 	if m.DeletedAt != nil {
-		preview = "A message was deleted"
+		v.Preview = "A message was deleted"
 	}
-	vars := map[string]any{"Sender": m.SenderID.String(), "Preview": preview, "Conversation": m.ConversationID.String()}
-	var t, b bytes.Buffer
-	if err := notificationTemplates.ExecuteTemplate(&t, "title", vars); err != nil {
-		return "", "", fmt.Errorf("notification title template: %w", err)
-	}
-	if err := notificationTemplates.ExecuteTemplate(&b, "body", vars); err != nil {
-		return "", "", fmt.Errorf("notification body template: %w", err)
-	}
-	return t.String(), b.String(), nil
+	return v
 }
 
 func ptr(s string) *string { return &s }
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/broadcast"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/keyring"
+	"github.com/msgrunner/msgrunner/internal/notify"
 	"github.com/msgrunner/msgrunner/jobs"
 	"github.com/msgrunner/msgrunner/outbox"
 )
@@ -47,6 +48,10 @@ type Deps struct {
 	// transaction (and decrypt reads per query); DefaultCryptoChunkSize
 	// when zero.
 	CryptoChunkSize int
+	// Notify holds the notification providers and templates; a nil
+	// provider disables its channel (send-notification records it
+	// cancelled), nil Templates means the built-in ones.
+	Notify notify.Providers
 	// Broadcasts runs broadcasts a chunk at a time.
 	Broadcasts *broadcast.Service
 	// SearchLanguage is the text-search configuration of the index;

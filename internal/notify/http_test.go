@@ -210,7 +210,7 @@ func TestLoadTemplatesRejectsBadTemplates(t *testing.T) {
 		"empty push title":    {map[string]string{"new_message.push.title.tmpl": "{{if false}}x{{end}}"}, "empty"},
 		"unknown channel":     {map[string]string{"new_message.fax.body.tmpl": "x"}, `unknown channel "fax"`},
 		"html for push":       {map[string]string{"new_message.push.html.tmpl": "x"}, `no part "html"`},
-		"new type incomplete": {map[string]string{"reaction.push.title.tmpl": "x", "reaction.push.body.tmpl": "y"}, "reaction.email.title.tmpl is missing"},
+		"new type incomplete": {map[string]string{"reaction.push.title.tmpl": "x", "reaction.push.body.tmpl": "y"}, "reaction.in_app.title.tmpl is missing"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"slices"
@@ -130,10 +131,10 @@ func LoadTemplates(dir string) (*Templates, error) {
 			set.body = tt
 		}
 	}
-	for typ := range types {
-		for channel, parts := range requiredParts {
+	for _, typ := range slices.Sorted(maps.Keys(types)) {
+		for _, channel := range []string{ChannelInApp, ChannelPush, ChannelEmail, ChannelSMS} {
 			set := t.sets[typ+"."+channel]
-			for _, part := range parts {
+			for _, part := range requiredParts[channel] {
 				if set == nil || (part == "title" && set.title == nil) || (part == "body" && set.body == nil) || (part == "html" && set.html == nil) {
 					return nil, fmt.Errorf("notification template %s.%s.%s.tmpl is missing", typ, channel, part)
 				}
@@ -168,7 +169,8 @@ func readTemplates(fsys fs.FS, dir string, files map[string]string) error {
 		if err != nil {
 			return fmt.Errorf("reading notification template %s: %w", e.Name(), err)
 		}
-		files[e.Name()] = string(b)
+		// The newline that ends a file is not part of the template.
+		files[e.Name()] = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 	}
 	return nil
 }
@@ -209,13 +211,13 @@ func (t *Templates) Render(typ, channel string, v Vars) (Content, error) {
 		if err := set.title.Execute(&buf, v); err != nil {
 			return Content{}, fmt.Errorf("notification template %s: %w", set.title.Name(), err)
 		}
-		c.Title = strings.TrimSpace(buf.String())
+		c.Title = buf.String()
 		buf.Reset()
 	}
 	if err := set.body.Execute(&buf, v); err != nil {
 		return Content{}, fmt.Errorf("notification template %s: %w", set.body.Name(), err)
 	}
-	c.Body = strings.TrimSpace(buf.String())
+	c.Body = buf.String()
 	if set.html != nil {
 		buf.Reset()
 		if err := set.html.Execute(&buf, v); err != nil {

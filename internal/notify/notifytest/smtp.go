@@ -88,6 +88,13 @@ func (s *SMTPServer) Reject(rcpt string, code int, msg string) {
 	s.rejects[rcpt] = &smtp.SMTPError{Code: code, EnhancedCode: ec, Message: msg}
 }
 
+// Accept undoes Reject.
+func (s *SMTPServer) Accept(rcpt string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.rejects, rcpt)
+}
+
 // Mails returns the accepted mail, in order.
 func (s *SMTPServer) Mails() []Mail {
 	s.mu.Lock()
