@@ -38,6 +38,12 @@ Commands:
   cleanup --type T [--retention-days N] [--batch-size N] [--dry-run] [--wait]
                                    enqueue a cleanup-messages job (old_messages,
                                    deleted_conversations, expired_attachments)
+  encrypt --conversation ID [--wait]
+                                   switch a conversation to encrypted and enqueue the
+                                   job that seals its plaintext history
+  export --conversation ID --requested-by UUID [--wait]
+                                   enqueue a decrypted export of a conversation to the
+                                   runner's EXPORT_DIR (the job's output names the file)
 
 Environment: DATABASE_URL (default ` + config.DefaultDatabaseURL + `), AUTH_SECRET, AUTH_ISSUER, AUTH_AUDIENCE (token),
 ADMIN_ADDR, ADMIN_TOKEN, ADMIN_VIEWER_TOKEN, ADMIN_INSECURE_DEV (serve)
@@ -81,6 +87,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return runReport(ctx, args[1:], getenv, stdout)
 	case "cleanup":
 		return runCleanup(ctx, args[1:], getenv, stdout)
+	case "encrypt":
+		return runEncrypt(ctx, args[1:], getenv, stdout)
+	case "export":
+		return runExport(ctx, args[1:], getenv, stdout)
 	default:
 		return &usageError{fmt.Sprintf("unknown command %q", args[0])}
 	}

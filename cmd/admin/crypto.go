@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/jobs"
+	"github.com/msgrunner/msgrunner/outbox"
+)
+
+// runEncrypt switches a conversation to encrypted and enqueues the job
+// that seals its history, in one transaction.
+func runEncrypt(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("encrypt", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	conv := fs.String("conversation", "", "the conversation to switch to encrypted")
+	wait := fs.Bool("wait", false, "wait for the job and print its result")
+	timeout := fs.Duration("timeout", 15*time.Minute, "with --wait: give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return &usageError{fmt.Sprintf("encrypt: %v", err)}
+	}
+	id, err := conversationFlag("encrypt", *conv, fs)
+	if err != nil {
+		return err
+	}
+	c, err := openRiver(ctx, getenv, stdout, false)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	ob, err := outbox.New(c.client, outbox.Config{})
+	if err != nil {
+		return err
+	}
+	tx, err := c.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	jobID, err := ob.EncryptConversationTx(ctx, tx, id)
+	if errors.Is(err, db.ErrNotFound) {
+		return fmt.Errorf("encrypt: no live conversation %s", id)
+	}
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	c.audit.Info("audit", slog.String("action", "encrypt"), slog.Int64("job_id", jobID), slog.String("conversation_id", id.String()))
+	fmt.Fprintf(stdout, "conversation %s switched to encrypted; enqueued encrypt-decrypt job %d to seal its history\n", id, jobID)
+	if !*wait {
+		return nil
+	}
+	return c.waitJob(ctx, jobID, *timeout)
+}
+
+// runExport enqueues a decrypt job: an export of a conversation, in clear,
+// to the runner's EXPORT_DIR.
+func runExport(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("export", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	conv := fs.String("conversation", "", "the conversation to export")
+	by := fs.String("requested-by", "", "the UUID of the person the export is for (recorded in the job and the audit log)")
+	wait := fs.Bool("wait", false, "wait for the job and print its result (the file's path and row count)")
+	timeout := fs.Duration("timeout", 15*time.Minute, "with --wait: give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return &usageError{fmt.Sprintf("export: %v", err)}
+	}
+	id, err := conversationFlag("export", *conv, fs)
+	if err != nil {
+		return err
+	}
+	requester, err := uuid.Parse(*by)
+	if err != nil || requester == uuid.Nil {
+		return &usageError{"export: --requested-by must be a UUID"}
+	}
+	c, err := openRiver(ctx, getenv, stdout, false)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	res, err := c.client.Insert(ctx, jobs.EncryptDecryptArgs{Operation: jobs.CryptoOpDecrypt, ConversationID: id, RequestedBy: requester}, nil)
+	if err != nil {
+		return err
+	}
+	c.audit.Info("audit", slog.String("action", "export"), slog.Int64("job_id", res.Job.ID),
+		slog.String("conversation_id", id.String()), slog.String("requested_by", requester.String()))
+	fmt.Fprintf(stdout, "enqueued encrypt-decrypt job %d: export of conversation %s to the runner's EXPORT_DIR\n", res.Job.ID, id)
+	if !*wait {
+		return nil
+	}
+	return c.waitJob(ctx, res.Job.ID, *timeout)
+}
+
+func conversationFlag(cmd, v string, fs *flag.FlagSet) (uuid.UUID, error) {
+	if fs.NArg() > 0 {
+		return uuid.Nil, &usageError{fmt.Sprintf("%s: unexpected argument %q", cmd, fs.Arg(0))}
+	}
+	id, err := uuid.Parse(v)
+	if err != nil || id == uuid.Nil {
+		return uuid.Nil, &usageError{cmd + ": --conversation must be a conversation id (UUID)"}
+	}
+	return id, nil
+}
+
+// waitJob polls job id until it finishes and prints its state and output;
+// an error unless it completed.
+func (c *riverCLI) waitJob(ctx context.Context, id int64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		j, err := c.client.JobGet(ctx, id)
+		if err != nil {
+			return err
+		}
+		if j.FinalizedAt != nil {
+			var meta struct {
+				Output json.RawMessage `json:"output"`
+			}
+			_ = json.Unmarshal(j.Metadata, &meta)
+			fmt.Fprintf(c.out, "job %d %s: %s\n", j.ID, j.State, meta.Output)
+			if j.State != rivertype.JobStateCompleted {
+				last := ""
+				if n := len(j.Errors); n > 0 {
+					last = j.Errors[n-1].Error
+				}
+				return fmt.Errorf("%s job %d ended %s: %s", j.Kind, j.ID, j.State, last)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("job %d did not finish within %s (is a runner running?)", id, timeout)
+}
