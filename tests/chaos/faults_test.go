@@ -176,7 +176,10 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 	}
 	w.waitAllSeen(time.Minute)
 	rerun := w.checkStored(2 * time.Minute)
-	w.report("postgres-restart", "Postgres stopped (fast) for 5s", recovery, rerun)
+	// A runner that could not renew its lease for TTL/2 fenced itself and
+	// rejoined under a new id: one more lease row.
+	leases := c.scalar(`SELECT count(*) FROM runner_leases WHERE runner_id LIKE 'runner-a%'`)
+	w.report("postgres-restart", "Postgres stopped (fast) for 5s; runner leases taken "+strconv.Itoa(leases), recovery, rerun)
 }
 
 // 2. Two runners and two gateways under load; one of each is SIGKILLed.
