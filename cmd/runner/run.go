@@ -21,6 +21,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/keyring"
+	"github.com/msgrunner/msgrunner/internal/notify"
 	"github.com/msgrunner/msgrunner/internal/runner"
 	"github.com/msgrunner/msgrunner/internal/tracing"
 	"github.com/msgrunner/msgrunner/jobs"
@@ -46,6 +47,9 @@ type settings struct {
 	Sealer *keyring.Sealer
 	// Attachments is the store expired_attachments cleanup deletes from.
 	Attachments attachments.Store
+	// Notify holds the notification providers (nil ones disabled) and the
+	// templates, checked at start.
+	Notify notify.Providers
 	// ExportDir receives encrypt-decrypt `decrypt` exports (EXPORT_DIR);
 	// empty refuses them.
 	ExportDir string
@@ -103,6 +107,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	if store := r.Attachments(); store != nil {
 		s.Attachments = store
 	}
+	s.Notify = r.Notify()
 	s.ExportDir = r.String("EXPORT_DIR", "")
 	spec := r.String("CLEANUP_SCHEDULE", "0 2 * * *")
 	if spec != "off" {
@@ -188,11 +193,13 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	if err != nil {
 		return err
 	}
+	logger.Info("notification providers", slog.Bool("email", s.Notify.Email != nil),
+		slog.Bool("push", s.Notify.Push != nil), slog.Bool("sms", s.Notify.SMS != nil))
 	ws := river.NewWorkers()
 	if err := workers.Register(ws, workers.Deps{
 		Pool: pool, Logger: logger, Outbox: ob, SearchLanguage: s.SearchLang,
 		Broadcasts: broadcast.New(pool, ob, inserter), Attachments: s.Attachments, Sealer: s.Sealer, ExportDir: s.ExportDir,
-		Fanout: fanout.New(rdb, fanout.Config{Keys: fanout.Keys{Prefix: s.RedisPrefix}}),
+		Fanout: fanout.New(rdb, fanout.Config{Keys: fanout.Keys{Prefix: s.RedisPrefix}}), Notify: s.Notify,
 	}, s.Runner.Queues); err != nil {
 		return err
 	}

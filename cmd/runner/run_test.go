@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -97,6 +99,23 @@ func TestInvalidConfigNamesEveryVariable(t *testing.T) {
 	_, err = loadSettings(env(map[string]string{"REDIS_URL": "redis://:s3cret@[bad"}))
 	require.ErrorContains(t, err, "REDIS_URL")
 	require.NotContains(t, err.Error(), "s3cret", "secrets never appear in errors")
+}
+
+func TestABadNotificationTemplateStopsTheStart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "new_message.email.html.tmpl"), []byte("<p>{{.Preview</p>"), 0o600))
+	_, err := loadSettings(env(map[string]string{"NOTIFY_TEMPLATES_DIR": dir, "SMTP_HOST": "127.0.0.1", "SMTP_FROM": "n@example.com",
+		"SMTP_USERNAME": "u", "SMTP_PASSWORD": "smtp-hunter2"}))
+	require.ErrorContains(t, err, "NOTIFY_TEMPLATES_DIR")
+	require.ErrorContains(t, err, "new_message.email.html.tmpl")
+	require.NotContains(t, err.Error(), "smtp-hunter2")
+
+	s, err := loadSettings(env(map[string]string{"SMTP_HOST": "127.0.0.1", "SMTP_FROM": "n@example.com"}))
+	require.NoError(t, err)
+	require.NotNil(t, s.Notify.Email)
+	require.Nil(t, s.Notify.Push)
+	require.True(t, s.Notify.Templates.Has("new_message"))
 }
 
 func TestRunRefusesAnUnmigratedDatabase(t *testing.T) {
