@@ -10,6 +10,13 @@ import (
 	"time"
 )
 
+// takenFrom counts jobs the lease rescuer handed back from a runner whose
+// id starts with name.
+func (c *cluster) takenFrom(name string) int {
+	return c.scalar(`SELECT count(*) FROM river_job j WHERE EXISTS (
+		SELECT 1 FROM unnest(j.errors) e WHERE e->>'error' LIKE 'runner ' || $1 || '% lost its lease%')`, name)
+}
+
 // heldBy counts jobs shown as running under a runner whose id starts with
 // name.
 func (c *cluster) heldBy(name string) int {
@@ -62,6 +69,12 @@ func TestRunnerKilledWhileMessagesAreInFlight(t *testing.T) {
 	rerun := w.checkStored(90 * time.Second)
 	if w.sent.Load() != 5000 {
 		t.Fatalf("%d of 5000 messages acknowledged", w.sent.Load())
+	}
+	if n := c.takenFrom("runner-b"); n != 0 {
+		t.Fatalf("%d jobs were taken from the live runner", n)
+	}
+	if n := c.takenFrom("runner-a"); n != held {
+		t.Fatalf("%d jobs held by the dead runner, %d handed back by the lease rescuer", held, n)
 	}
 	w.report("runner-killed", "SIGKILL runner with "+strconv.Itoa(held)+" jobs running", recovery, rerun)
 }
@@ -209,5 +222,8 @@ func TestKillOneOfTwoRunnersAndGateways(t *testing.T) {
 	recovery := time.Since(killed)
 	w.waitAllSeen(time.Minute)
 	rerun := w.checkStored(90 * time.Second)
+	if n := c.takenFrom("runner-b"); n != 0 {
+		t.Fatalf("%d jobs were taken from the live runner", n)
+	}
 	w.report("two-of-each", "SIGKILL one of two runners and one of two gateways", recovery, rerun)
 }

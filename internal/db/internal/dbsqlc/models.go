@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type BatchStatus string
@@ -673,6 +674,16 @@ type RiverQueue struct {
 	CreatedAt time.Time
 	PausedAt  *time.Time
 	UpdatedAt time.Time
+}
+
+type RunnerLease struct {
+	RunnerID  string
+	Hostname  string
+	Pid       int32
+	StartedAt time.Time
+	RenewedAt time.Time
+	Ttl       pgtype.Interval
+	StoppedAt *time.Time
 }
 
 type ScheduledMessage struct {
