@@ -12,8 +12,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"text/template"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -70,6 +72,10 @@ func New(pool *pgxpool.Pool, ob *outbox.Outbox, client *river.Client[pgx.Tx]) *S
 	return &Service{pool: pool, outbox: ob, river: client}
 }
 
+// textSafe reports whether s can be stored in Postgres text and jsonb:
+// valid UTF-8 without NUL.
+func textSafe(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
 func parseTemplate(text string) (*template.Template, error) {
 	return template.New("broadcast").Option("missingkey=error").Parse(text)
 }
@@ -91,6 +97,8 @@ func (s *Service) Create(ctx context.Context, sender uuid.UUID, req Request) (db
 		return db.Batch{}, validation.Errorf("chunk_delay_ms", "must be between 0 and %d", MaxChunkDelay.Milliseconds())
 	case len(req.Template) > MaxTemplateBytes:
 		return db.Batch{}, validation.Errorf("template", "is over %d bytes", MaxTemplateBytes)
+	case !textSafe(req.Template):
+		return db.Batch{}, validation.Errorf("template", "must be valid UTF-8 without NUL characters")
 	}
 	prio := jobs.PriorityNormal
 	if req.Priority != "" {
@@ -121,6 +129,11 @@ func (s *Service) Create(ctx context.Context, sender uuid.UUID, req Request) (db
 		seen[id] = true
 		vars := []byte("{}")
 		if v, ok := req.Variables[id]; ok {
+			for k, val := range v {
+				if !textSafe(k) || !textSafe(val) {
+					return db.Batch{}, validation.Errorf("variables", "for %s must be valid UTF-8 without NUL characters", id)
+				}
+			}
 			b, err := json.Marshal(v)
 			if err != nil || len(b) > maxVariablesBytes {
 				return db.Batch{}, validation.Errorf("variables", "for %s must be a small object of strings", id)

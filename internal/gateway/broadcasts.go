@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -51,12 +50,8 @@ func viewBroadcast(b db.Batch) broadcastView {
 }
 
 func (s *Server) postBroadcast(c echo.Context) error {
-	raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxBroadcastBody))
-	if err != nil {
-		return bodyError(err, maxBroadcastBody)
-	}
 	var req broadcastRequest
-	if err := decodeStrict(raw, &req); err != nil {
+	if err := readJSON(c, maxBroadcastBody, &req); err != nil {
 		return err
 	}
 	// Checked before Create: parsing 100,000 ids is work to skip, and a

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -232,14 +233,8 @@ func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sen
 }
 
 func (s *Server) postMessage(c echo.Context) error {
-	limit := int64(s.cfg.MaxContentBytes)*2 + 4096
-	body := http.MaxBytesReader(c.Response(), c.Request().Body, limit)
-	raw, err := io.ReadAll(body)
-	if err != nil {
-		return bodyError(err, limit)
-	}
 	var req sendRequest
-	if err := decodeStrict(raw, &req); err != nil {
+	if err := readJSON(c, int64(s.cfg.MaxContentBytes)*2+4096, &req); err != nil {
 		return err
 	}
 	if at, scheduled, err := req.sendAt(time.Now()); err != nil {
@@ -406,6 +401,23 @@ func (s *Server) cancelScheduled(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// readJSON reads a JSON request body of at most limit bytes into v with
+// decodeStrict. A declared Content-Type other than application/json
+// answers 415 (a missing one is taken as JSON), a longer body 413.
+func readJSON(c echo.Context, limit int64, v any) error {
+	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != echo.MIMEApplicationJSON {
+			return &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_type", Field: "Content-Type",
+				Message: fmt.Sprintf("the body must be sent as application/json, not %q", ct)}
+		}
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, limit))
+	if err != nil {
+		return bodyError(err, limit)
+	}
+	return decodeStrict(raw, v)
 }
 
 // bodyError tells an over-long body (413) from one that could not be read.

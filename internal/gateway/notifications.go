@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/mail"
 	"regexp"
@@ -79,12 +78,8 @@ func (s *Server) getPreferences(c echo.Context) error {
 }
 
 func (s *Server) putPreferences(c echo.Context) error {
-	raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, 4096))
-	if err != nil {
-		return bodyError(err, 4096)
-	}
 	var in preferencesBody
-	if err := decodeStrict(raw, &in); err != nil {
+	if err := readJSON(c, 4096, &in); err != nil {
 		return err
 	}
 	if err := in.validate(); err != nil {
@@ -100,12 +95,8 @@ func (s *Server) putPreferences(c echo.Context) error {
 }
 
 func (s *Server) registerDevice(c echo.Context) error {
-	raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, 8192))
-	if err != nil {
-		return bodyError(err, 8192)
-	}
 	var in deviceRequest
-	if err := decodeStrict(raw, &in); err != nil {
+	if err := readJSON(c, 8192, &in); err != nil {
 		return err
 	}
 	if err := in.validate(); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -66,15 +65,10 @@ func (s *Server) changeMessage(c echo.Context, op string, change func(ctx contex
 }
 
 func (s *Server) editMessage(c echo.Context) error {
-	limit := int64(s.cfg.MaxContentBytes)*2 + 1024
-	raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, limit))
-	if err != nil {
-		return bodyError(err, limit)
-	}
 	var req struct {
 		Content string `json:"content"`
 	}
-	if err := decodeStrict(raw, &req); err != nil {
+	if err := readJSON(c, int64(s.cfg.MaxContentBytes)*2+1024, &req); err != nil {
 		return err
 	}
 	if err := outbox.ValidateContent(req.Content, s.cfg.MaxContentBytes); err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -286,6 +287,12 @@ func parseFrame(b []byte) (clientFrame, error) {
 			sendRequest
 		}
 		if err := decodeStrict(b, &in); err != nil {
+			// Type errors name a field of an embedded struct with the
+			// struct's Go name first; the client knows only the JSON name.
+			var ve *validation.Error
+			if errors.As(err, &ve) {
+				ve.Field = strings.TrimPrefix(ve.Field, "sendRequest.")
+			}
 			return f, err
 		}
 		f.Send = in.sendRequest
