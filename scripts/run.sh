@@ -66,6 +66,16 @@ stop() {
 }
 trap 'stop; exit 0' INT TERM
 
+if [[ ${FAKE_PROVIDERS:-} == 1 ]]; then
+	# Local stand-ins for SMTP, push and SMS (loopback only); the runner
+	# sends to them and they print what arrives.
+	rm -f .dev/fakeproviders.env
+	./bin/fakeproviders -env-file .dev/fakeproviders.env &
+	pids+=($!)
+	for _ in $(seq 50); do [[ -s .dev/fakeproviders.env ]] && break; sleep 0.1; done
+	# shellcheck disable=SC1091
+	source .dev/fakeproviders.env
+fi
 ./bin/runner &
 pids+=($!)
 ./bin/gateway &
