@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/riverqueue/river"
@@ -248,6 +250,16 @@ func (r rawJSON) MarshalJSON() ([]byte, error) {
 
 // failedParams builds the listing of a queue's discarded jobs, newest
 // first.
+// kindParam is the ?kind= filter of the failed-job routes: any text
+// Postgres can compare, so a hostile one is a 400 and not a query error.
+func kindParam(c echo.Context) (string, error) {
+	kind := c.QueryParam("kind")
+	if !utf8.ValidString(kind) || strings.ContainsRune(kind, 0) || len(kind) > 256 {
+		return "", validation.Errorf("kind", "must be a job kind: at most 256 bytes of UTF-8 without NUL")
+	}
+	return kind, nil
+}
+
 func failedParams(queue, kind string) *river.JobListParams {
 	p := river.NewJobListParams().States(rivertype.JobStateDiscarded).Queues(queue).
 		OrderBy(river.JobListOrderByTime, river.SortOrderDesc)
@@ -267,7 +279,11 @@ func (s *Server) failedJobs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	params := failedParams(queue, c.QueryParam("kind")).First(limit)
+	kind, err := kindParam(c)
+	if err != nil {
+		return err
+	}
+	params := failedParams(queue, kind).First(limit)
 	if cur := c.QueryParam("cursor"); cur != "" {
 		var cursor river.JobListCursor
 		if err := cursor.UnmarshalText([]byte(cur)); err != nil {
@@ -305,12 +321,16 @@ func (s *Server) retryFailed(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	kind, err := kindParam(c)
+	if err != nil {
+		return err
+	}
 	// Retried jobs leave the discarded state, so each page starts afresh;
 	// a job that cannot be retried is reported and skipped, not fatal.
 	ids, failed := []int64{}, map[int64]string{}
 	var listErr error
 	for len(ids)+len(failed) < limit {
-		p := failedParams(queue, c.QueryParam("kind")).First(min(limit-len(ids)-len(failed), 100))
+		p := failedParams(queue, kind).First(min(limit-len(ids)-len(failed), 100))
 		if len(failed) > 0 {
 			p = p.Where("NOT (id = any(@skip::bigint[]))", river.NamedArgs{"skip": keys(failed)})
 		}
@@ -330,7 +350,7 @@ func (s *Server) retryFailed(c echo.Context) error {
 			ids = append(ids, j.ID)
 		}
 	}
-	s.audit(c, "retry-failed", slogQueue(queue), slogInt("count", len(ids)), slogInt("failed", len(failed)), slogString("kind", c.QueryParam("kind")))
+	s.audit(c, "retry-failed", slogQueue(queue), slogInt("count", len(ids)), slogInt("failed", len(failed)), slogString("kind", kind))
 	if listErr != nil && len(ids) == 0 {
 		return listErr
 	}
@@ -343,6 +363,11 @@ func (s *Server) resumeQueue(c echo.Context) error { return s.setPaused(c, false
 func (s *Server) setPaused(c echo.Context, pause bool) error {
 	ctx := c.Request().Context()
 	queue := c.Param("queue")
+	// Only names of queues we know reach River (and Postgres, which
+	// refuses names with NUL or invalid UTF-8).
+	if err := s.requireQueue(ctx, queue); err != nil {
+		return err
+	}
 	var err error
 	action := "pause"
 	if pause {

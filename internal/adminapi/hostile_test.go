@@ -1,0 +1,115 @@
+package adminapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/msgrunner/msgrunner/jobs"
+)
+
+// riverFingerprint sums up every row the admin API's mutations can touch.
+func (b *bundle) riverFingerprint(t *testing.T) string {
+	t.Helper()
+	var jobsSum, queues *string
+	require.NoError(t, b.pool.QueryRow(context.Background(),
+		`SELECT md5(string_agg(id::text || state::text || attempt::text || coalesce(finalized_at::text, ''), ',' ORDER BY id)) FROM river_job`).Scan(&jobsSum))
+	require.NoError(t, b.pool.QueryRow(context.Background(),
+		`SELECT md5(string_agg(name || coalesce(paused_at::text, ''), ',' ORDER BY name)) FROM river_queue`).Scan(&queues))
+	s := func(p *string) string {
+		if p == nil {
+			return "<empty>"
+		}
+		return *p
+	}
+	return s(jobsSum) + "/" + s(queues)
+}
+
+func TestHostileInputToMutatingAdminRoutesIsRefusedAndWritesNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	q := jobs.QueueMessageDelivery
+	failed := b.job(t, q, "discarded")
+	b.job(t, q, "available")
+	b.exec(t, `INSERT INTO river_queue (name, created_at, metadata, updated_at) VALUES ($1, now(), '{}', now())`, q)
+	before := b.riverFingerprint(t)
+
+	type hostile struct {
+		method, path string
+		body         []byte
+		status       int
+		code, field  string
+	}
+	var cases []hostile
+	for _, name := range []string{"%00", "a%00b", "%ff%fe", "x%27%3B%20DROP%20TABLE%20river_job%3B--", "..%2f..%2fetc%2fpasswd",
+		"..", strings.Repeat("q", 10_000), "message-delivery%00"} {
+		for _, action := range []string{"pause", "resume", "retry-failed"} {
+			cases = append(cases, hostile{http.MethodPost, "/queue/" + name + "/" + action, nil, 404, "queue_not_found", ""})
+		}
+	}
+	for _, v := range []string{"-1", "0", "1e309", "9223372036854775808", "1%3B--", "%00"} {
+		cases = append(cases, hostile{http.MethodPost, "/queue/" + q + "/retry-failed?limit=" + v, nil, 400, "invalid_field", "limit"})
+	}
+	for _, kind := range []string{"%00", "send-message%00", "%ff", strings.Repeat("k", 300)} {
+		cases = append(cases, hostile{http.MethodPost, "/queue/" + q + "/retry-failed?kind=" + kind, nil, 400, "invalid_field", "kind"})
+	}
+	for _, id := range []string{"-1", "0", "9223372036854775808", "1e309", "1%3B%20DELETE%20FROM%20river_job", "%00", "..%2f1", "0x10"} {
+		cases = append(cases,
+			hostile{http.MethodPost, "/jobs/" + id + "/retry", nil, 400, "invalid_field", "id"},
+			hostile{http.MethodPost, "/jobs/" + id + "/cancel", nil, 400, "invalid_field", "id"},
+			hostile{http.MethodDelete, "/jobs/" + id, nil, 400, "invalid_field", "id"})
+	}
+	// Bodies are not read by these routes: a 10 MB or malformed one
+	// changes nothing about the answer.
+	tenMB := bytes.Repeat([]byte("["), 10<<20)
+	cases = append(cases,
+		hostile{http.MethodPost, "/queue/nope/pause", tenMB, 404, "queue_not_found", ""},
+		hostile{http.MethodPost, "/jobs/9223372036854775807/retry", tenMB, 404, "job_not_found", ""},
+	)
+
+	for _, tc := range cases {
+		req := httptest.NewRequest(tc.method, tc.path, bytes.NewReader(tc.body))
+		req.Header.Set("Authorization", "Bearer "+operatorToken)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		b.server.Handler().ServeHTTP(rec, req)
+		var body map[string]any
+		name := tc.method + " " + tc.path
+		if len(name) > 80 {
+			name = name[:80]
+		}
+		if !assert.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body), "%s: %.200s", name, rec.Body.String()) ||
+			!assert.Equal(t, tc.status, rec.Code, "%s: %v", name, body) {
+			continue
+		}
+		e, _ := body["error"].(map[string]any)
+		if !assert.NotNil(t, e, "%s: %v", name, body) {
+			continue
+		}
+		assert.Equal(t, tc.code, e["code"], "%s: %v", name, e)
+		assert.NotEmpty(t, e["message"], name)
+		if tc.field != "" {
+			assert.Equal(t, tc.field, e["field"], "%s: %v", name, e)
+		}
+	}
+	require.Equal(t, before, b.riverFingerprint(t), "a refused request changed a job or a queue")
+
+	// SQL in a filter is only a kind nobody has.
+	code, body := b.do(t, http.MethodPost, "/queue/"+q+"/retry-failed?kind=x%27%20OR%201%3D1--", operatorToken)
+	require.Equal(t, http.StatusOK, code, body)
+	require.EqualValues(t, 0, body["retried"])
+	require.Equal(t, before, b.riverFingerprint(t))
+
+	// Still healthy: a real retry works.
+	code, body = b.do(t, http.MethodPost, "/jobs/"+strconv.FormatInt(failed, 10)+"/retry", operatorToken)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, "available", b.state(t, failed))
+}
