@@ -153,6 +153,8 @@ func (s *Server) routes() *echo.Echo {
 	e.POST("/jobs/:id/retry", s.retryJob)
 	e.POST("/jobs/:id/cancel", s.cancelJob)
 	e.DELETE("/jobs/:id", s.deleteJob)
+	e.POST("/conversations/:id/encrypt", s.encryptConversation)
+	e.POST("/conversations/:id/export", s.exportConversation)
 	return e
 }
 
