@@ -44,7 +44,8 @@ func scheduledOf(s db.Scheduled) Scheduled {
 // runs when it is due (River promotes scheduled jobs every 5s, so release
 // can be up to ~5s late). Until then the message has no seq and is in
 // neither history nor resume. Only plaintext messages can be scheduled.
-// Errors are as for SendTx; additionally send_at must be in the future and
+// Errors are as for SendTx (an id already used by a stored message is
+// db.ErrConflict); additionally send_at must be in the future and
 // at most MaxScheduleAhead away.
 func (o *Outbox) ScheduleTx(ctx context.Context, tx pgx.Tx, m Message, sendAt time.Time) (*Scheduled, error) {
 	v, err := o.validate(m)
@@ -66,6 +67,13 @@ func (o *Outbox) ScheduleTx(ctx context.Context, tx pgx.Tx, m Message, sendAt ti
 	}
 	if !ok {
 		return nil, ErrNotParticipant
+	}
+	// The id becomes the message's id at release: one already taken by a
+	// stored message is refused now, not when the release fails later.
+	if _, err := db.GetMessage(ctx, tx, v.row.ID); err == nil {
+		return nil, fmt.Errorf("outbox: message id %s is already used by a sent message: %w", v.row.ID, db.ErrConflict)
+	} else if !errors.Is(err, db.ErrNotFound) {
+		return nil, fmt.Errorf("outbox: %w", err)
 	}
 	s, err := db.InsertScheduled(ctx, tx, db.Scheduled{
 		ID: v.row.ID, ConversationID: v.row.ConversationID, SenderID: v.row.SenderID, RecipientID: v.row.RecipientID,

@@ -152,3 +152,23 @@ func TestRetriedScheduleWithSameIDHoldsOneMessage(t *testing.T) {
 	require.Equal(t, "cancelled", res["status"])
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM scheduled_messages`))
 }
+
+// An id already used by a sent message cannot be scheduled: refused at
+// once with 409 id_taken, nothing held (it used to be accepted and fail at
+// release).
+func TestScheduleWithTheIDOfASentMessageIsRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alice, bob := uuid.New(), uuid.New()
+	conv := gateway.DirectConversationID(alice, bob)
+	aliceTok := b.token(t, alice)
+	id := uuid.New()
+	code, res := b.post(t, 0, aliceTok, map[string]any{"id": id, "conversation_id": conv, "recipient_id": bob, "content": "now"})
+	require.Equal(t, http.StatusCreated, code, res)
+
+	code, res = b.post(t, 1, aliceTok, map[string]any{"id": id, "conversation_id": conv, "recipient_id": bob, "content": "later", "delay_ms": 60_000})
+	require.Equal(t, http.StatusConflict, code, res)
+	require.Equal(t, "id_taken", res["error"].(map[string]any)["code"])
+	require.Zero(t, b.count(t, `SELECT count(*) FROM scheduled_messages`))
+	require.Zero(t, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'release-scheduled-message'`))
+}
