@@ -1,0 +1,181 @@
+package perf
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+
+	"github.com/msgrunner/msgrunner/outbox"
+)
+
+// BenchmarkResources is the end-to-end scenario with every part in a
+// process of its own: a runner and two gateways run as the real binaries,
+// and this process is only the load generator. It posts to gateway 0 at
+// 500 msg/s for BENCH_RESOURCES_SECONDS (default 20) and receives each
+// frame on a websocket held by gateway 1, one clock for both. It reports
+// the latency quantiles, and for the runner and each gateway the peak
+// VmRSS (sampled every 100 ms) and the CPU seconds (utime+stime from
+// /proc/<pid>/stat) spent from the first post to the last frame; and the
+// load generator's own CPU seconds over the same window.
+func BenchmarkResources(b *testing.B) {
+	const (
+		rate  = 500
+		pairs = 50
+	)
+	seconds := 20
+	if v, err := strconv.Atoi(os.Getenv("BENCH_RESOURCES_SECONDS")); err == nil && v > 0 {
+		seconds = v
+	}
+	raiseFileLimit(b, 4096)
+	for b.Loop() {
+		w := newWorld(b)
+		rn := w.start(b, "runner", "runner")
+		gws := []*proc{
+			w.start(b, "gateway", "gateway-0", "DATABASE_MAX_CONNS=40"),
+			w.start(b, "gateway", "gateway-1", "DATABASE_MAX_CONNS=40"),
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		total := rate * seconds
+		received := make(chan time.Duration, 2*total)
+		type pair struct {
+			from, to uuid.UUID
+			tok      string
+		}
+		ps := make([]pair, pairs)
+		var conns []*websocket.Conn
+		for i := range ps {
+			ps[i] = pair{from: uuid.New(), to: uuid.New()}
+			ps[i].tok = w.token(b, ps[i].from)
+			c, _, err := websocket.Dial(ctx, "ws://"+gws[1].addr+"/v1/ws?token="+w.token(b, ps[i].to), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			conns = append(conns, c)
+			ready := make(chan struct{})
+			go receive(ctx, c, ready, received)
+			select {
+			case <-ready:
+			case <-time.After(10 * time.Second):
+				b.Fatal("no ready frame within 10s")
+			}
+		}
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		post := func(p pair) {
+			body, _ := json.Marshal(map[string]any{
+				"conversation_id": outbox.DirectConversationID(p.from, p.to), "recipient_id": p.to,
+				"content": fmt.Sprintf("t=%d", time.Now().UnixNano()),
+			})
+			req, _ := http.NewRequest(http.MethodPost, "http://"+gws[0].addr+"/v1/messages", bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+p.tok)
+			if resp, err := client.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+
+		pids := []int{rn.pid(), gws[0].pid(), gws[1].pid()}
+		cpu0 := make([]float64, len(pids))
+		for i, pid := range pids {
+			v, err := cpuSeconds(pid)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cpu0[i] = v
+		}
+		self0 := selfCPUSeconds()
+		peaks := peakSampler(ctx, pids...)
+
+		var wg sync.WaitGroup
+		tick := time.NewTicker(time.Second / rate)
+		for i := range total {
+			<-tick.C
+			wg.Add(1)
+			go func() { defer wg.Done(); post(ps[i%pairs]) }()
+		}
+		tick.Stop()
+		wg.Wait()
+		lat := make([]time.Duration, 0, total)
+		timeout := time.After(30 * time.Second)
+		for len(lat) < total {
+			select {
+			case d := <-received:
+				lat = append(lat, d)
+			case <-timeout:
+				b.Fatalf("only %d of %d frames arrived", len(lat), total)
+			}
+		}
+		// Let the runner finish the jobs of the last messages (send-message,
+		// send-notification, index-message) so their cost is counted.
+		time.Sleep(time.Second)
+		peak := peaks()
+		selfCPU := selfCPUSeconds() - self0
+		cpu := make([]float64, len(pids))
+		for i, pid := range pids {
+			v, err := cpuSeconds(pid)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cpu[i] = v - cpu0[i]
+		}
+
+		slices.Sort(lat)
+		q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
+		b.ReportMetric(q(0.50), "p50-ms")
+		b.ReportMetric(q(0.95), "p95-ms")
+		b.ReportMetric(q(0.99), "p99-ms")
+		b.ReportMetric(q(1), "max-ms")
+		for i, name := range []string{"runner", "gw-post", "gw-ws"} {
+			b.ReportMetric(peak[i], name+"-peak-MiB")
+			b.ReportMetric(cpu[i], name+"-cpu-s")
+		}
+		b.ReportMetric(selfCPU, "loadgen-cpu-s")
+		b.Logf("note: resources at %d msg/s for %ds: CPU seconds runner %.1f, gateway (posts) %.1f, gateway (websockets) %.1f, load generator %.1f; peak RSS MiB %.0f / %.0f / %.0f",
+			rate, seconds, cpu[0], cpu[1], cpu[2], selfCPU, peak[0], peak[1], peak[2])
+
+		cancel()
+		for _, c := range conns {
+			c.CloseNow()
+		}
+		for _, p := range append(gws, rn) {
+			p.stop()
+		}
+	}
+}
+
+// receive reads message frames from c, closing ready at the "ready" frame
+// and sending each message's age (from the t=<unix nanos> in its content)
+// to received.
+func receive(ctx context.Context, c *websocket.Conn, ready chan struct{}, received chan<- time.Duration) {
+	once := sync.OnceFunc(func() { close(ready) })
+	for {
+		_, raw, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		var f struct {
+			Type    string `json:"type"`
+			Content string `json:"content"`
+		}
+		if json.Unmarshal(raw, &f) != nil {
+			continue
+		}
+		switch f.Type {
+		case "ready":
+			once()
+		case "message":
+			sent, _ := strconv.ParseInt(strings.TrimPrefix(f.Content, "t="), 10, 64)
+			received <- time.Since(time.Unix(0, sent))
+		}
+	}
+}
