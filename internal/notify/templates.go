@@ -13,14 +13,16 @@ import (
 	"slices"
 	"strings"
 	texttemplate "text/template"
+
+	"github.com/msgrunner/msgrunner/jobs"
 )
 
-// Channel names, as in package jobs.
+// Channel names (package jobs owns them).
 const (
-	ChannelPush  = "push"
-	ChannelEmail = "email"
-	ChannelSMS   = "sms"
-	ChannelInApp = "in_app"
+	ChannelPush  = jobs.ChannelPush
+	ChannelEmail = jobs.ChannelEmail
+	ChannelSMS   = jobs.ChannelSMS
+	ChannelInApp = jobs.ChannelInApp
 )
 
 // ErrNoTemplate is returned by Render for a notification type that has no
