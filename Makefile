@@ -7,7 +7,7 @@ SQLC := $(GO) tool -modfile=tools/go.mod sqlc
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/msgrunner?sslmode=disable
 export DATABASE_URL
 
-.PHONY: run test services browser-deps generate check-generated vet fmt-check build bench fuzz test-chaos clean
+.PHONY: run test services browser-deps generate check-generated vet fmt-check build bench bench-bull fuzz test-chaos clean
 
 ## services: start (and if needed install) PostgreSQL and Redis
 services:
@@ -68,10 +68,23 @@ bench: services
 	  $(GO) test -run '^$$' -bench Drain -benchtime 3x -count 1 ./internal/runner/ && \
 	  $(GO) test -run '^$$' -bench WritePath -benchtime 1x -count 3 ./outbox/ && \
 	  $(GO) test -run '^$$' -bench EndToEnd -benchtime 1x -count 3 ./internal/gateway/ && \
-	  $(GO) test -run '^$$' -bench Broadcast100k -benchtime 1x -count 1 -timeout 15m ./internal/gateway/ ; \
+	  $(GO) test -run '^$$' -bench Broadcast100k -benchtime 1x -count 1 -timeout 15m ./internal/gateway/ && \
+	  $(GO) test -run '^$$' -bench Delivery -benchtime 1x -count 3 -timeout 15m ./workers/ && \
+	  $(GO) test -run '^$$' -bench GatewayCapacity -benchtime 1x -count 3 -timeout 15m ./tests/perf/ && \
+	  $(GO) test -run '^$$' -bench Resources -benchtime 1x -count 3 -timeout 15m ./tests/perf/ ; \
 	} 2>&1 | grep -v '^redis:' | tee bench/results/raw.txt
-	$(GO) run ./cmd/benchreport -out bench/results/latest < bench/results/raw.txt
+	$(GO) run ./cmd/benchreport -out bench/results/latest -bullmq bench/results/bullmq.json < bench/results/raw.txt
 	@echo "wrote bench/results/latest.md and latest.json"
+
+## bench-bull: the earlier stack for comparison: BullMQ (pinned in bench/bullmq/package.json) on the local
+## Redis, enqueue rate, drain rate and add→complete latency, 3 runs, into bench/results/bullmq.json
+## (which make bench's report then includes); skipped when node or npm is missing
+bench-bull: services
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	  echo "bench-bull: node and npm are not installed; skipping the BullMQ comparison"; exit 0; fi; \
+	set -e; cd bench/bullmq; \
+	if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi; \
+	node bench.js ../results/bullmq.json
 
 clean:
 	rm -rf bin

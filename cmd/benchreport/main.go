@@ -1,7 +1,10 @@
 // Command benchreport turns `go test -bench` output (read from stdin, any
 // -count) into bench/results/latest.md and latest.json: every metric's
-// median and min–max over the runs, the machine, and each target of the
-// design checked against its median.
+// median and min–max over the runs, the machine, each target of the design
+// checked against its median with the median's ratio to the target, the
+// benchmarks' "note:" log lines (why a figure is what it is), and, when
+// -bullmq names a file that exists, the BullMQ figures `make bench-bull`
+// wrote.
 package main
 
 import (
@@ -10,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"runtime"
@@ -22,8 +26,9 @@ import (
 
 func main() {
 	out := flag.String("out", "bench/results/latest", "output path without extension (.md and .json are written)")
+	bull := flag.String("bullmq", "", "BullMQ results written by make bench-bull, included when the file exists")
 	flag.Parse()
-	if err := run(os.Stdin, *out); err != nil {
+	if err := runWith(os.Stdin, *out, *bull); err != nil {
 		fmt.Fprintf(os.Stderr, "benchreport: %v\n", err)
 		os.Exit(1)
 	}
@@ -39,26 +44,46 @@ type stat struct {
 	Max       float64   `json:"max"`
 }
 
-// target is a goal of the design, checked against a median.
+// target is a goal of the design, checked against a median: at least
+// Limit, or at most Limit when AtMost.
 type target struct {
 	Benchmark, Metric, Goal string
-	OK                      func(float64) bool
+	Limit                   float64
+	AtMost                  bool
+}
+
+// ok reports whether v meets the target.
+func (t target) ok(v float64) bool {
+	if t.AtMost {
+		return v <= t.Limit
+	}
+	return v >= t.Limit
 }
 
 var targets = []target{
-	{"BenchmarkWritePath/outbox-3-jobs", "msgs/s", "≥ 2,000 messages/s with all their jobs", func(v float64) bool { return v >= 2000 }},
-	{"BenchmarkWritePath/outbox-3-jobs", "ratio", "≥ 1.0× a row + one River job (same run)", func(v float64) bool { return v >= 1 }},
-	{"BenchmarkEndToEnd", "p50-ms", "end to end at 500 msg/s: p50 ≤ 5 ms", func(v float64) bool { return v <= 5 }},
-	{"BenchmarkEndToEnd", "p99-ms", "end to end at 500 msg/s: p99 ≤ 20 ms", func(v float64) bool { return v <= 20 }},
-	{"BenchmarkBroadcast100k", "sent-s", "broadcast of 100,000: all sent ≤ 60 s", func(v float64) bool { return v <= 60 }},
+	{"BenchmarkWritePath/outbox-3-jobs", "msgs/s", "≥ 2,000 messages/s with all their jobs", 2000, false},
+	{"BenchmarkWritePath/outbox-3-jobs", "ratio", "≥ 1.0× a row + one River job (same run)", 1, false},
+	{"BenchmarkDelivery/send-message/workers=10", "jobs/s", "delivery: ≥ 4,000 send-message jobs/s per runner (default 10 workers)", 4000, false},
+	{"BenchmarkEndToEnd", "p50-ms", "end to end at 500 msg/s: p50 ≤ 5 ms", 5, true},
+	{"BenchmarkEndToEnd", "p99-ms", "end to end at 500 msg/s: p99 ≤ 20 ms", 20, true},
+	{"BenchmarkResources", "p50-ms", "end to end at 500 msg/s, each part its own process: p50 ≤ 5 ms", 5, true},
+	{"BenchmarkResources", "p99-ms", "end to end at 500 msg/s, each part its own process: p99 ≤ 20 ms", 20, true},
+	{"BenchmarkBroadcast100k", "sent-s", "broadcast of 100,000: all sent ≤ 60 s", 60, true},
+	{"BenchmarkGatewayCapacity", "rss-KiB/conn", "idle websocket ≤ 20 KiB each (gateway RSS)", 20, true},
 }
 
-// parse reads benchmark lines: name, iterations, then value/unit pairs.
-func parse(r io.Reader) (map[string]map[string][]float64, []string, error) {
+// parse reads benchmark lines (name, iterations, then value/unit pairs)
+// and the benchmarks' "note: " log lines.
+func parse(r io.Reader) (map[string]map[string][]float64, []string, []string, error) {
 	res := map[string]map[string][]float64{}
-	var order []string
+	var order, notes []string
 	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
+		if _, note, ok := strings.Cut(sc.Text(), ": note: "); ok {
+			notes = append(notes, note)
+			continue
+		}
 		f := strings.Fields(sc.Text())
 		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
 			continue
@@ -81,7 +106,7 @@ func parse(r io.Reader) (map[string]map[string][]float64, []string, error) {
 			res[name][f[i+1]] = append(res[name][f[i+1]], v)
 		}
 	}
-	return res, order, sc.Err()
+	return res, order, notes, sc.Err()
 }
 
 func median(v []float64) float64 {
@@ -101,8 +126,29 @@ func command(name string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func run(in io.Reader, out string) error {
-	res, order, err := parse(in)
+func run(in io.Reader, out string) error { return runWith(in, out, "") }
+
+// bullDoc is what bench/bullmq/bench.js writes.
+type bullDoc struct {
+	Date     string                `json:"date"`
+	BullMQ   string                `json:"bullmq"`
+	Node     string                `json:"node"`
+	Jobs     int                   `json:"jobs"`
+	Figures  map[string]bullFigure `json:"figures"`
+	Settings map[string]any        `json:"settings"`
+}
+
+type bullFigure struct {
+	Runs   []float64 `json:"runs"`
+	Median float64   `json:"median"`
+	Min    float64   `json:"min"`
+	Max    float64   `json:"max"`
+}
+
+// runWith is run with the BullMQ results file bull (optional: ignored
+// when empty or missing).
+func runWith(in io.Reader, out, bull string) error {
+	res, order, notes, err := parse(in)
 	if err != nil {
 		return err
 	}
@@ -131,26 +177,61 @@ func run(in io.Reader, out string) error {
 	fmt.Fprintf(&md, "# Benchmark results\n\nWritten by `make bench` on %s: %s CPUs, %s, %s, %s, %s.\n",
 		machine["date"], machine["cpus"], machine["go"], machine["os"], machine["postgres"], machine["redis"])
 	md.WriteString("Figures are the median and min–max of the runs; ratios are against baselines measured in the same run.\n\n")
-	md.WriteString("## Targets\n\n| target | median | met |\n|---|---|---|\n")
+	md.WriteString("## Targets\n\n| target | median | ÷ target | met |\n|---|---|---|---|\n")
 	byKey := map[string]stat{}
 	for _, s := range stats {
 		byKey[s.Benchmark+"|"+s.Metric] = s
 	}
 	type verdict struct {
-		Goal   string  `json:"goal"`
-		Median float64 `json:"median"`
-		Met    bool    `json:"met"`
+		Goal     string  `json:"goal"`
+		Median   float64 `json:"median"`
+		Target   float64 `json:"target"`
+		OfTarget float64 `json:"of_target"`
+		Met      bool    `json:"met"`
 	}
 	var verdicts []verdict
 	for _, t := range targets {
 		s, ok := byKey[t.Benchmark+"|"+t.Metric]
 		if !ok {
-			fmt.Fprintf(&md, "| %s | not run | – |\n", t.Goal)
+			fmt.Fprintf(&md, "| %s | not run | – | – |\n", t.Goal)
 			continue
 		}
-		met := t.OK(s.Median)
-		verdicts = append(verdicts, verdict{t.Goal, s.Median, met})
-		fmt.Fprintf(&md, "| %s | %.4g %s | %s |\n", t.Goal, s.Median, t.Metric, map[bool]string{true: "yes", false: "**no**"}[met])
+		met := t.ok(s.Median)
+		verdicts = append(verdicts, verdict{t.Goal, s.Median, t.Limit, s.Median / t.Limit, met})
+		fmt.Fprintf(&md, "| %s | %.4g %s | %.2f× | %s |\n", t.Goal, s.Median, t.Metric, s.Median/t.Limit, map[bool]string{true: "yes", false: "**no**"}[met])
+	}
+	if len(notes) > 0 {
+		md.WriteString("\n## Notes from the run\n\n")
+		for _, n := range notes {
+			fmt.Fprintf(&md, "- %s\n", n)
+		}
+	}
+	var bullmq *bullDoc
+	if bull != "" {
+		if raw, err := os.ReadFile(bull); err == nil {
+			bullmq = &bullDoc{}
+			if err := json.Unmarshal(raw, bullmq); err != nil {
+				return fmt.Errorf("%s: %w", bull, err)
+			}
+		}
+	}
+	if bullmq != nil {
+		fmt.Fprintf(&md, "\n## The earlier stack: BullMQ %s (make bench-bull, %s, node %s, %d jobs)\n\n", bullmq.BullMQ, bullmq.Date, bullmq.Node, bullmq.Jobs)
+		md.WriteString("| figure | median | min–max | runs |\n|---|---|---|---|\n")
+		names := slices.Sorted(maps.Keys(bullmq.Figures))
+		for _, n := range names {
+			f := bullmq.Figures[n]
+			fmt.Fprintf(&md, "| %s | %.4g | %.4g–%.4g | %d |\n", n, f.Median, f.Min, f.Max, len(f.Runs))
+		}
+		if d, ok := bullmq.Figures["drain jobs/s"]; ok && d.Median > 0 {
+			for _, k := range []string{"BenchmarkDrain/tuned/workers=10|jobs/s", "BenchmarkDelivery/send-message/workers=10|jobs/s", "BenchmarkDelivery/send-message/workers=50|jobs/s"} {
+				if s, ok := byKey[k]; ok {
+					fmt.Fprintf(&md, "\n%s: %.4g jobs/s = %.2f× BullMQ's no-op drain (%.4g jobs/s, 100 concurrency).",
+						strings.TrimPrefix(strings.Split(k, "|")[0], "Benchmark"), s.Median, s.Median/d.Median, d.Median)
+				}
+			}
+			md.WriteString("\n")
+		}
 	}
 	md.WriteString("\n## Every figure\n\n| benchmark | metric | median | min–max | runs |\n|---|---|---|---|---|\n")
 	for _, s := range stats {
@@ -159,7 +240,11 @@ func run(in io.Reader, out string) error {
 	if err := os.WriteFile(out+".md", []byte(md.String()), 0o644); err != nil {
 		return err
 	}
-	js, err := json.MarshalIndent(map[string]any{"machine": machine, "targets": verdicts, "figures": stats}, "", "  ")
+	doc := map[string]any{"machine": machine, "targets": verdicts, "figures": stats, "notes": notes}
+	if bullmq != nil {
+		doc["bullmq"] = bullmq
+	}
+	js, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return err
 	}
