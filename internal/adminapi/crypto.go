@@ -101,6 +101,9 @@ const maxBodyBytes = 64 << 10
 
 // decodeBody reads one JSON object of at most maxBodyBytes into v.
 func decodeBody(c echo.Context, v any) error {
+	if err := httperr.CheckContentType(c.Request().Header.Get(echo.HeaderContentType)); err != nil {
+		return err
+	}
 	raw, err := io.ReadAll(io.LimitReader(c.Request().Body, maxBodyBytes+1))
 	if err != nil {
 		return newError(http.StatusBadRequest, "bad_body", "reading the body: "+err.Error())

@@ -10,27 +10,31 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/msgrunner/msgrunner/jobs"
 )
 
-// riverFingerprint sums up every row the admin API's mutations can touch.
+// riverFingerprint sums up every row the admin API's mutations can
+// touch: jobs, queues and conversations (encrypt flips a flag on them).
 func (b *bundle) riverFingerprint(t *testing.T) string {
 	t.Helper()
-	var jobsSum, queues *string
+	var jobsSum, queues, convs *string
 	require.NoError(t, b.pool.QueryRow(context.Background(),
 		`SELECT md5(string_agg(id::text || state::text || attempt::text || coalesce(finalized_at::text, ''), ',' ORDER BY id)) FROM river_job`).Scan(&jobsSum))
 	require.NoError(t, b.pool.QueryRow(context.Background(),
 		`SELECT md5(string_agg(name || coalesce(paused_at::text, ''), ',' ORDER BY name)) FROM river_queue`).Scan(&queues))
+	require.NoError(t, b.pool.QueryRow(context.Background(),
+		`SELECT md5(string_agg(c::text, ',' ORDER BY c.id)) FROM conversations c`).Scan(&convs))
 	s := func(p *string) string {
 		if p == nil {
 			return "<empty>"
 		}
 		return *p
 	}
-	return s(jobsSum) + "/" + s(queues)
+	return s(jobsSum) + "/" + s(queues) + "/" + s(convs)
 }
 
 func TestHostileInputToMutatingAdminRoutesIsRefusedAndWritesNothing(t *testing.T) {
@@ -40,6 +44,8 @@ func TestHostileInputToMutatingAdminRoutesIsRefusedAndWritesNothing(t *testing.T
 	failed := b.job(t, q, "discarded")
 	b.job(t, q, "available")
 	b.exec(t, `INSERT INTO river_queue (name, created_at, metadata, updated_at) VALUES ($1, now(), '{}', now())`, q)
+	conv := uuid.New()
+	b.exec(t, `INSERT INTO conversations (id) VALUES ($1)`, conv)
 	before := b.riverFingerprint(t)
 
 	type hostile struct {
@@ -67,6 +73,23 @@ func TestHostileInputToMutatingAdminRoutesIsRefusedAndWritesNothing(t *testing.T
 			hostile{http.MethodPost, "/jobs/" + id + "/cancel", nil, 400, "invalid_field", "id"},
 			hostile{http.MethodDelete, "/jobs/" + id, nil, 400, "invalid_field", "id"})
 	}
+	for _, id := range []string{"%00", "%ff", "..%2f..%2fetc%2fpasswd", "1%27%3B--", "00000000-0000-0000-0000-000000000000", strings.Repeat("c", 10_000)} {
+		cases = append(cases,
+			hostile{http.MethodPost, "/conversations/" + id + "/encrypt", nil, 400, "invalid_field", "id"},
+			hostile{http.MethodPost, "/conversations/" + id + "/export", []byte(`{"requested_by":"` + uuid.NewString() + `"}`), 400, "invalid_field", "id"})
+	}
+	export := "/conversations/" + conv.String() + "/export"
+	cases = append(cases,
+		hostile{http.MethodPost, export, bytes.Repeat([]byte("x"), 10<<20), 413, "body_too_large", ""},
+		hostile{http.MethodPost, export, bytes.Repeat([]byte("["), 100_000), 413, "body_too_large", ""},
+		hostile{http.MethodPost, export, []byte(strings.Repeat("[", 20_000) + strings.Repeat("]", 20_000)), 400, "bad_json", ""},
+		hostile{http.MethodPost, export, []byte("{\"requested_by\":\"\xff\"}"), 400, "bad_json", ""},
+		hostile{http.MethodPost, export, []byte(`{"requested_by":"\u0000"}`), 400, "invalid_field", "requested_by"},
+		hostile{http.MethodPost, export, []byte(`{"requested_by":"'; DROP TABLE river_job; --"}`), 400, "invalid_field", "requested_by"},
+		hostile{http.MethodPost, export, []byte(`{"requested_by":1e309}`), 400, "invalid_field", "requested_by"},
+		hostile{http.MethodPost, export, []byte(`{"requested_by":"` + uuid.NewString() + `","path":"../../etc/passwd"}`), 400, "invalid_field", "path"},
+		hostile{http.MethodPost, export, []byte(`[]`), 400, "bad_json", ""},
+	)
 	// Bodies are not read by these routes: a 10 MB or malformed one
 	// changes nothing about the answer.
 	tenMB := bytes.Repeat([]byte("["), 10<<20)
@@ -101,6 +124,19 @@ func TestHostileInputToMutatingAdminRoutesIsRefusedAndWritesNothing(t *testing.T
 		}
 	}
 	require.Equal(t, before, b.riverFingerprint(t), "a refused request changed a job or a queue")
+
+	// The one route with a body wants JSON.
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; =;"} {
+		req := httptest.NewRequest(http.MethodPost, export, strings.NewReader(`{"requested_by":"`+uuid.NewString()+`"}`))
+		req.Header.Set("Authorization", "Bearer "+operatorToken)
+		req.Header.Set("Content-Type", ct)
+		rec := httptest.NewRecorder()
+		b.server.Handler().ServeHTTP(rec, req)
+		require.Equal(t, http.StatusUnsupportedMediaType, rec.Code, "%s: %s", ct, rec.Body.String())
+		require.Contains(t, rec.Body.String(), `"unsupported_type"`, ct)
+		require.Contains(t, rec.Body.String(), `"field":"Content-Type"`, ct)
+	}
+	require.Equal(t, before, b.riverFingerprint(t), "a refused export enqueued a job")
 
 	// SQL in a filter is only a kind nobody has.
 	code, body := b.do(t, http.MethodPost, "/queue/"+q+"/retry-failed?kind=x%27%20OR%201%3D1--", operatorToken)

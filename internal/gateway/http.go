@@ -1,26 +1,23 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/fanout"
+	"github.com/msgrunner/msgrunner/internal/httperr"
 	"github.com/msgrunner/msgrunner/internal/keyring"
 	"github.com/msgrunner/msgrunner/outbox"
 	"github.com/msgrunner/msgrunner/validation"
@@ -139,34 +136,9 @@ func parseID(field, v string) (uuid.UUID, error) {
 	return id, nil
 }
 
-// decodeStrict decodes exactly one JSON object with only known fields
-// from raw, which must be UTF-8 (encoding/json would quietly turn invalid
-// bytes into U+FFFD and store what the client never sent).
-func decodeStrict(raw []byte, v any) error {
-	if !utf8.Valid(raw) {
-		return newError(http.StatusBadRequest, "bad_json", "body is not valid UTF-8 (JSON text must be UTF-8)")
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var typ *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &typ) && typ.Field == "":
-			return newError(http.StatusBadRequest, "bad_json", "body must be a JSON object, not a JSON "+typ.Value)
-		case errors.As(err, &typ):
-			return validation.Errorf(typ.Field, "has the wrong type (want %s)", typ.Type)
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return validation.Errorf(field, "is not a known field")
-		default: // syntax errors, an empty or cut-off body
-			return newError(http.StatusBadRequest, "bad_json", "body is not a valid JSON object")
-		}
-	}
-	if dec.More() {
-		return newError(http.StatusBadRequest, "bad_json", "body must hold exactly one JSON object")
-	}
-	return nil
-}
+// decodeStrict is httperr.DecodeJSON: exactly one JSON object in valid
+// UTF-8 with only known fields, its errors naming the problem.
+func decodeStrict(raw []byte, v any) error { return httperr.DecodeJSON(raw, v) }
 
 // send stores a message from user and delivers it at once; the
 // send-message job is the backstop if that fails.
@@ -196,6 +168,15 @@ func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sen
 	if errors.Is(err, outbox.ErrEncryptedConversation) && msg.Ciphertext == nil {
 		// The conversation was switched to encrypted: every message to
 		// it is sealed, whatever the client asked (nothing was written).
+		if err := s.seal(ctx, &msg); err != nil {
+			return sendResponse{}, err
+		}
+		res, err = s.outbox.Send(ctx, s.pool, msg)
+	}
+	if errors.Is(err, outbox.ErrKeyRetired) {
+		// A re-encryption retired the key generation between sealing and
+		// storing (nothing was written): seal again with the newest.
+		msg.Ciphertext, msg.KeyID, msg.Content = nil, "", req.Content
 		if err := s.seal(ctx, &msg); err != nil {
 			return sendResponse{}, err
 		}
@@ -407,11 +388,8 @@ func (s *Server) cancelScheduled(c echo.Context) error {
 // decodeStrict. A declared Content-Type other than application/json
 // answers 415 (a missing one is taken as JSON), a longer body 413.
 func readJSON(c echo.Context, limit int64, v any) error {
-	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != echo.MIMEApplicationJSON {
-			return &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_type", Field: "Content-Type",
-				Message: fmt.Sprintf("the body must be sent as application/json, not %q", ct)}
-		}
+	if err := httperr.CheckContentType(c.Request().Header.Get(echo.HeaderContentType)); err != nil {
+		return err
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, limit))
 	if err != nil {

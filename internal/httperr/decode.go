@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"mime"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -40,4 +42,18 @@ func DecodeJSON(raw []byte, v any) error {
 		return New(http.StatusBadRequest, "bad_json", "body must hold exactly one JSON object")
 	}
 	return nil
+}
+
+// CheckContentType refuses a declared request Content-Type other than
+// application/json with 415 unsupported_type naming the header; an empty
+// one is taken as JSON.
+func CheckContentType(contentType string) error {
+	if contentType == "" {
+		return nil
+	}
+	if mt, _, err := mime.ParseMediaType(contentType); err == nil && mt == "application/json" {
+		return nil
+	}
+	return &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_type", Field: "Content-Type",
+		Message: fmt.Sprintf("the body must be sent as application/json, not %q", contentType)}
 }
