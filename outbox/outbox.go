@@ -20,6 +20,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/internal/keyring"
 	"github.com/msgrunner/msgrunner/jobs"
 	"github.com/msgrunner/msgrunner/validation"
 )
@@ -44,6 +45,12 @@ var ErrNotParticipant = errors.New("outbox: sender or recipient is not a partici
 // first (Message.Ciphertext). The caller's transaction must be rolled back
 // (Send does so itself).
 var ErrEncryptedConversation = errors.New("outbox: the conversation is encrypted; its messages must be sealed before they are sent")
+
+// ErrKeyRetired is returned when a message was sealed with a data key
+// generation that a re-encryption has since retired (or that does not
+// exist): nothing was written; seal it again with the conversation's
+// newest key and resend.
+var ErrKeyRetired = errors.New("outbox: the message was sealed with a retired data key generation; seal it again")
 
 // Config configures an Outbox.
 type Config struct {
@@ -224,6 +231,20 @@ func (o *Outbox) SendTx(ctx context.Context, tx pgx.Tx, m Message) (*Result, err
 }
 
 func (o *Outbox) send(ctx context.Context, tx pgx.Tx, v validated) (*Result, error) {
+	if v.row.KeyID != nil {
+		// Hold the sealing key's generation until commit, so a
+		// re-encryption cannot retire it under this message (it waits,
+		// then finds the message and moves it too).
+		if gen, ok := keyring.LabelGeneration(*v.row.KeyID); ok {
+			err := db.LockConversationKeyGeneration(ctx, tx, v.row.ConversationID, gen)
+			if errors.Is(err, db.ErrNotFound) {
+				return nil, ErrKeyRetired
+			}
+			if err != nil {
+				return nil, fmt.Errorf("outbox: %w", err)
+			}
+		}
+	}
 	ins, err := db.InsertMessage(ctx, tx, v.row)
 	if errors.Is(err, db.ErrNotParticipant) {
 		return nil, ErrNotParticipant

@@ -85,17 +85,16 @@ func ExportFileName(jobID int64) string { return fmt.Sprintf("export-job-%d.json
 // Work implements river.Worker.
 func (w *EncryptDecryptWorker) Work(ctx context.Context, job *river.Job[jobs.EncryptDecryptArgs]) error {
 	a := job.Args
-	if a.ReencryptContent {
-		return notImplemented(jobs.KindEncryptDecrypt, "re-encrypting content under a new data key (rotate re-wraps the key only)")
-	}
 	if w.deps.Sealer == nil {
 		return river.JobCancel(errors.New("encrypt-decrypt: this runner has no encryption keys (ENCRYPTION_KEYS)"))
 	}
-	switch a.Operation {
-	case jobs.CryptoOpEncrypt:
+	switch {
+	case a.Operation == jobs.CryptoOpEncrypt:
 		return w.encrypt(ctx, job)
-	case jobs.CryptoOpDecrypt:
+	case a.Operation == jobs.CryptoOpDecrypt:
 		return w.export(ctx, job)
+	case a.ReencryptContent:
+		return w.reencrypt(ctx, job)
 	}
 	changed, err := w.deps.Sealer.Rotate(ctx, w.deps.Pool, a.ConversationID)
 	if keyError(err) {
@@ -192,7 +191,7 @@ func (w *EncryptDecryptWorker) sealChunk(ctx context.Context, dk *keyring.DataKe
 		}
 		sealed[i] = db.SealedMessage{ID: m.ID, Ciphertext: ct}
 	}
-	if _, err := db.SealMessages(ctx, tx, keyring.DataKeyLabel, sealed); err != nil {
+	if _, err := db.SealMessages(ctx, tx, dk.Label(), sealed); err != nil {
 		return 0, after, err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -285,7 +284,7 @@ func (w *EncryptDecryptWorker) writeExport(ctx context.Context, f *os.File, conv
 	buf := bufio.NewWriter(f)
 	enc := json.NewEncoder(buf)
 	var (
-		dk    *keyring.DataKey
+		keys  = map[string]*keyring.DataKey{} // by label
 		rows  int64
 		after int64
 	)
@@ -300,13 +299,15 @@ func (w *EncryptDecryptWorker) writeExport(ctx context.Context, f *os.File, conv
 			switch {
 			case m.Content != nil:
 				line.Content = *m.Content
-			case m.KeyID == nil || *m.KeyID != keyring.DataKeyLabel:
+			case m.KeyID == nil:
 				return rows, fmt.Errorf("message %s: %w", m.ID, keyring.ErrUnknownKey)
 			default:
+				dk := keys[*m.KeyID]
 				if dk == nil {
-					if dk, err = w.deps.Sealer.ConversationKey(ctx, tx, conv, false); err != nil {
-						return rows, err
+					if dk, err = w.deps.Sealer.KeyFor(ctx, tx, conv, *m.KeyID); err != nil {
+						return rows, fmt.Errorf("message %s: %w", m.ID, err)
 					}
+					keys[*m.KeyID] = dk
 				}
 				plain, err := dk.Open(m.Ciphertext, m.ID[:])
 				if err != nil {
@@ -328,4 +329,141 @@ func (w *EncryptDecryptWorker) writeExport(ctx context.Context, f *os.File, conv
 		return rows, fmt.Errorf("writing export: %w", err)
 	}
 	return rows, nil
+}
+
+// ReencryptOutput is the output a rotate job with reencrypt_content
+// records.
+type ReencryptOutput struct {
+	Operation string `json:"operation"`
+	// Generation is the data key generation the content now uses.
+	Generation int `json:"generation"`
+	// Resealed counts the messages this run moved to it.
+	Resealed int64 `json:"resealed"`
+	// Retired counts the older generations deleted at the end.
+	Retired int64 `json:"retired"`
+}
+
+// reencrypt moves a conversation's content to a fresh data key: it makes
+// the next key generation (wrapped by the active key-encryption key),
+// re-seals every message still under an older one, a chunk per
+// transaction, then deletes the older generations in a transaction that
+// first finds nothing left under them. A message stored meanwhile with an
+// older generation either holds that generation's row until it commits
+// (the retirement waits and then sees it, so another pass moves it) or
+// finds it gone and is sealed again by its sender (outbox.ErrKeyRetired).
+// Progress is the rows themselves, and a rerun reuses the generation its
+// first run made (NewGeneration with the job's creation time).
+func (w *EncryptDecryptWorker) reencrypt(ctx context.Context, job *river.Job[jobs.EncryptDecryptArgs]) error {
+	conv := job.Args.ConversationID
+	out := ReencryptOutput{Operation: jobs.CryptoOpRotate}
+	handover := time.Now().Add(w.Queue.Timeout - max(w.Queue.Timeout/10, 5*time.Second))
+	dk, err := w.deps.Sealer.NewGeneration(ctx, w.deps.Pool, conv, job.CreatedAt)
+	if errors.Is(err, keyring.ErrShredded) {
+		// No key at all: nothing of this conversation is encrypted.
+		return river.RecordOutput(ctx, out)
+	}
+	if keyError(err) {
+		return river.JobCancel(fmt.Errorf("re-encrypting conversation %s: %w", conv, err))
+	}
+	if err != nil {
+		return err
+	}
+	out.Generation, _ = keyring.LabelGeneration(dk.Label())
+	old := map[string]*keyring.DataKey{}
+	limit := w.chunk()
+	for {
+		n, err := w.resealChunk(ctx, dk, old, conv, limit)
+		if err != nil {
+			_ = river.RecordOutput(ctx, out)
+			if keyError(err) {
+				return river.JobCancel(fmt.Errorf("re-encrypting conversation %s: %w", conv, err))
+			}
+			return err
+		}
+		out.Resealed += int64(n)
+		if n == limit {
+			if time.Now().After(handover) {
+				_ = river.RecordOutput(ctx, out)
+				return river.JobSnooze(0)
+			}
+			continue
+		}
+		retired, done, err := w.retireOlderKeys(ctx, conv, dk)
+		if err != nil {
+			_ = river.RecordOutput(ctx, out)
+			return err
+		}
+		if done {
+			out.Retired = retired
+			break
+		}
+	}
+	w.deps.Logger.Info("conversation content re-encrypted under a new data key", slog.Int64("job_id", job.ID),
+		slog.String("conversation_id", conv.String()), slog.Int("generation", out.Generation),
+		slog.Int64("resealed", out.Resealed), slog.Int64("retired_generations", out.Retired))
+	return river.RecordOutput(ctx, out)
+}
+
+// resealChunk moves up to limit messages not yet under dk to it, in one
+// transaction, and returns how many it moved.
+func (w *EncryptDecryptWorker) resealChunk(ctx context.Context, dk *keyring.DataKey, old map[string]*keyring.DataKey, conv uuid.UUID, limit int) (int, error) {
+	tx, err := w.deps.Pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	rows, err := db.LockMessagesNotUnderKey(ctx, tx, conv, dk.Label(), limit)
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	sealed := make([]db.SealedMessage, len(rows))
+	for i, m := range rows {
+		from := old[m.KeyID]
+		if from == nil {
+			if from, err = w.deps.Sealer.KeyFor(ctx, tx, conv, m.KeyID); err != nil {
+				return 0, fmt.Errorf("message %s: %w", m.ID, err)
+			}
+			old[m.KeyID] = from
+		}
+		plain, err := from.Open(m.Ciphertext, m.ID[:])
+		if err != nil {
+			return 0, fmt.Errorf("message %s: %w", m.ID, err)
+		}
+		if sealed[i].Ciphertext, err = dk.Seal(plain, m.ID[:]); err != nil {
+			return 0, fmt.Errorf("sealing message %s: %w", m.ID, err)
+		}
+		sealed[i].ID = m.ID
+	}
+	if _, err := db.ResealMessages(ctx, tx, dk.Label(), sealed); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("committing re-sealed chunk: %w", err)
+	}
+	return len(rows), nil
+}
+
+// retireOlderKeys deletes the generations older than dk's, unless a
+// message still uses one (then done is false and nothing is deleted).
+func (w *EncryptDecryptWorker) retireOlderKeys(ctx context.Context, conv uuid.UUID, dk *keyring.DataKey) (retired int64, done bool, err error) {
+	gen, _ := keyring.LabelGeneration(dk.Label())
+	tx, err := w.deps.Pool.Begin(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	// The delete waits for senders holding an old generation; the count,
+	// a later statement, sees what they committed.
+	retired, err = db.RetireOlderConversationKeys(ctx, tx, conv, gen)
+	if err != nil {
+		return 0, false, err
+	}
+	left, err := db.CountMessagesNotUnderKey(ctx, tx, conv, dk.Label())
+	if err != nil || left > 0 {
+		return 0, false, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, false, fmt.Errorf("committing key retirement: %w", err)
+	}
+	return retired, true, nil
 }

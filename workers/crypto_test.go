@@ -395,3 +395,85 @@ func TestCryptoUnknownKeyIDCancels(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, entries, "the partial export is removed")
 }
+
+// rotate with reencrypt_content moves every message to a fresh data key
+// (generation 2, wrapped by the active key) and retires generation 1. A
+// sender that stored a message sealed with generation 1 while the job ran
+// held that generation until it committed: the job waited, found the
+// message and moved it too. Afterwards generation 1 is gone and a message
+// sealed with it is refused (ErrKeyRetired), writing nothing.
+func TestCryptoReencryptMovesContentToANewDataKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupCrypto(t, 5)
+	ring, err := keyring.Parse("k1:"+testKey(1)+",k2:"+testKey(2), "k2")
+	require.NoError(t, err)
+	sealer := keyring.NewSealer(ring)
+	r := b.start(ring, 2)
+	waitState(t, b.pool, b.switchToEncrypted(t), "completed")
+	before := b.requireReadable(t, sealer)
+
+	// A sender seals with generation 1 and stores it in a transaction it
+	// keeps open while the re-encryption runs.
+	late := uuid.New()
+	ct, label, err := sealer.Seal(ctx, b.pool, b.conv, late, "late-zebra-secret")
+	require.NoError(t, err)
+	require.Equal(t, "conversation-key-v1", label)
+	tx, err := b.pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = b.outbox.SendTx(ctx, tx, outbox.Message{ID: late, ConversationID: b.conv, SenderID: b.a, RecipientID: b.b, Ciphertext: ct, KeyID: label})
+	require.NoError(t, err)
+	b.texts = append(b.texts, "late-zebra-secret")
+
+	res, err := r.Client().Insert(ctx, jobs.EncryptDecryptArgs{Operation: jobs.CryptoOpRotate, ConversationID: b.conv, ReencryptContent: true}, nil)
+	require.NoError(t, err)
+	// The job reaches the retirement and waits for the sender's lock.
+	require.Eventually(t, func() bool {
+		var waiting int
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND query LIKE '%DELETE FROM conversation_keys%'`).Scan(&waiting))
+		return waiting > 0
+	}, 20*time.Second, 10*time.Millisecond)
+	require.NoError(t, tx.Commit(ctx))
+
+	waitState(t, b.pool, res.Job.ID, "completed")
+	out := jobOutput[workers.ReencryptOutput](t, b.pool, res.Job.ID)
+	require.Equal(t, workers.ReencryptOutput{Operation: "rotate", Generation: 2, Resealed: 6, Retired: 1}, out)
+	after := b.requireReadable(t, sealer)
+	for seq, old := range before {
+		require.NotEqual(t, old, after[seq], "message %d re-sealed", seq)
+	}
+	var labels []string
+	rows, err := b.pool.Query(ctx, `SELECT DISTINCT key_id FROM messages WHERE conversation_id = $1`, b.conv)
+	require.NoError(t, err)
+	labels, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"conversation-key-v2"}, labels)
+	var gens []int32
+	rows, err = b.pool.Query(ctx, `SELECT generation FROM conversation_keys WHERE conversation_id = $1`, b.conv)
+	require.NoError(t, err)
+	gens, err = pgx.CollectRows(rows, pgx.RowTo[int32])
+	require.NoError(t, err)
+	require.Equal(t, []int32{2}, gens, "generation 1 retired")
+	var kek string
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT kek_id FROM conversation_keys WHERE conversation_id = $1`, b.conv).Scan(&kek))
+	require.Equal(t, "k2", kek)
+
+	// Sealed with the retired generation: refused, nothing written.
+	stale := uuid.New()
+	_, err = b.outbox.Send(ctx, b.pool, outbox.Message{ID: stale, ConversationID: b.conv, SenderID: b.a, RecipientID: b.b, Ciphertext: ct, KeyID: label})
+	require.ErrorIs(t, err, outbox.ErrKeyRetired)
+	_, err = db.GetMessage(ctx, b.pool, stale)
+	require.ErrorIs(t, err, db.ErrNotFound)
+	// New messages use generation 2.
+	_, label, err = sealer.Seal(ctx, b.pool, b.conv, uuid.New(), "x")
+	require.NoError(t, err)
+	require.Equal(t, "conversation-key-v2", label)
+
+	// Running it again makes a third generation and retires the second.
+	res, err = r.Client().Insert(ctx, jobs.EncryptDecryptArgs{Operation: jobs.CryptoOpRotate, ConversationID: b.conv, ReencryptContent: true}, nil)
+	require.NoError(t, err)
+	waitState(t, b.pool, res.Job.ID, "completed")
+	require.Equal(t, workers.ReencryptOutput{Operation: "rotate", Generation: 3, Resealed: 6, Retired: 1}, jobOutput[workers.ReencryptOutput](t, b.pool, res.Job.ID))
+	b.requireReadable(t, sealer)
+}

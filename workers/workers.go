@@ -22,12 +22,6 @@ import (
 	"github.com/msgrunner/msgrunner/outbox"
 )
 
-// ErrNotImplemented marks work this build cannot do yet. Jobs that hit it
-// are cancelled at once with an error that says what is missing (retrying
-// work that cannot succeed would only load the database); River UI or the
-// admin API can retry them once a build that does the work is running.
-var ErrNotImplemented = errors.New("not implemented in this build")
-
 // Deps are what workers need from the outside world.
 type Deps struct {
 	Pool   *pgxpool.Pool
@@ -168,8 +162,3 @@ func snoozes(row *rivertype.JobRow) int {
 // isRerun reports whether the job ran before, as a failed attempt or a
 // snooze (which does not count as an attempt).
 func isRerun(row *rivertype.JobRow) bool { return row.Attempt > 1 || snoozes(row) > 0 }
-
-// notImplemented cancels the job with an error naming what is missing.
-func notImplemented(kind, missing string) error {
-	return river.JobCancel(fmt.Errorf("%s: %w: %s", kind, ErrNotImplemented, missing))
-}

@@ -151,15 +151,3 @@ func TestFailingJobIsRetriedOnScheduleThenDiscarded(t *testing.T) {
 		require.GreaterOrEqual(t, gap, base<<(i-1), "gap before attempt %d", i+1)
 	}
 }
-
-func TestMissingWorkerLogicCancelsWithTheReason(t *testing.T) {
-	t.Parallel()
-	pool, r := startRunner(t, jobs.DefaultQueues())
-	res, err := r.Client().Insert(context.Background(), jobs.EncryptDecryptArgs{Operation: jobs.CryptoOpRotate, ReencryptContent: true, ConversationID: uuid.New()}, nil)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { return job(t, pool, res.Job.ID).State == "cancelled" },
-		20*time.Second, 20*time.Millisecond)
-	s := job(t, pool, res.Job.ID)
-	require.Equal(t, 1, s.Attempt, "not retried: a retry cannot succeed")
-	require.Contains(t, s.Errors[0].Error, "not implemented in this build: re-encrypting content")
-}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/msgrunner/msgrunner/internal/db"
@@ -145,4 +146,69 @@ func (c *riverCLI) waitJob(ctx context.Context, id int64, timeout time.Duration)
 		}
 	}
 	return fmt.Errorf("job %d did not finish within %s (is a runner running?)", id, timeout)
+}
+
+// runRotate enqueues rotate jobs: for one conversation, or for every
+// conversation whose data key is not yet wrapped by the active
+// key-encryption key (with --reencrypt-content: every conversation with a
+// key, each moved to a fresh data key).
+func runRotate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("rotate", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	conv := fs.String("conversation", "", "the conversation to rotate")
+	all := fs.Bool("all", false, "every conversation whose key is not under the active key (ENCRYPTION_ACTIVE_KEY)")
+	reencrypt := fs.Bool("reencrypt-content", false, "also re-encrypt content under a new data key (and delete the old one)")
+	if err := fs.Parse(args); err != nil {
+		return &usageError{fmt.Sprintf("rotate: %v", err)}
+	}
+	if fs.NArg() > 0 {
+		return &usageError{fmt.Sprintf("rotate: unexpected argument %q", fs.Arg(0))}
+	}
+	if (*conv == "") == !*all {
+		return &usageError{"rotate: give exactly one of --conversation ID and --all"}
+	}
+	var ids []uuid.UUID
+	if *conv != "" {
+		id, err := conversationFlag("rotate", *conv, fs)
+		if err != nil {
+			return err
+		}
+		ids = []uuid.UUID{id}
+	}
+	active := getenv("ENCRYPTION_ACTIVE_KEY")
+	if *all && !*reencrypt && active == "" {
+		return &usageError{"rotate --all: set ENCRYPTION_ACTIVE_KEY to the key-encryption key id the runners now use"}
+	}
+	c, err := openRiver(ctx, getenv, stdout, false)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	if *all {
+		// With --reencrypt-content every conversation with a key is
+		// visited (no key id is empty).
+		kek := active
+		if *reencrypt {
+			kek = ""
+		}
+		if ids, err = db.ConversationsNotUnderKEK(ctx, c.pool, kek); err != nil {
+			return err
+		}
+	}
+	const batch = 1000
+	var enqueued int
+	for start := 0; start < len(ids); start += batch {
+		params := make([]river.InsertManyParams, 0, batch)
+		for _, id := range ids[start:min(start+batch, len(ids))] {
+			params = append(params, river.InsertManyParams{Args: jobs.EncryptDecryptArgs{Operation: jobs.CryptoOpRotate, ConversationID: id, ReencryptContent: *reencrypt}})
+		}
+		res, err := c.client.InsertMany(ctx, params)
+		if err != nil {
+			return err
+		}
+		enqueued += len(res)
+	}
+	c.audit.Info("audit", slog.String("action", "rotate"), slog.Int("jobs", enqueued), slog.Bool("reencrypt_content", *reencrypt))
+	fmt.Fprintf(stdout, "enqueued %d rotate job(s)%s\n", enqueued, map[bool]string{true: " with reencrypt_content", false: ""}[*reencrypt])
+	return nil
 }

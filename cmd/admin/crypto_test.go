@@ -55,3 +55,56 @@ func TestCryptoEncryptAndExportCommands(t *testing.T) {
 	_, err = admin("encrypt", "--conversation", "nope")
 	require.ErrorAs(t, err, &ue)
 }
+
+func TestRotateCommandEnqueuesPerConversation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.URL(t)
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	onOld, onNew := uuid.New(), uuid.New()
+	for _, c := range []uuid.UUID{onOld, onNew} {
+		_, err = conn.Exec(ctx, `INSERT INTO conversations (id) VALUES ($1)`, c)
+		require.NoError(t, err)
+	}
+	_, err = conn.Exec(ctx, `INSERT INTO conversation_keys (conversation_id, kek_id, wrapped_key) VALUES ($1, 'k1', '\x00'), ($2, 'k2', '\x00')`, onOld, onNew)
+	require.NoError(t, err)
+	admin := func(vars map[string]string, args ...string) (string, error) {
+		var out bytes.Buffer
+		vars["DATABASE_URL"] = url
+		err := run(ctx, args, env(vars), &out)
+		return out.String(), err
+	}
+	rotateJobs := func(conv uuid.UUID, reencrypt bool) int {
+		var n int
+		require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE args->>'operation' = 'rotate'
+			AND args->>'conversation_id' = $1 AND coalesce((args->>'reencrypt_content')::bool, false) = $2`, conv.String(), reencrypt).Scan(&n))
+		return n
+	}
+
+	var ue *usageError
+	_, err = admin(map[string]string{}, "rotate", "--all")
+	require.ErrorAs(t, err, &ue, "--all needs the active key id")
+	_, err = admin(map[string]string{}, "rotate")
+	require.ErrorAs(t, err, &ue)
+	_, err = admin(map[string]string{}, "rotate", "--all", "--conversation", onOld.String())
+	require.ErrorAs(t, err, &ue)
+	require.Zero(t, rotateJobs(onOld, false)+rotateJobs(onNew, false))
+
+	out, err := admin(map[string]string{"ENCRYPTION_ACTIVE_KEY": "k2"}, "rotate", "--all")
+	require.NoError(t, err)
+	require.Contains(t, out, "enqueued 1 rotate job")
+	require.Equal(t, 1, rotateJobs(onOld, false), "the conversation still under k1")
+	require.Zero(t, rotateJobs(onNew, false), "already under k2")
+
+	out, err = admin(map[string]string{}, "rotate", "--all", "--reencrypt-content")
+	require.NoError(t, err)
+	require.Contains(t, out, "enqueued 2 rotate job(s) with reencrypt_content")
+	require.Equal(t, 1, rotateJobs(onOld, true))
+	require.Equal(t, 1, rotateJobs(onNew, true))
+
+	_, err = admin(map[string]string{}, "rotate", "--conversation", onNew.String())
+	require.NoError(t, err)
+	require.Equal(t, 1, rotateJobs(onNew, false))
+}

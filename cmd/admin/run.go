@@ -44,9 +44,14 @@ Commands:
   export --conversation ID --requested-by UUID [--wait]
                                    enqueue a decrypted export of a conversation to the
                                    runner's EXPORT_DIR (the job's output names the file)
+  rotate --conversation ID | --all [--reencrypt-content]
+                                   enqueue rotate jobs: re-wrap data keys under
+                                   ENCRYPTION_ACTIVE_KEY (--all: every conversation not
+                                   under it); --reencrypt-content also moves content to a
+                                   fresh data key and deletes the old one
 
 Environment: DATABASE_URL (default ` + config.DefaultDatabaseURL + `), AUTH_SECRET, AUTH_ISSUER, AUTH_AUDIENCE (token),
-ADMIN_ADDR, ADMIN_TOKEN, ADMIN_VIEWER_TOKEN, ADMIN_INSECURE_DEV (serve)
+ADMIN_ADDR, ADMIN_TOKEN, ADMIN_VIEWER_TOKEN, ADMIN_INSECURE_DEV (serve), ENCRYPTION_ACTIVE_KEY (rotate --all)
 `
 
 // usageError is a mistake in the command line; it exits with status 2.
@@ -91,6 +96,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return runEncrypt(ctx, args[1:], getenv, stdout)
 	case "export":
 		return runExport(ctx, args[1:], getenv, stdout)
+	case "rotate":
+		return runRotate(ctx, args[1:], getenv, stdout)
 	default:
 		return &usageError{fmt.Sprintf("unknown command %q", args[0])}
 	}

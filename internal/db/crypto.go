@@ -81,6 +81,50 @@ func SealMessages(ctx context.Context, tx pgx.Tx, keyID string, sealed []SealedM
 	return n, nil
 }
 
+// SealedRow is a stored message's ciphertext and the label of the key
+// that sealed it.
+type SealedRow struct {
+	ID         uuid.UUID
+	Seq        int64
+	Ciphertext []byte
+	KeyID      string
+}
+
+// LockMessagesNotUnderKey returns, locked in tx, up to limit sealed
+// messages of a conversation whose key label is not keyID, in seq order.
+func LockMessagesNotUnderKey(ctx context.Context, tx pgx.Tx, conversation uuid.UUID, keyID string, limit int) ([]SealedRow, error) {
+	rows, err := dbsqlc.New(tx).LockMessagesNotUnderKey(ctx, dbsqlc.LockMessagesNotUnderKeyParams{
+		ConversationID: conversation, KeyID: keyID, MaxRows: int32(limit),
+	})
+	if err != nil {
+		return nil, translate("locking messages to re-seal", err)
+	}
+	out := make([]SealedRow, len(rows))
+	for i, r := range rows {
+		out[i] = SealedRow{ID: r.ID, Seq: r.Seq, Ciphertext: r.Ciphertext, KeyID: r.KeyID}
+	}
+	return out, nil
+}
+
+// CountMessagesNotUnderKey counts a conversation's sealed messages whose
+// key label is not keyID.
+func CountMessagesNotUnderKey(ctx context.Context, q Querier, conversation uuid.UUID, keyID string) (int64, error) {
+	n, err := dbsqlc.New(q).CountMessagesNotUnderKey(ctx, dbsqlc.CountMessagesNotUnderKeyParams{ConversationID: conversation, KeyID: keyID})
+	return n, translate("counting messages to re-seal", err)
+}
+
+// ResealMessages replaces the ciphertext of each message with the new
+// one, under key label keyID, in tx, and returns how many it changed.
+func ResealMessages(ctx context.Context, tx pgx.Tx, keyID string, sealed []SealedMessage) (int64, error) {
+	ids := make([]uuid.UUID, len(sealed))
+	cts := make([][]byte, len(sealed))
+	for i, s := range sealed {
+		ids[i], cts[i] = s.ID, s.Ciphertext
+	}
+	n, err := dbsqlc.New(tx).ResealMessages(ctx, dbsqlc.ResealMessagesParams{KeyID: keyID, Ids: ids, Ciphertexts: cts})
+	return n, translate("re-sealing messages", err)
+}
+
 // ExportMessages returns up to limit messages of a conversation with seq
 // above afterSeq, in seq order, deleted ones included.
 func ExportMessages(ctx context.Context, q Querier, conversation uuid.UUID, afterSeq int64, limit int) ([]Message, error) {

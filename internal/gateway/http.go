@@ -173,6 +173,15 @@ func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sen
 		}
 		res, err = s.outbox.Send(ctx, s.pool, msg)
 	}
+	if errors.Is(err, outbox.ErrKeyRetired) {
+		// A re-encryption retired the key generation between sealing and
+		// storing (nothing was written): seal again with the newest.
+		msg.Ciphertext, msg.KeyID, msg.Content = nil, "", req.Content
+		if err := s.seal(ctx, &msg); err != nil {
+			return sendResponse{}, err
+		}
+		res, err = s.outbox.Send(ctx, s.pool, msg)
+	}
 	if errors.Is(err, db.ErrConflict) && req.ID != "" {
 		return s.replay(ctx, user, conv, msg.ID)
 	}

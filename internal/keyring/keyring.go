@@ -157,9 +157,14 @@ func (k *Keyring) Rewrap(wrapped []byte, kekID string, context []byte) ([]byte, 
 
 // DataKey seals and opens one conversation's message content.
 type DataKey struct {
-	aead cipher.AEAD
-	raw  []byte
+	aead  cipher.AEAD
+	raw   []byte
+	label string // set by Sealer: the messages.key_id of this generation
 }
+
+// Label is the messages.key_id of what this key seals ("" for a key not
+// obtained through a Sealer).
+func (d *DataKey) Label() string { return d.label }
 
 // Seal encrypts plaintext bound to aad (the message id).
 func (d *DataKey) Seal(plaintext, aad []byte) ([]byte, error) { return seal(d.aead, plaintext, aad) }

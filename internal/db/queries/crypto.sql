@@ -32,3 +32,22 @@ SELECT * FROM messages
 WHERE conversation_id = @conversation_id AND seq > @after_seq
 ORDER BY seq
 LIMIT @max_rows;
+
+-- name: LockMessagesNotUnderKey :many
+-- The next chunk of a conversation's sealed messages whose key label is
+-- not the given one, locked until the re-sealing transaction commits.
+SELECT id, seq, ciphertext, key_id::text AS key_id FROM messages
+WHERE conversation_id = @conversation_id AND ciphertext IS NOT NULL AND key_id IS DISTINCT FROM @key_id::text
+ORDER BY seq
+LIMIT @max_rows
+FOR UPDATE;
+
+-- name: CountMessagesNotUnderKey :one
+SELECT count(*) FROM messages
+WHERE conversation_id = @conversation_id AND ciphertext IS NOT NULL AND key_id IS DISTINCT FROM @key_id::text;
+
+-- name: ResealMessages :execrows
+-- Replaces ciphertext (and its key label) in place.
+UPDATE messages m SET ciphertext = u.ciphertext, key_id = @key_id::text
+FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@ciphertexts::bytea[]) AS ciphertext) u
+WHERE m.id = u.id AND m.ciphertext IS NOT NULL;

@@ -11,6 +11,23 @@ import (
 	"github.com/google/uuid"
 )
 
+const countMessagesNotUnderKey = `-- name: CountMessagesNotUnderKey :one
+SELECT count(*) FROM messages
+WHERE conversation_id = $1 AND ciphertext IS NOT NULL AND key_id IS DISTINCT FROM $2::text
+`
+
+type CountMessagesNotUnderKeyParams struct {
+	ConversationID uuid.UUID
+	KeyID          string
+}
+
+func (q *Queries) CountMessagesNotUnderKey(ctx context.Context, arg CountMessagesNotUnderKeyParams) (int64, error) {
+	row := q.db.QueryRow(ctx, countMessagesNotUnderKey, arg.ConversationID, arg.KeyID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const deleteSearchEntries = `-- name: DeleteSearchEntries :execrows
 DELETE FROM message_search WHERE message_id = ANY($1::uuid[])
 `
@@ -77,6 +94,54 @@ func (q *Queries) ExportMessages(ctx context.Context, arg ExportMessagesParams) 
 	return items, nil
 }
 
+const lockMessagesNotUnderKey = `-- name: LockMessagesNotUnderKey :many
+SELECT id, seq, ciphertext, key_id::text AS key_id FROM messages
+WHERE conversation_id = $1 AND ciphertext IS NOT NULL AND key_id IS DISTINCT FROM $2::text
+ORDER BY seq
+LIMIT $3
+FOR UPDATE
+`
+
+type LockMessagesNotUnderKeyParams struct {
+	ConversationID uuid.UUID
+	KeyID          string
+	MaxRows        int32
+}
+
+type LockMessagesNotUnderKeyRow struct {
+	ID         uuid.UUID
+	Seq        int64
+	Ciphertext []byte
+	KeyID      string
+}
+
+// The next chunk of a conversation's sealed messages whose key label is
+// not the given one, locked until the re-sealing transaction commits.
+func (q *Queries) LockMessagesNotUnderKey(ctx context.Context, arg LockMessagesNotUnderKeyParams) ([]LockMessagesNotUnderKeyRow, error) {
+	rows, err := q.db.Query(ctx, lockMessagesNotUnderKey, arg.ConversationID, arg.KeyID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []LockMessagesNotUnderKeyRow
+	for rows.Next() {
+		var i LockMessagesNotUnderKeyRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Seq,
+			&i.Ciphertext,
+			&i.KeyID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const lockPlaintextMessages = `-- name: LockPlaintextMessages :many
 SELECT id, seq, content::text AS content FROM messages
 WHERE conversation_id = $1 AND seq > $2 AND content IS NOT NULL
@@ -117,6 +182,27 @@ func (q *Queries) LockPlaintextMessages(ctx context.Context, arg LockPlaintextMe
 		return nil, err
 	}
 	return items, nil
+}
+
+const resealMessages = `-- name: ResealMessages :execrows
+UPDATE messages m SET ciphertext = u.ciphertext, key_id = $1::text
+FROM (SELECT unnest($2::uuid[]) AS id, unnest($3::bytea[]) AS ciphertext) u
+WHERE m.id = u.id AND m.ciphertext IS NOT NULL
+`
+
+type ResealMessagesParams struct {
+	KeyID       string
+	Ids         []uuid.UUID
+	Ciphertexts [][]byte
+}
+
+// Replaces ciphertext (and its key label) in place.
+func (q *Queries) ResealMessages(ctx context.Context, arg ResealMessagesParams) (int64, error) {
+	result, err := q.db.Exec(ctx, resealMessages, arg.KeyID, arg.Ids, arg.Ciphertexts)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const sealMessages = `-- name: SealMessages :execrows

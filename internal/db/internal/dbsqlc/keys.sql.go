@@ -7,53 +7,211 @@ package dbsqlc
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
 
+const conversationsNotUnderKEK = `-- name: ConversationsNotUnderKEK :many
+SELECT DISTINCT conversation_id FROM conversation_keys WHERE kek_id <> $1 ORDER BY conversation_id
+`
+
+// Conversations with a data key (any generation) not wrapped by a
+// key-encryption key: what a rotation to it must visit.
+func (q *Queries) ConversationsNotUnderKEK(ctx context.Context, kekID string) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, conversationsNotUnderKEK, kekID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var conversation_id uuid.UUID
+		if err := rows.Scan(&conversation_id); err != nil {
+			return nil, err
+		}
+		items = append(items, conversation_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getConversationKey = `-- name: GetConversationKey :one
-SELECT conversation_id, kek_id, wrapped_key FROM conversation_keys WHERE conversation_id = $1
+SELECT conversation_id, generation, kek_id, wrapped_key, created_at FROM conversation_keys
+WHERE conversation_id = $1
+ORDER BY generation DESC
+LIMIT 1
 `
 
 type GetConversationKeyRow struct {
 	ConversationID uuid.UUID
+	Generation     int32
 	KekID          string
 	WrappedKey     []byte
+	CreatedAt      time.Time
 }
 
+// The conversation's newest data key: the one new messages are sealed with.
 func (q *Queries) GetConversationKey(ctx context.Context, conversationID uuid.UUID) (GetConversationKeyRow, error) {
 	row := q.db.QueryRow(ctx, getConversationKey, conversationID)
 	var i GetConversationKeyRow
-	err := row.Scan(&i.ConversationID, &i.KekID, &i.WrappedKey)
+	err := row.Scan(
+		&i.ConversationID,
+		&i.Generation,
+		&i.KekID,
+		&i.WrappedKey,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const getConversationKeyGeneration = `-- name: GetConversationKeyGeneration :one
+SELECT conversation_id, generation, kek_id, wrapped_key, created_at FROM conversation_keys
+WHERE conversation_id = $1 AND generation = $2
+`
+
+type GetConversationKeyGenerationParams struct {
+	ConversationID uuid.UUID
+	Generation     int32
+}
+
+type GetConversationKeyGenerationRow struct {
+	ConversationID uuid.UUID
+	Generation     int32
+	KekID          string
+	WrappedKey     []byte
+	CreatedAt      time.Time
+}
+
+func (q *Queries) GetConversationKeyGeneration(ctx context.Context, arg GetConversationKeyGenerationParams) (GetConversationKeyGenerationRow, error) {
+	row := q.db.QueryRow(ctx, getConversationKeyGeneration, arg.ConversationID, arg.Generation)
+	var i GetConversationKeyGenerationRow
+	err := row.Scan(
+		&i.ConversationID,
+		&i.Generation,
+		&i.KekID,
+		&i.WrappedKey,
+		&i.CreatedAt,
+	)
 	return i, err
 }
 
 const insertConversationKey = `-- name: InsertConversationKey :exec
-INSERT INTO conversation_keys (conversation_id, kek_id, wrapped_key)
-VALUES ($1, $2, $3)
-ON CONFLICT (conversation_id) DO NOTHING
+INSERT INTO conversation_keys (conversation_id, generation, kek_id, wrapped_key)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (conversation_id, generation) DO NOTHING
 `
 
 type InsertConversationKeyParams struct {
 	ConversationID uuid.UUID
+	Generation     int32
 	KekID          string
 	WrappedKey     []byte
 }
 
 func (q *Queries) InsertConversationKey(ctx context.Context, arg InsertConversationKeyParams) error {
-	_, err := q.db.Exec(ctx, insertConversationKey, arg.ConversationID, arg.KekID, arg.WrappedKey)
+	_, err := q.db.Exec(ctx, insertConversationKey,
+		arg.ConversationID,
+		arg.Generation,
+		arg.KekID,
+		arg.WrappedKey,
+	)
 	return err
+}
+
+const listConversationKeys = `-- name: ListConversationKeys :many
+SELECT conversation_id, generation, kek_id, wrapped_key, created_at FROM conversation_keys
+WHERE conversation_id = $1
+ORDER BY generation
+`
+
+type ListConversationKeysRow struct {
+	ConversationID uuid.UUID
+	Generation     int32
+	KekID          string
+	WrappedKey     []byte
+	CreatedAt      time.Time
+}
+
+func (q *Queries) ListConversationKeys(ctx context.Context, conversationID uuid.UUID) ([]ListConversationKeysRow, error) {
+	rows, err := q.db.Query(ctx, listConversationKeys, conversationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListConversationKeysRow
+	for rows.Next() {
+		var i ListConversationKeysRow
+		if err := rows.Scan(
+			&i.ConversationID,
+			&i.Generation,
+			&i.KekID,
+			&i.WrappedKey,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const lockConversationKeyGeneration = `-- name: LockConversationKeyGeneration :one
+SELECT generation FROM conversation_keys
+WHERE conversation_id = $1 AND generation = $2
+FOR SHARE
+`
+
+type LockConversationKeyGenerationParams struct {
+	ConversationID uuid.UUID
+	Generation     int32
+}
+
+// Held by a transaction storing a message sealed with this generation, so
+// the generation cannot be retired under it (see RetireOlderConversationKeys).
+func (q *Queries) LockConversationKeyGeneration(ctx context.Context, arg LockConversationKeyGenerationParams) (int32, error) {
+	row := q.db.QueryRow(ctx, lockConversationKeyGeneration, arg.ConversationID, arg.Generation)
+	var generation int32
+	err := row.Scan(&generation)
+	return generation, err
+}
+
+const retireOlderConversationKeys = `-- name: RetireOlderConversationKeys :execrows
+DELETE FROM conversation_keys
+WHERE conversation_id = $1 AND generation < $2
+`
+
+type RetireOlderConversationKeysParams struct {
+	ConversationID uuid.UUID
+	Generation     int32
+}
+
+// Deletes a conversation's keys older than a generation (after its content
+// moved to that generation). Waits for transactions storing messages
+// sealed with them (they hold LockConversationKeyGeneration).
+func (q *Queries) RetireOlderConversationKeys(ctx context.Context, arg RetireOlderConversationKeysParams) (int64, error) {
+	result, err := q.db.Exec(ctx, retireOlderConversationKeys, arg.ConversationID, arg.Generation)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const rewrapConversationKey = `-- name: RewrapConversationKey :execrows
 UPDATE conversation_keys SET kek_id = $1, wrapped_key = $2, rotated_at = now()
-WHERE conversation_id = $3 AND kek_id = $4
+WHERE conversation_id = $3 AND generation = $4 AND kek_id = $5
 `
 
 type RewrapConversationKeyParams struct {
 	KekID          string
 	WrappedKey     []byte
 	ConversationID uuid.UUID
+	Generation     int32
 	OldKekID       string
 }
 
@@ -62,6 +220,7 @@ func (q *Queries) RewrapConversationKey(ctx context.Context, arg RewrapConversat
 		arg.KekID,
 		arg.WrappedKey,
 		arg.ConversationID,
+		arg.Generation,
 		arg.OldKekID,
 	)
 	if err != nil {

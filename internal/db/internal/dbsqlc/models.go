@@ -533,6 +533,7 @@ type ConversationKey struct {
 	WrappedKey     []byte
 	CreatedAt      time.Time
 	RotatedAt      *time.Time
+	Generation     int32
 }
 
 type ConversationParticipant struct {
