@@ -298,6 +298,14 @@ func TestHostileInputIsRefusedNamedAndWritesNothing(t *testing.T) {
 	after := b.fingerprint(t)
 	require.Equal(t, before["messages"], after["messages"], "a refused frame wrote a message")
 
+	// Routes that take no input ignore hostile query strings and bodies:
+	// their normal answer, nothing written.
+	for _, path := range []string{"/v1/me/notification-preferences", "/v1/unread", "/v1/scheduled", "/healthz", "/readyz"} {
+		code, res := hostileRequest(t, http.MethodGet, base+path+"?limit=-1&q=%00&id=..%2f..%2fetc%2fpasswd&x=%ff", tok, "text/plain", deep, nil)
+		require.Equal(t, http.StatusOK, code, "%s: %v", path, res)
+	}
+	require.Equal(t, after, b.fingerprint(t))
+
 	// The process is healthy: a normal request succeeds on the same node.
 	code, res = b.post(t, 0, tok, msgBody(conv, bob, "still here"))
 	require.Equal(t, http.StatusCreated, code, res)
