@@ -118,10 +118,14 @@ type Server struct {
 	http        *httpserve.Server
 	metricsHTTP *httpserve.Server
 
-	mu       sync.Mutex
-	conns    map[*conn]struct{}
-	draining bool
-	connWG   sync.WaitGroup
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	connSeq int // connections accepted, for their ping slots
+	// stopPinger stops the node's pinger; nil while it is not running
+	// (it runs while there are connections).
+	stopPinger func()
+	draining   bool
+	connWG     sync.WaitGroup
 }
 
 // New builds a gateway on pool (messages) and the Redis fan-out; nothing

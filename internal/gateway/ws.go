@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -39,6 +40,10 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	once   sync.Once
+	// slot is the pinger's slot for this connection; pinging is set while
+	// a ping of it is in flight.
+	slot    int
+	pinging atomic.Bool
 }
 
 // close closes the socket with code and reason, once. The close handshake
@@ -76,12 +81,23 @@ func (s *Server) websocket(e echo.Context) error {
 		return nil
 	}
 	s.conns[c] = struct{}{}
+	s.connSeq++
+	c.slot = s.connSeq % pingSlots
+	if s.stopPinger == nil {
+		stop := make(chan struct{})
+		s.stopPinger = func() { close(stop) }
+		go s.pinger(stop)
+	}
 	s.connWG.Add(1)
 	s.mu.Unlock()
 	s.metrics.connections.Inc()
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, c)
+		if len(s.conns) == 0 && s.stopPinger != nil {
+			s.stopPinger()
+			s.stopPinger = nil
+		}
 		s.mu.Unlock()
 		s.metrics.connections.Dec()
 		s.connWG.Done()
@@ -96,7 +112,7 @@ func (s *Server) websocket(e echo.Context) error {
 	defer sub.Close()
 
 	go c.writeLoop()
-	go c.pingLoop()
+	go c.markPresent() // at once; the pinger refreshes it
 	if err != nil {
 		s.logger.Warn("live delivery unavailable for a connection", slog.String("error", err.Error()))
 		c.sendError("", &apiError{Code: "realtime_unavailable", Message: "live delivery is unavailable right now; send resume to catch up, and again later"})
@@ -110,27 +126,57 @@ func (s *Server) websocket(e echo.Context) error {
 // without a refresh (refreshed every ping interval).
 const presenceTTL = 3 * pingInterval
 
-// pingLoop checks the peer is alive and keeps the user's presence fresh. It runs apart from the writer: a ping
-// waits for its pong, which only the reader can take in, and the reader
-// may itself be waiting for the writer to drain this connection's frames.
-func (c *conn) pingLoop() {
-	ping := time.NewTicker(pingInterval)
-	defer ping.Stop()
-	c.markPresent()
+// pingSlots spreads a node's pings (and presence refreshes) over the ping
+// interval: the pinger wakes every pingInterval/pingSlots and pings the
+// connections of one slot.
+const pingSlots = 30
+
+// pinger checks every connection of this node is alive and keeps its
+// user's presence fresh, one slot of connections per tick. One goroutine
+// per node instead of one per connection (a parked goroutine's stack was
+// a third of an idle connection's memory). Each ping runs in a goroutine
+// of its own while it waits for its pong, which only the connection's
+// reader takes in; the reader may itself be waiting for the writer, so a
+// ping never blocks the writer or the pinger. It runs while the node has
+// connections (startPinger/stopPinger under s.mu).
+func (s *Server) pinger(stop <-chan struct{}) {
+	tick := time.NewTicker(pingInterval / pingSlots)
+	defer tick.Stop()
+	slot := 0
+	var due []*conn
 	for {
 		select {
-		case <-c.ctx.Done():
+		case <-stop:
 			return
-		case <-ping.C:
-			c.markPresent()
-			ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
-			err := c.ws.Ping(ctx)
-			cancel()
-			if err != nil {
-				c.close(websocket.StatusGoingAway, "ping timed out")
-				return
+		case <-tick.C:
+		}
+		slot = (slot + 1) % pingSlots
+		due = due[:0]
+		s.mu.Lock()
+		for c := range s.conns {
+			if c.slot == slot {
+				due = append(due, c)
 			}
 		}
+		s.mu.Unlock()
+		for _, c := range due {
+			if c.pinging.CompareAndSwap(false, true) {
+				go c.ping()
+			}
+		}
+	}
+}
+
+// ping refreshes presence and pings the peer once, closing the connection
+// when no pong comes within the write timeout.
+func (c *conn) ping() {
+	defer c.pinging.Store(false)
+	c.markPresent()
+	ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
+	err := c.ws.Ping(ctx)
+	cancel()
+	if err != nil && c.ctx.Err() == nil {
+		c.close(websocket.StatusGoingAway, "ping timed out")
 	}
 }
 
