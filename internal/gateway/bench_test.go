@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/msgrunner/msgrunner/internal/gateway"
+	"github.com/msgrunner/msgrunner/internal/latency"
 )
 
 // BenchmarkEndToEnd posts messages to gateway node 0 at a fixed rate and
@@ -45,36 +44,14 @@ func BenchmarkEndToEnd(b *testing.B) {
 		require.NoError(b, err)
 		defer c.CloseNow()
 		ready := make(chan struct{})
-		go func() {
-			once := sync.OnceFunc(func() { close(ready) })
-			for {
-				_, raw, err := c.Read(ctx)
-				if err != nil {
-					return
-				}
-				var f struct {
-					Type    string `json:"type"`
-					Content string `json:"content"`
-				}
-				if json.Unmarshal(raw, &f) != nil {
-					continue
-				}
-				switch f.Type {
-				case "ready":
-					once()
-				case "message":
-					sent, _ := strconv.ParseInt(strings.TrimPrefix(f.Content, "t="), 10, 64)
-					received <- time.Since(time.Unix(0, sent))
-				}
-			}
-		}()
+		go latency.Receive(ctx, c, ready, received)
 		<-ready
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	post := func(p pair) {
 		body, _ := json.Marshal(map[string]any{
 			"conversation_id": gateway.DirectConversationID(p.from, p.to), "recipient_id": p.to,
-			"content": fmt.Sprintf("t=%d", time.Now().UnixNano()),
+			"content": latency.Stamp(time.Now()),
 		})
 		req, _ := http.NewRequest(http.MethodPost, bb.nodes[0].base+"/v1/messages", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+p.tok)

@@ -90,6 +90,12 @@ func setup(t testing.TB) *bundle {
 // setupWith is setup with the runner's queues edited first.
 func setupWith(t testing.TB, editQueues func([]jobs.QueueSpec)) *bundle {
 	t.Helper()
+	return newBundle(t, editQueues, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// newBundle starts the runner and two gateway nodes, all logging to logger.
+func newBundle(t testing.TB, editQueues func([]jobs.QueueSpec), logger *slog.Logger) *bundle {
+	t.Helper()
 	url := dbtest.URL(t)
 	pool, err := db.NewPool(context.Background(), db.PoolConfig{URL: url, MaxConns: 10})
 	require.NoError(t, err)
@@ -104,12 +110,12 @@ func setupWith(t testing.TB, editQueues func([]jobs.QueueSpec)) *bundle {
 	b := &bundle{
 		pool: pool, rdb: rdb, keys: fanout.Keys{Prefix: prefix}, auth: a, dbURL: url,
 		redisProxy: dbtest.NewProxy(t, rdb.Options().Addr),
-		logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		logger:     logger,
 	}
 
 	// The runner.
 	runnerRedis := proxiedRedis(t, b.redisProxy)
-	inserter, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	inserter, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: b.logger})
 	require.NoError(t, err)
 	ob, err := outbox.New(inserter, outbox.Config{MaxContentBytes: 1000})
 	require.NoError(t, err)

@@ -16,21 +16,12 @@ import (
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/msgrunner/msgrunner/internal/auth"
-	"github.com/msgrunner/msgrunner/internal/broadcast"
 	"github.com/msgrunner/msgrunner/internal/db"
-	"github.com/msgrunner/msgrunner/internal/dbtest"
-	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/gateway"
 	"github.com/msgrunner/msgrunner/internal/keyring"
-	"github.com/msgrunner/msgrunner/internal/runner"
-	"github.com/msgrunner/msgrunner/jobs"
-	"github.com/msgrunner/msgrunner/outbox"
-	"github.com/msgrunner/msgrunner/workers"
 )
 
 // lockedBuffer is a log sink for several goroutines.
@@ -56,41 +47,7 @@ func (w *lockedBuffer) String() string {
 func setupLogged(t *testing.T) (*bundle, *lockedBuffer) {
 	t.Helper()
 	logs := &lockedBuffer{}
-	dbURL := dbtest.URL(t)
-	pool, err := db.NewPool(context.Background(), db.PoolConfig{URL: dbURL, MaxConns: 10})
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	runnerPool, err := db.NewPool(context.Background(), db.PoolConfig{URL: dbURL, MaxConns: 10, AsyncCommit: true})
-	require.NoError(t, err)
-	t.Cleanup(runnerPool.Close)
-	rdb, prefix := dbtest.Redis(t)
-	a, err := auth.New(secret)
-	require.NoError(t, err)
-	b := &bundle{
-		pool: pool, rdb: rdb, keys: fanout.Keys{Prefix: prefix}, auth: a, dbURL: dbURL,
-		redisProxy: dbtest.NewProxy(t, rdb.Options().Addr),
-		logger:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	}
-	runnerRedis := proxiedRedis(t, b.redisProxy)
-	inserter, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: b.logger})
-	require.NoError(t, err)
-	ob, err := outbox.New(inserter, outbox.Config{MaxContentBytes: 1000})
-	require.NoError(t, err)
-	queues := jobs.DefaultQueues()
-	ws := river.NewWorkers()
-	require.NoError(t, workers.Register(ws, workers.Deps{
-		Pool: runnerPool, Logger: b.logger, Outbox: ob,
-		Broadcasts: broadcast.New(runnerPool, ob, inserter), Sealer: keyring.NewSealer(testKeys),
-		Fanout: fanout.New(runnerRedis, fanout.Config{Keys: b.keys}),
-	}, queues))
-	r, err := runner.New(runnerPool, runner.Config{Queues: queues, Workers: ws, Logger: b.logger, ShutdownTimeout: 2 * time.Second})
-	require.NoError(t, err)
-	require.NoError(t, r.Start(context.Background()))
-	t.Cleanup(func() { _ = r.Shutdown(context.Background()) })
-	for range 2 {
-		b.nodes = append(b.nodes, b.startNode(t, pool))
-	}
-	return b, logs
+	return newBundle(t, nil, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))), logs
 }
 
 // TestSecurityEncryptedContentAndSecretsNeverLeak sends encrypted messages

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
 
+	"github.com/msgrunner/msgrunner/internal/latency"
 	"github.com/msgrunner/msgrunner/outbox"
 )
 
@@ -64,7 +63,7 @@ func BenchmarkResources(b *testing.B) {
 			}
 			conns = append(conns, c)
 			ready := make(chan struct{})
-			go receive(ctx, c, ready, received)
+			go latency.Receive(ctx, c, ready, received)
 			select {
 			case <-ready:
 			case <-time.After(10 * time.Second):
@@ -75,7 +74,7 @@ func BenchmarkResources(b *testing.B) {
 		post := func(p pair) {
 			body, _ := json.Marshal(map[string]any{
 				"conversation_id": outbox.DirectConversationID(p.from, p.to), "recipient_id": p.to,
-				"content": fmt.Sprintf("t=%d", time.Now().UnixNano()),
+				"content": latency.Stamp(time.Now()),
 			})
 			req, _ := http.NewRequest(http.MethodPost, "http://"+gws[0].addr+"/v1/messages", bytes.NewReader(body))
 			req.Header.Set("Authorization", "Bearer "+p.tok)
@@ -149,33 +148,6 @@ func BenchmarkResources(b *testing.B) {
 		}
 		for _, p := range append(gws, rn) {
 			p.stop()
-		}
-	}
-}
-
-// receive reads message frames from c, closing ready at the "ready" frame
-// and sending each message's age (from the t=<unix nanos> in its content)
-// to received.
-func receive(ctx context.Context, c *websocket.Conn, ready chan struct{}, received chan<- time.Duration) {
-	once := sync.OnceFunc(func() { close(ready) })
-	for {
-		_, raw, err := c.Read(ctx)
-		if err != nil {
-			return
-		}
-		var f struct {
-			Type    string `json:"type"`
-			Content string `json:"content"`
-		}
-		if json.Unmarshal(raw, &f) != nil {
-			continue
-		}
-		switch f.Type {
-		case "ready":
-			once()
-		case "message":
-			sent, _ := strconv.ParseInt(strings.TrimPrefix(f.Content, "t="), 10, 64)
-			received <- time.Since(time.Unix(0, sent))
 		}
 	}
 }
