@@ -103,6 +103,12 @@ type Message struct {
 // MaxSendMessageAfter bounds Message.SendMessageAfter.
 const MaxSendMessageAfter = time.Hour
 
+// DefaultDeliveryBackstop is the usual SendMessageAfter of a caller that
+// delivers right after commit (the gateway, broadcast chunks): long enough
+// that the job rarely runs before the fast path has marked the message
+// sent.
+const DefaultDeliveryBackstop = 2 * time.Second
+
 // Result is what SendTx wrote.
 type Result struct {
 	ID             uuid.UUID

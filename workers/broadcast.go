@@ -60,6 +60,11 @@ func (w *BatchSendWorker) Work(ctx context.Context, job *river.Job[jobs.BatchSen
 			return err
 		}
 		record(step.Batch)
+		if step.PublishErr != nil {
+			// The chunk is stored; its send-message jobs deliver it.
+			w.deps.Logger.Warn("broadcast chunk not delivered at once; its jobs will", slog.String("batch_id", step.Batch.ID.String()),
+				slog.Int("published", step.Published), slog.String("error", step.PublishErr.Error()))
+		}
 		if step.Done {
 			w.deps.Logger.Info("broadcast finished", slog.String("batch_id", step.Batch.ID.String()),
 				slog.String("status", step.Batch.Status), slog.Int("processed", step.Batch.Processed), slog.Int("failed", step.Batch.Failed))

@@ -38,8 +38,11 @@ type settings struct {
 	SearchLang  string
 	Redis       *redis.Options
 	RedisPrefix string
-	Logger      *slog.Logger
-	Runner      runner.Config
+	// DeliveryBackstop delays the send-message jobs of broadcast chunks,
+	// which the runner publishes itself right after each chunk commits.
+	DeliveryBackstop time.Duration
+	Logger           *slog.Logger
+	Runner           runner.Config
 	// Tracing is set when OTEL_EXPORTER_OTLP_ENDPOINT is.
 	Tracing *tracing.Config
 	// Sealer rotates conversation keys (encrypt-decrypt); nil without
@@ -70,14 +73,15 @@ func queueEnvPrefix(queue string) string {
 func loadSettings(getenv func(string) string) (settings, error) {
 	r := config.NewReader(getenv)
 	s := settings{
-		DatabaseURL: r.DatabaseURL(),
-		MaxConns:    r.Int("DATABASE_MAX_CONNS", db.DefaultMaxConns, 4, 1000),
-		MaxContent:  r.Int("MAX_CONTENT_BYTES", outbox.DefaultMaxContentBytes, 1, 16<<20),
-		AsyncCommit: r.Bool("RUNNER_ASYNC_COMMIT", true),
-		SearchLang:  r.String("SEARCH_LANGUAGE", "simple"),
-		Redis:       r.Redis(),
-		RedisPrefix: r.String("REDIS_PREFIX", fanout.DefaultPrefix),
-		Logger:      r.Logger(os.Stderr),
+		DatabaseURL:      r.DatabaseURL(),
+		MaxConns:         r.Int("DATABASE_MAX_CONNS", db.DefaultMaxConns, 4, 1000),
+		MaxContent:       r.Int("MAX_CONTENT_BYTES", outbox.DefaultMaxContentBytes, 1, 16<<20),
+		AsyncCommit:      r.Bool("RUNNER_ASYNC_COMMIT", true),
+		SearchLang:       r.String("SEARCH_LANGUAGE", "simple"),
+		Redis:            r.Redis(),
+		RedisPrefix:      r.String("REDIS_PREFIX", fanout.DefaultPrefix),
+		DeliveryBackstop: r.Duration("DELIVERY_BACKSTOP_DELAY", outbox.DefaultDeliveryBackstop, 100*time.Millisecond, time.Hour),
+		Logger:           r.Logger(os.Stderr),
 	}
 	queues := jobs.DefaultQueues()
 	for i := range queues {
@@ -195,11 +199,12 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	}
 	logger.Info("notification providers", slog.Bool("email", s.Notify.Email != nil),
 		slog.Bool("push", s.Notify.Push != nil), slog.Bool("sms", s.Notify.SMS != nil))
+	fo := fanout.New(rdb, fanout.Config{Keys: fanout.Keys{Prefix: s.RedisPrefix}})
 	ws := river.NewWorkers()
 	if err := workers.Register(ws, workers.Deps{
 		Pool: pool, Logger: logger, Outbox: ob, SearchLanguage: s.SearchLang,
-		Broadcasts: broadcast.New(pool, ob, inserter), Attachments: s.Attachments, Sealer: s.Sealer, ExportDir: s.ExportDir,
-		Fanout: fanout.New(rdb, fanout.Config{Keys: fanout.Keys{Prefix: s.RedisPrefix}}), Notify: s.Notify,
+		Broadcasts: broadcast.New(pool, ob, inserter, broadcast.Options{Fanout: fo, Backstop: s.DeliveryBackstop}), Attachments: s.Attachments, Sealer: s.Sealer, ExportDir: s.ExportDir,
+		Fanout: fo, Notify: s.Notify,
 	}, s.Runner.Queues); err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/jobs"
 	"github.com/msgrunner/msgrunner/outbox"
 	"github.com/msgrunner/msgrunner/validation"
@@ -63,13 +64,27 @@ type Service struct {
 	pool   *pgxpool.Pool
 	outbox *outbox.Outbox
 	river  *river.Client[pgx.Tx]
+	opts   Options
+}
+
+// Options are how chunks are delivered.
+type Options struct {
+	// Fanout, when set, publishes each chunk's messages right after the
+	// chunk commits and marks them sent (one Redis round trip and one
+	// statement per chunk), as the gateway does for a single message; their
+	// send-message jobs, delayed by Backstop, are then the backstop. Without
+	// it the send-message jobs deliver.
+	Fanout *fanout.Fanout
+	// Backstop delays the chunk messages' send-message jobs when Fanout is
+	// set (outbox.Message.SendMessageAfter).
+	Backstop time.Duration
 }
 
 // New returns a Service; client may be insert-only. Each recipient's
 // message goes to the direct conversation of sender and recipient
 // (outbox.DirectConversationID).
-func New(pool *pgxpool.Pool, ob *outbox.Outbox, client *river.Client[pgx.Tx]) *Service {
-	return &Service{pool: pool, outbox: ob, river: client}
+func New(pool *pgxpool.Pool, ob *outbox.Outbox, client *river.Client[pgx.Tx], opts Options) *Service {
+	return &Service{pool: pool, outbox: ob, river: client, opts: opts}
 }
 
 // textSafe reports whether s can be stored in Postgres text and jsonb:
@@ -196,6 +211,11 @@ type Step struct {
 	// Done is true when the broadcast is finished (completed or
 	// cancelled) and no chunk is left.
 	Done bool
+	// Published counts the chunk's messages delivered at once (Options.
+	// Fanout); PublishErr says why that failed, in which case their
+	// send-message jobs deliver them.
+	Published  int
+	PublishErr error
 }
 
 // ProcessChunk sends the broadcast's next chunk in one transaction:
@@ -237,18 +257,24 @@ func (s *Service) ProcessChunk(ctx context.Context, id uuid.UUID) (Step, error) 
 	}
 
 	outcomes, msgs, idx := s.render(b, chunk)
+	var stored []db.Message
 	if len(msgs) > 0 {
 		results, err := s.sendAll(ctx, tx, msgs)
 		if err != nil {
 			return Step{}, err
 		}
+		stored = make([]db.Message, 0, len(results))
 		for i, r := range results {
 			o := &outcomes[idx[i]]
 			if r.err != "" {
 				o.Error = r.err
-			} else {
-				o.MessageID = r.id
+				continue
 			}
+			o.MessageID = r.res.ID
+			stored = append(stored, db.Message{
+				ID: r.res.ID, ConversationID: r.res.ConversationID, SenderID: msgs[i].SenderID, RecipientID: msgs[i].RecipientID,
+				Seq: r.res.Seq, Status: db.MessageStatus(r.res.Status), CreatedAt: r.res.CreatedAt, Content: &msgs[i].Content,
+			})
 		}
 	}
 	if err := db.FinishChunk(ctx, tx, id, chunk[len(chunk)-1].Position, outcomes); err != nil {
@@ -257,8 +283,12 @@ func (s *Service) ProcessChunk(ctx context.Context, id uuid.UUID) (Step, error) 
 	if err := tx.Commit(ctx); err != nil {
 		return Step{}, err
 	}
-	b, err = db.GetBatch(ctx, s.pool, id)
-	return Step{Batch: b}, err
+	var step Step
+	if s.opts.Fanout != nil {
+		step.Published, step.PublishErr = s.opts.Fanout.DeliverManyFast(ctx, s.pool, stored)
+	}
+	step.Batch, err = db.GetBatch(ctx, s.pool, id)
+	return step, err
 }
 
 // render builds each recipient's message; recipients whose template fails
@@ -289,14 +319,24 @@ func (s *Service) render(b db.Batch, chunk []db.BatchRecipient) ([]db.RecipientO
 		msgs = append(msgs, outbox.Message{
 			ID: uuid.Must(uuid.NewV7()), ConversationID: outbox.DirectConversationID(b.SenderID, r.RecipientID), SenderID: b.SenderID,
 			RecipientID: r.RecipientID, Content: content, Priority: jobs.Priority(b.Priority).String(),
+			SendMessageAfter: s.backstop(),
 		})
 		idx = append(idx, i)
 	}
 	return outcomes, msgs, idx
 }
 
+// backstop is the send-message delay of chunk messages: only when the
+// chunk delivers them itself.
+func (s *Service) backstop() time.Duration {
+	if s.opts.Fanout == nil {
+		return 0
+	}
+	return s.opts.Backstop
+}
+
 type sendResult struct {
-	id  uuid.UUID
+	res *outbox.Result
 	err string
 }
 
@@ -314,7 +354,7 @@ func (s *Service) sendAll(ctx context.Context, tx pgx.Tx, msgs []outbox.Message)
 			return nil, err
 		}
 		for i, r := range res {
-			out[i].id = r.ID
+			out[i].res = r
 		}
 		return out, nil
 	}
@@ -334,7 +374,7 @@ func (s *Service) sendAll(ctx context.Context, tx pgx.Tx, msgs []outbox.Message)
 			if err := sp.Commit(ctx); err != nil {
 				return nil, err
 			}
-			out[i].id = r.ID
+			out[i].res = r
 		case errors.Is(err, outbox.ErrNotParticipant) || errors.Is(err, outbox.ErrEncryptedConversation) || errors.As(err, &ve):
 			_ = sp.Rollback(ctx)
 			out[i].err = err.Error()

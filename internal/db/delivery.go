@@ -49,6 +49,20 @@ func MarkSentRelaxed(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID) erro
 	return nil
 }
 
+// MarkManySentRelaxed is MarkSentRelaxed for many messages in one
+// statement (a broadcast chunk's fast path).
+func MarkManySentRelaxed(ctx context.Context, pool *pgxpool.Pool, ids []uuid.UUID) error {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL synchronous_commit TO OFF")
+	b.Queue("UPDATE messages SET status = 'sent', sent_at = now() WHERE id = ANY($1) AND status = 'pending'", ids)
+	b.Queue("COMMIT")
+	if err := pool.SendBatch(ctx, b).Close(); err != nil {
+		return translate("marking messages sent", err)
+	}
+	return nil
+}
+
 // Receipt is the result of ApplyReceipt.
 type Receipt struct {
 	SenderID       uuid.UUID

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/msgrunner/msgrunner/internal/db"
@@ -48,6 +49,30 @@ func (f *Fanout) Deliver(ctx context.Context, q db.Querier, m db.Message) (deliv
 // message stays pending and its send-message job publishes it again.
 func (f *Fanout) DeliverFast(ctx context.Context, pool *pgxpool.Pool, m db.Message) (delivered bool, err error) {
 	return f.deliver(ctx, m, func() error { return db.MarkSentRelaxed(ctx, pool, m.ID) })
+}
+
+// DeliverManyFast is DeliverFast for many pending messages: one Redis
+// round trip publishes them all, one statement marks them sent. It returns
+// how many it published.
+func (f *Fanout) DeliverManyFast(ctx context.Context, pool *pgxpool.Pool, ms []db.Message) (int, error) {
+	frs := make([]MessageFrame, 0, len(ms))
+	ids := make([]uuid.UUID, 0, len(ms))
+	for _, m := range ms {
+		if m.Status == db.MessagePending {
+			frs = append(frs, FrameOf(m))
+			ids = append(ids, m.ID)
+		}
+	}
+	if len(frs) == 0 {
+		return 0, nil
+	}
+	if err := f.PublishMessages(ctx, frs); err != nil {
+		return 0, err
+	}
+	if err := db.MarkManySentRelaxed(ctx, pool, ids); err != nil {
+		return len(frs), fmt.Errorf("fanout: published, but %w", err)
+	}
+	return len(frs), nil
 }
 
 func (f *Fanout) deliver(ctx context.Context, m db.Message, mark func() error) (bool, error) {

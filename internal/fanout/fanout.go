@@ -55,6 +55,25 @@ func (f *Fanout) Keys() Keys { return f.cfg.Keys }
 // cached unread counts, in one round trip. Publishing the same frame twice
 // is harmless: clients dedupe by id and the cache by seq.
 func (f *Fanout) PublishMessage(ctx context.Context, fr MessageFrame) error {
+	return f.PublishMessages(ctx, []MessageFrame{fr})
+}
+
+// PublishMessages is PublishMessage for many frames in one round trip.
+func (f *Fanout) PublishMessages(ctx context.Context, frs []MessageFrame) error {
+	pipe := f.rdb.Pipeline()
+	for _, fr := range frs {
+		if err := f.queueMessage(ctx, pipe, fr); err != nil {
+			return err
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("publishing message: %w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// queueMessage adds fr's publish and cache updates to pipe.
+func (f *Fanout) queueMessage(ctx context.Context, pipe redis.Pipeliner, fr MessageFrame) error {
 	fr.Type = FrameMessage
 	if fr.Encrypted {
 		fr.Content = "" // never through Redis
@@ -65,7 +84,6 @@ func (f *Fanout) PublishMessage(ctx context.Context, fr MessageFrame) error {
 	}
 	k := f.cfg.Keys
 	recent := k.recent(fr.ConversationID)
-	pipe := f.rdb.Pipeline()
 	pipe.Publish(ctx, k.UserChannel(fr.RecipientID), b)
 	// Replace whatever the cache holds at this seq, then trim to the newest.
 	// An encrypted message is cached as its marker frame (no content), so
@@ -75,9 +93,6 @@ func (f *Fanout) PublishMessage(ctx context.Context, fr MessageFrame) error {
 	pipe.ZRemRangeByRank(ctx, recent, 0, int64(-f.cfg.RecentMax-1))
 	pipe.Expire(ctx, recent, f.cfg.RecentTTL)
 	f.bumpUnread(ctx, pipe, fr.RecipientID)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("publishing message: %w: %w", ErrUnavailable, err)
-	}
 	return nil
 }
 

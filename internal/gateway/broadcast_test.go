@@ -164,3 +164,25 @@ func TestBroadcastTemplateCancelAndInputErrors(t *testing.T) {
 	code, _ = do(t, http.MethodGet, b.nodes[0].base+"/v1/broadcasts/"+uuid.New().String(), tok, nil)
 	require.Equal(t, http.StatusNotFound, code)
 }
+
+// A chunk's messages are published and marked sent right after the chunk
+// commits, before their send-message jobs (the backstop, scheduled
+// DeliveryBackstop later) are due; a recipient online gets the frame.
+func TestBroadcastChunkIsDeliveredAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	sender := uuid.New()
+	tok := b.token(t, sender)
+	rcpts := recipients(50)
+	ws := b.dial(t, 1, b.token(t, uuid.MustParse(rcpts[7])))
+	code, res := do(t, http.MethodPost, b.nodes[0].base+"/v1/broadcasts", tok, map[string]any{
+		"recipient_ids": rcpts, "content": "fast broadcast", "chunk_size": 25,
+	})
+	require.Equal(t, http.StatusAccepted, code, res)
+	b.waitBroadcast(t, tok, res["id"].(string), "completed")
+	f := ws.expect("message", nil)
+	require.Equal(t, "fast broadcast", f["content"])
+	require.Equal(t, 50, b.count(t, `SELECT count(*) FROM messages m JOIN river_job j
+		ON j.kind = 'send-message' AND j.args->>'message_id' = m.id::text
+		WHERE m.sender_id = $1 AND m.sent_at < j.scheduled_at`, sender), "sent before the backstop was due")
+}

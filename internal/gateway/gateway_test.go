@@ -115,6 +115,7 @@ func newBundle(t testing.TB, editQueues func([]jobs.QueueSpec), logger *slog.Log
 
 	// The runner.
 	runnerRedis := proxiedRedis(t, b.redisProxy)
+	runnerFanout := fanout.New(runnerRedis, fanout.Config{Keys: b.keys})
 	inserter, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: b.logger})
 	require.NoError(t, err)
 	ob, err := outbox.New(inserter, outbox.Config{MaxContentBytes: 1000})
@@ -126,8 +127,8 @@ func newBundle(t testing.TB, editQueues func([]jobs.QueueSpec), logger *slog.Log
 	ws := river.NewWorkers()
 	require.NoError(t, workers.Register(ws, workers.Deps{
 		Pool: runnerPool, Logger: b.logger, Outbox: ob,
-		Broadcasts: broadcast.New(runnerPool, ob, inserter), Sealer: keyring.NewSealer(testKeys),
-		Fanout: fanout.New(runnerRedis, fanout.Config{Keys: b.keys}),
+		Broadcasts: broadcast.New(runnerPool, ob, inserter, broadcast.Options{Fanout: runnerFanout, Backstop: gateway.DefaultDeliveryBackstop}),
+		Sealer:     keyring.NewSealer(testKeys), Fanout: runnerFanout,
 	}, queues))
 	r, err := runner.New(runnerPool, runner.Config{Queues: queues, Workers: ws, Logger: b.logger, ShutdownTimeout: 2 * time.Second})
 	require.NoError(t, err)

@@ -36,7 +36,7 @@ import (
 const (
 	DefaultSendBuffer       = 256
 	DefaultShutdownTimeout  = 10 * time.Second
-	DefaultDeliveryBackstop = 2 * time.Second
+	DefaultDeliveryBackstop = outbox.DefaultDeliveryBackstop
 	DefaultDBTimeout        = 5 * time.Second
 	DefaultMaxFrameBytes    = 256 << 10
 )
@@ -172,7 +172,7 @@ func New(pool *pgxpool.Pool, fo *fanout.Fanout, hub *fanout.Hub, cfg Config) (*S
 		return nil, fmt.Errorf("gateway: registering metrics: %w", err)
 	}
 	s := &Server{
-		cfg: cfg, pool: pool, river: rc, outbox: ob, bcast: broadcast.New(pool, ob, rc), fanout: fo, hub: hub, logger: cfg.Logger,
+		cfg: cfg, pool: pool, river: rc, outbox: ob, bcast: broadcast.New(pool, ob, rc, broadcast.Options{}), fanout: fo, hub: hub, logger: cfg.Logger,
 		metrics: metrics, conns: map[*conn]struct{}{},
 	}
 	s.echo = s.routes()
