@@ -38,15 +38,7 @@ func MarkSent(ctx context.Context, q Querier, id uuid.UUID) (bool, error) {
 // gateway's fast path, whose send-message job re-publishes a message still
 // pending, which clients dedupe.
 func MarkSentRelaxed(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID) error {
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue("SET LOCAL synchronous_commit TO OFF")
-	b.Queue("UPDATE messages SET status = 'sent', sent_at = now() WHERE id = $1 AND status = 'pending'", id)
-	b.Queue("COMMIT")
-	if err := pool.SendBatch(ctx, b).Close(); err != nil {
-		return translate("marking message sent", err)
-	}
-	return nil
+	return MarkManySentRelaxed(ctx, pool, []uuid.UUID{id})
 }
 
 // MarkManySentRelaxed is MarkSentRelaxed for many messages in one
