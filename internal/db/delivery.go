@@ -12,11 +12,12 @@ import (
 	"github.com/msgrunner/msgrunner/internal/db/internal/dbsqlc"
 )
 
-// IsParticipant reports whether user is a participant of the conversation
-// (false for an unknown conversation).
-func IsParticipant(ctx context.Context, q Querier, conversationID, userID uuid.UUID) (bool, error) {
-	ok, err := dbsqlc.New(q).IsParticipant(ctx, dbsqlc.IsParticipantParams{ConversationID: conversationID, UserID: userID})
-	return ok, translate("checking participant", err)
+// HiddenThroughSeq returns the seq up to which user's history of the
+// conversation is hidden (0 unless they deleted it on their side), or
+// ErrNotFound when they are not a participant.
+func HiddenThroughSeq(ctx context.Context, q Querier, conversationID, userID uuid.UUID) (int64, error) {
+	n, err := dbsqlc.New(q).HiddenThroughSeq(ctx, dbsqlc.HiddenThroughSeqParams{ConversationID: conversationID, UserID: userID})
+	return n, translate("checking participant", err)
 }
 
 // MarkSent moves a pending message to sent and reports whether it did; a

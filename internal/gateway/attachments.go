@@ -120,5 +120,9 @@ func (s *Server) deleteConversation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Its messages no longer count as unread for the caller.
+	if err := s.fanout.InvalidateUnread(ctx, userOf(c)); err != nil {
+		s.logger.Warn("unread counts not invalidated after a conversation delete", slog.String("error", err.Error()))
+	}
 	return c.JSON(http.StatusOK, map[string]any{"conversation_id": id, "deleted_for_everyone": forAll})
 }

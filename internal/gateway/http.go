@@ -437,13 +437,15 @@ func (s *Server) history(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.DBTimeout)
 	defer cancel()
-	ok, err := db.IsParticipant(ctx, s.pool, conv, userOf(c))
+	hidden, err := db.HiddenThroughSeq(ctx, s.pool, conv, userOf(c))
+	if errors.Is(err, db.ErrNotFound) {
+		return newError(http.StatusForbidden, "not_participant", "you are not a participant of this conversation")
+	}
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return newError(http.StatusForbidden, "not_participant", "you are not a participant of this conversation")
-	}
+	// What the caller deleted on their side stays hidden from them.
+	after = max(after, hidden)
 	frames, version, hit := s.fanout.Recent(ctx, conv, after, int(limit))
 	if hit {
 		for i := range frames {

@@ -22,10 +22,13 @@ WHERE m.created_at < @before::timestamptz AND m.status IN ('delivered', 'read')
         AND j.state IN ('available', 'running', 'retryable', 'scheduled', 'pending'));
 
 -- name: MarkConversationDeletedFor :one
--- Marks the conversation deleted for one participant, and for everyone
--- once every participant has; returns whether it is now deleted for all.
+-- Marks the conversation deleted for one participant (hiding its messages
+-- so far from them), and for everyone once every participant has; returns
+-- whether it is now deleted for all.
 WITH mine AS (
-    UPDATE conversation_participants cp SET deleted_at = coalesce(cp.deleted_at, now())
+    UPDATE conversation_participants cp SET deleted_at = coalesce(cp.deleted_at, now()),
+        hidden_through_seq = greatest(cp.hidden_through_seq,
+            (SELECT c.last_seq FROM conversations c WHERE c.id = @conversation_id::uuid))
     WHERE cp.conversation_id = @conversation_id::uuid AND cp.user_id = @user_id::uuid
     RETURNING cp.conversation_id
 ), others AS (

@@ -41,11 +41,11 @@ SELECT user_id FROM conversation_participants
 WHERE conversation_id = @conversation_id
 ORDER BY user_id;
 
--- name: IsParticipant :one
-SELECT EXISTS (
-    SELECT 1 FROM conversation_participants
-    WHERE conversation_id = @conversation_id AND user_id = @user_id
-);
+-- name: HiddenThroughSeq :one
+-- The seq up to which the user's history of the conversation is hidden (0
+-- unless they deleted it); no row when they are not a participant.
+SELECT hidden_through_seq FROM conversation_participants
+WHERE conversation_id = @conversation_id AND user_id = @user_id;
 
 -- name: MarkSent :one
 -- Moves a pending message to sent; a message already past pending is left
@@ -78,7 +78,8 @@ LIMIT @max_rows;
 
 -- name: ResumeMessages :many
 -- Every message of the user's conversations after the given seq per
--- conversation (0 for conversations not listed), ordered by conversation
+-- conversation (0 for conversations not listed) and after what the user
+-- hid by deleting the conversation on their side, ordered by conversation
 -- and seq, from the (cursor_conversation, cursor_seq) position on.
 WITH req AS (
     SELECT unnest(@conversation_ids::uuid[]) AS conversation_id,
@@ -88,16 +89,18 @@ SELECT m.* FROM conversation_participants p
 JOIN messages m ON m.conversation_id = p.conversation_id
 LEFT JOIN req ON req.conversation_id = p.conversation_id
 WHERE p.user_id = @user_id
-  AND m.seq > coalesce(req.after_seq, 0)
+  AND m.seq > greatest(coalesce(req.after_seq, 0), p.hidden_through_seq)
   AND (m.conversation_id, m.seq) > (@cursor_conversation::uuid, @cursor_seq::bigint)
 ORDER BY m.conversation_id, m.seq
 LIMIT @max_rows;
 
 -- name: UnreadCounts :many
-SELECT conversation_id, count(*)::bigint AS unread
-FROM messages
-WHERE recipient_id = @recipient_id AND read_at IS NULL
-GROUP BY conversation_id;
+-- Messages the user deleted with their conversation do not count.
+SELECT m.conversation_id, count(*)::bigint AS unread
+FROM messages m
+JOIN conversation_participants p ON p.conversation_id = m.conversation_id AND p.user_id = m.recipient_id
+WHERE m.recipient_id = @recipient_id AND m.read_at IS NULL AND m.seq > p.hidden_through_seq
+GROUP BY m.conversation_id;
 
 -- name: AllocateSeqs :many
 -- AllocateSeq for many distinct conversations in one statement.

@@ -26,7 +26,7 @@ SELECT m.id, m.conversation_id, m.seq, m.sender_id, m.created_at,
 FROM (SELECT websearch_to_tsquery((@language::text)::regconfig, @query::text) AS query) q
 JOIN message_search s ON s.document @@ q.query
 JOIN messages m ON m.id = s.message_id AND m.deleted_at IS NULL
-JOIN conversation_participants p ON p.conversation_id = s.conversation_id AND p.user_id = @user_id AND p.deleted_at IS NULL
+JOIN conversation_participants p ON p.conversation_id = s.conversation_id AND p.user_id = @user_id AND m.seq > p.hidden_through_seq
 WHERE (sqlc.narg('conversation_id')::uuid IS NULL OR s.conversation_id = sqlc.narg('conversation_id')::uuid)
   AND (NOT @after::bool OR (ts_rank(s.document, q.query)::float4, m.id) < (@after_rank::float4, @after_id::uuid))
 ORDER BY rank DESC, m.id DESC

@@ -237,7 +237,9 @@ func (q *Queries) InsertAttachment(ctx context.Context, arg InsertAttachmentPara
 
 const markConversationDeletedFor = `-- name: MarkConversationDeletedFor :one
 WITH mine AS (
-    UPDATE conversation_participants cp SET deleted_at = coalesce(cp.deleted_at, now())
+    UPDATE conversation_participants cp SET deleted_at = coalesce(cp.deleted_at, now()),
+        hidden_through_seq = greatest(cp.hidden_through_seq,
+            (SELECT c.last_seq FROM conversations c WHERE c.id = $1::uuid))
     WHERE cp.conversation_id = $1::uuid AND cp.user_id = $2::uuid
     RETURNING cp.conversation_id
 ), others AS (
@@ -262,8 +264,9 @@ type MarkConversationDeletedForRow struct {
 	DeletedForAll int64
 }
 
-// Marks the conversation deleted for one participant, and for everyone
-// once every participant has; returns whether it is now deleted for all.
+// Marks the conversation deleted for one participant (hiding its messages
+// so far from them), and for everyone once every participant has; returns
+// whether it is now deleted for all.
 func (q *Queries) MarkConversationDeletedFor(ctx context.Context, arg MarkConversationDeletedForParams) (MarkConversationDeletedForRow, error) {
 	row := q.db.QueryRow(ctx, markConversationDeletedFor, arg.ConversationID, arg.UserID)
 	var i MarkConversationDeletedForRow

@@ -161,6 +161,25 @@ func (q *Queries) GetMessageForRecipient(ctx context.Context, arg GetMessageForR
 	return i, err
 }
 
+const hiddenThroughSeq = `-- name: HiddenThroughSeq :one
+SELECT hidden_through_seq FROM conversation_participants
+WHERE conversation_id = $1 AND user_id = $2
+`
+
+type HiddenThroughSeqParams struct {
+	ConversationID uuid.UUID
+	UserID         uuid.UUID
+}
+
+// The seq up to which the user's history of the conversation is hidden (0
+// unless they deleted it); no row when they are not a participant.
+func (q *Queries) HiddenThroughSeq(ctx context.Context, arg HiddenThroughSeqParams) (int64, error) {
+	row := q.db.QueryRow(ctx, hiddenThroughSeq, arg.ConversationID, arg.UserID)
+	var hidden_through_seq int64
+	err := row.Scan(&hidden_through_seq)
+	return hidden_through_seq, err
+}
+
 const insertMessage = `-- name: InsertMessage :one
 WITH existing AS (
     SELECT count(*) AS total,
@@ -307,25 +326,6 @@ func (q *Queries) InsertMessages(ctx context.Context, arg InsertMessagesParams) 
 	return items, nil
 }
 
-const isParticipant = `-- name: IsParticipant :one
-SELECT EXISTS (
-    SELECT 1 FROM conversation_participants
-    WHERE conversation_id = $1 AND user_id = $2
-)
-`
-
-type IsParticipantParams struct {
-	ConversationID uuid.UUID
-	UserID         uuid.UUID
-}
-
-func (q *Queries) IsParticipant(ctx context.Context, arg IsParticipantParams) (bool, error) {
-	row := q.db.QueryRow(ctx, isParticipant, arg.ConversationID, arg.UserID)
-	var exists bool
-	err := row.Scan(&exists)
-	return exists, err
-}
-
 const listConversationMessages = `-- name: ListConversationMessages :many
 SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at FROM messages
 WHERE conversation_id = $1 AND seq > $2
@@ -428,7 +428,7 @@ SELECT m.id, m.conversation_id, m.sender_id, m.recipient_id, m.seq, m.priority, 
 JOIN messages m ON m.conversation_id = p.conversation_id
 LEFT JOIN req ON req.conversation_id = p.conversation_id
 WHERE p.user_id = $1
-  AND m.seq > coalesce(req.after_seq, 0)
+  AND m.seq > greatest(coalesce(req.after_seq, 0), p.hidden_through_seq)
   AND (m.conversation_id, m.seq) > ($2::uuid, $3::bigint)
 ORDER BY m.conversation_id, m.seq
 LIMIT $4
@@ -444,7 +444,8 @@ type ResumeMessagesParams struct {
 }
 
 // Every message of the user's conversations after the given seq per
-// conversation (0 for conversations not listed), ordered by conversation
+// conversation (0 for conversations not listed) and after what the user
+// hid by deleting the conversation on their side, ordered by conversation
 // and seq, from the (cursor_conversation, cursor_seq) position on.
 func (q *Queries) ResumeMessages(ctx context.Context, arg ResumeMessagesParams) ([]Message, error) {
 	rows, err := q.db.Query(ctx, resumeMessages,
@@ -493,10 +494,11 @@ func (q *Queries) ResumeMessages(ctx context.Context, arg ResumeMessagesParams) 
 }
 
 const unreadCounts = `-- name: UnreadCounts :many
-SELECT conversation_id, count(*)::bigint AS unread
-FROM messages
-WHERE recipient_id = $1 AND read_at IS NULL
-GROUP BY conversation_id
+SELECT m.conversation_id, count(*)::bigint AS unread
+FROM messages m
+JOIN conversation_participants p ON p.conversation_id = m.conversation_id AND p.user_id = m.recipient_id
+WHERE m.recipient_id = $1 AND m.read_at IS NULL AND m.seq > p.hidden_through_seq
+GROUP BY m.conversation_id
 `
 
 type UnreadCountsRow struct {
@@ -504,6 +506,7 @@ type UnreadCountsRow struct {
 	Unread         int64
 }
 
+// Messages the user deleted with their conversation do not count.
 func (q *Queries) UnreadCounts(ctx context.Context, recipientID uuid.UUID) ([]UnreadCountsRow, error) {
 	rows, err := q.db.Query(ctx, unreadCounts, recipientID)
 	if err != nil {

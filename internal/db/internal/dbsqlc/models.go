@@ -537,10 +537,11 @@ type ConversationKey struct {
 }
 
 type ConversationParticipant struct {
-	ConversationID uuid.UUID
-	UserID         uuid.UUID
-	JoinedAt       time.Time
-	DeletedAt      *time.Time
+	ConversationID   uuid.UUID
+	UserID           uuid.UUID
+	JoinedAt         time.Time
+	DeletedAt        *time.Time
+	HiddenThroughSeq int64
 }
 
 type DeviceToken struct {
