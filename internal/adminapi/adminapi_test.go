@@ -484,3 +484,34 @@ func TestReportsPageAndJSON(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, code)
 	require.Equal(t, "from", body["error"].(map[string]any)["field"])
 }
+
+// A queue holding jobs that River has not recorded (no runner works it) is
+// in the metrics, the health report and the per-queue routes, instead of
+// being a 404: it is the queue most in need of attention.
+func TestQueueWithJobsButNoRunnerIsReported(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	b.job(t, "orphan-queue", "available")
+	id := b.job(t, "orphan-queue", "discarded")
+	b.exec(t, `UPDATE river_job SET scheduled_at = now() - interval '10 minutes' WHERE state = 'available'`)
+
+	code, body := b.do(t, http.MethodGet, "/queue/metrics", viewerToken)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body["queues"], "orphan-queue")
+
+	code, body = b.do(t, http.MethodGet, "/queue/health", viewerToken)
+	require.Equal(t, http.StatusOK, code, body)
+	orphan := body["queues"].(map[string]any)["orphan-queue"].(map[string]any)
+	require.Equal(t, "unhealthy", orphan["status"], "a job waiting 10 minutes")
+	require.Equal(t, "unhealthy", body["status"])
+
+	code, body = b.do(t, http.MethodGet, "/queue/health/orphan-queue", viewerToken)
+	require.Equal(t, http.StatusOK, code, body)
+	code, body = b.do(t, http.MethodGet, "/queue/orphan-queue/failed", viewerToken)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Len(t, body["jobs"], 1)
+	require.EqualValues(t, id, body["jobs"].([]any)[0].(map[string]any)["id"])
+
+	code, _ = b.do(t, http.MethodGet, "/queue/health/no-such-queue", viewerToken)
+	require.Equal(t, http.StatusNotFound, code)
+}

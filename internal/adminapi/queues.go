@@ -110,15 +110,26 @@ func queueNames(configured []string, known map[string]bool) []string {
 	return names
 }
 
-// requireQueue answers 404 for a queue that is neither configured nor
-// known to River.
+// requireQueue answers 404 for a queue that is not configured, not known
+// to River and holds no job (the queues /queue/metrics lists).
 func (s *Server) requireQueue(ctx context.Context, name string) error {
 	names, err := s.queueNames(ctx)
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(names, name) {
-		return newError(http.StatusNotFound, "queue_not_found", "no queue named "+strconv.Quote(name))
+	if slices.Contains(names, name) {
+		return nil
+	}
+	notFound := newError(http.StatusNotFound, "queue_not_found", "no queue named "+strconv.Quote(name))
+	if !utf8.ValidString(name) || strings.ContainsRune(name, 0) {
+		return notFound // no job can be in it: Postgres text cannot hold it
+	}
+	has, err := db.QueueHasJobs(ctx, s.pool, name)
+	if err != nil {
+		return err
+	}
+	if !has {
+		return notFound
 	}
 	return nil
 }
@@ -166,10 +177,17 @@ func (s *Server) queueHealth(c echo.Context) error {
 		}
 		names = []string{one}
 	} else {
-		var err error
-		if names, err = s.queueNames(ctx); err != nil {
+		// Every queue /queue/metrics lists: a queue holding jobs that no
+		// runner has recorded (none works it) is the one most in need of a
+		// health check.
+		all, _, err := s.Metrics(ctx)
+		if err != nil {
 			return err
 		}
+		for name := range all {
+			names = append(names, name)
+		}
+		slices.Sort(names)
 	}
 	stats, err := db.QueueHealthSince(ctx, s.pool, names, time.Now().Add(-s.cfg.Health.Window))
 	if err != nil {

@@ -40,6 +40,13 @@ func KnownQueues(ctx context.Context, q Querier) (paused map[string]bool, err er
 	return out, nil
 }
 
+// QueueHasJobs reports whether queue holds any job, in any state (a queue
+// River has not recorded yet, say because no runner works it, can).
+func QueueHasJobs(ctx context.Context, q Querier, queue string) (bool, error) {
+	ok, err := dbsqlc.New(q).QueueHasJobs(ctx, queue)
+	return ok, translate("checking queue", err)
+}
+
 // QueueHealth is the raw material of a queue's health.
 type QueueHealth struct {
 	Queue string

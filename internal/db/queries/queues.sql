@@ -17,3 +17,12 @@ SELECT q.queue::text AS queue,
 FROM (SELECT unnest(@queues::text[]) AS queue) q
 LEFT JOIN river_job j ON j.queue = q.queue
 GROUP BY q.queue;
+
+-- name: QueueHasJobs :one
+-- Whether any job is in the queue (in any state): one index descent per
+-- state on River's (state, queue, ...) index.
+SELECT EXISTS (
+    SELECT 1 FROM river_job
+    WHERE state = ANY('{available,cancelled,completed,discarded,pending,retryable,running,scheduled}'::river_job_state[])
+      AND queue = @queue::text
+);

@@ -71,6 +71,23 @@ func (q *Queries) KnownQueues(ctx context.Context) ([]KnownQueuesRow, error) {
 	return items, nil
 }
 
+const queueHasJobs = `-- name: QueueHasJobs :one
+SELECT EXISTS (
+    SELECT 1 FROM river_job
+    WHERE state = ANY('{available,cancelled,completed,discarded,pending,retryable,running,scheduled}'::river_job_state[])
+      AND queue = $1::text
+)
+`
+
+// Whether any job is in the queue (in any state): one index descent per
+// state on River's (state, queue, ...) index.
+func (q *Queries) QueueHasJobs(ctx context.Context, queue string) (bool, error) {
+	row := q.db.QueryRow(ctx, queueHasJobs, queue)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
 const queueHealthStats = `-- name: QueueHealthStats :many
 SELECT q.queue::text AS queue,
        count(*) FILTER (WHERE j.state = 'completed' AND j.finalized_at >= $1::timestamptz)::bigint AS completed,
