@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -272,9 +273,12 @@ func (s *Server) seal(ctx context.Context, msg *outbox.Message) error {
 // says why it cannot be read (the key destroyed, tampering). Its database
 // reads are bounded by DBTimeout whatever ctx allows, so a slow database
 // never holds a socket's resume or live stream longer than that.
-func (s *Server) reveal(ctx context.Context, fr *fanout.MessageFrame, m *db.Message) {
+func (s *Server) reveal(ctx context.Context, op *keyring.Opener, fr *fanout.MessageFrame, m *db.Message) {
 	if !fr.Encrypted || s.cfg.Sealer == nil {
 		return
+	}
+	if op == nil {
+		op = s.cfg.Sealer.NewOpener()
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
 	defer cancel()
@@ -286,7 +290,7 @@ func (s *Server) reveal(ctx context.Context, fr *fanout.MessageFrame, m *db.Mess
 		}
 		m = &got
 	}
-	plain, err := s.cfg.Sealer.Open(ctx, s.pool, *m)
+	plain, err := op.Open(ctx, s.pool, *m)
 	switch {
 	case errors.Is(err, keyring.ErrShredded):
 		fr.Unreadable = "the conversation's key was destroyed"
@@ -298,6 +302,15 @@ func (s *Server) reveal(ctx context.Context, fr *fanout.MessageFrame, m *db.Mess
 	default:
 		fr.Content = plain
 	}
+}
+
+// opener returns a key cache for one request's encrypted messages (nil
+// without keys).
+func (s *Server) opener() *keyring.Opener {
+	if s.cfg.Sealer == nil {
+		return nil
+	}
+	return s.cfg.Sealer.NewOpener()
 }
 
 // schedule holds a message from user until at (its send_at or delay_ms).
@@ -447,11 +460,12 @@ func (s *Server) history(c echo.Context) error {
 	// What the caller deleted on their side stays hidden from them.
 	after = max(after, hidden)
 	frames, version, hit := s.fanout.Recent(ctx, conv, after, int(limit))
-	if hit {
-		for i := range frames {
-			s.reveal(ctx, &frames[i], nil)
-		}
-	} else {
+	if hit && slices.ContainsFunc(frames, func(f fanout.MessageFrame) bool { return f.Encrypted }) {
+		// Cached encrypted frames carry no content: one page read from
+		// Postgres beats a read per message.
+		hit = false
+	}
+	if !hit {
 		msgs, err := db.ListConversationMessages(ctx, s.pool, conv, after, int(limit))
 		if err != nil {
 			return err
@@ -468,8 +482,9 @@ func (s *Server) history(c echo.Context) error {
 				s.logger.Debug("filling recent cache", slog.String("error", err.Error()))
 			}
 		}
+		op := s.opener()
 		for i := range frames {
-			s.reveal(ctx, &frames[i], &msgs[i])
+			s.reveal(ctx, op, &frames[i], &msgs[i])
 		}
 	}
 	next := after

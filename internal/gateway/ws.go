@@ -234,7 +234,7 @@ func (c *conn) revealLive(b []byte) []byte {
 	if err := json.Unmarshal(b, &fr); err != nil || fr.Type != fanout.FrameMessage || fr.RecipientID != c.user {
 		return b
 	}
-	c.s.reveal(c.ctx, &fr, nil)
+	c.s.reveal(c.ctx, nil, &fr, nil)
 	out, err := json.Marshal(fr)
 	if err != nil {
 		return b
@@ -451,6 +451,7 @@ func (c *conn) handleAck(f clientFrame) error {
 func (c *conn) handleResume(f clientFrame) error {
 	var cursor db.ResumeCursor
 	total := 0
+	op := c.s.opener()
 	for {
 		ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.DBTimeout)
 		msgs, err := db.ResumeMessages(ctx, c.s.pool, c.user, f.After, cursor, resumePageSize)
@@ -461,7 +462,7 @@ func (c *conn) handleResume(f clientFrame) error {
 		for _, m := range msgs {
 			fr := fanout.FrameOf(m)
 			fr.Status = string(m.Status)
-			c.s.reveal(c.ctx, &fr, &m)
+			c.s.reveal(c.ctx, op, &fr, &m)
 			c.send(fr)
 		}
 		total += len(msgs)

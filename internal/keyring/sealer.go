@@ -147,6 +147,27 @@ func (s *Sealer) Seal(ctx context.Context, q db.Querier, conv, id uuid.UUID, con
 // Open decrypts a stored message's ciphertext. Errors: ErrShredded,
 // ErrUnknownKey, ErrOpen (wrong key or tampered).
 func (s *Sealer) Open(ctx context.Context, q db.Querier, m db.Message) (string, error) {
+	return s.NewOpener().Open(ctx, q, m)
+}
+
+// Opener opens many messages with one key read (and unwrap) per
+// conversation and key generation: make one per request or page. It is not
+// safe for concurrent use.
+type Opener struct {
+	s    *Sealer
+	keys map[openerKey]*DataKey
+}
+
+type openerKey struct {
+	conv  uuid.UUID
+	label string
+}
+
+// NewOpener returns an Opener with an empty key cache.
+func (s *Sealer) NewOpener() *Opener { return &Opener{s: s, keys: map[openerKey]*DataKey{}} }
+
+// Open is Sealer.Open, reusing keys this Opener has read before.
+func (o *Opener) Open(ctx context.Context, q db.Querier, m db.Message) (string, error) {
 	if m.Content != nil {
 		return *m.Content, nil
 	}
@@ -154,9 +175,14 @@ func (s *Sealer) Open(ctx context.Context, q db.Querier, m db.Message) (string, 
 	if m.KeyID != nil {
 		label = *m.KeyID
 	}
-	dk, err := s.KeyFor(ctx, q, m.ConversationID, label)
-	if err != nil {
-		return "", err
+	k := openerKey{conv: m.ConversationID, label: label}
+	dk := o.keys[k]
+	if dk == nil {
+		var err error
+		if dk, err = o.s.KeyFor(ctx, q, m.ConversationID, label); err != nil {
+			return "", err
+		}
+		o.keys[k] = dk
 	}
 	plain, err := dk.Open(m.Ciphertext, m.ID[:])
 	return string(plain), err
