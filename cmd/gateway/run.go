@@ -17,9 +17,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/gateway"
-	"github.com/msgrunner/msgrunner/internal/keyring"
 	"github.com/msgrunner/msgrunner/internal/ratelimit"
-	"github.com/msgrunner/msgrunner/outbox"
 )
 
 type settings struct {
@@ -47,7 +45,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		DatabaseURL: r.DatabaseURL(),
 		MaxConns:    r.Int("DATABASE_MAX_CONNS", db.DefaultMaxConns, 4, 1000),
 		Redis:       r.Redis(),
-		RedisPrefix: r.String("REDIS_PREFIX", fanout.DefaultPrefix),
+		RedisPrefix: r.RedisPrefix(),
 		Logger:      r.Logger(os.Stderr),
 	}
 	secret, ok := r.Lookup("AUTH_SECRET")
@@ -68,13 +66,13 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	s.Gateway = gateway.Config{
 		Addr:               r.Addr("GATEWAY_ADDR", ":8081"),
 		Auth:               authority,
-		MaxContentBytes:    r.Int("MAX_CONTENT_BYTES", outbox.DefaultMaxContentBytes, 1, 16<<20),
+		MaxContentBytes:    r.MaxContentBytes(),
 		SendBuffer:         r.Int("WS_SEND_BUFFER", gateway.DefaultSendBuffer, 1, 1<<16),
-		DeliveryBackstop:   r.Duration("DELIVERY_BACKSTOP_DELAY", gateway.DefaultDeliveryBackstop, 100*time.Millisecond, time.Hour),
+		DeliveryBackstop:   r.DeliveryBackstop(),
 		DBTimeout:          r.Duration("GATEWAY_DB_TIMEOUT", gateway.DefaultDBTimeout, 100*time.Millisecond, time.Minute),
 		ShutdownTimeout:    r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", gateway.DefaultShutdownTimeout, time.Second, 10*time.Minute),
 		AllowedOrigins:     origins,
-		SearchLanguage:     r.String("SEARCH_LANGUAGE", "simple"),
+		SearchLanguage:     r.SearchLanguage(),
 		AttachmentMaxBytes: int64(r.Int("ATTACHMENT_MAX_BYTES", 10<<20, 1, 1<<30)),
 		AttachmentTTL:      r.Duration("ATTACHMENT_TTL", 30*24*time.Hour, time.Minute, 10*365*24*time.Hour),
 		Logger:             s.Logger,
@@ -95,8 +93,8 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		PerSecond: r.Int("RATE_LIMIT_PER_SECOND", defaultRateLimitPerSecond, 0, 100_000),
 	}
 	s.RateLimit.Burst = r.Int("RATE_LIMIT_BURST", 2*s.RateLimit.PerSecond, 0, 1_000_000)
-	if ring := r.Keyring(); ring != nil {
-		s.Gateway.Sealer = keyring.NewSealer(ring)
+	if sealer := r.Sealer(); sealer != nil {
+		s.Gateway.Sealer = sealer
 	}
 	if store := r.Attachments(); store != nil {
 		s.Gateway.Attachments = store

@@ -75,12 +75,12 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	s := settings{
 		DatabaseURL:      r.DatabaseURL(),
 		MaxConns:         r.Int("DATABASE_MAX_CONNS", db.DefaultMaxConns, 4, 1000),
-		MaxContent:       r.Int("MAX_CONTENT_BYTES", outbox.DefaultMaxContentBytes, 1, 16<<20),
+		MaxContent:       r.MaxContentBytes(),
 		AsyncCommit:      r.Bool("RUNNER_ASYNC_COMMIT", true),
-		SearchLang:       r.String("SEARCH_LANGUAGE", "simple"),
+		SearchLang:       r.SearchLanguage(),
 		Redis:            r.Redis(),
-		RedisPrefix:      r.String("REDIS_PREFIX", fanout.DefaultPrefix),
-		DeliveryBackstop: r.Duration("DELIVERY_BACKSTOP_DELAY", outbox.DefaultDeliveryBackstop, 100*time.Millisecond, time.Hour),
+		RedisPrefix:      r.RedisPrefix(),
+		DeliveryBackstop: r.DeliveryBackstop(),
 		Logger:           r.Logger(os.Stderr),
 	}
 	queues := jobs.DefaultQueues()
@@ -105,9 +105,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		DiscardedRetention:   r.Duration("RIVER_DISCARDED_RETENTION", runner.DefaultDiscardedRetention, time.Minute, 365*24*time.Hour),
 		Logger:               s.Logger,
 	}
-	if ring := r.Keyring(); ring != nil {
-		s.Sealer = keyring.NewSealer(ring)
-	}
+	s.Sealer = r.Sealer()
 	if store := r.Attachments(); store != nil {
 		s.Attachments = store
 	}

@@ -1,0 +1,39 @@
+package config
+
+import (
+	"time"
+
+	"github.com/msgrunner/msgrunner/internal/fanout"
+	"github.com/msgrunner/msgrunner/internal/keyring"
+	"github.com/msgrunner/msgrunner/outbox"
+)
+
+// Settings the gateway and the runner both read, so they always agree on
+// names, defaults and bounds.
+
+// MaxContentBytes reads MAX_CONTENT_BYTES, the largest message content.
+func (r *Reader) MaxContentBytes() int {
+	return r.Int("MAX_CONTENT_BYTES", outbox.DefaultMaxContentBytes, 1, 16<<20)
+}
+
+// SearchLanguage reads SEARCH_LANGUAGE, the text search configuration.
+func (r *Reader) SearchLanguage() string { return r.String("SEARCH_LANGUAGE", "simple") }
+
+// RedisPrefix reads REDIS_PREFIX, the prefix of every Redis key and
+// channel.
+func (r *Reader) RedisPrefix() string { return r.String("REDIS_PREFIX", fanout.DefaultPrefix) }
+
+// DeliveryBackstop reads DELIVERY_BACKSTOP_DELAY, the delay of a message's
+// send-message job behind its immediate publish.
+func (r *Reader) DeliveryBackstop() time.Duration {
+	return r.Duration("DELIVERY_BACKSTOP_DELAY", outbox.DefaultDeliveryBackstop, 100*time.Millisecond, time.Hour)
+}
+
+// Sealer returns a Sealer over the ENCRYPTION_KEYS keyring, or nil when no
+// keys are set.
+func (r *Reader) Sealer() *keyring.Sealer {
+	if ring := r.Keyring(); ring != nil {
+		return keyring.NewSealer(ring)
+	}
+	return nil
+}
