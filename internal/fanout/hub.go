@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strings"
 	"sync"
@@ -35,7 +36,11 @@ type Hub struct {
 	logger *slog.Logger
 	wait   time.Duration
 
-	changeMu sync.Mutex // serialises SUBSCRIBE/UNSUBSCRIBE
+	// changeMu serialises SUBSCRIBE/UNSUBSCRIBE of one channel (so Redis
+	// sees them in the order the subscriber set changed), striped by
+	// channel so that users connecting at once do not queue behind each
+	// other's Redis round trips.
+	changeMu [changeStripes]sync.Mutex
 	mu       sync.Mutex // guards the maps below
 	subs     map[string]map[*Subscription]struct{}
 	waiters  map[string][]chan struct{}
@@ -104,8 +109,8 @@ func (h *Hub) Subscribe(ctx context.Context, user uuid.UUID, buffer int) (*Subsc
 	ch := make(chan []byte, buffer)
 	s := &Subscription{C: ch, c: ch, hub: h, channel: h.keys.UserChannel(user), dropped: make(chan struct{})}
 
-	h.changeMu.Lock()
-	defer h.changeMu.Unlock()
+	unlock := h.lockChannel(s.channel)
+	defer unlock()
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -143,6 +148,18 @@ func (h *Hub) Subscribe(ctx context.Context, user uuid.UUID, buffer int) (*Subsc
 	}
 }
 
+// changeStripes is how many channel locks the hub keeps.
+const changeStripes = 64
+
+// lockChannel locks the stripe of channel and returns its unlock.
+func (h *Hub) lockChannel(channel string) func() {
+	f := fnv.New32a()
+	_, _ = f.Write([]byte(channel))
+	mu := &h.changeMu[f.Sum32()%changeStripes]
+	mu.Lock()
+	return mu.Unlock
+}
+
 func (h *Hub) remove(s *Subscription, dropped bool) {
 	s.once.Do(func() {
 		if dropped {
@@ -154,8 +171,8 @@ func (h *Hub) remove(s *Subscription, dropped bool) {
 }
 
 func (h *Hub) unsubscribe(s *Subscription) {
-	h.changeMu.Lock()
-	defer h.changeMu.Unlock()
+	unlock := h.lockChannel(s.channel)
+	defer unlock()
 	h.mu.Lock()
 	set := h.subs[s.channel]
 	delete(set, s)
