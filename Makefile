@@ -18,7 +18,7 @@ build:
 	@mkdir -p bin
 	$(GO) build -o bin/ ./cmd/...
 
-## run: create and migrate the database, then run the runner and a gateway
+## run: create and migrate the database, then run the runner, a gateway and the admin server
 run: services build
 	@bash scripts/run.sh
 
