@@ -163,7 +163,8 @@ func TestSMTPErrorsAreClassified(t *testing.T) {
 		}},
 		"connection refused": {prepare: func(b *smtpBundle) notify.SMTPConfig {
 			c := b.config
-			require.NoError(t, b.server.Close())
+			// Gone: the send must fail as a refused connection.
+			_ = b.server.Close()
 			return c
 		}},
 	}

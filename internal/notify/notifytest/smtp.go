@@ -74,7 +74,11 @@ func NewSMTPServer(cfg SMTPConfig) (*SMTPServer, error) {
 // Close stops the server.
 func (s *SMTPServer) Close() error {
 	_ = s.l.Close() // Serve may not have taken the listener yet
-	return s.srv.Close()
+	// The listener closed above may be closed again by the server.
+	if err := s.srv.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
 }
 
 // Reject makes RCPT TO rcpt fail with code (4xx transient, 5xx permanent).
