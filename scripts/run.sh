@@ -26,6 +26,8 @@ if [[ -z ${ENCRYPTION_KEYS:-} ]]; then
 fi
 export LOG_FORMAT=${LOG_FORMAT:-text}
 export ATTACHMENTS_DIR=${ATTACHMENTS_DIR:-.dev/attachments}
+# Compliance exports (encrypt-decrypt decrypt jobs) land here.
+export EXPORT_DIR=${EXPORT_DIR:-.dev/exports}
 
 ./bin/admin migrate up --create-database
 
