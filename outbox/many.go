@@ -41,14 +41,8 @@ func (o *Outbox) SendManyTx(ctx context.Context, tx pgx.Tx, ms []Message) ([]*Re
 		rows[i], vs[i] = v.row, v
 	}
 	ins, err := db.InsertMessages(ctx, tx, rows)
-	if errors.Is(err, db.ErrNotParticipant) {
-		return nil, ErrNotParticipant
-	}
-	if errors.Is(err, db.ErrEncryptedConversation) {
-		return nil, ErrEncryptedConversation
-	}
 	if err != nil {
-		return nil, fmt.Errorf("outbox: %w", err)
+		return nil, insertError(err)
 	}
 	params := make([]river.InsertManyParams, 0, 3*len(ms))
 	out := make([]*Result, len(ms))

@@ -252,14 +252,8 @@ func (o *Outbox) send(ctx context.Context, tx pgx.Tx, v validated) (*Result, err
 		}
 	}
 	ins, err := db.InsertMessage(ctx, tx, v.row)
-	if errors.Is(err, db.ErrNotParticipant) {
-		return nil, ErrNotParticipant
-	}
-	if errors.Is(err, db.ErrEncryptedConversation) {
-		return nil, ErrEncryptedConversation
-	}
 	if err != nil {
-		return nil, fmt.Errorf("outbox: %w", err)
+		return nil, insertError(err)
 	}
 
 	inserted, err := o.river.InsertManyTx(ctx, tx, v.followUps(ins.ID, nil))
@@ -279,6 +273,18 @@ func (o *Outbox) send(ctx context.Context, tx pgx.Tx, v validated) (*Result, err
 		res.Jobs = append(res.Jobs, Job{ID: r.Job.ID, Kind: r.Job.Kind})
 	}
 	return res, nil
+}
+
+// insertError maps an error of inserting messages onto the outbox's own.
+func insertError(err error) error {
+	switch {
+	case errors.Is(err, db.ErrNotParticipant):
+		return ErrNotParticipant
+	case errors.Is(err, db.ErrEncryptedConversation):
+		return ErrEncryptedConversation
+	default:
+		return fmt.Errorf("outbox: %w", err)
+	}
 }
 
 // dmNamespace derives direct-conversation ids (UUIDv5 of the two user ids).

@@ -209,6 +209,10 @@ func runRotate(ctx context.Context, args []string, getenv func(string) string, s
 		enqueued += len(res)
 	}
 	c.audit.Info("audit", slog.String("action", "rotate"), slog.Int("jobs", enqueued), slog.Bool("reencrypt_content", *reencrypt))
-	fmt.Fprintf(stdout, "enqueued %d rotate job(s)%s\n", enqueued, map[bool]string{true: " with reencrypt_content", false: ""}[*reencrypt])
+	suffix := ""
+	if *reencrypt {
+		suffix = " with reencrypt_content"
+	}
+	fmt.Fprintf(stdout, "enqueued %d rotate job(s)%s\n", enqueued, suffix)
 	return nil
 }

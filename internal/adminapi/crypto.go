@@ -81,8 +81,8 @@ func (s *Server) exportConversation(c echo.Context) error {
 		return validation.Errorf("requested_by", "must be the UUID of the person the export is for")
 	}
 	ctx := c.Request().Context()
-	var exists bool
-	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM conversations WHERE id = $1)`, id).Scan(&exists); err != nil {
+	exists, err := db.ConversationExists(ctx, s.pool, id)
+	if err != nil {
 		return err
 	}
 	if !exists {

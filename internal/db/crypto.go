@@ -136,3 +136,10 @@ func ExportMessages(ctx context.Context, q Querier, conversation uuid.UUID, afte
 	}
 	return messagesFromRows(rows), nil
 }
+
+// ConversationExists reports whether a conversation exists (deleted for
+// everyone or not: its rows are still there).
+func ConversationExists(ctx context.Context, q Querier, conversation uuid.UUID) (bool, error) {
+	ok, err := dbsqlc.New(q).ConversationExists(ctx, conversation)
+	return ok, translate("checking conversation", err)
+}

@@ -115,7 +115,7 @@ func (s *Server) deleteConversation(c echo.Context) error {
 	defer cancel()
 	forAll, err := db.MarkConversationDeleted(ctx, s.pool, id, userOf(c))
 	if errors.Is(err, db.ErrNotFound) {
-		return newError(http.StatusForbidden, "not_participant", "you are not a participant of this conversation")
+		return notParticipant()
 	}
 	if err != nil {
 		return err

@@ -22,6 +22,12 @@ type apiError = httperr.Error
 
 func newError(status int, code, msg string) *apiError { return httperr.New(status, code, msg) }
 
+// notParticipant answers a request about a conversation the caller is not
+// part of.
+func notParticipant() *apiError {
+	return newError(http.StatusForbidden, "not_participant", "you are not a participant of this conversation")
+}
+
 // classify maps any error to what the client sees. It is the one place
 // where errors become statuses; raw error text of unexpected errors never
 // reaches clients.

@@ -452,7 +452,7 @@ func (s *Server) history(c echo.Context) error {
 	defer cancel()
 	hidden, err := db.HiddenThroughSeq(ctx, s.pool, conv, userOf(c))
 	if errors.Is(err, db.ErrNotFound) {
-		return newError(http.StatusForbidden, "not_participant", "you are not a participant of this conversation")
+		return notParticipant()
 	}
 	if err != nil {
 		return err

@@ -51,3 +51,6 @@ WHERE conversation_id = @conversation_id AND ciphertext IS NOT NULL AND key_id I
 UPDATE messages m SET ciphertext = u.ciphertext, key_id = @key_id::text
 FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@ciphertexts::bytea[]) AS ciphertext) u
 WHERE m.id = u.id AND m.ciphertext IS NOT NULL;
+
+-- name: ConversationExists :one
+SELECT EXISTS (SELECT 1 FROM conversations WHERE id = @id);

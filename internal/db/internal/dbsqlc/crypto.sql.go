@@ -11,6 +11,17 @@ import (
 	"github.com/google/uuid"
 )
 
+const conversationExists = `-- name: ConversationExists :one
+SELECT EXISTS (SELECT 1 FROM conversations WHERE id = $1)
+`
+
+func (q *Queries) ConversationExists(ctx context.Context, id uuid.UUID) (bool, error) {
+	row := q.db.QueryRow(ctx, conversationExists, id)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
 const countMessagesNotUnderKey = `-- name: CountMessagesNotUnderKey :one
 SELECT count(*) FROM messages
 WHERE conversation_id = $1 AND ciphertext IS NOT NULL AND key_id IS DISTINCT FROM $2::text
