@@ -81,33 +81,101 @@ func NewHub(rdb redis.UniversalClient, cfg HubConfig) *Hub {
 	return h
 }
 
-// Subscription receives one user's frames on C (raw JSON, one frame per
-// element) until Close.
+// Subscription holds one user's frames (raw JSON, one frame per element)
+// until its owner takes them with Next. Its queue is allocated as frames
+// arrive and released when it empties, so an idle subscription holds no
+// buffer; it holds at most the buffer given to Subscribe.
 type Subscription struct {
-	C       <-chan []byte
-	c       chan []byte
 	hub     *Hub
 	channel string
+	notify  func()
+	limit   int
 	dropped chan struct{}
 	once    sync.Once
+
+	mu     sync.Mutex // guards the fields below
+	queue  [][]byte   // frames not yet taken, oldest first; nil when empty
+	closed bool       // closed or dropped: frames are no longer queued
 }
 
 // Dropped is closed when the hub dropped this subscription because its
-// buffer was full.
+// buffer was full. Frames still queued may be taken, but no more arrive.
 func (s *Subscription) Dropped() <-chan struct{} { return s.dropped }
 
-// Close stops delivery to s. It is safe to call more than once.
-func (s *Subscription) Close() { s.hub.remove(s, false) }
+// Next takes the oldest queued frame; ok is false when none is queued. It
+// is safe for concurrent use, though frames keep their order only for a
+// single taker.
+func (s *Subscription) Next() (frame []byte, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) == 0 {
+		return nil, false
+	}
+	frame = s.queue[0]
+	s.queue[0] = nil
+	s.queue = s.queue[1:]
+	if len(s.queue) == 0 {
+		s.queue = nil // an idle subscription keeps no buffer
+	}
+	return frame, true
+}
 
-// Subscribe registers a subscription for user with a buffer of the given
-// size. It waits (up to the confirm timeout) for Redis to confirm a channel
-// this node was not yet subscribed to, so frames published after Subscribe
-// returns reach it. If Redis is unreachable it still returns the
+// Len reports how many frames are queued.
+func (s *Subscription) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue)
+}
+
+// push queues frame and reports whether the queue was empty before; it
+// reports full, queueing nothing, when the subscription already holds its
+// limit, and then queues no more. After Close it queues nothing and
+// reports neither.
+func (s *Subscription) push(frame []byte) (wasEmpty, full bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false, false
+	}
+	if len(s.queue) >= s.limit {
+		s.closed = true
+		return false, true
+	}
+	wasEmpty = len(s.queue) == 0
+	s.queue = append(s.queue, frame)
+	return wasEmpty, false
+}
+
+// Close stops delivery to s and releases the frames it holds. It is safe
+// to call more than once.
+func (s *Subscription) Close() {
+	s.mu.Lock()
+	s.closed, s.queue = true, nil
+	s.mu.Unlock()
+	s.hub.remove(s, false)
+}
+
+// Subscribe registers a subscription for user that queues up to buffer
+// frames not yet taken with Next; one more drops it (see Dropped). notify
+// (nil for none) is called when a frame arrives at an empty queue and when
+// the subscription is dropped, from the hub's goroutine with the hub
+// locked: it must return at once and must not call the hub. A frame being
+// dispatched while Close runs may still call it once after Close returns.
+//
+// Subscribe waits (up to the confirm timeout) for Redis to confirm a
+// channel this node was not yet subscribed to, so frames published after
+// Subscribe returns reach it. If Redis is unreachable it still returns the
 // subscription with an error: the hub resubscribes when Redis returns, and
-// the caller decides whether to go on without live frames.
-func (h *Hub) Subscribe(ctx context.Context, user uuid.UUID, buffer int) (*Subscription, error) {
-	ch := make(chan []byte, buffer)
-	s := &Subscription{C: ch, c: ch, hub: h, channel: h.keys.UserChannel(user), dropped: make(chan struct{})}
+// the caller decides whether to go on without live frames. After Close of
+// the hub it returns nil and ErrHubClosed.
+func (h *Hub) Subscribe(ctx context.Context, user uuid.UUID, buffer int, notify func()) (*Subscription, error) {
+	if buffer < 1 {
+		buffer = 1
+	}
+	if notify == nil {
+		notify = func() {}
+	}
+	s := &Subscription{hub: h, channel: h.keys.UserChannel(user), notify: notify, limit: buffer, dropped: make(chan struct{})}
 
 	unlock := h.lockChannel(s.channel)
 	defer unlock()
@@ -165,6 +233,7 @@ func (h *Hub) remove(s *Subscription, dropped bool) {
 		if dropped {
 			h.logger.Warn("dropping slow subscriber", slog.String("channel_user", userOf(s.channel)))
 			close(s.dropped)
+			s.notify()
 		}
 		go h.unsubscribe(s)
 	})
@@ -222,10 +291,11 @@ func (h *Hub) dispatch(channel string, payload []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs[channel] {
-		select {
-		case s.c <- payload:
-		default: // logged once, by remove
+		switch wasEmpty, full := s.push(payload); {
+		case full: // logged once, by remove
 			h.remove(s, true)
+		case wasEmpty:
+			s.notify()
 		}
 	}
 }

@@ -44,6 +44,18 @@ type conn struct {
 	// a ping of it is in flight.
 	slot    int
 	pinging atomic.Bool
+
+	// wmu guards the writer's state: the writer goroutine runs only while
+	// this connection has frames to write (see wake), so an idle
+	// connection parks one goroutine, its reader, instead of two.
+	wmu sync.Mutex
+	// writing is set while a writer runs; at most one does.
+	writing bool
+	// ended is set when the connection is over: no writer starts after.
+	ended bool
+	// writers counts the running writer, for the connection's end to wait
+	// for.
+	writers sync.WaitGroup
 }
 
 // close closes the socket with code and reason, once. The close handshake
@@ -103,15 +115,23 @@ func (s *Server) websocket(e echo.Context) error {
 		s.connWG.Done()
 	}()
 
-	sub, err := s.hub.Subscribe(ctx, user, s.cfg.SendBuffer)
+	sub, err := s.hub.Subscribe(ctx, user, s.cfg.SendBuffer, c.wake)
 	if sub == nil {
 		c.close(websocket.StatusTryAgainLater, "node is shutting down")
 		return nil
 	}
+	c.wmu.Lock()
 	c.sub = sub
-	defer sub.Close()
+	c.wmu.Unlock()
+	defer func() {
+		sub.Close()
+		c.wmu.Lock()
+		c.ended = true
+		c.wmu.Unlock()
+		c.writers.Wait()
+	}()
 
-	go c.writeLoop()
+	c.wake()           // for frames that came while subscribing
 	go c.markPresent() // at once; the pinger refreshes it
 	if err != nil {
 		s.logger.Warn("live delivery unavailable for a connection", slog.String("error", err.Error()))
@@ -188,8 +208,27 @@ func (c *conn) markPresent() {
 	_ = c.s.fanout.SetPresence(ctx, c.user, presenceTTL)
 }
 
-// writeLoop is the only writer of data frames.
+// wake starts the writer unless one is running, the connection is over or
+// not yet subscribed. Whoever queues a frame calls it afterwards; the
+// writer checks for more frames with c.wmu held before it stops, so no
+// frame is left behind. It never blocks.
+func (c *conn) wake() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.writing || c.ended || c.sub == nil {
+		return
+	}
+	c.writing = true
+	c.writers.Add(1)
+	go c.writeLoop()
+}
+
+// writeLoop is the only writer of data frames while it runs (wake starts
+// it): it writes the connection's replies and live frames, alternating,
+// each in its order, and returns when both queues are empty, or closes the
+// connection when the hub dropped it for being slow or a write fails.
 func (c *conn) writeLoop() {
+	defer c.writers.Done()
 	live, reply := c.s.metrics.frames.WithLabelValues("live"), c.s.metrics.frames.WithLabelValues("reply")
 	write := func(b []byte, counter prometheus.Counter) bool {
 		ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
@@ -208,16 +247,44 @@ func (c *conn) writeLoop() {
 		case <-c.sub.Dropped():
 			c.close(websocket.StatusPolicyViolation, "too slow: frames dropped; reconnect and resume")
 			return
+		default:
+		}
+		wrote := false
+		select {
 		case b := <-c.out:
 			if !write(b, reply) {
 				return
 			}
-		case b := <-c.sub.C:
+			wrote = true
+		default:
+		}
+		if b, ok := c.sub.Next(); ok {
 			if !write(c.revealLive(b), live) {
 				return
 			}
+			wrote = true
+		}
+		if !wrote && c.stopWriting() {
+			return
 		}
 	}
+}
+
+// stopWriting ends the writer's run unless a frame or the drop signal came
+// in meanwhile; it reports whether the writer should return.
+func (c *conn) stopWriting() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	select {
+	case <-c.sub.Dropped():
+		return false
+	default:
+	}
+	if len(c.out) > 0 || c.sub.Len() > 0 {
+		return false
+	}
+	c.writing = false
+	return true
 }
 
 // encryptedMarker is how an encrypted message frame looks on the wire.
@@ -250,10 +317,17 @@ func (c *conn) send(v any) {
 		c.s.logger.Error("encoding frame", slog.String("error", err.Error()))
 		return
 	}
+	select {
+	case c.out <- b:
+		c.wake()
+		return
+	default:
+	}
 	timer := time.NewTimer(writeTimeout)
 	defer timer.Stop()
 	select {
 	case c.out <- b:
+		c.wake()
 	case <-c.ctx.Done():
 	case <-timer.C:
 		c.close(websocket.StatusPolicyViolation, "too slow: frames not read")
