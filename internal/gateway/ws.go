@@ -103,6 +103,19 @@ func (s *Server) websocket(e echo.Context) error {
 	s.connWG.Add(1)
 	s.mu.Unlock()
 	s.metrics.connections.Inc()
+	// The handler returns at once and the connection lives on in a
+	// goroutine of its own: net/http and echo then let go of the request,
+	// its headers and the handler's deep stack, which an idle connection
+	// would otherwise keep for its whole life.
+	go c.serve()
+	return nil
+}
+
+// serve runs a connection the handler registered: it subscribes the user,
+// sends ready and reads the client's frames until the connection ends,
+// then waits for its writer and unregisters it.
+func (c *conn) serve() {
+	s := c.s
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, c)
@@ -115,10 +128,10 @@ func (s *Server) websocket(e echo.Context) error {
 		s.connWG.Done()
 	}()
 
-	sub, err := s.hub.Subscribe(ctx, user, s.cfg.SendBuffer, c.wake)
+	sub, err := s.hub.Subscribe(c.ctx, c.user, s.cfg.SendBuffer, c.wake)
 	if sub == nil {
 		c.close(websocket.StatusTryAgainLater, "node is shutting down")
-		return nil
+		return
 	}
 	c.wmu.Lock()
 	c.sub = sub
@@ -137,9 +150,8 @@ func (s *Server) websocket(e echo.Context) error {
 		s.logger.Warn("live delivery unavailable for a connection", slog.String("error", err.Error()))
 		c.sendError("", &apiError{Code: "realtime_unavailable", Message: "live delivery is unavailable right now; send resume to catch up, and again later"})
 	}
-	c.send(map[string]any{"type": "ready", "user_id": user})
+	c.send(map[string]any{"type": "ready", "user_id": c.user})
 	c.readLoop()
-	return nil
 }
 
 // presenceTTL is how long a connection keeps its user marked online
