@@ -1,10 +1,14 @@
 package gateway_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -115,4 +119,47 @@ func TestSocketThatDoesNotReadIsClosedTooSlow(t *testing.T) {
 	t.Logf("%d frames published, %d delivered before the close", published, next)
 	require.Less(t, next, published, "frames past the buffer were dropped")
 	require.Eventually(t, func() bool { return n.srv.Connections() == 0 }, 10*time.Second, 10*time.Millisecond)
+}
+
+// A client may send its first frame right behind its handshake, before
+// the upgrade is answered: those bytes reach net/http's read buffer, and
+// the websocket must still read them.
+func TestFrameSentWithTheHandshakeIsRead(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	nc, err := net.Dial("tcp", strings.TrimPrefix(b.nodes[0].base, "http://"))
+	require.NoError(t, err)
+	defer nc.Close()
+	require.NoError(t, nc.SetDeadline(time.Now().Add(20*time.Second)))
+
+	payload := []byte(`{"type":"ping","ref":"early"}`)
+	key := []byte{1, 2, 3, 4}
+	frame := append([]byte{0x81, 0x80 | byte(len(payload))}, key...) // FIN text, masked
+	for i, c := range payload {
+		frame = append(frame, c^key[i%4])
+	}
+	handshake := "GET /v1/ws?token=" + b.token(t, uuid.New()) + " HTTP/1.1\r\nHost: gateway\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	_, err = nc.Write(append([]byte(handshake), frame...))
+	require.NoError(t, err)
+
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	for {
+		hdr := make([]byte, 2)
+		_, err := io.ReadFull(br, hdr)
+		require.NoError(t, err)
+		require.Less(t, hdr[1]&0x7f, byte(126), "small unmasked frames only")
+		body := make([]byte, hdr[1]&0x7f)
+		_, err = io.ReadFull(br, body)
+		require.NoError(t, err)
+		var f map[string]any
+		require.NoError(t, json.Unmarshal(body, &f), "%q", body)
+		if f["type"] == "pong" {
+			require.Equal(t, "early", f["ref"])
+			return
+		}
+	}
 }

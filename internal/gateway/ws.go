@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -76,7 +78,7 @@ func (s *Server) websocket(e echo.Context) error {
 	if draining {
 		return newError(http.StatusServiceUnavailable, "draining", "this node is shutting down; connect to another")
 	}
-	ws, err := websocket.Accept(e.Response(), e.Request(), &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
+	ws, err := websocket.Accept(smallBuffers{e.Response()}, e.Request(), &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
 	if err != nil {
 		// Accept has already answered the client.
 		s.logger.Debug("websocket handshake failed", slog.String("error", err.Error()))
@@ -153,6 +155,44 @@ func (c *conn) serve() {
 	c.send(map[string]any{"type": "ready", "user_id": c.user})
 	c.readLoop()
 }
+
+// Sizes of a websocket's read and write buffers. net/http hands over its
+// 4 KiB pair with a hijacked connection, which an idle websocket would keep
+// for its whole life; these are enough for the frame headers and for
+// typical frames, and larger payloads go past the buffers.
+const (
+	wsReadBuffer  = 512
+	wsWriteBuffer = 1024
+)
+
+// smallBuffers is a ResponseWriter whose Hijack hands the websocket
+// library buffers of wsReadBuffer and wsWriteBuffer bytes instead of
+// net/http's. Bytes the client sent after its handshake may already sit in
+// net/http's read buffer: then that reader is kept, so none are lost.
+type smallBuffers struct {
+	http.ResponseWriter
+}
+
+// Hijack takes over the connection as http.Hijacker does.
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		_ = nc.Close()
+		return nil, nil, err
+	}
+	r := brw.Reader
+	if r.Buffered() == 0 {
+		r = bufio.NewReaderSize(nc, wsReadBuffer)
+	}
+	return nc, bufio.NewReadWriter(r, bufio.NewWriterSize(nc, wsWriteBuffer)), nil
+}
+
+// Unwrap returns the ResponseWriter underneath, for
+// http.ResponseController.
+func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // presenceTTL is how long a connection keeps its user marked online
 // without a refresh (refreshed every ping interval).
