@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
 	"github.com/msgrunner/msgrunner/internal/db"
@@ -255,7 +256,12 @@ func (o *Outbox) send(ctx context.Context, tx pgx.Tx, v validated) (*Result, err
 	if err != nil {
 		return nil, insertError(err)
 	}
+	return o.insertJobs(ctx, tx, v, ins)
+}
 
+// insertJobs inserts the jobs of the stored message ins in tx and returns
+// what the send wrote.
+func (o *Outbox) insertJobs(ctx context.Context, tx pgx.Tx, v validated, ins db.InsertedMessage) (*Result, error) {
 	inserted, err := o.river.InsertManyTx(ctx, tx, v.followUps(ins.ID, nil))
 	if err != nil {
 		return nil, fmt.Errorf("outbox: inserting jobs: %w", err)
@@ -334,12 +340,29 @@ type Beginner interface {
 
 // Send runs SendTx in a transaction of its own: it begins, commits on
 // success and rolls back on any error, so an error means nothing was
-// written.
+// written. Given a pool (or a connection outside a transaction), a
+// plaintext message's transaction begins in the same round trip as its
+// insert: three round trips in all (begin and insert, jobs, commit).
 func (o *Outbox) Send(ctx context.Context, b Beginner, m Message) (*Result, error) {
 	// Validate before taking a connection: bad input costs no round trip.
 	v, err := o.validate(m)
 	if err != nil {
 		return nil, err
+	}
+	if v.row.KeyID == nil {
+		switch b := b.(type) {
+		case *pgxpool.Pool:
+			conn, err := b.Acquire(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("outbox: acquiring a connection: %w", err)
+			}
+			defer conn.Release()
+			return o.sendPipelined(ctx, conn.Conn(), v)
+		case *pgx.Conn:
+			if b.PgConn().TxStatus() == 'I' {
+				return o.sendPipelined(ctx, b, v)
+			}
+		}
 	}
 	tx, err := b.Begin(ctx)
 	if err != nil {
@@ -347,6 +370,24 @@ func (o *Outbox) Send(ctx context.Context, b Beginner, m Message) (*Result, erro
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 	res, err := o.send(ctx, tx, v)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("outbox: committing: %w", err)
+	}
+	return res, nil
+}
+
+// sendPipelined is Send on conn, outside any transaction: BEGIN travels
+// with the message's insert (db.BeginInsertMessage).
+func (o *Outbox) sendPipelined(ctx context.Context, conn *pgx.Conn, v validated) (*Result, error) {
+	tx, ins, err := db.BeginInsertMessage(ctx, conn, v.row)
+	if err != nil {
+		return nil, insertError(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	res, err := o.insertJobs(ctx, tx, v, ins)
 	if err != nil {
 		return nil, err
 	}

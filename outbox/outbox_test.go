@@ -375,3 +375,70 @@ func TestSendManyRefusesAConversationEveryoneDeleted(t *testing.T) {
 	require.NoError(t, tx.Rollback(ctx))
 	require.Equal(t, 1, count(t, b.pool, "messages"))
 }
+
+// Send takes a pool, a connection or a transaction; whichever path it
+// takes (BEGIN pipelined with the insert for a pool or an idle connection,
+// pgx's Begin otherwise), the message and its jobs commit together, a
+// refused or failed send writes nothing, and the connection is left free.
+func TestSendEveryBeginnerIsAtomic(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		encrypt bool
+		with    func(t *testing.T, b *testBundle, send func(outbox.Beginner))
+	}{
+		{"pool", false, func(_ *testing.T, b *testBundle, send func(outbox.Beginner)) { send(b.pool) }},
+		{"pool/encrypted", true, func(_ *testing.T, b *testBundle, send func(outbox.Beginner)) { send(b.pool) }},
+		{"connection", false, func(t *testing.T, b *testBundle, send func(outbox.Beginner)) {
+			conn, err := b.pool.Acquire(ctx)
+			require.NoError(t, err)
+			defer conn.Release()
+			send(conn.Conn())
+			require.Equal(t, byte('I'), conn.Conn().PgConn().TxStatus())
+		}},
+		{"transaction", false, func(t *testing.T, b *testBundle, send func(outbox.Beginner)) {
+			tx, err := b.pool.Begin(ctx)
+			require.NoError(t, err)
+			defer tx.Rollback(ctx) //nolint:errcheck // no-op after commit
+			send(tx)
+			require.NoError(t, tx.Commit(ctx))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			m := newMessage()
+			m.ID = uuid.New()
+			if tc.encrypt {
+				m.Content, m.Ciphertext, m.KeyID = "", []byte("sealed elsewhere"), "test-key"
+			}
+			tc.with(t, b, func(bg outbox.Beginner) {
+				res, err := b.outbox.Send(ctx, bg, m)
+				require.NoError(t, err)
+				require.EqualValues(t, 1, res.Seq)
+				require.NotEmpty(t, res.Jobs)
+
+				outsider := m
+				outsider.ID, outsider.SenderID = uuid.Nil, uuid.New()
+				_, err = b.outbox.Send(ctx, bg, outsider)
+				require.ErrorIs(t, err, outbox.ErrNotParticipant)
+
+				_, err = b.outbox.Send(ctx, bg, m)
+				require.ErrorIs(t, err, db.ErrConflict, "the same id again")
+
+				reply := m
+				reply.ID, reply.SenderID, reply.RecipientID = uuid.Nil, m.RecipientID, m.SenderID
+				res, err = b.outbox.Send(ctx, bg, reply)
+				require.NoError(t, err)
+				require.EqualValues(t, 2, res.Seq, "refused sends took no seq")
+			})
+			jobsPerMessage := 3
+			if tc.encrypt {
+				jobsPerMessage = 2
+			}
+			require.Equal(t, 2, count(t, b.pool, "messages"))
+			require.Equal(t, 2*jobsPerMessage, count(t, b.pool, "river_job"))
+		})
+	}
+}

@@ -73,31 +73,44 @@ type Message struct {
 }
 
 // InsertMessage writes m with the conversation's next seq, creating the
-// conversation (with sender and recipient as its participants) on first use.
-// It must run inside a transaction: it takes the conversation's row lock
-// until commit, and on ErrNotParticipant it has already advanced the seq
-// counter, which the caller's rollback undoes.
+// conversation (with sender and recipient as its participants) on first use,
+// in one round trip (two statements, pipelined). It must run inside a
+// transaction: it takes the conversation's row lock until commit, and on
+// ErrNotParticipant it has already advanced the seq counter, which the
+// caller's rollback undoes.
 func InsertMessage(ctx context.Context, tx pgx.Tx, m NewMessage) (InsertedMessage, error) {
-	q := dbsqlc.New(tx)
-	seq, err := q.AllocateSeq(ctx, m.ConversationID)
-	if err != nil {
+	b := &pgx.Batch{}
+	queueInsertMessage(b, m)
+	return readInsertMessage(tx.SendBatch(ctx, b))
+}
+
+// queueInsertMessage queues the two statements that store m: AllocateSeq,
+// then InsertMessage, which reads the seq AllocateSeq took. They stay two
+// statements so the second's snapshot is taken after the first has waited
+// for the conversation's row lock (see InsertMessage in messages.sql).
+func queueInsertMessage(b *pgx.Batch, m NewMessage) {
+	b.Queue(dbsqlc.AllocateSeq, m.ConversationID)
+	// The arguments in the order of dbsqlc.InsertMessageParams ($1…$8).
+	b.Queue(dbsqlc.InsertMessage, m.ID, m.ConversationID, m.SenderID, m.RecipientID,
+		int16(m.Priority), m.Content, m.Ciphertext, m.KeyID)
+}
+
+// readInsertMessage reads the results of queueInsertMessage's statements,
+// the next ones in br, and closes br.
+func readInsertMessage(br pgx.BatchResults) (InsertedMessage, error) {
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
 		return InsertedMessage{}, translate("allocating seq", err)
 	}
-	row, err := q.InsertMessage(ctx, dbsqlc.InsertMessageParams{
-		ID:             m.ID,
-		ConversationID: m.ConversationID,
-		SenderID:       m.SenderID,
-		RecipientID:    m.RecipientID,
-		Seq:            seq,
-		Priority:       int16(m.Priority),
-		Content:        m.Content,
-		Ciphertext:     m.Ciphertext,
-		KeyID:          m.KeyID,
-	})
+	var row dbsqlc.InsertMessageRow
+	err := br.QueryRow().Scan(&row.ID, &row.ConversationID, &row.Seq, &row.Status, &row.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return InsertedMessage{}, ErrNotParticipant
 	}
 	if err != nil {
+		return InsertedMessage{}, translate("inserting message", err)
+	}
+	if err := br.Close(); err != nil {
 		return InsertedMessage{}, translate("inserting message", err)
 	}
 	return InsertedMessage{

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,6 +50,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 		<-ready
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	var failed sync.Map // answer (status or error) → count, for the failure message
 	post := func(p pair) {
 		body, _ := json.Marshal(map[string]any{
 			"conversation_id": gateway.DirectConversationID(p.from, p.to), "recipient_id": p.to,
@@ -56,8 +59,16 @@ func BenchmarkEndToEnd(b *testing.B) {
 		req, _ := http.NewRequest(http.MethodPost, bb.nodes[0].base+"/v1/messages", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+p.tok)
 		resp, err := client.Do(req)
-		if err == nil {
-			resp.Body.Close()
+		if err != nil {
+			n, _ := failed.LoadOrStore(err.Error(), new(atomic.Int64))
+			n.(*atomic.Int64).Add(1)
+			return
+		}
+		answer, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			n, _ := failed.LoadOrStore(resp.Status+" "+string(answer), new(atomic.Int64))
+			n.(*atomic.Int64).Add(1)
 		}
 	}
 
@@ -72,6 +83,13 @@ func BenchmarkEndToEnd(b *testing.B) {
 		}
 		tick.Stop()
 		wg.Wait()
+		failed.Range(func(k, v any) bool {
+			b.Errorf("%d posts answered %v", v.(*atomic.Int64).Load(), k)
+			return true
+		})
+		if b.Failed() {
+			b.FailNow()
+		}
 		lat := make([]time.Duration, 0, total)
 		timeout := time.After(30 * time.Second)
 		for len(lat) < total {

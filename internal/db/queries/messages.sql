@@ -8,8 +8,11 @@ ON CONFLICT (id) DO UPDATE SET last_seq = c.last_seq + 1
 RETURNING c.last_seq;
 
 -- name: InsertMessage :one
--- Runs after AllocateSeq in the same transaction, so its snapshot sees the
--- participants committed by whoever created the conversation. A conversation
+-- Runs after AllocateSeq in the same transaction, as a statement of its own
+-- (pipelined with it: one round trip), so its snapshot sees the
+-- participants committed by whoever created the conversation while
+-- AllocateSeq waited for its row lock; the seq is the one AllocateSeq just
+-- took (the conversation's row, locked by this transaction). A conversation
 -- without participants (just created by AllocateSeq) gets the sender and the
 -- recipient as its two; otherwise the message is written only when both are
 -- participants, and no row is returned when they are not, or when every
@@ -26,7 +29,8 @@ WITH existing AS (
     WHERE existing.total = 0
 )
 INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id)
-SELECT @id::uuid, @conversation_id::uuid, @sender_id::uuid, @recipient_id::uuid, @seq::bigint, @priority::smallint,
+SELECT @id::uuid, @conversation_id::uuid, @sender_id::uuid, @recipient_id::uuid,
+       (SELECT c.last_seq FROM conversations c WHERE c.id = @conversation_id::uuid), @priority::smallint,
        sqlc.narg('content')::text, sqlc.narg('ciphertext')::bytea, sqlc.narg('key_id')::text
 FROM existing
 WHERE (existing.total = 0 OR existing.matched = 2)

@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const advanceBatch = `-- name: AdvanceBatch :exec
+const AdvanceBatch = `-- name: AdvanceBatch :exec
 UPDATE batches SET cursor = $1, processed = processed + $2, failed = failed + $3,
     current_chunk = current_chunk + 1, status = 'running', started_at = coalesce(started_at, now())
 WHERE id = $4
@@ -25,7 +25,7 @@ type AdvanceBatchParams struct {
 }
 
 func (q *Queries) AdvanceBatch(ctx context.Context, arg AdvanceBatchParams) error {
-	_, err := q.db.Exec(ctx, advanceBatch,
+	_, err := q.db.Exec(ctx, AdvanceBatch,
 		arg.Cursor,
 		arg.Processed,
 		arg.Failed,
@@ -34,7 +34,7 @@ func (q *Queries) AdvanceBatch(ctx context.Context, arg AdvanceBatchParams) erro
 	return err
 }
 
-const batchChunk = `-- name: BatchChunk :many
+const BatchChunk = `-- name: BatchChunk :many
 SELECT position, recipient_id, variables FROM batch_recipients
 WHERE batch_id = $1 AND position > $2
 ORDER BY position
@@ -55,7 +55,7 @@ type BatchChunkRow struct {
 
 // The next chunk of recipients after the cursor.
 func (q *Queries) BatchChunk(ctx context.Context, arg BatchChunkParams) ([]BatchChunkRow, error) {
-	rows, err := q.db.Query(ctx, batchChunk, arg.BatchID, arg.AfterPosition, arg.MaxRows)
+	rows, err := q.db.Query(ctx, BatchChunk, arg.BatchID, arg.AfterPosition, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +74,7 @@ func (q *Queries) BatchChunk(ctx context.Context, arg BatchChunkParams) ([]Batch
 	return items, nil
 }
 
-const finishBatch = `-- name: FinishBatch :exec
+const FinishBatch = `-- name: FinishBatch :exec
 UPDATE batches SET status = $1::batch_status, finished_at = now() WHERE id = $2 AND status IN ('pending', 'running')
 `
 
@@ -84,16 +84,16 @@ type FinishBatchParams struct {
 }
 
 func (q *Queries) FinishBatch(ctx context.Context, arg FinishBatchParams) error {
-	_, err := q.db.Exec(ctx, finishBatch, arg.Status, arg.ID)
+	_, err := q.db.Exec(ctx, FinishBatch, arg.Status, arg.ID)
 	return err
 }
 
-const getBatch = `-- name: GetBatch :one
+const GetBatch = `-- name: GetBatch :one
 SELECT id, sender_id, content, template, priority, chunk_size, chunk_delay_ms, status, total, processed, failed, cursor, current_chunk, created_at, started_at, finished_at, cancel_requested_at FROM batches WHERE id = $1
 `
 
 func (q *Queries) GetBatch(ctx context.Context, id uuid.UUID) (Batch, error) {
-	row := q.db.QueryRow(ctx, getBatch, id)
+	row := q.db.QueryRow(ctx, GetBatch, id)
 	var i Batch
 	err := row.Scan(
 		&i.ID,
@@ -117,12 +117,12 @@ func (q *Queries) GetBatch(ctx context.Context, id uuid.UUID) (Batch, error) {
 	return i, err
 }
 
-const getBatchForUpdate = `-- name: GetBatchForUpdate :one
+const GetBatchForUpdate = `-- name: GetBatchForUpdate :one
 SELECT id, sender_id, content, template, priority, chunk_size, chunk_delay_ms, status, total, processed, failed, cursor, current_chunk, created_at, started_at, finished_at, cancel_requested_at FROM batches WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) GetBatchForUpdate(ctx context.Context, id uuid.UUID) (Batch, error) {
-	row := q.db.QueryRow(ctx, getBatchForUpdate, id)
+	row := q.db.QueryRow(ctx, GetBatchForUpdate, id)
 	var i Batch
 	err := row.Scan(
 		&i.ID,
@@ -146,7 +146,7 @@ func (q *Queries) GetBatchForUpdate(ctx context.Context, id uuid.UUID) (Batch, e
 	return i, err
 }
 
-const insertBatch = `-- name: InsertBatch :one
+const InsertBatch = `-- name: InsertBatch :one
 INSERT INTO batches (id, sender_id, content, template, priority, chunk_size, chunk_delay_ms, total)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 RETURNING id, sender_id, content, template, priority, chunk_size, chunk_delay_ms, status, total, processed, failed, cursor, current_chunk, created_at, started_at, finished_at, cancel_requested_at
@@ -164,7 +164,7 @@ type InsertBatchParams struct {
 }
 
 func (q *Queries) InsertBatch(ctx context.Context, arg InsertBatchParams) (Batch, error) {
-	row := q.db.QueryRow(ctx, insertBatch,
+	row := q.db.QueryRow(ctx, InsertBatch,
 		arg.ID,
 		arg.SenderID,
 		arg.Content,
@@ -204,7 +204,7 @@ type InsertBatchRecipientsParams struct {
 	Variables   []byte
 }
 
-const markBatchRecipients = `-- name: MarkBatchRecipients :exec
+const MarkBatchRecipients = `-- name: MarkBatchRecipients :exec
 UPDATE batch_recipients r
 SET message_id = nullif(t.message_id, '00000000-0000-0000-0000-000000000000'::uuid), error = nullif(t.error, '')
 FROM (SELECT unnest($2::int[]) AS position, unnest($3::uuid[]) AS message_id,
@@ -220,7 +220,7 @@ type MarkBatchRecipientsParams struct {
 }
 
 func (q *Queries) MarkBatchRecipients(ctx context.Context, arg MarkBatchRecipientsParams) error {
-	_, err := q.db.Exec(ctx, markBatchRecipients,
+	_, err := q.db.Exec(ctx, MarkBatchRecipients,
 		arg.BatchID,
 		arg.Positions,
 		arg.MessageIds,
@@ -229,7 +229,7 @@ func (q *Queries) MarkBatchRecipients(ctx context.Context, arg MarkBatchRecipien
 	return err
 }
 
-const requestBatchCancel = `-- name: RequestBatchCancel :one
+const RequestBatchCancel = `-- name: RequestBatchCancel :one
 UPDATE batches SET cancel_requested_at = coalesce(cancel_requested_at, now())
 WHERE id = $1 AND sender_id = $2
 RETURNING status::text AS status
@@ -241,7 +241,7 @@ type RequestBatchCancelParams struct {
 }
 
 func (q *Queries) RequestBatchCancel(ctx context.Context, arg RequestBatchCancelParams) (string, error) {
-	row := q.db.QueryRow(ctx, requestBatchCancel, arg.ID, arg.SenderID)
+	row := q.db.QueryRow(ctx, RequestBatchCancel, arg.ID, arg.SenderID)
 	var status string
 	err := row.Scan(&status)
 	return status, err

@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const countDeletedConversationMessages = `-- name: CountDeletedConversationMessages :one
+const CountDeletedConversationMessages = `-- name: CountDeletedConversationMessages :one
 SELECT count(*)::bigint FROM messages m
 JOIN conversations c ON c.id = m.conversation_id AND c.deleted_at IS NOT NULL
 WHERE (m.status IN ('delivered', 'read', 'failed') OR m.deleted_at IS NOT NULL)
@@ -23,24 +23,24 @@ WHERE (m.status IN ('delivered', 'read', 'failed') OR m.deleted_at IS NOT NULL)
 `
 
 func (q *Queries) CountDeletedConversationMessages(ctx context.Context) (int64, error) {
-	row := q.db.QueryRow(ctx, countDeletedConversationMessages)
+	row := q.db.QueryRow(ctx, CountDeletedConversationMessages)
 	var column_1 int64
 	err := row.Scan(&column_1)
 	return column_1, err
 }
 
-const countExpiredAttachments = `-- name: CountExpiredAttachments :one
+const CountExpiredAttachments = `-- name: CountExpiredAttachments :one
 SELECT count(*)::bigint FROM attachments WHERE expires_at < $1::timestamptz
 `
 
 func (q *Queries) CountExpiredAttachments(ctx context.Context, now time.Time) (int64, error) {
-	row := q.db.QueryRow(ctx, countExpiredAttachments, now)
+	row := q.db.QueryRow(ctx, CountExpiredAttachments, now)
 	var column_1 int64
 	err := row.Scan(&column_1)
 	return column_1, err
 }
 
-const countOldMessages = `-- name: CountOldMessages :one
+const CountOldMessages = `-- name: CountOldMessages :one
 SELECT count(*)::bigint FROM messages m
 WHERE m.created_at < $1::timestamptz AND m.status IN ('delivered', 'read')
   AND NOT EXISTS (
@@ -50,25 +50,25 @@ WHERE m.created_at < $1::timestamptz AND m.status IN ('delivered', 'read')
 `
 
 func (q *Queries) CountOldMessages(ctx context.Context, before time.Time) (int64, error) {
-	row := q.db.QueryRow(ctx, countOldMessages, before)
+	row := q.db.QueryRow(ctx, CountOldMessages, before)
 	var column_1 int64
 	err := row.Scan(&column_1)
 	return column_1, err
 }
 
-const deleteAttachments = `-- name: DeleteAttachments :execrows
+const DeleteAttachments = `-- name: DeleteAttachments :execrows
 DELETE FROM attachments WHERE id = ANY($1::uuid[])
 `
 
 func (q *Queries) DeleteAttachments(ctx context.Context, ids []uuid.UUID) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteAttachments, ids)
+	result, err := q.db.Exec(ctx, DeleteAttachments, ids)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const deleteDeletedConversationMessages = `-- name: DeleteDeletedConversationMessages :execrows
+const DeleteDeletedConversationMessages = `-- name: DeleteDeletedConversationMessages :execrows
 DELETE FROM messages WHERE id IN (
     SELECT m.id FROM messages m
     JOIN conversations c ON c.id = m.conversation_id AND c.deleted_at IS NOT NULL
@@ -87,14 +87,14 @@ DELETE FROM messages WHERE id IN (
 // deleted: delivered, read, failed (final) or sender-deleted ones, never
 // one still on its way or with a live job.
 func (q *Queries) DeleteDeletedConversationMessages(ctx context.Context, maxRows int32) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteDeletedConversationMessages, maxRows)
+	result, err := q.db.Exec(ctx, DeleteDeletedConversationMessages, maxRows)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const deleteEmptyDeletedConversations = `-- name: DeleteEmptyDeletedConversations :execrows
+const DeleteEmptyDeletedConversations = `-- name: DeleteEmptyDeletedConversations :execrows
 DELETE FROM conversations c
 WHERE c.id IN (
     SELECT c2.id FROM conversations c2
@@ -104,14 +104,14 @@ WHERE c.id IN (
 `
 
 func (q *Queries) DeleteEmptyDeletedConversations(ctx context.Context, maxRows int32) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteEmptyDeletedConversations, maxRows)
+	result, err := q.db.Exec(ctx, DeleteEmptyDeletedConversations, maxRows)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const deleteOldMessages = `-- name: DeleteOldMessages :execrows
+const DeleteOldMessages = `-- name: DeleteOldMessages :execrows
 DELETE FROM messages WHERE id IN (
     SELECT m.id FROM messages m
     WHERE m.created_at < $1::timestamptz AND m.status IN ('delivered', 'read')
@@ -133,14 +133,14 @@ type DeleteOldMessagesParams struct {
 // Deletes up to @max_rows delivered or read messages created before
 // @before that no live job still refers to.
 func (q *Queries) DeleteOldMessages(ctx context.Context, arg DeleteOldMessagesParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteOldMessages, arg.Before, arg.MaxRows)
+	result, err := q.db.Exec(ctx, DeleteOldMessages, arg.Before, arg.MaxRows)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const expiredAttachments = `-- name: ExpiredAttachments :many
+const ExpiredAttachments = `-- name: ExpiredAttachments :many
 SELECT id, storage_key FROM attachments
 WHERE expires_at < $1::timestamptz
 ORDER BY expires_at
@@ -158,7 +158,7 @@ type ExpiredAttachmentsRow struct {
 }
 
 func (q *Queries) ExpiredAttachments(ctx context.Context, arg ExpiredAttachmentsParams) ([]ExpiredAttachmentsRow, error) {
-	rows, err := q.db.Query(ctx, expiredAttachments, arg.Now, arg.MaxRows)
+	rows, err := q.db.Query(ctx, ExpiredAttachments, arg.Now, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -177,12 +177,12 @@ func (q *Queries) ExpiredAttachments(ctx context.Context, arg ExpiredAttachments
 	return items, nil
 }
 
-const getAttachment = `-- name: GetAttachment :one
+const GetAttachment = `-- name: GetAttachment :one
 SELECT id, owner_id, message_id, content_type, size_bytes, storage_key, created_at, expires_at FROM attachments WHERE id = $1
 `
 
 func (q *Queries) GetAttachment(ctx context.Context, id uuid.UUID) (Attachment, error) {
-	row := q.db.QueryRow(ctx, getAttachment, id)
+	row := q.db.QueryRow(ctx, GetAttachment, id)
 	var i Attachment
 	err := row.Scan(
 		&i.ID,
@@ -197,7 +197,7 @@ func (q *Queries) GetAttachment(ctx context.Context, id uuid.UUID) (Attachment, 
 	return i, err
 }
 
-const insertAttachment = `-- name: InsertAttachment :one
+const InsertAttachment = `-- name: InsertAttachment :one
 INSERT INTO attachments (id, owner_id, content_type, size_bytes, storage_key, expires_at)
 VALUES ($1, $2, $3, $4, $5, $6)
 RETURNING id, owner_id, message_id, content_type, size_bytes, storage_key, created_at, expires_at
@@ -213,7 +213,7 @@ type InsertAttachmentParams struct {
 }
 
 func (q *Queries) InsertAttachment(ctx context.Context, arg InsertAttachmentParams) (Attachment, error) {
-	row := q.db.QueryRow(ctx, insertAttachment,
+	row := q.db.QueryRow(ctx, InsertAttachment,
 		arg.ID,
 		arg.OwnerID,
 		arg.ContentType,
@@ -235,7 +235,7 @@ func (q *Queries) InsertAttachment(ctx context.Context, arg InsertAttachmentPara
 	return i, err
 }
 
-const markConversationDeletedFor = `-- name: MarkConversationDeletedFor :one
+const MarkConversationDeletedFor = `-- name: MarkConversationDeletedFor :one
 WITH mine AS (
     UPDATE conversation_participants cp SET deleted_at = coalesce(cp.deleted_at, now()),
         hidden_through_seq = greatest(cp.hidden_through_seq,
@@ -268,7 +268,7 @@ type MarkConversationDeletedForRow struct {
 // so far from them), and for everyone once every participant has; returns
 // whether it is now deleted for all.
 func (q *Queries) MarkConversationDeletedFor(ctx context.Context, arg MarkConversationDeletedForParams) (MarkConversationDeletedForRow, error) {
-	row := q.db.QueryRow(ctx, markConversationDeletedFor, arg.ConversationID, arg.UserID)
+	row := q.db.QueryRow(ctx, MarkConversationDeletedFor, arg.ConversationID, arg.UserID)
 	var i MarkConversationDeletedForRow
 	err := row.Scan(&i.Marked, &i.DeletedForAll)
 	return i, err

@@ -11,18 +11,18 @@ import (
 	"github.com/google/uuid"
 )
 
-const conversationExists = `-- name: ConversationExists :one
+const ConversationExists = `-- name: ConversationExists :one
 SELECT EXISTS (SELECT 1 FROM conversations WHERE id = $1)
 `
 
 func (q *Queries) ConversationExists(ctx context.Context, id uuid.UUID) (bool, error) {
-	row := q.db.QueryRow(ctx, conversationExists, id)
+	row := q.db.QueryRow(ctx, ConversationExists, id)
 	var exists bool
 	err := row.Scan(&exists)
 	return exists, err
 }
 
-const countMessagesNotUnderKey = `-- name: CountMessagesNotUnderKey :one
+const CountMessagesNotUnderKey = `-- name: CountMessagesNotUnderKey :one
 SELECT count(*) FROM messages
 WHERE conversation_id = $1 AND ciphertext IS NOT NULL AND key_id IS DISTINCT FROM $2::text
 `
@@ -33,25 +33,25 @@ type CountMessagesNotUnderKeyParams struct {
 }
 
 func (q *Queries) CountMessagesNotUnderKey(ctx context.Context, arg CountMessagesNotUnderKeyParams) (int64, error) {
-	row := q.db.QueryRow(ctx, countMessagesNotUnderKey, arg.ConversationID, arg.KeyID)
+	row := q.db.QueryRow(ctx, CountMessagesNotUnderKey, arg.ConversationID, arg.KeyID)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
 }
 
-const deleteSearchEntries = `-- name: DeleteSearchEntries :execrows
+const DeleteSearchEntries = `-- name: DeleteSearchEntries :execrows
 DELETE FROM message_search WHERE message_id = ANY($1::uuid[])
 `
 
 func (q *Queries) DeleteSearchEntries(ctx context.Context, ids []uuid.UUID) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteSearchEntries, ids)
+	result, err := q.db.Exec(ctx, DeleteSearchEntries, ids)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const exportMessages = `-- name: ExportMessages :many
+const ExportMessages = `-- name: ExportMessages :many
 SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at FROM messages
 WHERE conversation_id = $1 AND seq > $2
 ORDER BY seq
@@ -67,7 +67,7 @@ type ExportMessagesParams struct {
 // A conversation's messages after a seq, in seq order, deleted ones
 // included (an export is the whole record).
 func (q *Queries) ExportMessages(ctx context.Context, arg ExportMessagesParams) ([]Message, error) {
-	rows, err := q.db.Query(ctx, exportMessages, arg.ConversationID, arg.AfterSeq, arg.MaxRows)
+	rows, err := q.db.Query(ctx, ExportMessages, arg.ConversationID, arg.AfterSeq, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func (q *Queries) ExportMessages(ctx context.Context, arg ExportMessagesParams) 
 	return items, nil
 }
 
-const lockMessagesNotUnderKey = `-- name: LockMessagesNotUnderKey :many
+const LockMessagesNotUnderKey = `-- name: LockMessagesNotUnderKey :many
 SELECT id, seq, ciphertext, key_id::text AS key_id FROM messages
 WHERE conversation_id = $1 AND ciphertext IS NOT NULL AND key_id IS DISTINCT FROM $2::text
 ORDER BY seq
@@ -129,7 +129,7 @@ type LockMessagesNotUnderKeyRow struct {
 // The next chunk of a conversation's sealed messages whose key label is
 // not the given one, locked until the re-sealing transaction commits.
 func (q *Queries) LockMessagesNotUnderKey(ctx context.Context, arg LockMessagesNotUnderKeyParams) ([]LockMessagesNotUnderKeyRow, error) {
-	rows, err := q.db.Query(ctx, lockMessagesNotUnderKey, arg.ConversationID, arg.KeyID, arg.MaxRows)
+	rows, err := q.db.Query(ctx, LockMessagesNotUnderKey, arg.ConversationID, arg.KeyID, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func (q *Queries) LockMessagesNotUnderKey(ctx context.Context, arg LockMessagesN
 	return items, nil
 }
 
-const lockPlaintextMessages = `-- name: LockPlaintextMessages :many
+const LockPlaintextMessages = `-- name: LockPlaintextMessages :many
 SELECT id, seq, content::text AS content FROM messages
 WHERE conversation_id = $1 AND seq > $2 AND content IS NOT NULL
 ORDER BY seq
@@ -176,7 +176,7 @@ type LockPlaintextMessagesRow struct {
 // The next chunk of a conversation's plaintext messages after a seq,
 // locked until the sealing transaction commits (an edit waits for it).
 func (q *Queries) LockPlaintextMessages(ctx context.Context, arg LockPlaintextMessagesParams) ([]LockPlaintextMessagesRow, error) {
-	rows, err := q.db.Query(ctx, lockPlaintextMessages, arg.ConversationID, arg.AfterSeq, arg.MaxRows)
+	rows, err := q.db.Query(ctx, LockPlaintextMessages, arg.ConversationID, arg.AfterSeq, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +195,7 @@ func (q *Queries) LockPlaintextMessages(ctx context.Context, arg LockPlaintextMe
 	return items, nil
 }
 
-const resealMessages = `-- name: ResealMessages :execrows
+const ResealMessages = `-- name: ResealMessages :execrows
 UPDATE messages m SET ciphertext = u.ciphertext, key_id = $1::text
 FROM (SELECT unnest($2::uuid[]) AS id, unnest($3::bytea[]) AS ciphertext) u
 WHERE m.id = u.id AND m.ciphertext IS NOT NULL
@@ -209,14 +209,14 @@ type ResealMessagesParams struct {
 
 // Replaces ciphertext (and its key label) in place.
 func (q *Queries) ResealMessages(ctx context.Context, arg ResealMessagesParams) (int64, error) {
-	result, err := q.db.Exec(ctx, resealMessages, arg.KeyID, arg.Ids, arg.Ciphertexts)
+	result, err := q.db.Exec(ctx, ResealMessages, arg.KeyID, arg.Ids, arg.Ciphertexts)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const sealMessages = `-- name: SealMessages :execrows
+const SealMessages = `-- name: SealMessages :execrows
 UPDATE messages m SET content = NULL, ciphertext = u.ciphertext, key_id = $1::text
 FROM (SELECT unnest($2::uuid[]) AS id, unnest($3::bytea[]) AS ciphertext) u
 WHERE m.id = u.id AND m.content IS NOT NULL
@@ -231,14 +231,14 @@ type SealMessagesParams struct {
 // Replaces plaintext with ciphertext in place: the same UPDATE drops the
 // content, so no row ever holds both.
 func (q *Queries) SealMessages(ctx context.Context, arg SealMessagesParams) (int64, error) {
-	result, err := q.db.Exec(ctx, sealMessages, arg.KeyID, arg.Ids, arg.Ciphertexts)
+	result, err := q.db.Exec(ctx, SealMessages, arg.KeyID, arg.Ids, arg.Ciphertexts)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const switchConversationToEncrypted = `-- name: SwitchConversationToEncrypted :one
+const SwitchConversationToEncrypted = `-- name: SwitchConversationToEncrypted :one
 UPDATE conversations SET encrypted = true
 WHERE id = $1 AND deleted_at IS NULL
 RETURNING id
@@ -248,7 +248,7 @@ RETURNING id
 // refuses its plaintext (see migration 00011). No row for an unknown or
 // deleted conversation.
 func (q *Queries) SwitchConversationToEncrypted(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
-	row := q.db.QueryRow(ctx, switchConversationToEncrypted, id)
+	row := q.db.QueryRow(ctx, SwitchConversationToEncrypted, id)
 	var id_2 uuid.UUID
 	err := row.Scan(&id_2)
 	return id_2, err

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-const archiveDiscardedJobs = `-- name: ArchiveDiscardedJobs :execrows
+const ArchiveDiscardedJobs = `-- name: ArchiveDiscardedJobs :execrows
 INSERT INTO failed_jobs AS f (job_id, kind, queue, args, errors, attempt, max_attempts, created_at, attempted_at, finalized_at)
 SELECT j.id, j.kind, j.queue, j.args, j.errors, j.attempt, j.max_attempts, j.created_at, j.attempted_at, j.finalized_at
 FROM river_job j
@@ -24,26 +24,26 @@ WHERE f.finalized_at IS DISTINCT FROM excluded.finalized_at
 // Copies discarded jobs into failed_jobs (a job discarded again after a
 // retry replaces its earlier copy).
 func (q *Queries) ArchiveDiscardedJobs(ctx context.Context, since time.Time) (int64, error) {
-	result, err := q.db.Exec(ctx, archiveDiscardedJobs, since)
+	result, err := q.db.Exec(ctx, ArchiveDiscardedJobs, since)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const pruneFailedJobs = `-- name: PruneFailedJobs :execrows
+const PruneFailedJobs = `-- name: PruneFailedJobs :execrows
 DELETE FROM failed_jobs WHERE finalized_at < $1::timestamptz
 `
 
 func (q *Queries) PruneFailedJobs(ctx context.Context, before time.Time) (int64, error) {
-	result, err := q.db.Exec(ctx, pruneFailedJobs, before)
+	result, err := q.db.Exec(ctx, PruneFailedJobs, before)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const rollupJobStats = `-- name: RollupJobStats :execrows
+const RollupJobStats = `-- name: RollupJobStats :execrows
 INSERT INTO job_stats AS s (kind, queue, hour, completed, discarded, cancelled, retried,
     run_p50_ms, run_p95_ms, run_p99_ms, wait_p50_ms, wait_p95_ms, wait_p99_ms, computed_at)
 SELECT j.kind, j.queue, date_trunc('hour', j.finalized_at, 'UTC') AS hour,
@@ -77,7 +77,7 @@ type RollupJobStatsParams struct {
 // Recomputes job_stats for every (kind, queue, hour) with jobs finalized in
 // [from_hour, to_hour), replacing existing rows. Hours are UTC.
 func (q *Queries) RollupJobStats(ctx context.Context, arg RollupJobStatsParams) (int64, error) {
-	result, err := q.db.Exec(ctx, rollupJobStats, arg.FromHour, arg.ToHour)
+	result, err := q.db.Exec(ctx, RollupJobStats, arg.FromHour, arg.ToHour)
 	if err != nil {
 		return 0, err
 	}

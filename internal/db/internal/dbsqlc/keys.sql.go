@@ -12,14 +12,14 @@ import (
 	"github.com/google/uuid"
 )
 
-const conversationsNotUnderKEK = `-- name: ConversationsNotUnderKEK :many
+const ConversationsNotUnderKEK = `-- name: ConversationsNotUnderKEK :many
 SELECT DISTINCT conversation_id FROM conversation_keys WHERE kek_id <> $1 ORDER BY conversation_id
 `
 
 // Conversations with a data key (any generation) not wrapped by a
 // key-encryption key: what a rotation to it must visit.
 func (q *Queries) ConversationsNotUnderKEK(ctx context.Context, kekID string) ([]uuid.UUID, error) {
-	rows, err := q.db.Query(ctx, conversationsNotUnderKEK, kekID)
+	rows, err := q.db.Query(ctx, ConversationsNotUnderKEK, kekID)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +38,7 @@ func (q *Queries) ConversationsNotUnderKEK(ctx context.Context, kekID string) ([
 	return items, nil
 }
 
-const getConversationKey = `-- name: GetConversationKey :one
+const GetConversationKey = `-- name: GetConversationKey :one
 SELECT conversation_id, generation, kek_id, wrapped_key, created_at FROM conversation_keys
 WHERE conversation_id = $1
 ORDER BY generation DESC
@@ -55,7 +55,7 @@ type GetConversationKeyRow struct {
 
 // The conversation's newest data key: the one new messages are sealed with.
 func (q *Queries) GetConversationKey(ctx context.Context, conversationID uuid.UUID) (GetConversationKeyRow, error) {
-	row := q.db.QueryRow(ctx, getConversationKey, conversationID)
+	row := q.db.QueryRow(ctx, GetConversationKey, conversationID)
 	var i GetConversationKeyRow
 	err := row.Scan(
 		&i.ConversationID,
@@ -67,7 +67,7 @@ func (q *Queries) GetConversationKey(ctx context.Context, conversationID uuid.UU
 	return i, err
 }
 
-const getConversationKeyGeneration = `-- name: GetConversationKeyGeneration :one
+const GetConversationKeyGeneration = `-- name: GetConversationKeyGeneration :one
 SELECT conversation_id, generation, kek_id, wrapped_key, created_at FROM conversation_keys
 WHERE conversation_id = $1 AND generation = $2
 `
@@ -86,7 +86,7 @@ type GetConversationKeyGenerationRow struct {
 }
 
 func (q *Queries) GetConversationKeyGeneration(ctx context.Context, arg GetConversationKeyGenerationParams) (GetConversationKeyGenerationRow, error) {
-	row := q.db.QueryRow(ctx, getConversationKeyGeneration, arg.ConversationID, arg.Generation)
+	row := q.db.QueryRow(ctx, GetConversationKeyGeneration, arg.ConversationID, arg.Generation)
 	var i GetConversationKeyGenerationRow
 	err := row.Scan(
 		&i.ConversationID,
@@ -98,7 +98,7 @@ func (q *Queries) GetConversationKeyGeneration(ctx context.Context, arg GetConve
 	return i, err
 }
 
-const insertConversationKey = `-- name: InsertConversationKey :exec
+const InsertConversationKey = `-- name: InsertConversationKey :exec
 INSERT INTO conversation_keys (conversation_id, generation, kek_id, wrapped_key)
 VALUES ($1, $2, $3, $4)
 ON CONFLICT (conversation_id, generation) DO NOTHING
@@ -112,7 +112,7 @@ type InsertConversationKeyParams struct {
 }
 
 func (q *Queries) InsertConversationKey(ctx context.Context, arg InsertConversationKeyParams) error {
-	_, err := q.db.Exec(ctx, insertConversationKey,
+	_, err := q.db.Exec(ctx, InsertConversationKey,
 		arg.ConversationID,
 		arg.Generation,
 		arg.KekID,
@@ -121,7 +121,7 @@ func (q *Queries) InsertConversationKey(ctx context.Context, arg InsertConversat
 	return err
 }
 
-const listConversationKeys = `-- name: ListConversationKeys :many
+const ListConversationKeys = `-- name: ListConversationKeys :many
 SELECT conversation_id, generation, kek_id, wrapped_key, created_at FROM conversation_keys
 WHERE conversation_id = $1
 ORDER BY generation
@@ -136,7 +136,7 @@ type ListConversationKeysRow struct {
 }
 
 func (q *Queries) ListConversationKeys(ctx context.Context, conversationID uuid.UUID) ([]ListConversationKeysRow, error) {
-	rows, err := q.db.Query(ctx, listConversationKeys, conversationID)
+	rows, err := q.db.Query(ctx, ListConversationKeys, conversationID)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func (q *Queries) ListConversationKeys(ctx context.Context, conversationID uuid.
 	return items, nil
 }
 
-const lockConversationKeyGeneration = `-- name: LockConversationKeyGeneration :one
+const LockConversationKeyGeneration = `-- name: LockConversationKeyGeneration :one
 SELECT generation FROM conversation_keys
 WHERE conversation_id = $1 AND generation = $2
 FOR SHARE
@@ -175,13 +175,13 @@ type LockConversationKeyGenerationParams struct {
 // Held by a transaction storing a message sealed with this generation, so
 // the generation cannot be retired under it (see RetireOlderConversationKeys).
 func (q *Queries) LockConversationKeyGeneration(ctx context.Context, arg LockConversationKeyGenerationParams) (int32, error) {
-	row := q.db.QueryRow(ctx, lockConversationKeyGeneration, arg.ConversationID, arg.Generation)
+	row := q.db.QueryRow(ctx, LockConversationKeyGeneration, arg.ConversationID, arg.Generation)
 	var generation int32
 	err := row.Scan(&generation)
 	return generation, err
 }
 
-const retireOlderConversationKeys = `-- name: RetireOlderConversationKeys :execrows
+const RetireOlderConversationKeys = `-- name: RetireOlderConversationKeys :execrows
 DELETE FROM conversation_keys
 WHERE conversation_id = $1 AND generation < $2
 `
@@ -195,14 +195,14 @@ type RetireOlderConversationKeysParams struct {
 // moved to that generation). Waits for transactions storing messages
 // sealed with them (they hold LockConversationKeyGeneration).
 func (q *Queries) RetireOlderConversationKeys(ctx context.Context, arg RetireOlderConversationKeysParams) (int64, error) {
-	result, err := q.db.Exec(ctx, retireOlderConversationKeys, arg.ConversationID, arg.Generation)
+	result, err := q.db.Exec(ctx, RetireOlderConversationKeys, arg.ConversationID, arg.Generation)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const rewrapConversationKey = `-- name: RewrapConversationKey :execrows
+const RewrapConversationKey = `-- name: RewrapConversationKey :execrows
 UPDATE conversation_keys SET kek_id = $1, wrapped_key = $2, rotated_at = now()
 WHERE conversation_id = $3 AND generation = $4 AND kek_id = $5
 `
@@ -216,7 +216,7 @@ type RewrapConversationKeyParams struct {
 }
 
 func (q *Queries) RewrapConversationKey(ctx context.Context, arg RewrapConversationKeyParams) (int64, error) {
-	result, err := q.db.Exec(ctx, rewrapConversationKey,
+	result, err := q.db.Exec(ctx, RewrapConversationKey,
 		arg.KekID,
 		arg.WrappedKey,
 		arg.ConversationID,
@@ -229,7 +229,7 @@ func (q *Queries) RewrapConversationKey(ctx context.Context, arg RewrapConversat
 	return result.RowsAffected(), nil
 }
 
-const shredDeletedConversationKeys = `-- name: ShredDeletedConversationKeys :execrows
+const ShredDeletedConversationKeys = `-- name: ShredDeletedConversationKeys :execrows
 DELETE FROM conversation_keys k
 USING conversations c
 WHERE c.id = k.conversation_id AND c.deleted_at IS NOT NULL
@@ -237,7 +237,7 @@ WHERE c.id = k.conversation_id AND c.deleted_at IS NOT NULL
 
 // Crypto-shreds the keys of conversations every participant deleted.
 func (q *Queries) ShredDeletedConversationKeys(ctx context.Context) (int64, error) {
-	result, err := q.db.Exec(ctx, shredDeletedConversationKeys)
+	result, err := q.db.Exec(ctx, ShredDeletedConversationKeys)
 	if err != nil {
 		return 0, err
 	}

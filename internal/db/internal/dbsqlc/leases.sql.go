@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-const pruneLeases = `-- name: PruneLeases :execrows
+const PruneLeases = `-- name: PruneLeases :execrows
 DELETE FROM runner_leases l
 WHERE coalesce(l.stopped_at, l.renewed_at + l.ttl) < now() - make_interval(secs => $1::float8 / 1000)
   AND NOT EXISTS (
@@ -20,14 +20,14 @@ WHERE coalesce(l.stopped_at, l.renewed_at + l.ttl) < now() - make_interval(secs 
 
 // Forgets leases that ended long ago and hold no running job.
 func (q *Queries) PruneLeases(ctx context.Context, olderThanMs float64) (int64, error) {
-	result, err := q.db.Exec(ctx, pruneLeases, olderThanMs)
+	result, err := q.db.Exec(ctx, PruneLeases, olderThanMs)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const renewLease = `-- name: RenewLease :one
+const RenewLease = `-- name: RenewLease :one
 INSERT INTO runner_leases AS l (runner_id, hostname, pid, ttl)
 VALUES ($1, $2, $3, make_interval(secs => $4::float8 / 1000))
 ON CONFLICT (runner_id) DO UPDATE SET renewed_at = now(), ttl = excluded.ttl
@@ -47,7 +47,7 @@ type RenewLeaseParams struct {
 // working (its jobs may have been handed to others) and come back under a
 // new id.
 func (q *Queries) RenewLease(ctx context.Context, arg RenewLeaseParams) (time.Time, error) {
-	row := q.db.QueryRow(ctx, renewLease,
+	row := q.db.QueryRow(ctx, RenewLease,
 		arg.RunnerID,
 		arg.Hostname,
 		arg.Pid,
@@ -58,7 +58,7 @@ func (q *Queries) RenewLease(ctx context.Context, arg RenewLeaseParams) (time.Ti
 	return renewed_at, err
 }
 
-const rescueOrphanedJobs = `-- name: RescueOrphanedJobs :many
+const RescueOrphanedJobs = `-- name: RescueOrphanedJobs :many
 WITH orphaned AS (
     SELECT j.id
     FROM river_job j
@@ -98,7 +98,7 @@ type RescueOrphanedJobsRow struct {
 // lease, or by a runner with no lease row, is never touched here. Each job
 // gets an error entry naming the runner.
 func (q *Queries) RescueOrphanedJobs(ctx context.Context, arg RescueOrphanedJobsParams) ([]RescueOrphanedJobsRow, error) {
-	rows, err := q.db.Query(ctx, rescueOrphanedJobs, arg.GraceMs, arg.MaxJobs)
+	rows, err := q.db.Query(ctx, RescueOrphanedJobs, arg.GraceMs, arg.MaxJobs)
 	if err != nil {
 		return nil, err
 	}
@@ -117,12 +117,12 @@ func (q *Queries) RescueOrphanedJobs(ctx context.Context, arg RescueOrphanedJobs
 	return items, nil
 }
 
-const stopLease = `-- name: StopLease :exec
+const StopLease = `-- name: StopLease :exec
 UPDATE runner_leases SET stopped_at = now() WHERE runner_id = $1 AND stopped_at IS NULL
 `
 
 // Ends a lease at once (clean shutdown).
 func (q *Queries) StopLease(ctx context.Context, runnerID string) error {
-	_, err := q.db.Exec(ctx, stopLease, runnerID)
+	_, err := q.db.Exec(ctx, StopLease, runnerID)
 	return err
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const allocateSeq = `-- name: AllocateSeq :one
+const AllocateSeq = `-- name: AllocateSeq :one
 INSERT INTO conversations AS c (id, last_seq)
 VALUES ($1, 1)
 ON CONFLICT (id) DO UPDATE SET last_seq = c.last_seq + 1
@@ -23,13 +23,13 @@ RETURNING c.last_seq
 // conversation's row lock: concurrent senders queue here, so seq values are
 // unique and, because a rolled-back increment rolls back too, gap-free.
 func (q *Queries) AllocateSeq(ctx context.Context, conversationID uuid.UUID) (int64, error) {
-	row := q.db.QueryRow(ctx, allocateSeq, conversationID)
+	row := q.db.QueryRow(ctx, AllocateSeq, conversationID)
 	var last_seq int64
 	err := row.Scan(&last_seq)
 	return last_seq, err
 }
 
-const allocateSeqs = `-- name: AllocateSeqs :many
+const AllocateSeqs = `-- name: AllocateSeqs :many
 INSERT INTO conversations AS c (id, last_seq)
 SELECT unnest($1::uuid[]), 1
 ON CONFLICT (id) DO UPDATE SET last_seq = c.last_seq + 1
@@ -43,7 +43,7 @@ type AllocateSeqsRow struct {
 
 // AllocateSeq for many distinct conversations in one statement.
 func (q *Queries) AllocateSeqs(ctx context.Context, conversationIds []uuid.UUID) ([]AllocateSeqsRow, error) {
-	rows, err := q.db.Query(ctx, allocateSeqs, conversationIds)
+	rows, err := q.db.Query(ctx, AllocateSeqs, conversationIds)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func (q *Queries) AllocateSeqs(ctx context.Context, conversationIds []uuid.UUID)
 	return items, nil
 }
 
-const applyReceipt = `-- name: ApplyReceipt :one
+const ApplyReceipt = `-- name: ApplyReceipt :one
 UPDATE messages SET
     status       = CASE WHEN $1::text = 'read' THEN 'read'::message_status ELSE 'delivered'::message_status END,
     sent_at      = coalesce(sent_at, $2::timestamptz),
@@ -92,7 +92,7 @@ type ApplyReceiptRow struct {
 // only moves forward (read implies delivered); a receipt that would not
 // advance it returns no row.
 func (q *Queries) ApplyReceipt(ctx context.Context, arg ApplyReceiptParams) (ApplyReceiptRow, error) {
-	row := q.db.QueryRow(ctx, applyReceipt,
+	row := q.db.QueryRow(ctx, ApplyReceipt,
 		arg.Status,
 		arg.At,
 		arg.ID,
@@ -109,12 +109,12 @@ func (q *Queries) ApplyReceipt(ctx context.Context, arg ApplyReceiptParams) (App
 	return i, err
 }
 
-const getMessage = `-- name: GetMessage :one
+const GetMessage = `-- name: GetMessage :one
 SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at FROM messages WHERE id = $1
 `
 
 func (q *Queries) GetMessage(ctx context.Context, id uuid.UUID) (Message, error) {
-	row := q.db.QueryRow(ctx, getMessage, id)
+	row := q.db.QueryRow(ctx, GetMessage, id)
 	var i Message
 	err := row.Scan(
 		&i.ID,
@@ -139,7 +139,7 @@ func (q *Queries) GetMessage(ctx context.Context, id uuid.UUID) (Message, error)
 	return i, err
 }
 
-const getMessageForRecipient = `-- name: GetMessageForRecipient :one
+const GetMessageForRecipient = `-- name: GetMessageForRecipient :one
 SELECT id, sender_id, status FROM messages WHERE id = $1 AND recipient_id = $2
 `
 
@@ -155,13 +155,13 @@ type GetMessageForRecipientRow struct {
 }
 
 func (q *Queries) GetMessageForRecipient(ctx context.Context, arg GetMessageForRecipientParams) (GetMessageForRecipientRow, error) {
-	row := q.db.QueryRow(ctx, getMessageForRecipient, arg.ID, arg.RecipientID)
+	row := q.db.QueryRow(ctx, GetMessageForRecipient, arg.ID, arg.RecipientID)
 	var i GetMessageForRecipientRow
 	err := row.Scan(&i.ID, &i.SenderID, &i.Status)
 	return i, err
 }
 
-const hiddenThroughSeq = `-- name: HiddenThroughSeq :one
+const HiddenThroughSeq = `-- name: HiddenThroughSeq :one
 SELECT hidden_through_seq FROM conversation_participants
 WHERE conversation_id = $1 AND user_id = $2
 `
@@ -174,13 +174,13 @@ type HiddenThroughSeqParams struct {
 // The seq up to which the user's history of the conversation is hidden (0
 // unless they deleted it); no row when they are not a participant.
 func (q *Queries) HiddenThroughSeq(ctx context.Context, arg HiddenThroughSeqParams) (int64, error) {
-	row := q.db.QueryRow(ctx, hiddenThroughSeq, arg.ConversationID, arg.UserID)
+	row := q.db.QueryRow(ctx, HiddenThroughSeq, arg.ConversationID, arg.UserID)
 	var hidden_through_seq int64
 	err := row.Scan(&hidden_through_seq)
 	return hidden_through_seq, err
 }
 
-const insertMessage = `-- name: InsertMessage :one
+const InsertMessage = `-- name: InsertMessage :one
 WITH existing AS (
     SELECT count(*) AS total,
            count(*) FILTER (WHERE p.user_id IN ($3::uuid, $4::uuid)) AS matched
@@ -193,8 +193,9 @@ WITH existing AS (
     WHERE existing.total = 0
 )
 INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id)
-SELECT $1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::bigint, $6::smallint,
-       $7::text, $8::bytea, $9::text
+SELECT $1::uuid, $2::uuid, $3::uuid, $4::uuid,
+       (SELECT c.last_seq FROM conversations c WHERE c.id = $2::uuid), $5::smallint,
+       $6::text, $7::bytea, $8::text
 FROM existing
 WHERE (existing.total = 0 OR existing.matched = 2)
   AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = $2::uuid AND c.deleted_at IS NOT NULL)
@@ -206,7 +207,6 @@ type InsertMessageParams struct {
 	ConversationID uuid.UUID
 	SenderID       uuid.UUID
 	RecipientID    uuid.UUID
-	Seq            int64
 	Priority       int16
 	Content        *string
 	Ciphertext     []byte
@@ -221,19 +221,21 @@ type InsertMessageRow struct {
 	CreatedAt      time.Time
 }
 
-// Runs after AllocateSeq in the same transaction, so its snapshot sees the
-// participants committed by whoever created the conversation. A conversation
+// Runs after AllocateSeq in the same transaction, as a statement of its own
+// (pipelined with it: one round trip), so its snapshot sees the
+// participants committed by whoever created the conversation while
+// AllocateSeq waited for its row lock; the seq is the one AllocateSeq just
+// took (the conversation's row, locked by this transaction). A conversation
 // without participants (just created by AllocateSeq) gets the sender and the
 // recipient as its two; otherwise the message is written only when both are
 // participants, and no row is returned when they are not, or when every
 // participant deleted the conversation.
 func (q *Queries) InsertMessage(ctx context.Context, arg InsertMessageParams) (InsertMessageRow, error) {
-	row := q.db.QueryRow(ctx, insertMessage,
+	row := q.db.QueryRow(ctx, InsertMessage,
 		arg.ID,
 		arg.ConversationID,
 		arg.SenderID,
 		arg.RecipientID,
-		arg.Seq,
 		arg.Priority,
 		arg.Content,
 		arg.Ciphertext,
@@ -250,7 +252,7 @@ func (q *Queries) InsertMessage(ctx context.Context, arg InsertMessageParams) (I
 	return i, err
 }
 
-const insertMessages = `-- name: InsertMessages :many
+const InsertMessages = `-- name: InsertMessages :many
 WITH input AS (
     -- Set-returning functions in one select list advance together: row i
     -- takes element i of every array.
@@ -299,7 +301,7 @@ type InsertMessagesRow struct {
 // conversation every participant deleted, are not written, and the caller
 // compares the ids returned with those sent.
 func (q *Queries) InsertMessages(ctx context.Context, arg InsertMessagesParams) ([]InsertMessagesRow, error) {
-	rows, err := q.db.Query(ctx, insertMessages,
+	rows, err := q.db.Query(ctx, InsertMessages,
 		arg.Ids,
 		arg.ConversationIds,
 		arg.SenderIds,
@@ -326,7 +328,7 @@ func (q *Queries) InsertMessages(ctx context.Context, arg InsertMessagesParams) 
 	return items, nil
 }
 
-const listConversationMessages = `-- name: ListConversationMessages :many
+const ListConversationMessages = `-- name: ListConversationMessages :many
 SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at FROM messages
 WHERE conversation_id = $1 AND seq > $2
 ORDER BY seq
@@ -340,7 +342,7 @@ type ListConversationMessagesParams struct {
 }
 
 func (q *Queries) ListConversationMessages(ctx context.Context, arg ListConversationMessagesParams) ([]Message, error) {
-	rows, err := q.db.Query(ctx, listConversationMessages, arg.ConversationID, arg.AfterSeq, arg.MaxRows)
+	rows, err := q.db.Query(ctx, ListConversationMessages, arg.ConversationID, arg.AfterSeq, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -378,14 +380,14 @@ func (q *Queries) ListConversationMessages(ctx context.Context, arg ListConversa
 	return items, nil
 }
 
-const listParticipants = `-- name: ListParticipants :many
+const ListParticipants = `-- name: ListParticipants :many
 SELECT user_id FROM conversation_participants
 WHERE conversation_id = $1
 ORDER BY user_id
 `
 
 func (q *Queries) ListParticipants(ctx context.Context, conversationID uuid.UUID) ([]uuid.UUID, error) {
-	rows, err := q.db.Query(ctx, listParticipants, conversationID)
+	rows, err := q.db.Query(ctx, ListParticipants, conversationID)
 	if err != nil {
 		return nil, err
 	}
@@ -404,7 +406,7 @@ func (q *Queries) ListParticipants(ctx context.Context, conversationID uuid.UUID
 	return items, nil
 }
 
-const markSent = `-- name: MarkSent :one
+const MarkSent = `-- name: MarkSent :one
 UPDATE messages SET status = 'sent', sent_at = now()
 WHERE id = $1 AND status = 'pending'
 RETURNING id
@@ -413,13 +415,13 @@ RETURNING id
 // Moves a pending message to sent; a message already past pending is left
 // alone and no row is returned, so retries are no-ops.
 func (q *Queries) MarkSent(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
-	row := q.db.QueryRow(ctx, markSent, id)
+	row := q.db.QueryRow(ctx, MarkSent, id)
 	var id_2 uuid.UUID
 	err := row.Scan(&id_2)
 	return id_2, err
 }
 
-const resumeMessages = `-- name: ResumeMessages :many
+const ResumeMessages = `-- name: ResumeMessages :many
 WITH req AS (
     SELECT unnest($5::uuid[]) AS conversation_id,
            unnest($6::bigint[])    AS after_seq
@@ -448,7 +450,7 @@ type ResumeMessagesParams struct {
 // hid by deleting the conversation on their side, ordered by conversation
 // and seq, from the (cursor_conversation, cursor_seq) position on.
 func (q *Queries) ResumeMessages(ctx context.Context, arg ResumeMessagesParams) ([]Message, error) {
-	rows, err := q.db.Query(ctx, resumeMessages,
+	rows, err := q.db.Query(ctx, ResumeMessages,
 		arg.UserID,
 		arg.CursorConversation,
 		arg.CursorSeq,
@@ -493,7 +495,7 @@ func (q *Queries) ResumeMessages(ctx context.Context, arg ResumeMessagesParams) 
 	return items, nil
 }
 
-const unreadCounts = `-- name: UnreadCounts :many
+const UnreadCounts = `-- name: UnreadCounts :many
 SELECT m.conversation_id, count(*)::bigint AS unread
 FROM messages m
 JOIN conversation_participants p ON p.conversation_id = m.conversation_id AND p.user_id = m.recipient_id
@@ -508,7 +510,7 @@ type UnreadCountsRow struct {
 
 // Messages the user deleted with their conversation do not count.
 func (q *Queries) UnreadCounts(ctx context.Context, recipientID uuid.UUID) ([]UnreadCountsRow, error) {
-	rows, err := q.db.Query(ctx, unreadCounts, recipientID)
+	rows, err := q.db.Query(ctx, UnreadCounts, recipientID)
 	if err != nil {
 		return nil, err
 	}

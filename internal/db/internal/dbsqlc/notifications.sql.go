@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const claimDelivery = `-- name: ClaimDelivery :one
+const ClaimDelivery = `-- name: ClaimDelivery :one
 WITH ins AS (
     INSERT INTO notification_deliveries (notification_id, device_token_id)
     VALUES ($1, $2)
@@ -38,13 +38,13 @@ type ClaimDeliveryRow struct {
 // Creates the (notification, device) delivery, or returns the one a
 // previous attempt created.
 func (q *Queries) ClaimDelivery(ctx context.Context, arg ClaimDeliveryParams) (ClaimDeliveryRow, error) {
-	row := q.db.QueryRow(ctx, claimDelivery, arg.NotificationID, arg.DeviceTokenID)
+	row := q.db.QueryRow(ctx, ClaimDelivery, arg.NotificationID, arg.DeviceTokenID)
 	var i ClaimDeliveryRow
 	err := row.Scan(&i.Status, &i.ProviderMessageID)
 	return i, err
 }
 
-const claimNotification = `-- name: ClaimNotification :one
+const ClaimNotification = `-- name: ClaimNotification :one
 WITH ins AS (
     INSERT INTO notifications (id, message_id, user_id, channel, type)
     VALUES ($1, $2, $3, $4::notification_channel, $5)
@@ -74,7 +74,7 @@ type ClaimNotificationRow struct {
 // Creates the (message, user, channel) notification, or returns the one a
 // previous attempt created: one row per channel, whatever the retries.
 func (q *Queries) ClaimNotification(ctx context.Context, arg ClaimNotificationParams) (ClaimNotificationRow, error) {
-	row := q.db.QueryRow(ctx, claimNotification,
+	row := q.db.QueryRow(ctx, ClaimNotification,
 		arg.ID,
 		arg.MessageID,
 		arg.UserID,
@@ -86,7 +86,7 @@ func (q *Queries) ClaimNotification(ctx context.Context, arg ClaimNotificationPa
 	return i, err
 }
 
-const deactivateDevice = `-- name: DeactivateDevice :execrows
+const DeactivateDevice = `-- name: DeactivateDevice :execrows
 UPDATE device_tokens SET active = false, deactivated_at = now()
 WHERE id = $1 AND user_id = $2 AND active
 `
@@ -97,14 +97,14 @@ type DeactivateDeviceParams struct {
 }
 
 func (q *Queries) DeactivateDevice(ctx context.Context, arg DeactivateDeviceParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deactivateDevice, arg.ID, arg.UserID)
+	result, err := q.db.Exec(ctx, DeactivateDevice, arg.ID, arg.UserID)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const deactivateDeviceToken = `-- name: DeactivateDeviceToken :execrows
+const DeactivateDeviceToken = `-- name: DeactivateDeviceToken :execrows
 UPDATE device_tokens SET active = false, deactivated_at = now()
 WHERE id = $1 AND token = $2 AND active
 `
@@ -117,14 +117,14 @@ type DeactivateDeviceTokenParams struct {
 // Deactivates a token the push provider called invalid. Only if it is
 // still the same registration (a re-registration after the send keeps it).
 func (q *Queries) DeactivateDeviceToken(ctx context.Context, arg DeactivateDeviceTokenParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deactivateDeviceToken, arg.ID, arg.Token)
+	result, err := q.db.Exec(ctx, DeactivateDeviceToken, arg.ID, arg.Token)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const finishDelivery = `-- name: FinishDelivery :exec
+const FinishDelivery = `-- name: FinishDelivery :exec
 UPDATE notification_deliveries SET status = $1::notification_status,
     provider_message_id = $2, failure_reason = $3,
     sent_at = CASE WHEN $1::text = 'sent' THEN now() ELSE sent_at END
@@ -140,7 +140,7 @@ type FinishDeliveryParams struct {
 }
 
 func (q *Queries) FinishDelivery(ctx context.Context, arg FinishDeliveryParams) error {
-	_, err := q.db.Exec(ctx, finishDelivery,
+	_, err := q.db.Exec(ctx, FinishDelivery,
 		arg.Status,
 		arg.ProviderMessageID,
 		arg.FailureReason,
@@ -150,7 +150,7 @@ func (q *Queries) FinishDelivery(ctx context.Context, arg FinishDeliveryParams) 
 	return err
 }
 
-const finishNotification = `-- name: FinishNotification :exec
+const FinishNotification = `-- name: FinishNotification :exec
 UPDATE notifications SET status = $1::notification_status, title = $2, body = $3,
     provider_message_id = $4, failure_reason = $5,
     attempts = attempts + 1, sent_at = CASE WHEN $1::text = 'sent' THEN now() ELSE sent_at END
@@ -167,7 +167,7 @@ type FinishNotificationParams struct {
 }
 
 func (q *Queries) FinishNotification(ctx context.Context, arg FinishNotificationParams) error {
-	_, err := q.db.Exec(ctx, finishNotification,
+	_, err := q.db.Exec(ctx, FinishNotification,
 		arg.Status,
 		arg.Title,
 		arg.Body,
@@ -178,12 +178,12 @@ func (q *Queries) FinishNotification(ctx context.Context, arg FinishNotification
 	return err
 }
 
-const getPreferences = `-- name: GetPreferences :one
+const GetPreferences = `-- name: GetPreferences :one
 SELECT user_id, push_enabled, in_app_enabled, email_enabled, sms_enabled, email, phone, notify_when_online, updated_at FROM notification_preferences WHERE user_id = $1
 `
 
 func (q *Queries) GetPreferences(ctx context.Context, userID uuid.UUID) (NotificationPreference, error) {
-	row := q.db.QueryRow(ctx, getPreferences, userID)
+	row := q.db.QueryRow(ctx, GetPreferences, userID)
 	var i NotificationPreference
 	err := row.Scan(
 		&i.UserID,
@@ -199,7 +199,7 @@ func (q *Queries) GetPreferences(ctx context.Context, userID uuid.UUID) (Notific
 	return i, err
 }
 
-const listActiveDevices = `-- name: ListActiveDevices :many
+const ListActiveDevices = `-- name: ListActiveDevices :many
 SELECT id, platform::text AS platform, token FROM device_tokens
 WHERE user_id = $1 AND active
 ORDER BY created_at, id
@@ -212,7 +212,7 @@ type ListActiveDevicesRow struct {
 }
 
 func (q *Queries) ListActiveDevices(ctx context.Context, userID uuid.UUID) ([]ListActiveDevicesRow, error) {
-	rows, err := q.db.Query(ctx, listActiveDevices, userID)
+	rows, err := q.db.Query(ctx, ListActiveDevices, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +231,7 @@ func (q *Queries) ListActiveDevices(ctx context.Context, userID uuid.UUID) ([]Li
 	return items, nil
 }
 
-const registerDevice = `-- name: RegisterDevice :one
+const RegisterDevice = `-- name: RegisterDevice :one
 INSERT INTO device_tokens (id, user_id, platform, token)
 VALUES ($1, $2, $3::device_platform, $4)
 ON CONFLICT (token) DO UPDATE SET user_id = excluded.user_id, platform = excluded.platform,
@@ -254,7 +254,7 @@ type RegisterDeviceRow struct {
 }
 
 func (q *Queries) RegisterDevice(ctx context.Context, arg RegisterDeviceParams) (RegisterDeviceRow, error) {
-	row := q.db.QueryRow(ctx, registerDevice,
+	row := q.db.QueryRow(ctx, RegisterDevice,
 		arg.ID,
 		arg.UserID,
 		arg.Platform,
@@ -270,7 +270,7 @@ func (q *Queries) RegisterDevice(ctx context.Context, arg RegisterDeviceParams) 
 	return i, err
 }
 
-const upsertPreferences = `-- name: UpsertPreferences :one
+const UpsertPreferences = `-- name: UpsertPreferences :one
 INSERT INTO notification_preferences (user_id, push_enabled, in_app_enabled, email_enabled, sms_enabled, email, phone, notify_when_online, updated_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
 ON CONFLICT (user_id) DO UPDATE SET
@@ -293,7 +293,7 @@ type UpsertPreferencesParams struct {
 }
 
 func (q *Queries) UpsertPreferences(ctx context.Context, arg UpsertPreferencesParams) (NotificationPreference, error) {
-	row := q.db.QueryRow(ctx, upsertPreferences,
+	row := q.db.QueryRow(ctx, UpsertPreferences,
 		arg.UserID,
 		arg.PushEnabled,
 		arg.InAppEnabled,

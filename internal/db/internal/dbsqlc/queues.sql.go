@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-const jobCountsByQueueAndState = `-- name: JobCountsByQueueAndState :many
+const JobCountsByQueueAndState = `-- name: JobCountsByQueueAndState :many
 SELECT queue, state::text AS state, count(*)::bigint AS jobs
 FROM river_job
 GROUP BY queue, state
@@ -23,7 +23,7 @@ type JobCountsByQueueAndStateRow struct {
 }
 
 func (q *Queries) JobCountsByQueueAndState(ctx context.Context) ([]JobCountsByQueueAndStateRow, error) {
-	rows, err := q.db.Query(ctx, jobCountsByQueueAndState)
+	rows, err := q.db.Query(ctx, JobCountsByQueueAndState)
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +42,7 @@ func (q *Queries) JobCountsByQueueAndState(ctx context.Context) ([]JobCountsByQu
 	return items, nil
 }
 
-const knownQueues = `-- name: KnownQueues :many
+const KnownQueues = `-- name: KnownQueues :many
 SELECT name, (paused_at IS NOT NULL)::bool AS paused FROM river_queue
 `
 
@@ -52,7 +52,7 @@ type KnownQueuesRow struct {
 }
 
 func (q *Queries) KnownQueues(ctx context.Context) ([]KnownQueuesRow, error) {
-	rows, err := q.db.Query(ctx, knownQueues)
+	rows, err := q.db.Query(ctx, KnownQueues)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func (q *Queries) KnownQueues(ctx context.Context) ([]KnownQueuesRow, error) {
 	return items, nil
 }
 
-const queueHasJobs = `-- name: QueueHasJobs :one
+const QueueHasJobs = `-- name: QueueHasJobs :one
 SELECT EXISTS (
     SELECT 1 FROM river_job
     WHERE state = ANY('{available,cancelled,completed,discarded,pending,retryable,running,scheduled}'::river_job_state[])
@@ -82,13 +82,13 @@ SELECT EXISTS (
 // Whether any job is in the queue (in any state): one index descent per
 // state on River's (state, queue, ...) index.
 func (q *Queries) QueueHasJobs(ctx context.Context, queue string) (bool, error) {
-	row := q.db.QueryRow(ctx, queueHasJobs, queue)
+	row := q.db.QueryRow(ctx, QueueHasJobs, queue)
 	var exists bool
 	err := row.Scan(&exists)
 	return exists, err
 }
 
-const queueHealthStats = `-- name: QueueHealthStats :many
+const QueueHealthStats = `-- name: QueueHealthStats :many
 SELECT q.queue::text AS queue,
        count(*) FILTER (WHERE j.state = 'completed' AND j.finalized_at >= $1::timestamptz)::bigint AS completed,
        count(*) FILTER (WHERE j.state = 'discarded' AND j.finalized_at >= $1::timestamptz)::bigint AS discarded,
@@ -115,7 +115,7 @@ type QueueHealthStatsRow struct {
 // Per queue: jobs finalized since @since as completed or discarded, jobs
 // waiting, and how long the oldest waiting job has been due.
 func (q *Queries) QueueHealthStats(ctx context.Context, arg QueueHealthStatsParams) ([]QueueHealthStatsRow, error) {
-	rows, err := q.db.Query(ctx, queueHealthStats, arg.Since, arg.Queues)
+	rows, err := q.db.Query(ctx, QueueHealthStats, arg.Since, arg.Queues)
 	if err != nil {
 		return nil, err
 	}

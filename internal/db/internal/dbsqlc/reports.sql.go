@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-const broadcastsReport = `-- name: BroadcastsReport :many
+const BroadcastsReport = `-- name: BroadcastsReport :many
 SELECT b.id, b.status::text AS status, b.total, b.processed, b.failed, b.created_at,
        b.started_at, b.finished_at
 FROM batches b
@@ -40,7 +40,7 @@ type BroadcastsReportRow struct {
 }
 
 func (q *Queries) BroadcastsReport(ctx context.Context, arg BroadcastsReportParams) ([]BroadcastsReportRow, error) {
-	rows, err := q.db.Query(ctx, broadcastsReport, arg.FromTime, arg.ToTime, arg.MaxRows)
+	rows, err := q.db.Query(ctx, BroadcastsReport, arg.FromTime, arg.ToTime, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +68,7 @@ func (q *Queries) BroadcastsReport(ctx context.Context, arg BroadcastsReportPara
 	return items, nil
 }
 
-const deliveryReport = `-- name: DeliveryReport :many
+const DeliveryReport = `-- name: DeliveryReport :many
 SELECT date_bin($1::interval, m.created_at, $2::timestamptz)::timestamptz AS bucket,
        count(*)::bigint AS created,
        count(m.sent_at)::bigint AS sent,
@@ -113,7 +113,7 @@ type DeliveryReportRow struct {
 // latency percentiles (milliseconds) of created->sent and sent->delivered;
 // -1 where there is nothing to measure.
 func (q *Queries) DeliveryReport(ctx context.Context, arg DeliveryReportParams) ([]DeliveryReportRow, error) {
-	rows, err := q.db.Query(ctx, deliveryReport,
+	rows, err := q.db.Query(ctx, DeliveryReport,
 		arg.Bucket,
 		arg.Origin,
 		arg.FromTime,
@@ -150,7 +150,7 @@ func (q *Queries) DeliveryReport(ctx context.Context, arg DeliveryReportParams) 
 	return items, nil
 }
 
-const failuresReport = `-- name: FailuresReport :many
+const FailuresReport = `-- name: FailuresReport :many
 WITH errs AS (
     SELECT j.kind, e
     FROM river_job j, unnest(j.errors) AS e
@@ -188,7 +188,7 @@ type FailuresReportRow struct {
 // [from, to): from the jobs River still holds, plus archived failures of
 // jobs River has pruned.
 func (q *Queries) FailuresReport(ctx context.Context, arg FailuresReportParams) ([]FailuresReportRow, error) {
-	rows, err := q.db.Query(ctx, failuresReport, arg.FromTime, arg.ToTime, arg.MaxRows)
+	rows, err := q.db.Query(ctx, FailuresReport, arg.FromTime, arg.ToTime, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +212,7 @@ func (q *Queries) FailuresReport(ctx context.Context, arg FailuresReportParams) 
 	return items, nil
 }
 
-const jobsReport = `-- name: JobsReport :many
+const JobsReport = `-- name: JobsReport :many
 SELECT j.kind,
        count(*) FILTER (WHERE j.state = 'completed')::bigint AS completed,
        count(*) FILTER (WHERE j.state = 'discarded')::bigint AS discarded,
@@ -251,7 +251,7 @@ type JobsReportRow struct {
 // outcomes, and percentiles (milliseconds) of run time and queue wait of
 // the completed ones (-1 where there are none).
 func (q *Queries) JobsReport(ctx context.Context, arg JobsReportParams) ([]JobsReportRow, error) {
-	rows, err := q.db.Query(ctx, jobsReport, arg.FromTime, arg.ToTime)
+	rows, err := q.db.Query(ctx, JobsReport, arg.FromTime, arg.ToTime)
 	if err != nil {
 		return nil, err
 	}
@@ -281,7 +281,7 @@ func (q *Queries) JobsReport(ctx context.Context, arg JobsReportParams) ([]JobsR
 	return items, nil
 }
 
-const jobsReportFromStats = `-- name: JobsReportFromStats :many
+const JobsReportFromStats = `-- name: JobsReportFromStats :many
 SELECT s.kind,
        sum(s.completed)::bigint AS completed,
        sum(s.discarded)::bigint AS discarded,
@@ -320,7 +320,7 @@ type JobsReportFromStatsRow struct {
 // percentiles averaged over hours weighted by completed jobs (an
 // approximation; -1 where there are none).
 func (q *Queries) JobsReportFromStats(ctx context.Context, arg JobsReportFromStatsParams) ([]JobsReportFromStatsRow, error) {
-	rows, err := q.db.Query(ctx, jobsReportFromStats, arg.FromTime, arg.ToTime)
+	rows, err := q.db.Query(ctx, JobsReportFromStats, arg.FromTime, arg.ToTime)
 	if err != nil {
 		return nil, err
 	}
@@ -350,7 +350,7 @@ func (q *Queries) JobsReportFromStats(ctx context.Context, arg JobsReportFromSta
 	return items, nil
 }
 
-const notificationsReport = `-- name: NotificationsReport :many
+const NotificationsReport = `-- name: NotificationsReport :many
 SELECT n.channel::text AS channel, n.status::text AS status, count(*)::bigint AS notifications
 FROM notifications n
 WHERE n.created_at >= $1::timestamptz AND n.created_at < $2::timestamptz
@@ -370,7 +370,7 @@ type NotificationsReportRow struct {
 }
 
 func (q *Queries) NotificationsReport(ctx context.Context, arg NotificationsReportParams) ([]NotificationsReportRow, error) {
-	rows, err := q.db.Query(ctx, notificationsReport, arg.FromTime, arg.ToTime)
+	rows, err := q.db.Query(ctx, NotificationsReport, arg.FromTime, arg.ToTime)
 	if err != nil {
 		return nil, err
 	}
@@ -389,20 +389,20 @@ func (q *Queries) NotificationsReport(ctx context.Context, arg NotificationsRepo
 	return items, nil
 }
 
-const oldestLiveFinishedJob = `-- name: OldestLiveFinishedJob :one
+const OldestLiveFinishedJob = `-- name: OldestLiveFinishedJob :one
 SELECT coalesce(min(finalized_at), now())::timestamptz AS oldest FROM river_job
 WHERE state IN ('completed', 'discarded', 'cancelled')
 `
 
 // When the oldest finished job River still holds finished (now for none).
 func (q *Queries) OldestLiveFinishedJob(ctx context.Context) (time.Time, error) {
-	row := q.db.QueryRow(ctx, oldestLiveFinishedJob)
+	row := q.db.QueryRow(ctx, OldestLiveFinishedJob)
 	var oldest time.Time
 	err := row.Scan(&oldest)
 	return oldest, err
 }
 
-const statsExistBefore = `-- name: StatsExistBefore :one
+const StatsExistBefore = `-- name: StatsExistBefore :one
 SELECT EXISTS (SELECT 1 FROM job_stats WHERE hour >= $1::timestamptz AND hour < $2::timestamptz)
 `
 
@@ -414,7 +414,7 @@ type StatsExistBeforeParams struct {
 // Whether job_stats holds hours in [from, before): finished jobs River has
 // since pruned.
 func (q *Queries) StatsExistBefore(ctx context.Context, arg StatsExistBeforeParams) (bool, error) {
-	row := q.db.QueryRow(ctx, statsExistBefore, arg.FromTime, arg.Before)
+	row := q.db.QueryRow(ctx, StatsExistBefore, arg.FromTime, arg.Before)
 	var exists bool
 	err := row.Scan(&exists)
 	return exists, err

@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const cancelScheduled = `-- name: CancelScheduled :one
+const CancelScheduled = `-- name: CancelScheduled :one
 UPDATE scheduled_messages SET status = 'cancelled', cancelled_at = now()
 WHERE id = $1 AND sender_id = $2 AND status = 'pending'
 RETURNING id
@@ -24,20 +24,20 @@ type CancelScheduledParams struct {
 }
 
 func (q *Queries) CancelScheduled(ctx context.Context, arg CancelScheduledParams) (uuid.UUID, error) {
-	row := q.db.QueryRow(ctx, cancelScheduled, arg.ID, arg.SenderID)
+	row := q.db.QueryRow(ctx, CancelScheduled, arg.ID, arg.SenderID)
 	var id uuid.UUID
 	err := row.Scan(&id)
 	return id, err
 }
 
-const claimScheduled = `-- name: ClaimScheduled :one
+const ClaimScheduled = `-- name: ClaimScheduled :one
 SELECT id, conversation_id, sender_id, recipient_id, content, priority, send_at, status, message_id, failure_reason, created_at, released_at, cancelled_at FROM scheduled_messages WHERE id = $1 AND status = 'pending' FOR UPDATE
 `
 
 // Takes a pending scheduled message for release, locking it until commit so
 // a concurrent cancel waits and then finds it released.
 func (q *Queries) ClaimScheduled(ctx context.Context, id uuid.UUID) (ScheduledMessage, error) {
-	row := q.db.QueryRow(ctx, claimScheduled, id)
+	row := q.db.QueryRow(ctx, ClaimScheduled, id)
 	var i ScheduledMessage
 	err := row.Scan(
 		&i.ID,
@@ -57,7 +57,7 @@ func (q *Queries) ClaimScheduled(ctx context.Context, id uuid.UUID) (ScheduledMe
 	return i, err
 }
 
-const conversationAdmits = `-- name: ConversationAdmits :one
+const ConversationAdmits = `-- name: ConversationAdmits :one
 SELECT NOT EXISTS (SELECT 1 FROM conversation_participants p1 WHERE p1.conversation_id = $1::uuid)
     OR (SELECT count(*) FROM conversation_participants p2
         WHERE p2.conversation_id = $1::uuid AND p2.user_id IN ($2::uuid, $3::uuid)) = 2
@@ -72,18 +72,18 @@ type ConversationAdmitsParams struct {
 // True when the conversation does not exist yet (it will be created with
 // these two) or both users are its participants.
 func (q *Queries) ConversationAdmits(ctx context.Context, arg ConversationAdmitsParams) (*bool, error) {
-	row := q.db.QueryRow(ctx, conversationAdmits, arg.ConversationID, arg.SenderID, arg.RecipientID)
+	row := q.db.QueryRow(ctx, ConversationAdmits, arg.ConversationID, arg.SenderID, arg.RecipientID)
 	var column_1 *bool
 	err := row.Scan(&column_1)
 	return column_1, err
 }
 
-const getScheduled = `-- name: GetScheduled :one
+const GetScheduled = `-- name: GetScheduled :one
 SELECT id, conversation_id, sender_id, recipient_id, content, priority, send_at, status, message_id, failure_reason, created_at, released_at, cancelled_at FROM scheduled_messages WHERE id = $1
 `
 
 func (q *Queries) GetScheduled(ctx context.Context, id uuid.UUID) (ScheduledMessage, error) {
-	row := q.db.QueryRow(ctx, getScheduled, id)
+	row := q.db.QueryRow(ctx, GetScheduled, id)
 	var i ScheduledMessage
 	err := row.Scan(
 		&i.ID,
@@ -103,7 +103,7 @@ func (q *Queries) GetScheduled(ctx context.Context, id uuid.UUID) (ScheduledMess
 	return i, err
 }
 
-const insertScheduled = `-- name: InsertScheduled :one
+const InsertScheduled = `-- name: InsertScheduled :one
 INSERT INTO scheduled_messages (id, conversation_id, sender_id, recipient_id, content, priority, send_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 RETURNING id, conversation_id, sender_id, recipient_id, content, priority, send_at, status, message_id, failure_reason, created_at, released_at, cancelled_at
@@ -120,7 +120,7 @@ type InsertScheduledParams struct {
 }
 
 func (q *Queries) InsertScheduled(ctx context.Context, arg InsertScheduledParams) (ScheduledMessage, error) {
-	row := q.db.QueryRow(ctx, insertScheduled,
+	row := q.db.QueryRow(ctx, InsertScheduled,
 		arg.ID,
 		arg.ConversationID,
 		arg.SenderID,
@@ -148,7 +148,7 @@ func (q *Queries) InsertScheduled(ctx context.Context, arg InsertScheduledParams
 	return i, err
 }
 
-const listScheduled = `-- name: ListScheduled :many
+const ListScheduled = `-- name: ListScheduled :many
 SELECT id, conversation_id, sender_id, recipient_id, content, priority, send_at, status, message_id, failure_reason, created_at, released_at, cancelled_at FROM scheduled_messages
 WHERE sender_id = $1 AND status = 'pending'
 ORDER BY send_at, id
@@ -161,7 +161,7 @@ type ListScheduledParams struct {
 }
 
 func (q *Queries) ListScheduled(ctx context.Context, arg ListScheduledParams) ([]ScheduledMessage, error) {
-	rows, err := q.db.Query(ctx, listScheduled, arg.SenderID, arg.MaxRows)
+	rows, err := q.db.Query(ctx, ListScheduled, arg.SenderID, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +194,7 @@ func (q *Queries) ListScheduled(ctx context.Context, arg ListScheduledParams) ([
 	return items, nil
 }
 
-const markScheduledFailed = `-- name: MarkScheduledFailed :exec
+const MarkScheduledFailed = `-- name: MarkScheduledFailed :exec
 UPDATE scheduled_messages SET status = 'failed', failure_reason = $1 WHERE id = $2 AND status = 'pending'
 `
 
@@ -204,11 +204,11 @@ type MarkScheduledFailedParams struct {
 }
 
 func (q *Queries) MarkScheduledFailed(ctx context.Context, arg MarkScheduledFailedParams) error {
-	_, err := q.db.Exec(ctx, markScheduledFailed, arg.Reason, arg.ID)
+	_, err := q.db.Exec(ctx, MarkScheduledFailed, arg.Reason, arg.ID)
 	return err
 }
 
-const markScheduledReleased = `-- name: MarkScheduledReleased :exec
+const MarkScheduledReleased = `-- name: MarkScheduledReleased :exec
 UPDATE scheduled_messages SET status = 'released', released_at = now(), message_id = $1
 WHERE id = $2
 `
@@ -219,6 +219,6 @@ type MarkScheduledReleasedParams struct {
 }
 
 func (q *Queries) MarkScheduledReleased(ctx context.Context, arg MarkScheduledReleasedParams) error {
-	_, err := q.db.Exec(ctx, markScheduledReleased, arg.MessageID, arg.ID)
+	_, err := q.db.Exec(ctx, MarkScheduledReleased, arg.MessageID, arg.ID)
 	return err
 }

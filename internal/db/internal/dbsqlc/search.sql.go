@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const editMessage = `-- name: EditMessage :one
+const EditMessage = `-- name: EditMessage :one
 UPDATE messages SET content = $1, edited_at = now()
 WHERE id = $2 AND sender_id = $3 AND deleted_at IS NULL AND content IS NOT NULL
 RETURNING conversation_id, seq
@@ -31,13 +31,13 @@ type EditMessageRow struct {
 
 // Replaces the content of a live plaintext message sent by sender_id.
 func (q *Queries) EditMessage(ctx context.Context, arg EditMessageParams) (EditMessageRow, error) {
-	row := q.db.QueryRow(ctx, editMessage, arg.Content, arg.ID, arg.SenderID)
+	row := q.db.QueryRow(ctx, EditMessage, arg.Content, arg.ID, arg.SenderID)
 	var i EditMessageRow
 	err := row.Scan(&i.ConversationID, &i.Seq)
 	return i, err
 }
 
-const searchMessages = `-- name: SearchMessages :many
+const SearchMessages = `-- name: SearchMessages :many
 SELECT m.id, m.conversation_id, m.seq, m.sender_id, m.created_at,
        ts_headline(s.language,
            replace(replace(replace(m.content, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
@@ -77,7 +77,7 @@ type SearchMessagesRow struct {
 // Ranked matches of a web-search style query among the caller's
 // conversations. The snippet is HTML: content escaped, matches in <mark>.
 func (q *Queries) SearchMessages(ctx context.Context, arg SearchMessagesParams) ([]SearchMessagesRow, error) {
-	rows, err := q.db.Query(ctx, searchMessages,
+	rows, err := q.db.Query(ctx, SearchMessages,
 		arg.Language,
 		arg.Query,
 		arg.UserID,
@@ -113,7 +113,7 @@ func (q *Queries) SearchMessages(ctx context.Context, arg SearchMessagesParams) 
 	return items, nil
 }
 
-const softDeleteMessage = `-- name: SoftDeleteMessage :one
+const SoftDeleteMessage = `-- name: SoftDeleteMessage :one
 UPDATE messages SET deleted_at = now()
 WHERE id = $1 AND sender_id = $2 AND deleted_at IS NULL
 RETURNING conversation_id, seq
@@ -130,13 +130,13 @@ type SoftDeleteMessageRow struct {
 }
 
 func (q *Queries) SoftDeleteMessage(ctx context.Context, arg SoftDeleteMessageParams) (SoftDeleteMessageRow, error) {
-	row := q.db.QueryRow(ctx, softDeleteMessage, arg.ID, arg.SenderID)
+	row := q.db.QueryRow(ctx, SoftDeleteMessage, arg.ID, arg.SenderID)
 	var i SoftDeleteMessageRow
 	err := row.Scan(&i.ConversationID, &i.Seq)
 	return i, err
 }
 
-const syncSearchEntry = `-- name: SyncSearchEntry :execrows
+const SyncSearchEntry = `-- name: SyncSearchEntry :execrows
 WITH m AS (
     SELECT id, conversation_id, content FROM messages
     WHERE id = $2 AND deleted_at IS NULL AND content IS NOT NULL
@@ -160,7 +160,7 @@ type SyncSearchEntryParams struct {
 // encrypted or missing one. Every index operation is this same sync, so
 // jobs arriving in any order converge.
 func (q *Queries) SyncSearchEntry(ctx context.Context, arg SyncSearchEntryParams) (int64, error) {
-	result, err := q.db.Exec(ctx, syncSearchEntry, arg.Language, arg.MessageID)
+	result, err := q.db.Exec(ctx, SyncSearchEntry, arg.Language, arg.MessageID)
 	if err != nil {
 		return 0, err
 	}
