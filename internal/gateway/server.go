@@ -51,7 +51,8 @@ type Config struct {
 	// when zero.
 	MaxContentBytes int
 	// SendBuffer is how many frames may wait for a slow socket before the
-	// gateway closes it (the client then resumes). Default 256.
+	// gateway closes it (the client then resumes). Default 256. The queue
+	// grows as frames wait: an idle socket holds none of it.
 	SendBuffer int
 	// MaxFrameBytes caps a client frame; bigger ones get an error frame.
 	// Default 256 KiB. Frames over 4× this close the connection.
