@@ -28,6 +28,10 @@ const (
 	// KindJobHistory is periodic maintenance: hourly job_stats rollups and
 	// the failed-jobs archive.
 	KindJobHistory = "job-history"
+	// KindDeliverPending is the periodic delivery backstop of messages
+	// written without a send-message job (outbox.Message.CallerPublishes):
+	// it publishes whatever is still pending after the backstop delay.
+	KindDeliverPending = "deliver-pending"
 )
 
 // Args is implemented by every job args type in this package.
@@ -48,12 +52,12 @@ type KindSpec struct {
 
 // Kinds returns every kind with its queue, max attempts and default
 // priority: the design's seven in its table order, then
-// release-scheduled-message and job-history.
+// release-scheduled-message, job-history and deliver-pending.
 func Kinds() []KindSpec {
 	all := []Args{
 		SendMessageArgs{}, DeliveryConfirmationArgs{}, SendNotificationArgs{},
 		IndexMessageArgs{}, EncryptDecryptArgs{}, BatchSendArgs{}, CleanupMessagesArgs{},
-		ReleaseScheduledArgs{}, JobHistoryArgs{},
+		ReleaseScheduledArgs{}, JobHistoryArgs{}, DeliverPendingArgs{},
 	}
 	specs := make([]KindSpec, 0, len(all))
 	for _, a := range all {
@@ -426,6 +430,67 @@ func (a JobHistoryArgs) Validate() error {
 	}
 	if a.ArchiveRetentionDays < 1 || a.ArchiveRetentionDays > MaxRetentionDays {
 		return validation.Errorf("archive_retention_days", "must be between 1 and %d, got %d", MaxRetentionDays, a.ArchiveRetentionDays)
+	}
+	return nil
+}
+
+// Deliver-pending limits.
+const (
+	// DefaultDeliverPendingBatch is DeliverPendingArgs.BatchSize's usual
+	// value: messages published per Redis round trip.
+	DefaultDeliverPendingBatch = 500
+	// MaxDeliverPendingBatch bounds DeliverPendingArgs.BatchSize.
+	MaxDeliverPendingBatch = 10_000
+	// MaxDeliveryBackstop bounds DeliverPendingArgs.OlderThanMS.
+	MaxDeliveryBackstop = time.Hour
+	// DefaultDeliverySweep is how often the runner schedules
+	// deliver-pending (DELIVERY_SWEEP_INTERVAL).
+	DefaultDeliverySweep = time.Second
+)
+
+// DeliverPendingPeriodic is the periodic deliver-pending job: every
+// interval (and at start), for messages pending longer than olderThan.
+// Unique while one waits or runs, so a slow sweep is not joined by a
+// second one publishing the same messages.
+func DeliverPendingPeriodic(every, olderThan time.Duration) *river.PeriodicJob {
+	args := DeliverPendingArgs{OlderThanMS: olderThan.Milliseconds(), BatchSize: DefaultDeliverPendingBatch}
+	return river.NewPeriodicJob(river.PeriodicInterval(every),
+		func() (river.JobArgs, *river.InsertOpts) {
+			return args, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
+				rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+				rivertype.JobStateRunning, rivertype.JobStateScheduled,
+			}}}
+		},
+		&river.PeriodicJobOpts{RunOnStart: true})
+}
+
+// DeliverPendingArgs asks for the messages still pending OlderThanMS
+// milliseconds after they were written to be published and marked sent,
+// BatchSize at a time, oldest first, until none is left.
+type DeliverPendingArgs struct {
+	OlderThanMS int64 `json:"older_than_ms"`
+	BatchSize   int   `json:"batch_size"`
+}
+
+// Kind implements river.JobArgs.
+func (DeliverPendingArgs) Kind() string { return KindDeliverPending }
+
+// InsertOpts implements river.JobArgsWithInsertOpts. One attempt: the
+// next run, a second later, is the retry.
+func (DeliverPendingArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueMessageDelivery, MaxAttempts: 1, Priority: int(PriorityHigh)}
+}
+
+// Hooks makes River validate the args on insert.
+func (DeliverPendingArgs) Hooks() []rivertype.Hook { return hooks() }
+
+// Validate checks the args.
+func (a DeliverPendingArgs) Validate() error {
+	if a.OlderThanMS < 1 || a.OlderThanMS > MaxDeliveryBackstop.Milliseconds() {
+		return validation.Errorf("older_than_ms", "must be between 1 and %d, got %d", MaxDeliveryBackstop.Milliseconds(), a.OlderThanMS)
+	}
+	if a.BatchSize < 1 || a.BatchSize > MaxDeliverPendingBatch {
+		return validation.Errorf("batch_size", "must be between 1 and %d, got %d", MaxDeliverPendingBatch, a.BatchSize)
 	}
 	return nil
 }

@@ -30,6 +30,7 @@ var argDecoders = map[string]func([]byte) (jobs.Args, error){
 	jobs.KindCleanupMessages:      decodeArgs[jobs.CleanupMessagesArgs],
 	jobs.KindReleaseScheduled:     decodeArgs[jobs.ReleaseScheduledArgs],
 	jobs.KindJobHistory:           decodeArgs[jobs.JobHistoryArgs],
+	jobs.KindDeliverPending:       decodeArgs[jobs.DeliverPendingArgs],
 }
 
 func TestEveryKindIsFuzzed(t *testing.T) {

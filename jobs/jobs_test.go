@@ -30,6 +30,7 @@ func TestKindsMatchDesignTable(t *testing.T) {
 		jobs.KindCleanupMessages:      {jobs.QueueMessageCleanup, 2},
 		jobs.KindReleaseScheduled:     {jobs.QueueMessageDelivery, 5},
 		jobs.KindJobHistory:           {jobs.QueueMessageCleanup, 2},
+		jobs.KindDeliverPending:       {jobs.QueueMessageDelivery, 1},
 	}
 	got := jobs.Kinds()
 	require.Len(t, got, len(want))
@@ -120,6 +121,9 @@ func TestArgsValidation(t *testing.T) {
 		{jobs.JobHistoryArgs{Hours: 2, ArchiveRetentionDays: 30}, ""},
 		{jobs.JobHistoryArgs{Hours: 0, ArchiveRetentionDays: 30}, "hours"},
 		{jobs.JobHistoryArgs{Hours: 2}, "archive_retention_days"},
+		{jobs.DeliverPendingArgs{OlderThanMS: 2000, BatchSize: 500}, ""},
+		{jobs.DeliverPendingArgs{BatchSize: 500}, "older_than_ms"},
+		{jobs.DeliverPendingArgs{OlderThanMS: 2000, BatchSize: 10_001}, "batch_size"},
 	}
 	for _, tc := range cases {
 		err := tc.args.Validate()

@@ -94,20 +94,18 @@ type Message struct {
 	KeyID          string
 	// Priority is critical, high, normal or low; normal when empty.
 	Priority string
-	// SendMessageAfter delays the send-message job, for callers that
-	// deliver in-process right after commit and keep the job as the
-	// at-least-once backstop (the gateway). Zero runs it at once; at most
-	// MaxSendMessageAfter.
-	SendMessageAfter time.Duration
+	// CallerPublishes says the caller publishes the message itself right
+	// after commit (the gateway's fast path, broadcast chunks), so no
+	// send-message job is inserted: the runner's deliver-pending sweep
+	// delivers it instead if it is still pending DefaultDeliveryBackstop
+	// (DELIVERY_BACKSTOP_DELAY) after it was written, whatever became of
+	// the caller.
+	CallerPublishes bool
 }
 
-// MaxSendMessageAfter bounds Message.SendMessageAfter.
-const MaxSendMessageAfter = time.Hour
-
-// DefaultDeliveryBackstop is the usual SendMessageAfter of a caller that
-// delivers right after commit (the gateway, broadcast chunks): long enough
-// that the job rarely runs before the fast path has marked the message
-// sent.
+// DefaultDeliveryBackstop is how long a message may stay pending before
+// the runner's deliver-pending sweep publishes it: long enough that a
+// caller publishing right after commit has marked it sent first.
 const DefaultDeliveryBackstop = 2 * time.Second
 
 // Result is what SendTx wrote.
@@ -129,24 +127,21 @@ type Job struct {
 
 // validated is a Message that passed validate.
 type validated struct {
-	row       db.NewMessage
-	priority  jobs.Priority
-	sendAfter time.Duration
+	row             db.NewMessage
+	priority        jobs.Priority
+	callerPublishes bool
 }
 
 // followUps appends to params the jobs the stored message id needs: its
-// delivery (held for sendAfter, when set), its recipient's notification
+// delivery (unless the caller publishes it), its recipient's notification
 // and, for plaintext, its search indexing.
 func (v validated) followUps(id uuid.UUID, params []river.InsertManyParams) []river.InsertManyParams {
 	prio := &river.InsertOpts{Priority: int(v.priority)}
-	sendOpts := prio
-	if v.sendAfter > 0 {
-		sendOpts = &river.InsertOpts{Priority: int(v.priority), ScheduledAt: time.Now().Add(v.sendAfter)}
+	if !v.callerPublishes {
+		params = append(params, river.InsertManyParams{Args: jobs.SendMessageArgs{MessageID: id}, InsertOpts: prio})
 	}
 	params = append(params,
-		river.InsertManyParams{Args: jobs.SendMessageArgs{MessageID: id}, InsertOpts: sendOpts},
-		river.InsertManyParams{Args: jobs.SendNotificationArgs{MessageID: id, RecipientID: v.row.RecipientID}, InsertOpts: prio},
-	)
+		river.InsertManyParams{Args: jobs.SendNotificationArgs{MessageID: id, RecipientID: v.row.RecipientID}, InsertOpts: prio})
 	if v.row.Content != nil {
 		params = append(params, river.InsertManyParams{Args: jobs.IndexMessageArgs{MessageID: id, Operation: jobs.IndexOpIndex}})
 	}
@@ -166,10 +161,7 @@ func (o *Outbox) validate(m Message) (validated, error) {
 		return v, validation.Errorf("recipient_id", "must differ from sender_id")
 	}
 
-	if m.SendMessageAfter < 0 || m.SendMessageAfter > MaxSendMessageAfter {
-		return v, validation.Errorf("send_message_after", "must be between 0 and %s", MaxSendMessageAfter)
-	}
-	v.sendAfter = m.SendMessageAfter
+	v.callerPublishes = m.CallerPublishes
 
 	v.priority = jobs.PriorityNormal
 	if m.Priority != "" {
@@ -223,8 +215,9 @@ func (o *Outbox) validate(m Message) (validated, error) {
 
 // SendTx validates m, writes it with its conversation's next seq (creating
 // the conversation with sender and recipient as participants on first use),
-// and inserts its jobs in one statement: send-message and send-notification
-// at the message's priority, and index-message for plaintext messages.
+// and inserts its jobs in one statement: send-message (unless
+// Message.CallerPublishes) and send-notification at the message's
+// priority, and index-message for plaintext messages.
 //
 // It works inside tx and never commits or rolls it back. Invalid input
 // returns a *validation.Error before anything is written. ErrNotParticipant

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -40,6 +41,52 @@ func (w *SendMessageWorker) Work(ctx context.Context, job *river.Job[jobs.SendMe
 	}
 	if delivered {
 		w.deps.Logger.Debug("message delivered", slog.Int64("job_id", job.ID), slog.String("message_id", m.ID.String()))
+	}
+	return nil
+}
+
+// DeliverPendingWorker is the delivery backstop of messages written
+// without a send-message job (outbox.Message.CallerPublishes: the
+// gateway's fast path, broadcast chunks): it publishes the messages still
+// pending OlderThanMS after they were written and marks them sent, oldest
+// first, one Redis round trip per batch, until none is left. While Redis
+// is unreachable it leaves them pending for the next run. The runner
+// schedules it every DELIVERY_SWEEP_INTERVAL.
+type DeliverPendingWorker struct {
+	Policy[jobs.DeliverPendingArgs]
+	deps Deps
+}
+
+// Work implements river.Worker.
+func (w *DeliverPendingWorker) Work(ctx context.Context, job *river.Job[jobs.DeliverPendingArgs]) error {
+	// A fixed cutoff: messages written while this runs wait for the next
+	// run, so a busy writer cannot keep it going.
+	cutoff := time.Now().Add(-time.Duration(job.Args.OlderThanMS) * time.Millisecond)
+	total := 0
+	for {
+		ms, err := db.PendingMessagesBefore(ctx, w.deps.Pool, cutoff, job.Args.BatchSize)
+		if err != nil {
+			return err
+		}
+		if len(ms) == 0 {
+			break
+		}
+		n, err := w.deps.Fanout.DeliverManyFast(ctx, w.deps.Pool, ms)
+		total += n
+		if errors.Is(err, fanout.ErrUnavailable) && n == 0 {
+			w.deps.Logger.Warn("redis unavailable; pending messages wait for the next deliver-pending run",
+				slog.Int("published", total), slog.String("error", err.Error()))
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(ms) < job.Args.BatchSize {
+			break
+		}
+	}
+	if total > 0 {
+		w.deps.Logger.Info("pending messages delivered by the backstop", slog.Int("messages", total))
 	}
 	return nil
 }

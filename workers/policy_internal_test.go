@@ -44,6 +44,7 @@ func TestEachKindHasTheTimeoutAndRetryScheduleOfTheDesign(t *testing.T) {
 		jobs.KindCleanupMessages:      probe[jobs.CleanupMessagesArgs]{s.cleanupMessages.Policy},
 		jobs.KindReleaseScheduled:     probe[jobs.ReleaseScheduledArgs]{s.releaseScheduled.Policy},
 		jobs.KindJobHistory:           probe[jobs.JobHistoryArgs]{s.jobHistory.Policy},
+		jobs.KindDeliverPending:       probe[jobs.DeliverPendingArgs]{s.deliverPending.Policy},
 	}
 	want := map[string]struct {
 		timeout time.Duration
@@ -58,6 +59,7 @@ func TestEachKindHasTheTimeoutAndRetryScheduleOfTheDesign(t *testing.T) {
 		jobs.KindCleanupMessages:      {10 * time.Minute, []time.Duration{10 * sec, 10 * sec}},
 		jobs.KindReleaseScheduled:     {30 * sec, []time.Duration{2 * sec, 4 * sec, 8 * sec, 16 * sec}},
 		jobs.KindJobHistory:           {10 * time.Minute, []time.Duration{10 * sec}},
+		jobs.KindDeliverPending:       {30 * sec, nil},
 	}
 	for _, k := range jobs.Kinds() {
 		p, ok := byKind[k.Kind]

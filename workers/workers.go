@@ -88,6 +88,7 @@ func Register(ws *river.Workers, deps Deps, queues []jobs.QueueSpec) error {
 		river.AddWorkerSafely(ws, s.cleanupMessages),
 		river.AddWorkerSafely(ws, s.releaseScheduled),
 		river.AddWorkerSafely(ws, s.jobHistory),
+		river.AddWorkerSafely(ws, s.deliverPending),
 	); err != nil {
 		return fmt.Errorf("workers: %w", err)
 	}
@@ -105,6 +106,7 @@ type set struct {
 	cleanupMessages      *CleanupMessagesWorker
 	releaseScheduled     *ReleaseScheduledWorker
 	jobHistory           *JobHistoryWorker
+	deliverPending       *DeliverPendingWorker
 }
 
 func newSet(deps Deps, queues []jobs.QueueSpec) (*set, error) {
@@ -130,6 +132,7 @@ func newSet(deps Deps, queues []jobs.QueueSpec) (*set, error) {
 		cleanupMessages:      &CleanupMessagesWorker{Policy: Policy[jobs.CleanupMessagesArgs]{Queue: spec[jobs.KindCleanupMessages]}, deps: deps},
 		releaseScheduled:     &ReleaseScheduledWorker{Policy: Policy[jobs.ReleaseScheduledArgs]{Queue: spec[jobs.KindReleaseScheduled]}, deps: deps},
 		jobHistory:           &JobHistoryWorker{Policy: Policy[jobs.JobHistoryArgs]{Queue: spec[jobs.KindJobHistory]}, deps: deps},
+		deliverPending:       &DeliverPendingWorker{Policy: Policy[jobs.DeliverPendingArgs]{Queue: spec[jobs.KindDeliverPending]}, deps: deps},
 	}, nil
 }
 

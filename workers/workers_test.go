@@ -79,6 +79,7 @@ func TestEveryKindIsWorkedByItsWorker(t *testing.T) {
 		jobs.CleanupMessagesArgs{Type: jobs.CleanupOldMessages, RetentionDays: 30, DryRun: true},
 		jobs.ReleaseScheduledArgs{ScheduledID: id},
 		jobs.JobHistoryArgs{Hours: 1, ArchiveRetentionDays: 30},
+		jobs.DeliverPendingArgs{OlderThanMS: 1000, BatchSize: 10},
 	}
 	require.Len(t, all, len(jobs.Kinds()), "one job per kind")
 	ids := map[string]int64{}

@@ -68,7 +68,6 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		Auth:               authority,
 		MaxContentBytes:    r.MaxContentBytes(),
 		SendBuffer:         r.Int("WS_SEND_BUFFER", gateway.DefaultSendBuffer, 1, 1<<16),
-		DeliveryBackstop:   r.DeliveryBackstop(),
 		DBTimeout:          r.Duration("GATEWAY_DB_TIMEOUT", gateway.DefaultDBTimeout, 100*time.Millisecond, time.Minute),
 		ShutdownTimeout:    r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", gateway.DefaultShutdownTimeout, time.Second, 10*time.Minute),
 		AllowedOrigins:     origins,

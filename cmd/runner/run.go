@@ -38,9 +38,12 @@ type settings struct {
 	SearchLang  string
 	Redis       *redis.Options
 	RedisPrefix string
-	// DeliveryBackstop delays the send-message jobs of broadcast chunks,
-	// which the runner publishes itself right after each chunk commits.
+	// DeliveryBackstop is how long a message written without a
+	// send-message job (by a gateway or a broadcast chunk, which publish
+	// it themselves) may stay pending before the deliver-pending sweep
+	// publishes it; DeliverySweep is how often the sweep runs.
 	DeliveryBackstop time.Duration
+	DeliverySweep    time.Duration
 	Logger           *slog.Logger
 	Runner           runner.Config
 	// Tracing is set when OTEL_EXPORTER_OTLP_ENDPOINT is.
@@ -81,6 +84,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		Redis:            r.Redis(),
 		RedisPrefix:      r.RedisPrefix(),
 		DeliveryBackstop: r.DeliveryBackstop(),
+		DeliverySweep:    r.Duration("DELIVERY_SWEEP_INTERVAL", jobs.DefaultDeliverySweep, 100*time.Millisecond, time.Hour),
 		Logger:           r.Logger(os.Stderr),
 	}
 	queues := jobs.DefaultQueues()
@@ -201,13 +205,16 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	ws := river.NewWorkers()
 	if err := workers.Register(ws, workers.Deps{
 		Pool: pool, Logger: logger, Outbox: ob, SearchLanguage: s.SearchLang,
-		Broadcasts: broadcast.New(pool, ob, inserter, broadcast.Options{Fanout: fo, Backstop: s.DeliveryBackstop}), Attachments: s.Attachments, Sealer: s.Sealer, ExportDir: s.ExportDir,
+		Broadcasts: broadcast.New(pool, ob, inserter, broadcast.Options{Fanout: fo}), Attachments: s.Attachments, Sealer: s.Sealer, ExportDir: s.ExportDir,
 		Fanout: fo, Notify: s.Notify,
 	}, s.Runner.Queues); err != nil {
 		return err
 	}
 	s.Runner.Workers = ws
-	s.Runner.PeriodicJobs = []*river.PeriodicJob{historyJob(s.HistoryEvery, s.History)}
+	s.Runner.PeriodicJobs = []*river.PeriodicJob{
+		historyJob(s.HistoryEvery, s.History),
+		jobs.DeliverPendingPeriodic(s.DeliverySweep, s.DeliveryBackstop),
+	}
 	for _, a := range s.Cleanup {
 		s.Runner.PeriodicJobs = append(s.Runner.PeriodicJobs, cleanupJob(s.CleanupSchedule, a))
 	}

@@ -71,13 +71,11 @@ type Service struct {
 type Options struct {
 	// Fanout, when set, publishes each chunk's messages right after the
 	// chunk commits and marks them sent (one Redis round trip and one
-	// statement per chunk), as the gateway does for a single message; their
-	// send-message jobs, delayed by Backstop, are then the backstop. Without
-	// it the send-message jobs deliver.
+	// statement per chunk), as the gateway does for a single message: they
+	// get no send-message jobs (outbox.Message.CallerPublishes), and the
+	// runner's deliver-pending sweep is the backstop. Without it each
+	// message gets a send-message job, which delivers it.
 	Fanout *fanout.Fanout
-	// Backstop delays the chunk messages' send-message jobs when Fanout is
-	// set (outbox.Message.SendMessageAfter).
-	Backstop time.Duration
 }
 
 // New returns a Service; client may be insert-only. Each recipient's
@@ -319,20 +317,11 @@ func (s *Service) render(b db.Batch, chunk []db.BatchRecipient) ([]db.RecipientO
 		msgs = append(msgs, outbox.Message{
 			ID: uuid.Must(uuid.NewV7()), ConversationID: outbox.DirectConversationID(b.SenderID, r.RecipientID), SenderID: b.SenderID,
 			RecipientID: r.RecipientID, Content: content, Priority: jobs.Priority(b.Priority).String(),
-			SendMessageAfter: s.backstop(),
+			CallerPublishes: s.opts.Fanout != nil,
 		})
 		idx = append(idx, i)
 	}
 	return outcomes, msgs, idx
-}
-
-// backstop is the send-message delay of chunk messages: only when the
-// chunk delivers them itself.
-func (s *Service) backstop() time.Duration {
-	if s.opts.Fanout == nil {
-		return 0
-	}
-	return s.opts.Backstop
 }
 
 type sendResult struct {

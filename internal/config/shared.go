@@ -23,8 +23,10 @@ func (r *Reader) SearchLanguage() string { return r.String("SEARCH_LANGUAGE", "s
 // channel.
 func (r *Reader) RedisPrefix() string { return r.String("REDIS_PREFIX", fanout.DefaultPrefix) }
 
-// DeliveryBackstop reads DELIVERY_BACKSTOP_DELAY, the delay of a message's
-// send-message job behind its immediate publish.
+// DeliveryBackstop reads DELIVERY_BACKSTOP_DELAY: how long a message
+// written without a send-message job (its writer publishes it right after
+// commit) may stay pending before the runner's deliver-pending sweep
+// publishes it.
 func (r *Reader) DeliveryBackstop() time.Duration {
 	return r.Duration("DELIVERY_BACKSTOP_DELAY", outbox.DefaultDeliveryBackstop, 100*time.Millisecond, time.Hour)
 }

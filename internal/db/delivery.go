@@ -150,3 +150,18 @@ func UnreadCounts(ctx context.Context, q Querier, user uuid.UUID) (map[uuid.UUID
 	}
 	return out, nil
 }
+
+// PendingMessagesBefore returns up to limit of the oldest messages still
+// pending that were written before before: what the deliver-pending sweep
+// publishes.
+func PendingMessagesBefore(ctx context.Context, q Querier, before time.Time, limit int) ([]Message, error) {
+	rows, err := dbsqlc.New(q).PendingMessagesBefore(ctx, dbsqlc.PendingMessagesBeforeParams{Before: before, MaxRows: int32(min(limit, 1<<20))})
+	if err != nil {
+		return nil, translate("listing pending messages", err)
+	}
+	out := make([]Message, len(rows))
+	for i, r := range rows {
+		out[i] = messageFromRow(r)
+	}
+	return out, nil
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/msgrunner/msgrunner/jobs"
+	"github.com/msgrunner/msgrunner/outbox"
 )
 
 func fastBatchRetries(q []jobs.QueueSpec) {
@@ -89,7 +90,8 @@ func TestBroadcastSurvivesAFailedChunkAndHandoversWithoutDuplicates(t *testing.T
 	require.Equal(t, n, b.count(t, `SELECT count(*) FROM messages WHERE sender_id = $1`, sender))
 	require.Equal(t, n, b.count(t, `SELECT count(DISTINCT recipient_id) FROM messages WHERE sender_id = $1`, sender), "one each")
 	require.Equal(t, n, b.count(t, `SELECT count(*) FROM batch_recipients WHERE message_id IS NOT NULL`))
-	require.Equal(t, n, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'send-message'`))
+	require.Equal(t, n, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'send-notification'`))
+	require.Zero(t, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'send-message'`), "the chunks published their messages")
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'batch-send' AND cardinality(errors) = 1`),
 		"the injected failure was retried once")
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'batch-send' AND (metadata->>'snoozes')::int >= 1`),
@@ -166,8 +168,9 @@ func TestBroadcastTemplateCancelAndInputErrors(t *testing.T) {
 }
 
 // A chunk's messages are published and marked sent right after the chunk
-// commits, before their send-message jobs (the backstop, scheduled
-// DeliveryBackstop later) are due; a recipient online gets the frame.
+// commits, without send-message jobs and before the deliver-pending sweep
+// would take them (DefaultDeliveryBackstop); a recipient online gets the
+// frame.
 func TestBroadcastChunkIsDeliveredAtOnce(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -182,7 +185,8 @@ func TestBroadcastChunkIsDeliveredAtOnce(t *testing.T) {
 	b.waitBroadcast(t, tok, res["id"].(string), "completed")
 	f := ws.expect("message", nil)
 	require.Equal(t, "fast broadcast", f["content"])
-	require.Equal(t, 50, b.count(t, `SELECT count(*) FROM messages m JOIN river_job j
-		ON j.kind = 'send-message' AND j.args->>'message_id' = m.id::text
-		WHERE m.sender_id = $1 AND m.sent_at < j.scheduled_at`, sender), "sent before the backstop was due")
+	require.Equal(t, 50, b.count(t, `SELECT count(*) FROM messages m
+		WHERE m.sender_id = $1 AND m.sent_at < m.created_at + $2::interval`, sender, outbox.DefaultDeliveryBackstop.String()),
+		"sent before the backstop was due")
+	require.Zero(t, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'send-message'`))
 }

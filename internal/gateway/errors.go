@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -61,6 +62,10 @@ func databaseUnavailable(err error) bool {
 	var pe *pgconn.PgError
 	switch {
 	case errors.As(err, &ce), errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded):
+		return true
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		// The server closed the connection mid-statement (a pipelined
+		// batch reports this instead of a net.Error).
 		return true
 	case errors.As(err, &pe):
 		// Class 08 is connection exceptions; 57P0x is the server shutting

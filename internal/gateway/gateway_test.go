@@ -94,6 +94,9 @@ func setupWith(t testing.TB, editQueues func([]jobs.QueueSpec)) *bundle {
 }
 
 // newBundle starts the runner and two gateway nodes, all logging to logger.
+// deliverySweep is how often the test runner's deliver-pending runs.
+const deliverySweep = 200 * time.Millisecond
+
 func newBundle(t testing.TB, editQueues func([]jobs.QueueSpec), logger *slog.Logger) *bundle {
 	t.Helper()
 	url := dbtest.URL(t)
@@ -127,10 +130,11 @@ func newBundle(t testing.TB, editQueues func([]jobs.QueueSpec), logger *slog.Log
 	ws := river.NewWorkers()
 	require.NoError(t, workers.Register(ws, workers.Deps{
 		Pool: runnerPool, Logger: b.logger, Outbox: ob,
-		Broadcasts: broadcast.New(runnerPool, ob, inserter, broadcast.Options{Fanout: runnerFanout, Backstop: gateway.DefaultDeliveryBackstop}),
+		Broadcasts: broadcast.New(runnerPool, ob, inserter, broadcast.Options{Fanout: runnerFanout}),
 		Sealer:     keyring.NewSealer(testKeys), Fanout: runnerFanout,
 	}, queues))
-	r, err := runner.New(runnerPool, runner.Config{Queues: queues, Workers: ws, Logger: b.logger, ShutdownTimeout: 2 * time.Second})
+	r, err := runner.New(runnerPool, runner.Config{Queues: queues, Workers: ws, Logger: b.logger, ShutdownTimeout: 2 * time.Second,
+		PeriodicJobs: []*river.PeriodicJob{jobs.DeliverPendingPeriodic(deliverySweep, outbox.DefaultDeliveryBackstop)}})
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background()))
 	t.Cleanup(func() { _ = r.Shutdown(context.Background()) })
@@ -335,11 +339,11 @@ func TestMessageReachesRecipientOnAnotherNode(t *testing.T) {
 	require.Contains(t, metrics, "msgrunner_gateway_connections 1")
 	require.Contains(t, metrics, `msgrunner_gateway_frames_sent_total{source="live"} `, "live frames are counted (the message, and maybe already its in-app notification)")
 
-	// The backstop job finds the message sent and publishes nothing more.
-	bobWS.quiet("message", 8*time.Second)
-	require.Eventually(t, func() bool {
-		return b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'send-message' AND state = 'completed'`) == 1
-	}, 10*time.Second, 50*time.Millisecond)
+	// The gateway published it: no send-message job, and the
+	// deliver-pending sweep, which runs all along, publishes nothing more.
+	require.Zero(t, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'send-message'`))
+	bobWS.quiet("message", outbox.DefaultDeliveryBackstop+2*time.Second)
+	require.Positive(t, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'deliver-pending' AND state = 'completed'`))
 }
 
 func TestAcksBecomeReceiptsAndStateOnlyMovesForward(t *testing.T) {
@@ -517,7 +521,7 @@ func TestRetriedSendWithTheSameIDIsStoredOnce(t *testing.T) {
 	require.Equal(t, first["id"], again["id"])
 	require.Equal(t, first["seq"], again["seq"])
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM messages`))
-	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'send-message'`))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'send-notification'`), "one set of jobs")
 
 	// Someone else's id is not theirs to replay.
 	code, res := b.post(t, 0, b.token(t, eve), map[string]any{"id": id, "conversation_id": gateway.DirectConversationID(eve, bob), "recipient_id": bob, "content": "x"})
@@ -674,12 +678,13 @@ func TestRedisOutageLosesNothing(t *testing.T) {
 	require.Equal(t, "pending", res["status"], "stored, not yet published")
 	id := uuid.MustParse(res["id"].(string))
 
-	// The backstop job runs, finds Redis down, and snoozes without using up
-	// attempts.
-	require.Eventually(t, func() bool {
-		return b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'send-message' AND (metadata->>'snoozes')::int >= 1`) == 1
-	}, 20*time.Second, 100*time.Millisecond)
-	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'send-message' AND state = 'discarded'`))
+	// The deliver-pending sweep finds it once the backstop delay is over,
+	// cannot publish, and leaves it pending for its next run.
+	time.Sleep(outbox.DefaultDeliveryBackstop + 3*deliverySweep)
+	m, err := db.GetMessage(context.Background(), b.pool, id)
+	require.NoError(t, err)
+	require.Equal(t, db.MessagePending, m.Status)
+	require.Zero(t, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'deliver-pending' AND state <> 'completed' AND finalized_at IS NOT NULL`), "no sweep failed")
 
 	b.redisProxy.Restore()
 	require.Eventually(t, func() bool {

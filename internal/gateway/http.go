@@ -153,7 +153,7 @@ func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sen
 	defer cancel()
 	msg := outbox.Message{
 		ConversationID: conv, SenderID: user, RecipientID: recipient,
-		Content: req.Content, Priority: req.Priority, SendMessageAfter: s.cfg.DeliveryBackstop,
+		Content: req.Content, Priority: req.Priority, CallerPublishes: true,
 	}
 	if req.ID != "" {
 		if msg.ID, err = parseID("id", req.ID); err != nil {
@@ -204,7 +204,7 @@ func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sen
 	delivered, err := s.fanout.DeliverFast(ctx, s.pool, stored)
 	switch {
 	case err != nil:
-		s.logger.Warn("immediate delivery failed; the send-message job will retry",
+		s.logger.Warn("immediate delivery failed; the runner's deliver-pending sweep will deliver it",
 			slog.String("message_id", res.ID.String()), slog.String("error", err.Error()))
 	case delivered:
 		out.Status = string(db.MessageSent)

@@ -34,11 +34,10 @@ import (
 
 // Defaults for Config fields left zero.
 const (
-	DefaultSendBuffer       = 256
-	DefaultShutdownTimeout  = 10 * time.Second
-	DefaultDeliveryBackstop = outbox.DefaultDeliveryBackstop
-	DefaultDBTimeout        = 5 * time.Second
-	DefaultMaxFrameBytes    = 256 << 10
+	DefaultSendBuffer      = 256
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultDBTimeout       = 5 * time.Second
+	DefaultMaxFrameBytes   = 256 << 10
 )
 
 // Config configures a Server.
@@ -57,11 +56,6 @@ type Config struct {
 	// MaxFrameBytes caps a client frame; bigger ones get an error frame.
 	// Default 256 KiB. Frames over 4× this close the connection.
 	MaxFrameBytes int
-	// DeliveryBackstop delays each message's send-message job: the gateway
-	// publishes right after commit, and the job delivers only if that
-	// failed. Default 2s (in practice up to ~7s: River promotes scheduled
-	// jobs every 5s).
-	DeliveryBackstop time.Duration
 	// DBTimeout bounds each request's database work. Default 5s.
 	DBTimeout time.Duration
 	// ShutdownTimeout bounds draining on Shutdown. Default 10s.
@@ -141,12 +135,11 @@ func New(pool *pgxpool.Pool, fo *fanout.Fanout, hub *fanout.Hub, cfg Config) (*S
 		return nil, errors.New("gateway: Config.Logger is required")
 	case pool == nil || fo == nil || hub == nil:
 		return nil, errors.New("gateway: pool, fanout and hub are required")
-	case cfg.SendBuffer < 0 || cfg.MaxFrameBytes < 0 || cfg.DeliveryBackstop < 0:
+	case cfg.SendBuffer < 0 || cfg.MaxFrameBytes < 0:
 		return nil, errors.New("gateway: Config sizes and durations must not be negative")
 	}
 	cfg.SendBuffer = cmp.Or(cfg.SendBuffer, DefaultSendBuffer)
 	cfg.MaxFrameBytes = cmp.Or(cfg.MaxFrameBytes, DefaultMaxFrameBytes)
-	cfg.DeliveryBackstop = cmp.Or(cfg.DeliveryBackstop, DefaultDeliveryBackstop)
 	cfg.DBTimeout = cmp.Or(cfg.DBTimeout, DefaultDBTimeout)
 	cfg.ShutdownTimeout = cmp.Or(cfg.ShutdownTimeout, DefaultShutdownTimeout)
 	cfg.MaxContentBytes = cmp.Or(cfg.MaxContentBytes, outbox.DefaultMaxContentBytes)

@@ -144,3 +144,11 @@ FROM input i JOIN counts c ON c.id = i.id
 WHERE (c.total = 0 OR c.matched = 2)
   AND NOT EXISTS (SELECT 1 FROM conversations cv WHERE cv.id = i.conversation_id AND cv.deleted_at IS NOT NULL)
 RETURNING id, created_at;
+
+-- name: PendingMessagesBefore :many
+-- The oldest messages still pending that were written before @before, for
+-- the deliver-pending sweep (messages_undelivered_idx serves it).
+SELECT * FROM messages
+WHERE status = 'pending' AND created_at < @before
+ORDER BY created_at
+LIMIT @max_rows;

@@ -421,6 +421,59 @@ func (q *Queries) MarkSent(ctx context.Context, id uuid.UUID) (uuid.UUID, error)
 	return id_2, err
 }
 
+const PendingMessagesBefore = `-- name: PendingMessagesBefore :many
+SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at FROM messages
+WHERE status = 'pending' AND created_at < $1
+ORDER BY created_at
+LIMIT $2
+`
+
+type PendingMessagesBeforeParams struct {
+	Before  time.Time
+	MaxRows int32
+}
+
+// The oldest messages still pending that were written before @before, for
+// the deliver-pending sweep (messages_undelivered_idx serves it).
+func (q *Queries) PendingMessagesBefore(ctx context.Context, arg PendingMessagesBeforeParams) ([]Message, error) {
+	rows, err := q.db.Query(ctx, PendingMessagesBefore, arg.Before, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Message
+	for rows.Next() {
+		var i Message
+		if err := rows.Scan(
+			&i.ID,
+			&i.ConversationID,
+			&i.SenderID,
+			&i.RecipientID,
+			&i.Seq,
+			&i.Priority,
+			&i.Content,
+			&i.Ciphertext,
+			&i.KeyID,
+			&i.Status,
+			&i.FailureReason,
+			&i.CreatedAt,
+			&i.SentAt,
+			&i.DeliveredAt,
+			&i.ReadAt,
+			&i.FailedAt,
+			&i.EditedAt,
+			&i.DeletedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const ResumeMessages = `-- name: ResumeMessages :many
 WITH req AS (
     SELECT unnest($5::uuid[]) AS conversation_id,
