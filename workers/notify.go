@@ -62,14 +62,10 @@ type channelOutcome struct {
 // Work implements river.Worker.
 func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.SendNotificationArgs]) error {
 	a := job.Args
-	m, err := db.GetMessage(ctx, w.deps.Pool, a.MessageID)
+	m, prefs, err := db.GetMessageWithPreferences(ctx, w.deps.Pool, a.MessageID, a.RecipientID)
 	if errors.Is(err, db.ErrNotFound) {
 		return river.JobCancel(fmt.Errorf("message %s no longer exists", a.MessageID))
 	}
-	if err != nil {
-		return err
-	}
-	prefs, err := db.GetPreferences(ctx, w.deps.Pool, a.RecipientID)
 	if err != nil {
 		return err
 	}
@@ -103,14 +99,19 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 	critical := m.Priority == int(jobs.PriorityCritical)
 	last := job.Attempt >= job.MaxAttempts
 
+	claims, err := db.ClaimNotifications(ctx, w.deps.Pool, m.ID, a.RecipientID, channels, typ)
+	if err != nil {
+		return err
+	}
 	out := NotificationOutput{}
 	var transient, refused []error
 	disabled := 0
+	// Outcomes without an outside effect (in-app, suppressed) are recorded
+	// together at the end; a channel sent through a provider is recorded
+	// as soon as it is sent, so a retry never sends it again.
+	deferred := map[uuid.UUID]db.NotificationResult{}
 	for _, ch := range channels {
-		id, status, err := db.ClaimNotification(ctx, w.deps.Pool, m.ID, a.RecipientID, ch, typ)
-		if err != nil {
-			return err
-		}
+		id, status := claims[ch].ID, claims[ch].Status
 		if status != "pending" {
 			out[ch] = status + " (earlier attempt)"
 			continue
@@ -120,6 +121,7 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 			return river.JobCancel(err)
 		}
 		var o channelOutcome
+		external := false
 		switch {
 		case ch == jobs.ChannelInApp:
 			if w.deps.Fanout == nil {
@@ -135,7 +137,7 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 		case online && !critical && !prefs.NotifyWhenOnline:
 			o.res.Status, o.res.Reason = "suppressed", ptr("the recipient is online")
 		default:
-			o = w.send(ctx, id, m, a.RecipientID, ch, prefs, c)
+			o, external = w.send(ctx, id, m, a.RecipientID, ch, prefs, c), true
 		}
 		if o.disabled {
 			disabled++
@@ -154,8 +156,12 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 			}
 		}
 		o.res.Title, o.res.Body = &c.Title, &c.Body
-		if err := db.FinishNotification(ctx, w.deps.Pool, id, o.res); err != nil {
-			return err
+		if external {
+			if err := db.FinishNotification(ctx, w.deps.Pool, id, o.res); err != nil {
+				return err
+			}
+		} else {
+			deferred[id] = o.res
 		}
 		out[ch] = o.res.Status
 		if o.res.Status == "cancelled" || o.res.Status == "failed" {
@@ -165,6 +171,9 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 			}
 			refused = append(refused, fmt.Errorf("%s %s: %s", ch, o.res.Status, reason))
 		}
+	}
+	if err := db.FinishNotifications(ctx, w.deps.Pool, deferred); err != nil {
+		return err
 	}
 	_ = river.RecordOutput(ctx, out)
 	if len(transient) > 0 {

@@ -3,8 +3,10 @@ package db
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/msgrunner/msgrunner/internal/db/internal/dbsqlc"
 )
@@ -44,17 +46,65 @@ func SetPreferences(ctx context.Context, q Querier, user uuid.UUID, p Preference
 	return translate("storing preferences", err)
 }
 
-// ClaimNotification returns the notification of message for user on
-// channel, creating it (pending) on first call; status tells whether an
-// earlier attempt already finished it.
-func ClaimNotification(ctx context.Context, q Querier, message, user uuid.UUID, channel, typ string) (id uuid.UUID, status string, err error) {
-	r, err := dbsqlc.New(q).ClaimNotification(ctx, dbsqlc.ClaimNotificationParams{
-		ID: uuid.Must(uuid.NewV7()), MessageID: &message, UserID: user, Channel: dbsqlc.NotificationChannel(channel), Type: typ,
+// GetMessageWithPreferences returns message id and the notification
+// preferences of user (DefaultPreferences when none are stored) in one
+// round trip, or ErrNotFound when the message does not exist.
+func GetMessageWithPreferences(ctx context.Context, q Querier, id, user uuid.UUID) (Message, Preferences, error) {
+	r, err := dbsqlc.New(q).GetMessageWithPreferences(ctx, dbsqlc.GetMessageWithPreferencesParams{ID: id, UserID: user})
+	if err != nil {
+		return Message{}, Preferences{}, translate("getting message and preferences", err)
+	}
+	prefs := DefaultPreferences
+	if r.PushEnabled != nil { // the user has stored preferences
+		prefs = Preferences{Push: *r.PushEnabled, InApp: deref(r.InAppEnabled), Email: deref(r.EmailEnabled),
+			SMS: deref(r.SmsEnabled), EmailAddress: r.Email, Phone: r.Phone, NotifyWhenOnline: deref(r.NotifyWhenOnline)}
+	}
+	return messageFromRow(r.Message), prefs, nil
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// Claim is one channel's notification as ClaimNotifications left it.
+type Claim struct {
+	ID     uuid.UUID
+	Status string
+}
+
+// ClaimNotifications returns the notification of message for user on each
+// channel, creating it (pending) on first call; a claim's Status tells
+// whether an earlier attempt already finished it. One statement for all
+// channels; it returns each channel's claim. A channel whose row another
+// transaction was creating at that moment is an error: the caller retries.
+func ClaimNotifications(ctx context.Context, q Querier, message, user uuid.UUID, channels []string, typ string) (map[string]Claim, error) {
+	if len(channels) == 0 {
+		return map[string]Claim{}, nil
+	}
+	ids := make([]uuid.UUID, len(channels))
+	for i := range ids {
+		ids[i] = uuid.Must(uuid.NewV7())
+	}
+	rows, err := dbsqlc.New(q).ClaimNotifications(ctx, dbsqlc.ClaimNotificationsParams{
+		Ids: ids, Channels: channels, MessageID: &message, UserID: user, Type: typ,
 	})
 	if err != nil {
-		return uuid.Nil, "", translate("claiming notification", err)
+		return nil, translate("claiming notifications", err)
 	}
-	return r.ID, r.Status, nil
+	out := make(map[string]Claim, len(rows))
+	for _, r := range rows {
+		out[r.Channel] = Claim{ID: r.ID, Status: r.Status}
+	}
+	for _, ch := range channels {
+		if _, ok := out[ch]; !ok {
+			return nil, fmt.Errorf("claiming notifications: the %s notification is being created by another transaction", ch)
+		}
+	}
+	return out, nil
 }
 
 // NotificationResult finishes a pending notification.
@@ -72,6 +122,20 @@ func FinishNotification(ctx context.Context, q Querier, id uuid.UUID, r Notifica
 		ID: id, Status: dbsqlc.NotificationStatus(r.Status), Title: r.Title, Body: r.Body,
 		ProviderMessageID: r.ProviderMessageID, FailureReason: r.Reason,
 	}))
+}
+
+// FinishNotifications is FinishNotification for several notifications, in
+// one round trip (pipelined statements).
+func FinishNotifications(ctx context.Context, q Querier, results map[uuid.UUID]NotificationResult) error {
+	if len(results) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for id, r := range results {
+		// The arguments in the order of dbsqlc.FinishNotificationParams.
+		b.Queue(dbsqlc.FinishNotification, dbsqlc.NotificationStatus(r.Status), r.Title, r.Body, r.ProviderMessageID, r.Reason, id)
+	}
+	return translate("finishing notifications", q.SendBatch(ctx, b).Close())
 }
 
 // RegisterDevice records (or re-activates) a device token for user and

@@ -11,21 +11,6 @@ ON CONFLICT (user_id) DO UPDATE SET
     updated_at = now()
 RETURNING *;
 
--- name: ClaimNotification :one
--- Creates the (message, user, channel) notification, or returns the one a
--- previous attempt created: one row per channel, whatever the retries.
-WITH ins AS (
-    INSERT INTO notifications (id, message_id, user_id, channel, type)
-    VALUES (@id, @message_id, @user_id, @channel::notification_channel, @type)
-    ON CONFLICT (message_id, user_id, channel) DO NOTHING
-    RETURNING id, status::text AS status
-)
-SELECT id, status FROM ins
-UNION ALL
-SELECT n.id, n.status::text FROM notifications n
-WHERE n.message_id = @message_id AND n.user_id = @user_id AND n.channel = @channel::notification_channel
-  AND NOT EXISTS (SELECT 1 FROM ins);
-
 -- name: FinishNotification :exec
 UPDATE notifications SET status = @status::notification_status, title = sqlc.narg('title'), body = sqlc.narg('body'),
     provider_message_id = sqlc.narg('provider_message_id'), failure_reason = sqlc.narg('failure_reason'),
@@ -74,3 +59,32 @@ WHERE notification_id = @notification_id AND device_token_id = @device_token_id 
 -- still the same registration (a re-registration after the send keeps it).
 UPDATE device_tokens SET active = false, deactivated_at = now()
 WHERE id = @id AND token = @token AND active;
+
+-- name: GetMessageWithPreferences :one
+-- A message and its recipient's notification preferences (NULL columns
+-- when the user has none stored) in one round trip, for send-notification.
+SELECT sqlc.embed(m),
+       p.push_enabled, p.in_app_enabled, p.email_enabled, p.sms_enabled, p.email, p.phone, p.notify_when_online
+FROM messages m
+LEFT JOIN notification_preferences p ON p.user_id = @user_id
+WHERE m.id = @id;
+
+-- name: ClaimNotifications :many
+-- Each channel's (message, user, channel) notification, created pending
+-- (with the id given at the same position) or as an earlier attempt left
+-- it: one row per channel, whatever the retries. A channel whose row another
+-- transaction is creating at this moment is missing from the result.
+WITH input AS (
+    SELECT unnest(@ids::uuid[]) AS id, unnest(@channels::text[])::notification_channel AS channel
+), ins AS (
+    INSERT INTO notifications (id, message_id, user_id, channel, type)
+    SELECT i.id, @message_id, @user_id, i.channel, @type FROM input i
+    ON CONFLICT (message_id, user_id, channel) DO NOTHING
+    RETURNING id, channel::text AS channel, status::text AS status
+)
+SELECT ins.id, ins.channel, ins.status FROM ins
+UNION ALL
+SELECT n.id, n.channel::text, n.status::text FROM notifications n
+JOIN input i ON i.channel = n.channel
+WHERE n.message_id = @message_id AND n.user_id = @user_id
+  AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.channel = n.channel::text);

@@ -44,46 +44,65 @@ func (q *Queries) ClaimDelivery(ctx context.Context, arg ClaimDeliveryParams) (C
 	return i, err
 }
 
-const ClaimNotification = `-- name: ClaimNotification :one
-WITH ins AS (
+const ClaimNotifications = `-- name: ClaimNotifications :many
+WITH input AS (
+    SELECT unnest($1::uuid[]) AS id, unnest($2::text[])::notification_channel AS channel
+), ins AS (
     INSERT INTO notifications (id, message_id, user_id, channel, type)
-    VALUES ($1, $2, $3, $4::notification_channel, $5)
+    SELECT i.id, $3, $4, i.channel, $5 FROM input i
     ON CONFLICT (message_id, user_id, channel) DO NOTHING
-    RETURNING id, status::text AS status
+    RETURNING id, channel::text AS channel, status::text AS status
 )
-SELECT id, status FROM ins
+SELECT ins.id, ins.channel, ins.status FROM ins
 UNION ALL
-SELECT n.id, n.status::text FROM notifications n
-WHERE n.message_id = $2 AND n.user_id = $3 AND n.channel = $4::notification_channel
-  AND NOT EXISTS (SELECT 1 FROM ins)
+SELECT n.id, n.channel::text, n.status::text FROM notifications n
+JOIN input i ON i.channel = n.channel
+WHERE n.message_id = $3 AND n.user_id = $4
+  AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.channel = n.channel::text)
 `
 
-type ClaimNotificationParams struct {
-	ID        uuid.UUID
+type ClaimNotificationsParams struct {
+	Ids       []uuid.UUID
+	Channels  []string
 	MessageID *uuid.UUID
 	UserID    uuid.UUID
-	Channel   NotificationChannel
 	Type      string
 }
 
-type ClaimNotificationRow struct {
-	ID     uuid.UUID
-	Status string
+type ClaimNotificationsRow struct {
+	ID      uuid.UUID
+	Channel string
+	Status  string
 }
 
-// Creates the (message, user, channel) notification, or returns the one a
-// previous attempt created: one row per channel, whatever the retries.
-func (q *Queries) ClaimNotification(ctx context.Context, arg ClaimNotificationParams) (ClaimNotificationRow, error) {
-	row := q.db.QueryRow(ctx, ClaimNotification,
-		arg.ID,
+// Each channel's (message, user, channel) notification, created pending
+// (with the id given at the same position) or as an earlier attempt left
+// it: one row per channel, whatever the retries. A channel whose row another
+// transaction is creating at this moment is missing from the result.
+func (q *Queries) ClaimNotifications(ctx context.Context, arg ClaimNotificationsParams) ([]ClaimNotificationsRow, error) {
+	rows, err := q.db.Query(ctx, ClaimNotifications,
+		arg.Ids,
+		arg.Channels,
 		arg.MessageID,
 		arg.UserID,
-		arg.Channel,
 		arg.Type,
 	)
-	var i ClaimNotificationRow
-	err := row.Scan(&i.ID, &i.Status)
-	return i, err
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ClaimNotificationsRow
+	for rows.Next() {
+		var i ClaimNotificationsRow
+		if err := rows.Scan(&i.ID, &i.Channel, &i.Status); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const DeactivateDevice = `-- name: DeactivateDevice :execrows
@@ -176,6 +195,65 @@ func (q *Queries) FinishNotification(ctx context.Context, arg FinishNotification
 		arg.ID,
 	)
 	return err
+}
+
+const GetMessageWithPreferences = `-- name: GetMessageWithPreferences :one
+SELECT m.id, m.conversation_id, m.sender_id, m.recipient_id, m.seq, m.priority, m.content, m.ciphertext, m.key_id, m.status, m.failure_reason, m.created_at, m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.edited_at, m.deleted_at,
+       p.push_enabled, p.in_app_enabled, p.email_enabled, p.sms_enabled, p.email, p.phone, p.notify_when_online
+FROM messages m
+LEFT JOIN notification_preferences p ON p.user_id = $1
+WHERE m.id = $2
+`
+
+type GetMessageWithPreferencesParams struct {
+	UserID uuid.UUID
+	ID     uuid.UUID
+}
+
+type GetMessageWithPreferencesRow struct {
+	Message          Message
+	PushEnabled      *bool
+	InAppEnabled     *bool
+	EmailEnabled     *bool
+	SmsEnabled       *bool
+	Email            *string
+	Phone            *string
+	NotifyWhenOnline *bool
+}
+
+// A message and its recipient's notification preferences (NULL columns
+// when the user has none stored) in one round trip, for send-notification.
+func (q *Queries) GetMessageWithPreferences(ctx context.Context, arg GetMessageWithPreferencesParams) (GetMessageWithPreferencesRow, error) {
+	row := q.db.QueryRow(ctx, GetMessageWithPreferences, arg.UserID, arg.ID)
+	var i GetMessageWithPreferencesRow
+	err := row.Scan(
+		&i.Message.ID,
+		&i.Message.ConversationID,
+		&i.Message.SenderID,
+		&i.Message.RecipientID,
+		&i.Message.Seq,
+		&i.Message.Priority,
+		&i.Message.Content,
+		&i.Message.Ciphertext,
+		&i.Message.KeyID,
+		&i.Message.Status,
+		&i.Message.FailureReason,
+		&i.Message.CreatedAt,
+		&i.Message.SentAt,
+		&i.Message.DeliveredAt,
+		&i.Message.ReadAt,
+		&i.Message.FailedAt,
+		&i.Message.EditedAt,
+		&i.Message.DeletedAt,
+		&i.PushEnabled,
+		&i.InAppEnabled,
+		&i.EmailEnabled,
+		&i.SmsEnabled,
+		&i.Email,
+		&i.Phone,
+		&i.NotifyWhenOnline,
+	)
+	return i, err
 }
 
 const GetPreferences = `-- name: GetPreferences :one
