@@ -61,8 +61,8 @@ func (w *BatchSendWorker) Work(ctx context.Context, job *river.Job[jobs.BatchSen
 		}
 		record(step.Batch)
 		if step.PublishErr != nil {
-			// The chunk is stored; its send-message jobs deliver it.
-			w.deps.Logger.Warn("broadcast chunk not delivered at once; its jobs will", slog.String("batch_id", step.Batch.ID.String()),
+			// The chunk is stored; the deliver-pending sweep delivers it.
+			w.deps.Logger.Warn("broadcast chunk not delivered at once; the deliver-pending sweep will", slog.String("batch_id", step.Batch.ID.String()),
 				slog.Int("published", step.Published), slog.String("error", step.PublishErr.Error()))
 		}
 		if step.Done {

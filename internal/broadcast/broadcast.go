@@ -210,8 +210,8 @@ type Step struct {
 	// cancelled) and no chunk is left.
 	Done bool
 	// Published counts the chunk's messages delivered at once (Options.
-	// Fanout); PublishErr says why that failed, in which case their
-	// send-message jobs deliver them.
+	// Fanout); PublishErr says why that failed, in which case the
+	// runner's deliver-pending sweep delivers them.
 	Published  int
 	PublishErr error
 }

@@ -36,8 +36,9 @@ func MarkSent(ctx context.Context, q Querier, id uuid.UUID) (bool, error) {
 // MarkSentRelaxed is MarkSent without waiting for the commit to reach disk
 // (synchronous_commit off for this one transaction), sent in one round
 // trip. Use it only where losing the update in a crash is harmless: the
-// gateway's fast path, whose send-message job re-publishes a message still
-// pending, which clients dedupe.
+// gateway's fast path and broadcast chunks, whose messages the
+// deliver-pending sweep re-publishes while still pending, which clients
+// dedupe.
 func MarkSentRelaxed(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID) error {
 	return MarkManySentRelaxed(ctx, pool, []uuid.UUID{id})
 }

@@ -33,20 +33,19 @@ func FrameOf(m db.Message) MessageFrame {
 }
 
 // Deliver publishes a pending message to its recipient and then marks it
-// sent. It is what the send-message job does, and what a gateway does
-// right after committing a message so the recipient need not wait for the
-// job. A message already past pending is left alone (delivered=false): its
-// frame went out before. If publishing fails the message stays pending and
+// sent. It is what the send-message job does. A message already past
+// pending is left alone (delivered=false): its frame went out before. If publishing fails the message stays pending and
 // the error is returned, so the job retries; if marking fails after the
 // publish, a retry publishes again, which clients absorb by deduping on id.
 func (f *Fanout) Deliver(ctx context.Context, q db.Querier, m db.Message) (delivered bool, err error) {
 	return f.deliver(ctx, m, func() error { _, err := db.MarkSent(ctx, q, m.ID); return err })
 }
 
-// DeliverFast is Deliver for the gateway's fast path: it marks the message
-// sent without waiting for that commit to reach disk, which takes a disk
-// flush off every message's path. If the mark is lost in a crash the
-// message stays pending and its send-message job publishes it again.
+// DeliverFast is Deliver for the gateway's fast path, right after it
+// committed the message: it marks the message sent without waiting for
+// that commit to reach disk, which takes a disk flush off every message's
+// path. If the publish fails or the mark is lost in a crash, the message
+// stays pending and the runner's deliver-pending sweep publishes it.
 func (f *Fanout) DeliverFast(ctx context.Context, pool *pgxpool.Pool, m db.Message) (delivered bool, err error) {
 	return f.deliver(ctx, m, func() error { return db.MarkSentRelaxed(ctx, pool, m.ID) })
 }

@@ -142,7 +142,7 @@ func parseID(field, v string) (uuid.UUID, error) {
 func decodeStrict(raw []byte, v any) error { return httperr.DecodeJSON(raw, v) }
 
 // send stores a message from user and delivers it at once; the
-// send-message job is the backstop if that fails.
+// runner's deliver-pending sweep is the backstop if that fails.
 func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sendResponse, error) {
 	start := time.Now()
 	conv, recipient, err := req.target(user)
