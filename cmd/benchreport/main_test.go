@@ -14,7 +14,7 @@ const sample = `goos: linux
 BenchmarkWritePath-2  1  15001050086 ns/op  3000 bare-row-msgs/s  2500 row+1-job-msgs/s  2100 outbox-3-jobs-msgs/s  0.84 ratio
 BenchmarkWritePath-2  1  15001050086 ns/op  3000 bare-row-msgs/s  2500 row+1-job-msgs/s  2300 outbox-3-jobs-msgs/s  0.92 ratio
 BenchmarkWritePath-2  1  15001050086 ns/op  3000 bare-row-msgs/s  2500 row+1-job-msgs/s  2200 outbox-3-jobs-msgs/s  0.88 ratio
-BenchmarkEndToEnd-2  1  10370829102 ns/op  133.4 max-ms  3.4 p50-ms  28.33 p95-ms  39.83 p99-ms
+BenchmarkEndToEnd/rate=500-2  1  10370829102 ns/op  133.4 max-ms  3.4 p50-ms  28.33 p95-ms  39.83 p99-ms
 BenchmarkDelivery/send-message/workers=10-2  1  5000000000 ns/op  2000 jobs/s
 --- BENCH: BenchmarkDelivery/send-message/workers=10-2
     bench_test.go:69: note: delivery workers=10: CPU 80%

@@ -94,6 +94,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		q.Workers = r.Int(p+"WORKERS", q.Workers, 1, 10000)
 		q.RetryBase = r.Duration(p+"RETRY_BASE", q.RetryBase, time.Millisecond, 24*time.Hour)
 		q.Timeout = r.Duration(p+"TIMEOUT", q.Timeout, time.Second, 24*time.Hour)
+		q.FetchCooldown = r.Duration(p+"FETCH_COOLDOWN", q.FetchCooldown, 0, time.Minute)
 	}
 	s.Runner = runner.Config{
 		ID:                   r.String("RUNNER_ID", ""),

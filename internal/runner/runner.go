@@ -200,7 +200,12 @@ func New(pool *pgxpool.Pool, cfg Config) (*Runner, error) {
 	}
 	queues := make(map[string]river.QueueConfig, len(cfg.Queues))
 	for _, q := range cfg.Queues {
-		queues[q.Name] = river.QueueConfig{MaxWorkers: q.Workers}
+		qc := river.QueueConfig{MaxWorkers: q.Workers, FetchCooldown: q.FetchCooldown}
+		if q.FetchCooldown > cfg.FetchPollInterval {
+			// River refuses a poll interval shorter than the cooldown.
+			qc.FetchPollInterval = q.FetchCooldown
+		}
+		queues[q.Name] = qc
 	}
 	lm, err := newLeaseMetrics(cfg.Registry)
 	if err != nil {

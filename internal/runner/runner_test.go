@@ -247,3 +247,18 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		require.ErrorContains(t, err, want)
 	}
 }
+
+// A queue with a fetch cooldown of its own (longer than the runner's poll
+// interval, which River would refuse as is) starts and works its jobs.
+func TestQueueWithItsOwnFetchCooldown(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	r := b.newRunner(t, &testWorker{pool: b.pool}, func(c *runner.Config) {
+		c.FetchPollInterval = 5 * time.Millisecond
+		c.Queues[0].FetchCooldown = 20 * time.Millisecond
+	})
+	require.NoError(t, r.Start(context.Background()))
+	b.insert(t, r, 100)
+	b.requireAllWorkedOnce(t, 100)
+	require.NoError(t, r.Shutdown(context.Background()))
+}
