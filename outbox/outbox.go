@@ -345,12 +345,7 @@ func (o *Outbox) Send(ctx context.Context, b Beginner, m Message) (*Result, erro
 	if v.row.KeyID == nil {
 		switch b := b.(type) {
 		case *pgxpool.Pool:
-			conn, err := b.Acquire(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("outbox: acquiring a connection: %w", err)
-			}
-			defer conn.Release()
-			return o.sendPipelined(ctx, conn.Conn(), v)
+			return o.sendPipelined(ctx, b, v)
 		case *pgx.Conn:
 			if b.PgConn().TxStatus() == 'I' {
 				return o.sendPipelined(ctx, b, v)
@@ -372,10 +367,11 @@ func (o *Outbox) Send(ctx context.Context, b Beginner, m Message) (*Result, erro
 	return res, nil
 }
 
-// sendPipelined is Send on conn, outside any transaction: BEGIN travels
-// with the message's insert (db.BeginInsertMessage).
-func (o *Outbox) sendPipelined(ctx context.Context, conn *pgx.Conn, v validated) (*Result, error) {
-	tx, ins, err := db.BeginInsertMessage(ctx, conn, v.row)
+// sendPipelined is Send on a pool or on a connection outside any
+// transaction: BEGIN travels with the message's insert
+// (db.BeginInsertMessage).
+func (o *Outbox) sendPipelined(ctx context.Context, q db.BatchSender, v validated) (*Result, error) {
+	tx, ins, err := db.BeginInsertMessage(ctx, q, v.row)
 	if err != nil {
 		return nil, insertError(err)
 	}

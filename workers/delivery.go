@@ -18,8 +18,8 @@ import (
 
 // SendMessageWorker delivers a stored message: it publishes the message
 // frame on the recipient's Redis channel, updates the caches, and marks the
-// message sent. A message already past pending (the gateway's fast path got
-// there first, or this is a retry) is a no-op. While Redis is unreachable
+// message sent. A message already past pending (the deliver-pending sweep
+// got there first, or this is a retry) is a no-op. While Redis is unreachable
 // the job snoozes without using up attempts.
 type SendMessageWorker struct {
 	Policy[jobs.SendMessageArgs]
@@ -49,9 +49,13 @@ func (w *SendMessageWorker) Work(ctx context.Context, job *river.Job[jobs.SendMe
 // without a send-message job (outbox.Message.CallerPublishes: the
 // gateway's fast path, broadcast chunks): it publishes the messages still
 // pending OlderThanMS after they were written and marks them sent, oldest
-// first, one Redis round trip per batch, until none is left. While Redis
-// is unreachable it leaves them pending for the next run. The runner
-// schedules it every DELIVERY_SWEEP_INTERVAL.
+// first, one Redis round trip per batch, until none is left or half its
+// timeout has passed. A message Redis refuses stays pending without
+// holding back the ones after it; while Redis is unreachable the run ends
+// and leaves everything for the next one. The runner schedules it every
+// DELIVERY_SWEEP_INTERVAL. It publishes any message still pending that
+// long, including one whose send-message job is running late; clients
+// dedupe by id.
 type DeliverPendingWorker struct {
 	Policy[jobs.DeliverPendingArgs]
 	deps Deps
@@ -62,9 +66,12 @@ func (w *DeliverPendingWorker) Work(ctx context.Context, job *river.Job[jobs.Del
 	// A fixed cutoff: messages written while this runs wait for the next
 	// run, so a busy writer cannot keep it going.
 	cutoff := time.Now().Add(-time.Duration(job.Args.OlderThanMS) * time.Millisecond)
+	// Leave the rest to the next run well before the job's timeout.
+	budget := time.Now().Add(w.Queue.Timeout / 2)
 	total := 0
-	for {
-		ms, err := db.PendingMessagesBefore(ctx, w.deps.Pool, cutoff, job.Args.BatchSize)
+	var after db.Message
+	for time.Now().Before(budget) {
+		ms, err := db.PendingMessagesBefore(ctx, w.deps.Pool, cutoff, after, job.Args.BatchSize)
 		if err != nil {
 			return err
 		}
@@ -73,17 +80,23 @@ func (w *DeliverPendingWorker) Work(ctx context.Context, job *river.Job[jobs.Del
 		}
 		n, err := w.deps.Fanout.DeliverManyFast(ctx, w.deps.Pool, ms)
 		total += n
-		if errors.Is(err, fanout.ErrUnavailable) && n == 0 {
+		switch {
+		case errors.Is(err, fanout.ErrUnavailable) && n == 0 && !w.deps.Fanout.Reachable(ctx):
 			w.deps.Logger.Warn("redis unavailable; pending messages wait for the next deliver-pending run",
 				slog.Int("published", total), slog.String("error", err.Error()))
 			return nil
-		}
-		if err != nil {
+		case errors.Is(err, fanout.ErrUnavailable) && n == 0:
+			// Redis answers but refused every frame of this page: they
+			// stay pending; go on with the next page.
+			w.deps.Logger.Warn("redis refused every frame of a page of pending messages; they wait for the next run",
+				slog.Int("messages", len(ms)), slog.String("error", err.Error()))
+		case err != nil:
 			return err
 		}
 		if len(ms) < job.Args.BatchSize {
 			break
 		}
+		after = ms[len(ms)-1]
 	}
 	if total > 0 {
 		w.deps.Logger.Info("pending messages delivered by the backstop", slog.Int("messages", total))

@@ -106,10 +106,20 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 	out := NotificationOutput{}
 	var transient, refused []error
 	disabled := 0
-	// Outcomes without an outside effect (in-app, suppressed) are recorded
-	// together at the end; a channel sent through a provider is recorded
-	// as soon as it is sent, so a retry never sends it again.
+	// Outcomes a retry may repeat harmlessly (in-app: its frame carries
+	// the notification id, which clients dedupe; suppressed) are recorded
+	// together at the end, and on every way out of this run, so one
+	// already published is not left pending; a channel sent through a
+	// provider is recorded as soon as it is sent, so a retry never sends
+	// it again.
 	deferred := map[uuid.UUID]db.NotificationResult{}
+	defer func() {
+		if len(deferred) > 0 {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = db.FinishNotifications(fctx, w.deps.Pool, deferred)
+		}
+	}()
 	for _, ch := range channels {
 		id, status := claims[ch].ID, claims[ch].Status
 		if status != "pending" {
@@ -175,6 +185,7 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 	if err := db.FinishNotifications(ctx, w.deps.Pool, deferred); err != nil {
 		return err
 	}
+	deferred = nil
 	_ = river.RecordOutput(ctx, out)
 	if len(transient) > 0 {
 		return errors.Join(transient...)

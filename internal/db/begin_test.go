@@ -114,6 +114,35 @@ func TestBeginInsertMessageErrorsLeaveNothingOpen(t *testing.T) {
 	require.ErrorIs(t, err, pgx.ErrTxClosed)
 }
 
+// On a pool the connection stays with the transaction until it ends, and
+// goes back to the pool outside any transaction whatever the outcome.
+func TestBeginInsertMessageOnAPool(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := db.NewPool(ctx, db.PoolConfig{URL: dbtest.URL(t), MaxConns: 1})
+	require.NoError(t, err)
+	defer pool.Close()
+	a, b, conv := uuid.New(), uuid.New(), uuid.New()
+	tx, ins, err := db.BeginInsertMessage(ctx, pool, newMessage(conv, a, b))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, ins.Seq)
+	require.EqualValues(t, 1, pool.Stat().AcquiredConns(), "held by the open transaction")
+	require.NoError(t, tx.Commit(ctx))
+	require.EqualValues(t, 0, pool.Stat().AcquiredConns())
+
+	_, _, err = db.BeginInsertMessage(ctx, pool, newMessage(conv, uuid.New(), b))
+	require.ErrorIs(t, err, db.ErrNotParticipant)
+	require.EqualValues(t, 0, pool.Stat().AcquiredConns())
+	// The one connection is healthy and outside any transaction.
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM messages").Scan(&n))
+	require.Equal(t, 1, n)
+	c, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer c.Release()
+	require.Equal(t, byte('I'), c.Conn().PgConn().TxStatus())
+}
+
 // The message insert is pipelined with the seq allocation, yet still runs
 // as a statement of its own: a sender that waited for the conversation's
 // row lock while another transaction created the conversation sees the

@@ -153,10 +153,13 @@ func UnreadCounts(ctx context.Context, q Querier, user uuid.UUID) (map[uuid.UUID
 }
 
 // PendingMessagesBefore returns up to limit of the oldest messages still
-// pending that were written before before: what the deliver-pending sweep
-// publishes.
-func PendingMessagesBefore(ctx context.Context, q Querier, before time.Time, limit int) ([]Message, error) {
-	rows, err := dbsqlc.New(q).PendingMessagesBefore(ctx, dbsqlc.PendingMessagesBeforeParams{Before: before, MaxRows: int32(min(limit, 1<<20))})
+// pending that were written before before and come after after in
+// (created_at, id) order (the zero Message: from the start): what the
+// deliver-pending sweep publishes, a page at a time.
+func PendingMessagesBefore(ctx context.Context, q Querier, before time.Time, after Message, limit int) ([]Message, error) {
+	rows, err := dbsqlc.New(q).PendingMessagesBefore(ctx, dbsqlc.PendingMessagesBeforeParams{
+		Before: before, AfterCreatedAt: after.CreatedAt, AfterID: after.ID, MaxRows: int32(min(limit, 1<<20)),
+	})
 	if err != nil {
 		return nil, translate("listing pending messages", err)
 	}

@@ -51,8 +51,10 @@ func (f *Fanout) DeliverFast(ctx context.Context, pool *pgxpool.Pool, m db.Messa
 }
 
 // DeliverManyFast is DeliverFast for many pending messages: one Redis
-// round trip publishes them all, one statement marks them sent. It returns
-// how many it published.
+// round trip publishes them all, one statement marks sent those whose
+// frame got through (a message Redis refused stays pending without
+// holding back the others). It returns how many it published; err is set
+// when none could be, or when marking failed.
 func (f *Fanout) DeliverManyFast(ctx context.Context, pool *pgxpool.Pool, ms []db.Message) (int, error) {
 	frs := make([]MessageFrame, 0, len(ms))
 	ids := make([]uuid.UUID, 0, len(ms))
@@ -65,13 +67,20 @@ func (f *Fanout) DeliverManyFast(ctx context.Context, pool *pgxpool.Pool, ms []d
 	if len(frs) == 0 {
 		return 0, nil
 	}
-	if err := f.PublishMessages(ctx, frs); err != nil {
+	ok, err := f.publishEach(ctx, frs)
+	if err != nil {
 		return 0, err
 	}
-	if err := db.MarkManySentRelaxed(ctx, pool, ids); err != nil {
-		return len(frs), fmt.Errorf("fanout: published, but %w", err)
+	sent := ids[:0]
+	for i, id := range ids {
+		if ok[i] {
+			sent = append(sent, id)
+		}
 	}
-	return len(frs), nil
+	if err := db.MarkManySentRelaxed(ctx, pool, sent); err != nil {
+		return len(sent), fmt.Errorf("fanout: published, but %w", err)
+	}
+	return len(sent), nil
 }
 
 func (f *Fanout) deliver(ctx context.Context, m db.Message, mark func() error) (bool, error) {

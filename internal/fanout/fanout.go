@@ -72,6 +72,50 @@ func (f *Fanout) PublishMessages(ctx context.Context, frs []MessageFrame) error 
 	return nil
 }
 
+// publishEach is PublishMessages that tells, frame by frame, whether every
+// command of that frame (its publish and cache updates) succeeded, so one
+// frame Redis refuses does not hold back the others. err is set, wrapping
+// ErrUnavailable, only when no frame got through.
+func (f *Fanout) publishEach(ctx context.Context, frs []MessageFrame) (ok []bool, err error) {
+	pipe := f.rdb.Pipeline()
+	ends := make([]int, len(frs)) // frame i's commands end at ends[i]
+	for i, fr := range frs {
+		if err := f.queueMessage(ctx, pipe, fr); err != nil {
+			return nil, err
+		}
+		ends[i] = pipe.Len()
+	}
+	cmds, execErr := pipe.Exec(ctx)
+	ok = make([]bool, len(frs))
+	if execErr == nil {
+		for i := range ok {
+			ok[i] = true
+		}
+		return ok, nil
+	}
+	some := false
+	start := 0
+	for i, end := range ends {
+		ok[i] = end <= len(cmds)
+		for _, c := range cmds[min(start, len(cmds)):min(end, len(cmds))] {
+			if c.Err() != nil {
+				ok[i] = false
+			}
+		}
+		some = some || ok[i]
+		start = end
+	}
+	if !some {
+		return ok, fmt.Errorf("publishing messages: %w: %w", ErrUnavailable, execErr)
+	}
+	return ok, nil
+}
+
+// Reachable reports whether Redis answers a PING.
+func (f *Fanout) Reachable(ctx context.Context) bool {
+	return f.rdb.Ping(ctx).Err() == nil
+}
+
 // queueMessage adds fr's publish and cache updates to pipe.
 func (f *Fanout) queueMessage(ctx context.Context, pipe redis.Pipeliner, fr MessageFrame) error {
 	fr.Type = FrameMessage

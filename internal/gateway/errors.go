@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/msgrunner/msgrunner/internal/auth"
+	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/httperr"
 	"github.com/msgrunner/msgrunner/outbox"
 	"github.com/msgrunner/msgrunner/validation"
@@ -63,9 +63,7 @@ func databaseUnavailable(err error) bool {
 	switch {
 	case errors.As(err, &ce), errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded):
 		return true
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		// The server closed the connection mid-statement (a pipelined
-		// batch reports this instead of a net.Error).
+	case errors.Is(err, db.ErrConnectionLost):
 		return true
 	case errors.As(err, &pe):
 		// Class 08 is connection exceptions; 57P0x is the server shutting

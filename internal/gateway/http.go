@@ -191,7 +191,8 @@ func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sen
 	}
 	out := sendResponse{ID: res.ID, ConversationID: res.ConversationID, Seq: res.Seq, Status: res.Status}
 
-	// Fast path: publish now; the job delivers later only if this fails.
+	// Fast path: publish now; the deliver-pending sweep delivers it later
+	// only if this fails.
 	stored := db.Message{
 		ID: res.ID, ConversationID: res.ConversationID, SenderID: user, RecipientID: recipient,
 		Seq: res.Seq, Status: db.MessagePending, CreatedAt: res.CreatedAt, Ciphertext: msg.Ciphertext,

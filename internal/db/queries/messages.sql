@@ -146,9 +146,11 @@ WHERE (c.total = 0 OR c.matched = 2)
 RETURNING id, created_at;
 
 -- name: PendingMessagesBefore :many
--- The oldest messages still pending that were written before @before, for
--- the deliver-pending sweep (messages_undelivered_idx serves it).
+-- The oldest messages still pending that were written before @before and
+-- come after the cursor (@after_created_at, @after_id), for the
+-- deliver-pending sweep (messages_undelivered_idx serves it).
 SELECT * FROM messages
 WHERE status = 'pending' AND created_at < @before
-ORDER BY created_at
+  AND (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
+ORDER BY created_at, id
 LIMIT @max_rows;

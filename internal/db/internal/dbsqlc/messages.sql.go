@@ -424,19 +424,28 @@ func (q *Queries) MarkSent(ctx context.Context, id uuid.UUID) (uuid.UUID, error)
 const PendingMessagesBefore = `-- name: PendingMessagesBefore :many
 SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at FROM messages
 WHERE status = 'pending' AND created_at < $1
-ORDER BY created_at
-LIMIT $2
+  AND (created_at, id) > ($2::timestamptz, $3::uuid)
+ORDER BY created_at, id
+LIMIT $4
 `
 
 type PendingMessagesBeforeParams struct {
-	Before  time.Time
-	MaxRows int32
+	Before         time.Time
+	AfterCreatedAt time.Time
+	AfterID        uuid.UUID
+	MaxRows        int32
 }
 
-// The oldest messages still pending that were written before @before, for
-// the deliver-pending sweep (messages_undelivered_idx serves it).
+// The oldest messages still pending that were written before @before and
+// come after the cursor (@after_created_at, @after_id), for the
+// deliver-pending sweep (messages_undelivered_idx serves it).
 func (q *Queries) PendingMessagesBefore(ctx context.Context, arg PendingMessagesBeforeParams) ([]Message, error) {
-	rows, err := q.db.Query(ctx, PendingMessagesBefore, arg.Before, arg.MaxRows)
+	rows, err := q.db.Query(ctx, PendingMessagesBefore,
+		arg.Before,
+		arg.AfterCreatedAt,
+		arg.AfterID,
+		arg.MaxRows,
+	)
 	if err != nil {
 		return nil, err
 	}
