@@ -63,9 +63,14 @@ type DeliverPendingWorker struct {
 
 // Work implements river.Worker.
 func (w *DeliverPendingWorker) Work(ctx context.Context, job *river.Job[jobs.DeliverPendingArgs]) error {
-	// A fixed cutoff: messages written while this runs wait for the next
-	// run, so a busy writer cannot keep it going.
-	cutoff := time.Now().Add(-time.Duration(job.Args.OlderThanMS) * time.Millisecond)
+	// A fixed cutoff, by Postgres's clock (it stamped created_at):
+	// messages written while this runs wait for the next run, so a busy
+	// writer cannot keep it going.
+	now, err := db.DatabaseNow(ctx, w.deps.Pool)
+	if err != nil {
+		return err
+	}
+	cutoff := now.Add(-time.Duration(job.Args.OlderThanMS) * time.Millisecond)
 	// Leave the rest to the next run well before the job's timeout.
 	budget := time.Now().Add(w.Queue.Timeout / 2)
 	total := 0

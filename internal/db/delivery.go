@@ -152,6 +152,13 @@ func UnreadCounts(ctx context.Context, q Querier, user uuid.UUID) (map[uuid.UUID
 	return out, nil
 }
 
+// DatabaseNow returns Postgres's clock: cutoffs compared with columns it
+// stamped (created_at) come from it, not from this host's clock.
+func DatabaseNow(ctx context.Context, q Querier) (time.Time, error) {
+	now, err := dbsqlc.New(q).DatabaseNow(ctx)
+	return now, translate("reading the database clock", err)
+}
+
 // PendingMessagesBefore returns up to limit of the oldest messages still
 // pending that were written before before and come after after in
 // (created_at, id) order (the zero Message: from the start): what the

@@ -154,3 +154,7 @@ WHERE status = 'pending' AND created_at < @before
   AND (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
 ORDER BY created_at, id
 LIMIT @max_rows;
+
+-- name: DatabaseNow :one
+-- Postgres's clock, for cutoffs compared with columns it stamped.
+SELECT now()::timestamptz AS now;

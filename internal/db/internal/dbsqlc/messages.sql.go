@@ -109,6 +109,18 @@ func (q *Queries) ApplyReceipt(ctx context.Context, arg ApplyReceiptParams) (App
 	return i, err
 }
 
+const DatabaseNow = `-- name: DatabaseNow :one
+SELECT now()::timestamptz AS now
+`
+
+// Postgres's clock, for cutoffs compared with columns it stamped.
+func (q *Queries) DatabaseNow(ctx context.Context) (time.Time, error) {
+	row := q.db.QueryRow(ctx, DatabaseNow)
+	var now time.Time
+	err := row.Scan(&now)
+	return now, err
+}
+
 const GetMessage = `-- name: GetMessage :one
 SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at FROM messages WHERE id = $1
 `
