@@ -227,10 +227,16 @@ func (o *Outbox) SendTx(ctx context.Context, tx pgx.Tx, m Message) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	return o.send(ctx, tx, v)
+	ins, err := o.insertMessage(ctx, tx, v)
+	if err != nil {
+		return nil, err
+	}
+	return o.insertJobs(ctx, tx, v, ins)
 }
 
-func (o *Outbox) send(ctx context.Context, tx pgx.Tx, v validated) (*Result, error) {
+// insertMessage stores the message in tx, holding its sealing key's
+// generation first when it is encrypted.
+func (o *Outbox) insertMessage(ctx context.Context, tx pgx.Tx, v validated) (db.InsertedMessage, error) {
 	if v.row.KeyID != nil {
 		// Hold the sealing key's generation until commit, so a
 		// re-encryption cannot retire it under this message (it waits,
@@ -238,18 +244,18 @@ func (o *Outbox) send(ctx context.Context, tx pgx.Tx, v validated) (*Result, err
 		if gen, ok := keyring.LabelGeneration(*v.row.KeyID); ok {
 			err := db.LockConversationKeyGeneration(ctx, tx, v.row.ConversationID, gen)
 			if errors.Is(err, db.ErrNotFound) {
-				return nil, ErrKeyRetired
+				return db.InsertedMessage{}, ErrKeyRetired
 			}
 			if err != nil {
-				return nil, fmt.Errorf("outbox: %w", err)
+				return db.InsertedMessage{}, fmt.Errorf("outbox: %w", err)
 			}
 		}
 	}
 	ins, err := db.InsertMessage(ctx, tx, v.row)
 	if err != nil {
-		return nil, insertError(err)
+		return db.InsertedMessage{}, insertError(err)
 	}
-	return o.insertJobs(ctx, tx, v, ins)
+	return ins, nil
 }
 
 // insertJobs inserts the jobs of the stored message ins in tx and returns
@@ -342,38 +348,9 @@ func (o *Outbox) Send(ctx context.Context, b Beginner, m Message) (*Result, erro
 	if err != nil {
 		return nil, err
 	}
-	if v.row.KeyID == nil {
-		switch b := b.(type) {
-		case *pgxpool.Pool:
-			return o.sendPipelined(ctx, b, v)
-		case *pgx.Conn:
-			if b.PgConn().TxStatus() == 'I' {
-				return o.sendPipelined(ctx, b, v)
-			}
-		}
-	}
-	tx, err := b.Begin(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("outbox: beginning transaction: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	res, err := o.send(ctx, tx, v)
+	tx, ins, err := o.begin(ctx, b, v)
 	if err != nil {
 		return nil, err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("outbox: committing: %w", err)
-	}
-	return res, nil
-}
-
-// sendPipelined is Send on a pool or on a connection outside any
-// transaction: BEGIN travels with the message's insert
-// (db.BeginInsertMessage).
-func (o *Outbox) sendPipelined(ctx context.Context, q db.BatchSender, v validated) (*Result, error) {
-	tx, ins, err := db.BeginInsertMessage(ctx, q, v.row)
-	if err != nil {
-		return nil, insertError(err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 	res, err := o.insertJobs(ctx, tx, v, ins)
@@ -384,4 +361,37 @@ func (o *Outbox) sendPipelined(ctx context.Context, q db.BatchSender, v validate
 		return nil, fmt.Errorf("outbox: committing: %w", err)
 	}
 	return res, nil
+}
+
+// begin starts Send's transaction and stores the message in it. For a
+// plaintext message on a pool or on a connection outside any transaction
+// BEGIN travels with the insert (db.BeginInsertMessage); otherwise it is
+// b.Begin, then insertMessage. On error the transaction is already over.
+func (o *Outbox) begin(ctx context.Context, b Beginner, v validated) (pgx.Tx, db.InsertedMessage, error) {
+	var q db.BatchSender
+	switch b := b.(type) {
+	case *pgxpool.Pool:
+		q = b
+	case *pgx.Conn:
+		if b.PgConn().TxStatus() == 'I' {
+			q = b
+		}
+	}
+	if q != nil && v.row.KeyID == nil {
+		tx, ins, err := db.BeginInsertMessage(ctx, q, v.row)
+		if err != nil {
+			return nil, db.InsertedMessage{}, insertError(err)
+		}
+		return tx, ins, nil
+	}
+	tx, err := b.Begin(ctx)
+	if err != nil {
+		return nil, db.InsertedMessage{}, fmt.Errorf("outbox: beginning transaction: %w", err)
+	}
+	ins, err := o.insertMessage(ctx, tx, v)
+	if err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return nil, db.InsertedMessage{}, err
+	}
+	return tx, ins, nil
 }

@@ -125,6 +125,7 @@ func TestBeginInsertMessageOnAPool(t *testing.T) {
 	a, b, conv := uuid.New(), uuid.New(), uuid.New()
 	tx, ins, err := db.BeginInsertMessage(ctx, pool, newMessage(conv, a, b))
 	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck // a failed assertion must not leave the pool's one connection held
 	require.EqualValues(t, 1, ins.Seq)
 	require.EqualValues(t, 1, pool.Stat().AcquiredConns(), "held by the open transaction")
 	require.NoError(t, tx.Commit(ctx))

@@ -41,9 +41,15 @@ func TestMessageWithPreferencesAndClaims(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, first, 2)
 	require.Equal(t, "pending", first["in_app"].Status)
+	title, body, pid, reason := "Title", "Body", "provider-1", "why"
 	require.NoError(t, db.FinishNotifications(ctx, conn, map[uuid.UUID]db.NotificationResult{
-		first["in_app"].ID: {Status: "sent"},
+		first["in_app"].ID: {Status: "sent", Title: &title, Body: &body, ProviderMessageID: &pid, Reason: &reason},
 	}))
+	// Every field lands in its own column.
+	var gotTitle, gotBody, gotPID, gotReason string
+	require.NoError(t, conn.QueryRow(ctx, `SELECT title, body, provider_message_id, failure_reason FROM notifications WHERE id = $1`,
+		first["in_app"].ID).Scan(&gotTitle, &gotBody, &gotPID, &gotReason))
+	require.Equal(t, []string{title, body, pid, reason}, []string{gotTitle, gotBody, gotPID, gotReason})
 	again, err := db.ClaimNotifications(ctx, conn, ins.ID, b, []string{"in_app", "email", "push"}, "new_message")
 	require.NoError(t, err)
 	require.Equal(t, db.Claim{ID: first["in_app"].ID, Status: "sent"}, again["in_app"])

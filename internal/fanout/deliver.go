@@ -34,9 +34,10 @@ func FrameOf(m db.Message) MessageFrame {
 
 // Deliver publishes a pending message to its recipient and then marks it
 // sent. It is what the send-message job does. A message already past
-// pending is left alone (delivered=false): its frame went out before. If publishing fails the message stays pending and
-// the error is returned, so the job retries; if marking fails after the
-// publish, a retry publishes again, which clients absorb by deduping on id.
+// pending is left alone (delivered=false): its frame went out before. If
+// publishing fails the message stays pending and the error is returned,
+// so the job retries; if marking fails after the publish, a retry
+// publishes again, which clients absorb by deduping on id.
 func (f *Fanout) Deliver(ctx context.Context, q db.Querier, m db.Message) (delivered bool, err error) {
 	return f.deliver(ctx, m, func() error { _, err := db.MarkSent(ctx, q, m.ID); return err })
 }
@@ -68,7 +69,7 @@ func (f *Fanout) DeliverManyFast(ctx context.Context, pool *pgxpool.Pool, ms []d
 		return 0, nil
 	}
 	ok, err := f.publishEach(ctx, frs)
-	if err != nil {
+	if ok == nil {
 		return 0, err
 	}
 	sent := ids[:0]
@@ -76,6 +77,9 @@ func (f *Fanout) DeliverManyFast(ctx context.Context, pool *pgxpool.Pool, ms []d
 		if ok[i] {
 			sent = append(sent, id)
 		}
+	}
+	if len(sent) == 0 {
+		return 0, fmt.Errorf("publishing messages: %w: %w", ErrUnavailable, err)
 	}
 	if err := db.MarkManySentRelaxed(ctx, pool, sent); err != nil {
 		return len(sent), fmt.Errorf("fanout: published, but %w", err)

@@ -58,24 +58,21 @@ func (f *Fanout) PublishMessage(ctx context.Context, fr MessageFrame) error {
 	return f.PublishMessages(ctx, []MessageFrame{fr})
 }
 
-// PublishMessages is PublishMessage for many frames in one round trip.
+// PublishMessages is PublishMessage for many frames in one round trip; an
+// error means at least one frame did not get through.
 func (f *Fanout) PublishMessages(ctx context.Context, frs []MessageFrame) error {
-	pipe := f.rdb.Pipeline()
-	for _, fr := range frs {
-		if err := f.queueMessage(ctx, pipe, fr); err != nil {
-			return err
-		}
+	ok, err := f.publishEach(ctx, frs)
+	if ok == nil || err == nil {
+		return err // nil, or a frame that could not be encoded
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("publishing message: %w: %w", ErrUnavailable, err)
-	}
-	return nil
+	return fmt.Errorf("publishing message: %w: %w", ErrUnavailable, err)
 }
 
-// publishEach is PublishMessages that tells, frame by frame, whether every
-// command of that frame (its publish and cache updates) succeeded, so one
-// frame Redis refuses does not hold back the others. err is set, wrapping
-// ErrUnavailable, only when no frame got through.
+// publishEach publishes frs in one pipeline and tells, frame by frame,
+// whether every command of that frame (its publish and cache updates)
+// succeeded, so callers can keep what got through when Redis refuses one
+// frame; err is the pipeline's first failure, nil when all succeeded. A
+// frame that cannot be encoded returns ok nil and sends nothing.
 func (f *Fanout) publishEach(ctx context.Context, frs []MessageFrame) (ok []bool, err error) {
 	pipe := f.rdb.Pipeline()
 	ends := make([]int, len(frs)) // frame i's commands end at ends[i]
@@ -85,30 +82,18 @@ func (f *Fanout) publishEach(ctx context.Context, frs []MessageFrame) (ok []bool
 		}
 		ends[i] = pipe.Len()
 	}
-	cmds, execErr := pipe.Exec(ctx)
+	// Exec returns every queued command, each with its own error.
+	cmds, err := pipe.Exec(ctx)
 	ok = make([]bool, len(frs))
-	if execErr == nil {
-		for i := range ok {
-			ok[i] = true
-		}
-		return ok, nil
-	}
-	some := false
 	start := 0
 	for i, end := range ends {
-		ok[i] = end <= len(cmds)
-		for _, c := range cmds[min(start, len(cmds)):min(end, len(cmds))] {
-			if c.Err() != nil {
-				ok[i] = false
-			}
+		ok[i] = true
+		for _, c := range cmds[start:end] {
+			ok[i] = ok[i] && c.Err() == nil
 		}
-		some = some || ok[i]
 		start = end
 	}
-	if !some {
-		return ok, fmt.Errorf("publishing messages: %w: %w", ErrUnavailable, execErr)
-	}
-	return ok, nil
+	return ok, err
 }
 
 // Reachable reports whether Redis answers a PING.
