@@ -42,16 +42,8 @@ func (f *Fanout) Deliver(ctx context.Context, q db.Querier, m db.Message) (deliv
 	return f.deliver(ctx, m, func() error { _, err := db.MarkSent(ctx, q, m.ID); return err })
 }
 
-// DeliverFast is Deliver for the gateway's fast path, right after it
-// committed the message: it marks the message sent without waiting for
-// that commit to reach disk, which takes a disk flush off every message's
-// path. If the publish fails or the mark is lost in a crash, the message
-// stays pending and the runner's deliver-pending sweep publishes it.
-func (f *Fanout) DeliverFast(ctx context.Context, pool *pgxpool.Pool, m db.Message) (delivered bool, err error) {
-	return f.deliver(ctx, m, func() error { return db.MarkSentRelaxed(ctx, pool, m.ID) })
-}
-
-// DeliverManyFast is DeliverFast for many pending messages: one Redis
+// DeliverManyFast publishes many pending messages and marks them sent
+// without waiting for the disk (MarkManySentRelaxed): one Redis
 // round trip publishes them all, one statement marks sent those whose
 // frame got through (a message Redis refused stays pending without
 // holding back the others). It returns how many it published; err is set

@@ -45,7 +45,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 			rates = append(rates, r)
 		}
 	}
-	bb := setup(b)
+	bb := setupDirect(b)
 	type pair struct {
 		from, to uuid.UUID
 		tok      string
@@ -167,7 +167,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 // chunk_size 1000 and reports the seconds until every message is created
 // and until every one is sent.
 func BenchmarkBroadcast100k(b *testing.B) {
-	bb := setup(b)
+	bb := setupDirect(b)
 	sender := uuid.New()
 	tok := bb.token(b, sender)
 	ids := make([]string, 100_000)

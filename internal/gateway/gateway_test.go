@@ -63,7 +63,7 @@ type bundle struct {
 	rdb        *redis.Client
 	keys       fanout.Keys
 	auth       *auth.Authority
-	redisProxy *dbtest.Proxy
+	redisProxy *dbtest.Proxy // nil in a direct bundle
 	nodes      []*node
 	logger     *slog.Logger
 	dbURL      string
@@ -87,6 +87,14 @@ func setup(t testing.TB) *bundle {
 	return setupWith(t, nil)
 }
 
+// setupDirect is setup for the benchmarks: every part reaches Redis
+// directly, with a connection pool of its own as in production, so the
+// figures do not include a test proxy's copying.
+func setupDirect(t testing.TB) *bundle {
+	t.Helper()
+	return buildBundle(t, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), true)
+}
+
 // setupWith is setup with the runner's queues edited first.
 func setupWith(t testing.TB, editQueues func([]jobs.QueueSpec)) *bundle {
 	t.Helper()
@@ -99,12 +107,22 @@ const deliverySweep = 200 * time.Millisecond
 
 func newBundle(t testing.TB, editQueues func([]jobs.QueueSpec), logger *slog.Logger) *bundle {
 	t.Helper()
+	return buildBundle(t, editQueues, logger, false)
+}
+
+// buildBundle is newBundle, with Redis reached directly when direct is set.
+func buildBundle(t testing.TB, editQueues func([]jobs.QueueSpec), logger *slog.Logger, direct bool) *bundle {
+	t.Helper()
 	url := dbtest.URL(t)
 	pool, err := db.NewPool(context.Background(), db.PoolConfig{URL: url, MaxConns: 10})
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	// The runner's pool commits asynchronously, as cmd/runner's does.
-	runnerPool, err := db.NewPool(context.Background(), db.PoolConfig{URL: url, MaxConns: 10, AsyncCommit: true})
+	runnerConns := int32(10)
+	if direct {
+		runnerConns = db.DefaultMaxConns // as cmd/runner's
+	}
+	runnerPool, err := db.NewPool(context.Background(), db.PoolConfig{URL: url, MaxConns: runnerConns, AsyncCommit: true})
 	require.NoError(t, err)
 	t.Cleanup(runnerPool.Close)
 	rdb, prefix := dbtest.Redis(t)
@@ -112,12 +130,14 @@ func newBundle(t testing.TB, editQueues func([]jobs.QueueSpec), logger *slog.Log
 	require.NoError(t, err)
 	b := &bundle{
 		pool: pool, rdb: rdb, keys: fanout.Keys{Prefix: prefix}, auth: a, dbURL: url,
-		redisProxy: dbtest.NewProxy(t, rdb.Options().Addr),
-		logger:     logger,
+		logger: logger,
+	}
+	if !direct {
+		b.redisProxy = dbtest.NewProxy(t, rdb.Options().Addr)
 	}
 
 	// The runner.
-	runnerRedis := proxiedRedis(t, b.redisProxy)
+	runnerRedis := b.redisClient(t)
 	runnerFanout := fanout.New(runnerRedis, fanout.Config{Keys: b.keys})
 	inserter, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: b.logger})
 	require.NoError(t, err)
@@ -140,14 +160,32 @@ func newBundle(t testing.TB, editQueues func([]jobs.QueueSpec), logger *slog.Log
 	t.Cleanup(func() { _ = r.Shutdown(context.Background()) })
 
 	for range 2 {
-		b.nodes = append(b.nodes, b.startNode(t, pool))
+		nodePool := pool
+		if direct {
+			// Each gateway process has a pool of its own in production.
+			nodePool, err = db.NewPool(context.Background(), db.PoolConfig{URL: url, MaxConns: db.DefaultMaxConns})
+			require.NoError(t, err)
+			t.Cleanup(nodePool.Close)
+		}
+		b.nodes = append(b.nodes, b.startNode(t, nodePool))
 	}
 	return b
 }
 
+// redisClient returns a client of its own for one part of the bundle:
+// through the proxy, or straight to the test Redis in a direct bundle.
+func (b *bundle) redisClient(t testing.TB) *redis.Client {
+	if b.redisProxy != nil {
+		return proxiedRedis(t, b.redisProxy)
+	}
+	c := redis.NewClient(b.rdb.Options())
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func (b *bundle) startNode(t testing.TB, pool *pgxpool.Pool) *node {
 	t.Helper()
-	nodeRedis := proxiedRedis(t, b.redisProxy)
+	nodeRedis := b.redisClient(t)
 	hub := fanout.NewHub(nodeRedis, fanout.HubConfig{Keys: b.keys, Logger: b.logger})
 	store, err := attachments.NewDir(t.TempDir())
 	require.NoError(t, err)
@@ -326,10 +364,12 @@ func TestMessageReachesRecipientOnAnotherNode(t *testing.T) {
 	require.Equal(t, conv.String(), f["conversation_id"])
 	require.EqualValues(t, 1, f["seq"])
 
-	m, err := db.GetMessage(context.Background(), b.pool, uuid.MustParse(res["id"].(string)))
-	require.NoError(t, err)
-	require.Equal(t, db.MessageSent, m.Status)
-	require.NotNil(t, m.SentAt)
+	// Marked sent in a batch just after the answer.
+	require.Eventually(t, func() bool {
+		m, err := db.GetMessage(context.Background(), b.pool, uuid.MustParse(res["id"].(string)))
+		require.NoError(t, err)
+		return m.Status == db.MessageSent && m.SentAt != nil
+	}, 5*time.Second, 10*time.Millisecond)
 
 	code, metrics := getText(t, b.nodes[0].base+"/metrics")
 	require.Equal(t, http.StatusOK, code)

@@ -202,14 +202,18 @@ func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sen
 	} else {
 		stored.KeyID = &msg.KeyID
 	}
-	delivered, err := s.fanout.DeliverFast(ctx, s.pool, stored)
-	switch {
-	case err != nil:
+	if err := s.fanout.PublishMessage(ctx, fanout.FrameOf(stored)); err != nil {
 		s.logger.Warn("immediate delivery failed; the runner's deliver-pending sweep will deliver it",
 			slog.String("message_id", res.ID.String()), slog.String("error", err.Error()))
-	case delivered:
+	} else {
 		out.Status = string(db.MessageSent)
 		s.metrics.postToPublish.Observe(time.Since(start).Seconds())
+		// Marked sent in a batch after the answer: if the mark is lost,
+		// the sweep publishes the message again (clients dedupe by id).
+		if err := s.marker.Mark(ctx, res.ID); err != nil {
+			s.logger.Warn("marking a published message sent failed; the deliver-pending sweep will publish it again",
+				slog.String("message_id", res.ID.String()), slog.String("error", err.Error()))
+		}
 	}
 	s.metrics.messages.WithLabelValues(out.Status).Inc()
 	return out, nil

@@ -106,6 +106,7 @@ type Server struct {
 	outbox      *outbox.Outbox
 	bcast       *broadcast.Service
 	fanout      *fanout.Fanout
+	marker      *fanout.SentMarker // marks fast-path messages sent; from Start
 	hub         *fanout.Hub
 	logger      *slog.Logger
 	metrics     *gatewayMetrics
@@ -226,6 +227,7 @@ func (s *Server) Start() error {
 		}
 	}
 	s.http = srv
+	s.marker = fanout.NewSentMarker(s.pool, fanout.MarkerConfig{Logger: s.logger})
 	return nil
 }
 
@@ -264,6 +266,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if err == nil {
 			err = ctx.Err()
 		}
+	}
+	// Every request is over: mark what was published (a mark left
+	// undone costs the recipient a duplicate frame from the sweep).
+	if merr := s.marker.Close(ctx); err == nil && merr != nil {
+		err = fmt.Errorf("gateway: marking published messages sent: %w", merr)
 	}
 	return err
 }
