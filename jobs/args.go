@@ -32,6 +32,9 @@ const (
 	// written without a send-message job (outbox.Message.CallerPublishes):
 	// it publishes whatever is still pending after the backstop delay.
 	KindDeliverPending = "deliver-pending"
+	// KindIndexPending is the periodic search indexing of new plaintext
+	// messages (the search_backlog table), hundreds per statement.
+	KindIndexPending = "index-pending"
 )
 
 // Args is implemented by every job args type in this package.
@@ -52,12 +55,13 @@ type KindSpec struct {
 
 // Kinds returns every kind with its queue, max attempts and default
 // priority: the design's seven in its table order, then
-// release-scheduled-message, job-history and deliver-pending.
+// release-scheduled-message, job-history, deliver-pending and
+// index-pending.
 func Kinds() []KindSpec {
 	all := []Args{
 		SendMessageArgs{}, DeliveryConfirmationArgs{}, SendNotificationArgs{},
 		IndexMessageArgs{}, EncryptDecryptArgs{}, BatchSendArgs{}, CleanupMessagesArgs{},
-		ReleaseScheduledArgs{}, JobHistoryArgs{}, DeliverPendingArgs{},
+		ReleaseScheduledArgs{}, JobHistoryArgs{}, DeliverPendingArgs{}, IndexPendingArgs{},
 	}
 	specs := make([]KindSpec, 0, len(all))
 	for _, a := range all {
@@ -491,6 +495,61 @@ func (a DeliverPendingArgs) Validate() error {
 	}
 	if a.BatchSize < 1 || a.BatchSize > MaxDeliverPendingBatch {
 		return validation.Errorf("batch_size", "must be between 1 and %d, got %d", MaxDeliverPendingBatch, a.BatchSize)
+	}
+	return nil
+}
+
+// Index-pending limits.
+const (
+	// DefaultIndexPendingBatch is IndexPendingArgs.BatchSize's usual
+	// value: messages indexed per statement.
+	DefaultIndexPendingBatch = 500
+	// MaxIndexPendingBatch bounds IndexPendingArgs.BatchSize.
+	MaxIndexPendingBatch = 10_000
+	// DefaultIndexSweep is how often the runner schedules index-pending
+	// (INDEX_SWEEP_INTERVAL).
+	DefaultIndexSweep = time.Second
+)
+
+// IndexPendingPeriodic is the periodic index-pending job: every interval
+// (and at start). Unique while one waits or runs; two running at once
+// would be harmless (each skips the rows the other holds), only wasteful.
+func IndexPendingPeriodic(every time.Duration) *river.PeriodicJob {
+	args := IndexPendingArgs{BatchSize: DefaultIndexPendingBatch}
+	return river.NewPeriodicJob(river.PeriodicInterval(every),
+		func() (river.JobArgs, *river.InsertOpts) {
+			return args, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
+				rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+				rivertype.JobStateRunning, rivertype.JobStateScheduled,
+			}}}
+		},
+		&river.PeriodicJobOpts{RunOnStart: true})
+}
+
+// IndexPendingArgs asks for the search backlog (new plaintext messages
+// without a search entry yet) to be indexed, BatchSize messages per
+// statement, until it is empty.
+type IndexPendingArgs struct {
+	BatchSize int `json:"batch_size"`
+}
+
+// Kind implements river.JobArgs.
+func (IndexPendingArgs) Kind() string { return KindIndexPending }
+
+// InsertOpts implements river.JobArgsWithInsertOpts. One attempt: the
+// next run, a second later, is the retry, and the backlog keeps every
+// message a failed run did not index.
+func (IndexPendingArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueMessageIndexing, MaxAttempts: 1, Priority: int(PriorityLow)}
+}
+
+// Hooks makes River validate the args on insert.
+func (IndexPendingArgs) Hooks() []rivertype.Hook { return hooks() }
+
+// Validate checks the args.
+func (a IndexPendingArgs) Validate() error {
+	if a.BatchSize < 1 || a.BatchSize > MaxIndexPendingBatch {
+		return validation.Errorf("batch_size", "must be between 1 and %d, got %d", MaxIndexPendingBatch, a.BatchSize)
 	}
 	return nil
 }

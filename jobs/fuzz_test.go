@@ -31,6 +31,7 @@ var argDecoders = map[string]func([]byte) (jobs.Args, error){
 	jobs.KindReleaseScheduled:     decodeArgs[jobs.ReleaseScheduledArgs],
 	jobs.KindJobHistory:           decodeArgs[jobs.JobHistoryArgs],
 	jobs.KindDeliverPending:       decodeArgs[jobs.DeliverPendingArgs],
+	jobs.KindIndexPending:         decodeArgs[jobs.IndexPendingArgs],
 }
 
 func TestEveryKindIsFuzzed(t *testing.T) {

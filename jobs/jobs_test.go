@@ -31,6 +31,7 @@ func TestKindsMatchDesignTable(t *testing.T) {
 		jobs.KindReleaseScheduled:     {jobs.QueueMessageDelivery, 5},
 		jobs.KindJobHistory:           {jobs.QueueMessageCleanup, 2},
 		jobs.KindDeliverPending:       {jobs.QueueMessageDelivery, 1},
+		jobs.KindIndexPending:         {jobs.QueueMessageIndexing, 1},
 	}
 	got := jobs.Kinds()
 	require.Len(t, got, len(want))
@@ -124,6 +125,9 @@ func TestArgsValidation(t *testing.T) {
 		{jobs.DeliverPendingArgs{OlderThanMS: 2000, BatchSize: 500}, ""},
 		{jobs.DeliverPendingArgs{BatchSize: 500}, "older_than_ms"},
 		{jobs.DeliverPendingArgs{OlderThanMS: 2000, BatchSize: 10_001}, "batch_size"},
+		{jobs.IndexPendingArgs{BatchSize: 500}, ""},
+		{jobs.IndexPendingArgs{}, "batch_size"},
+		{jobs.IndexPendingArgs{BatchSize: 10_001}, "batch_size"},
 	}
 	for _, tc := range cases {
 		err := tc.args.Validate()

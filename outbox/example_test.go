@@ -75,5 +75,4 @@ func Example() {
 	// seq: 1 status: pending
 	// job: send-message
 	// job: send-notification
-	// job: index-message
 }

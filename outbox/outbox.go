@@ -133,19 +133,17 @@ type validated struct {
 }
 
 // followUps appends to params the jobs the stored message id needs: its
-// delivery (unless the caller publishes it), its recipient's notification
-// and, for plaintext, its search indexing.
+// delivery (unless the caller publishes it) and its recipient's
+// notification. Search indexing needs no job: the message's insert put a
+// plaintext message in the search backlog, which the runner's
+// index-pending sweep works in batches.
 func (v validated) followUps(id uuid.UUID, params []river.InsertManyParams) []river.InsertManyParams {
 	prio := &river.InsertOpts{Priority: int(v.priority)}
 	if !v.callerPublishes {
 		params = append(params, river.InsertManyParams{Args: jobs.SendMessageArgs{MessageID: id}, InsertOpts: prio})
 	}
-	params = append(params,
+	return append(params,
 		river.InsertManyParams{Args: jobs.SendNotificationArgs{MessageID: id, RecipientID: v.row.RecipientID}, InsertOpts: prio})
-	if v.row.Content != nil {
-		params = append(params, river.InsertManyParams{Args: jobs.IndexMessageArgs{MessageID: id, Operation: jobs.IndexOpIndex}})
-	}
-	return params
 }
 
 func (o *Outbox) validate(m Message) (validated, error) {
@@ -214,10 +212,10 @@ func (o *Outbox) validate(m Message) (validated, error) {
 }
 
 // SendTx validates m, writes it with its conversation's next seq (creating
-// the conversation with sender and recipient as participants on first use),
-// and inserts its jobs in one statement: send-message (unless
-// Message.CallerPublishes) and send-notification at the message's
-// priority, and index-message for plaintext messages.
+// the conversation with sender and recipient as participants on first use,
+// and a plaintext message's row in the search backlog), and inserts its
+// jobs in one statement: send-message (unless Message.CallerPublishes) and
+// send-notification at the message's priority.
 //
 // It works inside tx and never commits or rolls it back. Invalid input
 // returns a *validation.Error before anything is written. ErrNotParticipant

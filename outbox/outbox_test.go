@@ -111,7 +111,7 @@ func TestSendTxCommitWritesMessageAndItsJobs(t *testing.T) {
 	require.ElementsMatch(t, []uuid.UUID{msg.SenderID, msg.RecipientID}, parts)
 
 	got := jobRows(t, b.pool)
-	require.Len(t, got, 3)
+	require.Len(t, got, 2)
 	want := []struct {
 		kind, queue string
 		attempts    int
@@ -119,7 +119,6 @@ func TestSendTxCommitWritesMessageAndItsJobs(t *testing.T) {
 	}{
 		{jobs.KindSendMessage, jobs.QueueMessageDelivery, 5, 1},
 		{jobs.KindSendNotification, jobs.QueueMessageNotification, 3, 1},
-		{jobs.KindIndexMessage, jobs.QueueMessageIndexing, 3, 4},
 	}
 	for i, w := range want {
 		j := got[i]
@@ -176,7 +175,8 @@ func TestSendTxCallerRowsShareTheTransaction(t *testing.T) {
 	}
 	require.Equal(t, 1, count(t, b.pool, "audit"))
 	require.Equal(t, 1, count(t, b.pool, "messages"))
-	require.Equal(t, 3, count(t, b.pool, "river_job"))
+	require.Equal(t, 2, count(t, b.pool, "river_job"))
+	require.Equal(t, 1, count(t, b.pool, "search_backlog"), "the rolled-back message left no backlog row")
 }
 
 func TestInvalidInputIsTypedAndWritesNothing(t *testing.T) {
@@ -244,6 +244,7 @@ func TestEncryptedMessageIsNotIndexed(t *testing.T) {
 		kinds = append(kinds, j.Kind)
 	}
 	require.Equal(t, []string{jobs.KindSendMessage, jobs.KindSendNotification}, kinds)
+	require.Zero(t, count(t, b.pool, "search_backlog"), "an encrypted message never waits for indexing")
 }
 
 func TestOnlyParticipantsSend(t *testing.T) {
@@ -272,7 +273,7 @@ func TestOnlyParticipantsSend(t *testing.T) {
 	require.ErrorIs(t, err, outbox.ErrNotParticipant)
 
 	require.Equal(t, 2, count(t, b.pool, "messages"))
-	require.Equal(t, 6, count(t, b.pool, "river_job"))
+	require.Equal(t, 4, count(t, b.pool, "river_job"))
 	// The failed attempts left no gap in the sequence.
 	res, err = b.outbox.Send(ctx, b.pool, first)
 	require.NoError(t, err)
@@ -433,12 +434,13 @@ func TestSendEveryBeginnerIsAtomic(t *testing.T) {
 				require.NoError(t, err)
 				require.EqualValues(t, 2, res.Seq, "refused sends took no seq")
 			})
-			jobsPerMessage := 3
+			jobsPerMessage, backlog := 2, 2
 			if tc.encrypt {
-				jobsPerMessage = 2
+				backlog = 0 // encrypted messages are never indexed
 			}
 			require.Equal(t, 2, count(t, b.pool, "messages"))
 			require.Equal(t, 2*jobsPerMessage, count(t, b.pool, "river_job"))
+			require.Equal(t, backlog, count(t, b.pool, "search_backlog"))
 		})
 	}
 }

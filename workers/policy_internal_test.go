@@ -45,6 +45,7 @@ func TestEachKindHasTheTimeoutAndRetryScheduleOfTheDesign(t *testing.T) {
 		jobs.KindReleaseScheduled:     probe[jobs.ReleaseScheduledArgs]{s.releaseScheduled.Policy},
 		jobs.KindJobHistory:           probe[jobs.JobHistoryArgs]{s.jobHistory.Policy},
 		jobs.KindDeliverPending:       probe[jobs.DeliverPendingArgs]{s.deliverPending.Policy},
+		jobs.KindIndexPending:         probe[jobs.IndexPendingArgs]{s.indexPending.Policy},
 	}
 	want := map[string]struct {
 		timeout time.Duration
@@ -60,6 +61,7 @@ func TestEachKindHasTheTimeoutAndRetryScheduleOfTheDesign(t *testing.T) {
 		jobs.KindReleaseScheduled:     {30 * sec, []time.Duration{2 * sec, 4 * sec, 8 * sec, 16 * sec}},
 		jobs.KindJobHistory:           {10 * time.Minute, []time.Duration{10 * sec}},
 		jobs.KindDeliverPending:       {30 * sec, nil},
+		jobs.KindIndexPending:         {60 * sec, nil},
 	}
 	for _, k := range jobs.Kinds() {
 		p, ok := byKind[k.Kind]

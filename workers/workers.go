@@ -89,6 +89,7 @@ func Register(ws *river.Workers, deps Deps, queues []jobs.QueueSpec) error {
 		river.AddWorkerSafely(ws, s.releaseScheduled),
 		river.AddWorkerSafely(ws, s.jobHistory),
 		river.AddWorkerSafely(ws, s.deliverPending),
+		river.AddWorkerSafely(ws, s.indexPending),
 	); err != nil {
 		return fmt.Errorf("workers: %w", err)
 	}
@@ -107,6 +108,7 @@ type set struct {
 	releaseScheduled     *ReleaseScheduledWorker
 	jobHistory           *JobHistoryWorker
 	deliverPending       *DeliverPendingWorker
+	indexPending         *IndexPendingWorker
 }
 
 func newSet(deps Deps, queues []jobs.QueueSpec) (*set, error) {
@@ -133,6 +135,7 @@ func newSet(deps Deps, queues []jobs.QueueSpec) (*set, error) {
 		releaseScheduled:     &ReleaseScheduledWorker{Policy: Policy[jobs.ReleaseScheduledArgs]{Queue: spec[jobs.KindReleaseScheduled]}, deps: deps},
 		jobHistory:           &JobHistoryWorker{Policy: Policy[jobs.JobHistoryArgs]{Queue: spec[jobs.KindJobHistory]}, deps: deps},
 		deliverPending:       &DeliverPendingWorker{Policy: Policy[jobs.DeliverPendingArgs]{Queue: spec[jobs.KindDeliverPending]}, deps: deps},
+		indexPending:         &IndexPendingWorker{Policy: Policy[jobs.IndexPendingArgs]{Queue: spec[jobs.KindIndexPending]}, deps: deps},
 	}, nil
 }
 

@@ -80,6 +80,7 @@ func TestEveryKindIsWorkedByItsWorker(t *testing.T) {
 		jobs.ReleaseScheduledArgs{ScheduledID: id},
 		jobs.JobHistoryArgs{Hours: 1, ArchiveRetentionDays: 30},
 		jobs.DeliverPendingArgs{OlderThanMS: 1000, BatchSize: 10},
+		jobs.IndexPendingArgs{BatchSize: 10},
 	}
 	require.Len(t, all, len(jobs.Kinds()), "one job per kind")
 	ids := map[string]int64{}

@@ -44,8 +44,11 @@ type settings struct {
 	// publishes it; DeliverySweep is how often the sweep runs.
 	DeliveryBackstop time.Duration
 	DeliverySweep    time.Duration
-	Logger           *slog.Logger
-	Runner           runner.Config
+	// IndexSweep is how often the index-pending sweep indexes the search
+	// backlog (new plaintext messages).
+	IndexSweep time.Duration
+	Logger     *slog.Logger
+	Runner     runner.Config
 	// Tracing is set when OTEL_EXPORTER_OTLP_ENDPOINT is.
 	Tracing *tracing.Config
 	// Sealer rotates conversation keys (encrypt-decrypt); nil without
@@ -85,6 +88,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		RedisPrefix:      r.RedisPrefix(),
 		DeliveryBackstop: r.DeliveryBackstop(),
 		DeliverySweep:    r.Duration("DELIVERY_SWEEP_INTERVAL", jobs.DefaultDeliverySweep, 100*time.Millisecond, time.Hour),
+		IndexSweep:       r.Duration("INDEX_SWEEP_INTERVAL", jobs.DefaultIndexSweep, 100*time.Millisecond, time.Hour),
 		Logger:           r.Logger(os.Stderr),
 	}
 	queues := jobs.DefaultQueues()
@@ -215,6 +219,7 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	s.Runner.PeriodicJobs = []*river.PeriodicJob{
 		historyJob(s.HistoryEvery, s.History),
 		jobs.DeliverPendingPeriodic(s.DeliverySweep, s.DeliveryBackstop),
+		jobs.IndexPendingPeriodic(s.IndexSweep),
 	}
 	for _, a := range s.Cleanup {
 		s.Runner.PeriodicJobs = append(s.Runner.PeriodicJobs, cleanupJob(s.CleanupSchedule, a))

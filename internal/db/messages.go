@@ -90,8 +90,10 @@ func InsertMessage(ctx context.Context, tx pgx.Tx, m NewMessage) (InsertedMessag
 // for the conversation's row lock (see InsertMessage in messages.sql).
 func queueInsertMessage(b *pgx.Batch, m NewMessage) {
 	b.Queue(dbsqlc.AllocateSeq, m.ConversationID)
-	// The arguments in the order of dbsqlc.InsertMessageParams ($1…$8).
-	b.Queue(dbsqlc.InsertMessage, m.ID, m.ConversationID, m.SenderID, m.RecipientID,
+	// The arguments in the order of dbsqlc.InsertMessageParams ($1…$8),
+	// which follows their first use in the statement's text; the db,
+	// outbox and gateway tests fail if it changes and this does not.
+	b.Queue(dbsqlc.InsertMessage, m.SenderID, m.RecipientID, m.ConversationID, m.ID,
 		int16(m.Priority), m.Content, m.Ciphertext, m.KeyID)
 }
 

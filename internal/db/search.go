@@ -100,3 +100,18 @@ func SoftDeleteMessage(ctx context.Context, q Querier, id, sender uuid.UUID) (uu
 	}
 	return r.ConversationID, r.Seq, translate("deleting message", err)
 }
+
+// IndexBacklog is one step of the index-pending sweep: it takes up to
+// batch messages from search_backlog, writes the search entries of those
+// still live and plaintext (with text-search configuration language),
+// removes the others' entries, and deletes the backlog rows, in one
+// statement. It returns how many rows it took and how many entries it
+// wrote; taken < batch means the backlog is empty, as far as this
+// statement could see past rows other sweeps hold.
+func IndexBacklog(ctx context.Context, q Querier, language string, batch int) (taken, indexed int, err error) {
+	row, err := dbsqlc.New(q).IndexBacklog(ctx, dbsqlc.IndexBacklogParams{BatchSize: int32(batch), Language: language})
+	if err != nil {
+		return 0, 0, translate("indexing the search backlog", err)
+	}
+	return int(row.Taken), int(row.Indexed), nil
+}

@@ -54,3 +54,58 @@ func TestSearchEntriesFollowTheMessage(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, ok)
 }
+
+func TestSearchBacklogIsIndexedInBatches(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.Pool(t)
+	a, b := uuid.New(), uuid.New()
+	insert := func(content *string, cipher []byte, key *string) uuid.UUID {
+		tx, err := pool.Begin(ctx)
+		require.NoError(t, err)
+		m, err := db.InsertMessage(ctx, tx, db.NewMessage{ID: uuid.New(), ConversationID: uuid.New(), SenderID: a, RecipientID: b,
+			Priority: 3, Content: content, Ciphertext: cipher, KeyID: key})
+		require.NoError(t, err)
+		require.NoError(t, tx.Commit(ctx))
+		return m.ID
+	}
+	count := func(sql string, args ...any) int {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, sql, args...).Scan(&n))
+		return n
+	}
+	words := []string{"alpha", "bravo", "charlie"}
+	var plain []uuid.UUID
+	for _, w := range words {
+		plain = append(plain, insert(&w, nil, nil))
+	}
+	key := "k1"
+	insert(nil, []byte("ciphertext"), &key)
+	require.Equal(t, 3, count(`SELECT count(*) FROM search_backlog`), "every plaintext message waits, the encrypted one does not")
+
+	// A message deleted before the sweep reaches it gets no entry.
+	_, _, err := db.SoftDeleteMessage(ctx, pool, plain[2], a)
+	require.NoError(t, err)
+
+	taken, indexed, err := db.IndexBacklog(ctx, pool, "simple", 2)
+	require.NoError(t, err)
+	require.Equal(t, 2, taken)
+	require.Equal(t, 1, count(`SELECT count(*) FROM search_backlog`))
+	total := indexed
+	taken, indexed, err = db.IndexBacklog(ctx, pool, "simple", 2)
+	require.NoError(t, err)
+	require.Equal(t, 1, taken, "fewer than the batch: the backlog is empty")
+	total += indexed
+	require.Equal(t, 2, total)
+	require.Zero(t, count(`SELECT count(*) FROM search_backlog`))
+	for i, id := range plain {
+		want := 1
+		if i == 2 {
+			want = 0
+		}
+		require.Equal(t, want, count(`SELECT count(*) FROM message_search WHERE message_id = $1 AND document @@ to_tsquery('simple', $2)`, id, words[i]), words[i])
+	}
+	taken, indexed, err = db.IndexBacklog(ctx, pool, "simple", 2)
+	require.NoError(t, err)
+	require.Zero(t, taken+indexed)
+}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/msgrunner/msgrunner/internal/gateway"
 	"github.com/msgrunner/msgrunner/internal/latency"
+	"github.com/msgrunner/msgrunner/jobs"
 )
 
 // BenchmarkEndToEnd posts messages to gateway node 0 at fixed rates and
@@ -28,7 +29,10 @@ import (
 // and receiver share one clock): one sub-benchmark per rate, 500 and 250
 // msg/s unless BENCH_E2E_RATES lists others ("500,250"), each after an
 // unmeasured second of warm-up at its rate. It reports p50/p95/p99/max in
-// ms, and the POSTs' own p50/p99 round trip.
+// ms, the POSTs' own p50/p99 round trip, and whether the side work kept
+// up: the most side work not done at once (notification and indexing
+// jobs waiting or running, messages in the search backlog; sampled every
+// 250 ms) and the ms from the last POST's answer until none is left.
 func BenchmarkEndToEnd(b *testing.B) {
 	const (
 		duration = 10 * time.Second
@@ -123,7 +127,26 @@ func BenchmarkEndToEnd(b *testing.B) {
 
 			for b.Loop() {
 				total := rate * int(duration/time.Second)
+				// Side work (notifications, indexing) must keep up: a runner
+				// that let it pile up would buy its latency with a backlog.
+				stopSampling := make(chan struct{})
+				peak := make(chan int64, 1)
+				go func() {
+					var most int64
+					tick := time.NewTicker(250 * time.Millisecond)
+					defer tick.Stop()
+					for {
+						select {
+						case <-stopSampling:
+							peak <- most
+							return
+						case <-tick.C:
+							most = max(most, sideBacklog(b, bb))
+						}
+					}
+				}()
 				send(rate, total)
+				sent := time.Now()
 				failed.Range(func(k, v any) bool {
 					b.Errorf("%d posts answered %v", v.(*atomic.Int64).Load(), k)
 					return true
@@ -142,6 +165,12 @@ func BenchmarkEndToEnd(b *testing.B) {
 						b.Fatalf("only %d of %d frames arrived", len(lat), total)
 					}
 				}
+				for sideBacklog(b, bb) > 0 && time.Since(sent) < time.Minute {
+					time.Sleep(50 * time.Millisecond)
+				}
+				close(stopSampling)
+				b.ReportMetric(float64(time.Since(sent).Milliseconds()), "side-drained-ms")
+				b.ReportMetric(float64(<-peak), "side-backlog-max")
 				quantile := func(ds []time.Duration, p float64) float64 {
 					return float64(ds[int(p*float64(len(ds)-1))].Microseconds()) / 1000
 				}
@@ -161,6 +190,18 @@ func BenchmarkEndToEnd(b *testing.B) {
 			}
 		})
 	}
+}
+
+// sideBacklog counts the side work not done yet: notification and
+// indexing jobs waiting or running, and messages in the search backlog.
+func sideBacklog(b *testing.B, bb *bundle) int64 {
+	var n int64
+	err := bb.pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM river_job
+		WHERE queue = ANY($1) AND state IN ('available', 'running', 'retryable', 'pending') AND kind <> $2)
+		+ (SELECT count(*) FROM search_backlog)`,
+		[]string{jobs.QueueMessageNotification, jobs.QueueMessageIndexing}, jobs.KindIndexPending).Scan(&n)
+	require.NoError(b, err)
+	return n
 }
 
 // BenchmarkBroadcast100k posts a broadcast to 100,000 recipients with

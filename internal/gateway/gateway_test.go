@@ -105,6 +105,10 @@ func setupWith(t testing.TB, editQueues func([]jobs.QueueSpec)) *bundle {
 // deliverySweep is how often the test runner's deliver-pending runs.
 const deliverySweep = 200 * time.Millisecond
 
+// indexSweep is how often the test runner's index-pending runs in tests;
+// the benchmarks' runner uses the runner's default, as cmd/runner does.
+const indexSweep = 200 * time.Millisecond
+
 func newBundle(t testing.TB, editQueues func([]jobs.QueueSpec), logger *slog.Logger) *bundle {
 	t.Helper()
 	return buildBundle(t, editQueues, logger, false)
@@ -153,8 +157,15 @@ func buildBundle(t testing.TB, editQueues func([]jobs.QueueSpec), logger *slog.L
 		Broadcasts: broadcast.New(runnerPool, ob, inserter, broadcast.Options{Fanout: runnerFanout}),
 		Sealer:     keyring.NewSealer(testKeys), Fanout: runnerFanout,
 	}, queues))
+	sweep := indexSweep
+	if direct {
+		sweep = jobs.DefaultIndexSweep
+	}
 	r, err := runner.New(runnerPool, runner.Config{Queues: queues, Workers: ws, Logger: b.logger, ShutdownTimeout: 2 * time.Second,
-		PeriodicJobs: []*river.PeriodicJob{jobs.DeliverPendingPeriodic(deliverySweep, outbox.DefaultDeliveryBackstop)}})
+		PeriodicJobs: []*river.PeriodicJob{
+			jobs.DeliverPendingPeriodic(deliverySweep, outbox.DefaultDeliveryBackstop),
+			jobs.IndexPendingPeriodic(sweep),
+		}})
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background()))
 	t.Cleanup(func() { _ = r.Shutdown(context.Background()) })

@@ -27,11 +27,12 @@ func ids(t *testing.T, body map[string]any) []string {
 	return out
 }
 
-// waitIndexed waits until every index-message job has run.
+// waitIndexed waits until the search backlog is empty and every index-message job has run.
 func (b *bundle) waitIndexed(t *testing.T) {
 	t.Helper()
 	require.Eventually(t, func() bool {
-		return b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'index-message' AND state NOT IN ('completed', 'cancelled', 'discarded')`) == 0
+		return b.count(t, `SELECT count(*) FROM search_backlog`) == 0 &&
+			b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'index-message' AND state NOT IN ('completed', 'cancelled', 'discarded')`) == 0
 	}, 20*time.Second, 50*time.Millisecond)
 }
 

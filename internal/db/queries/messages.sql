@@ -27,15 +27,20 @@ WITH existing AS (
     SELECT @conversation_id::uuid, u
     FROM existing, unnest(ARRAY[@sender_id::uuid, @recipient_id::uuid]) AS u
     WHERE existing.total = 0
+), inserted AS (
+    INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id)
+    SELECT @id::uuid, @conversation_id::uuid, @sender_id::uuid, @recipient_id::uuid,
+           (SELECT c.last_seq FROM conversations c WHERE c.id = @conversation_id::uuid), @priority::smallint,
+           sqlc.narg('content')::text, sqlc.narg('ciphertext')::bytea, sqlc.narg('key_id')::text
+    FROM existing
+    WHERE (existing.total = 0 OR existing.matched = 2)
+      AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = @conversation_id::uuid AND c.deleted_at IS NOT NULL)
+    RETURNING id, conversation_id, seq, status, created_at, content IS NOT NULL AS plaintext
+), backlog AS (
+    -- A plaintext message waits for the index-pending sweep.
+    INSERT INTO search_backlog (message_id) SELECT id FROM inserted WHERE plaintext
 )
-INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id)
-SELECT @id::uuid, @conversation_id::uuid, @sender_id::uuid, @recipient_id::uuid,
-       (SELECT c.last_seq FROM conversations c WHERE c.id = @conversation_id::uuid), @priority::smallint,
-       sqlc.narg('content')::text, sqlc.narg('ciphertext')::bytea, sqlc.narg('key_id')::text
-FROM existing
-WHERE (existing.total = 0 OR existing.matched = 2)
-  AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = @conversation_id::uuid AND c.deleted_at IS NOT NULL)
-RETURNING id, conversation_id, seq, status, created_at;
+SELECT id, conversation_id, seq, status, created_at FROM inserted;
 
 -- name: GetMessage :one
 SELECT * FROM messages WHERE id = @id;
@@ -137,13 +142,18 @@ WITH input AS (
     SELECT i.conversation_id, u
     FROM input i JOIN counts c ON c.id = i.id, unnest(ARRAY[i.sender_id, i.recipient_id]) AS u
     WHERE c.total = 0
+), inserted AS (
+    INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, priority, content)
+    SELECT i.id, i.conversation_id, i.sender_id, i.recipient_id, i.seq, i.priority, i.content
+    FROM input i JOIN counts c ON c.id = i.id
+    WHERE (c.total = 0 OR c.matched = 2)
+      AND NOT EXISTS (SELECT 1 FROM conversations cv WHERE cv.id = i.conversation_id AND cv.deleted_at IS NOT NULL)
+    RETURNING id, created_at
+), backlog AS (
+    -- Every message here is plaintext: each waits for the index-pending sweep.
+    INSERT INTO search_backlog (message_id) SELECT id FROM inserted
 )
-INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, priority, content)
-SELECT i.id, i.conversation_id, i.sender_id, i.recipient_id, i.seq, i.priority, i.content
-FROM input i JOIN counts c ON c.id = i.id
-WHERE (c.total = 0 OR c.matched = 2)
-  AND NOT EXISTS (SELECT 1 FROM conversations cv WHERE cv.id = i.conversation_id AND cv.deleted_at IS NOT NULL)
-RETURNING id, created_at;
+SELECT id, created_at FROM inserted;
 
 -- name: PendingMessagesBefore :many
 -- The oldest messages still pending that were written before @before and

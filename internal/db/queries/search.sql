@@ -15,6 +15,34 @@ FROM m
 ON CONFLICT (message_id) DO UPDATE SET
     language = excluded.language, document = excluded.document, indexed_at = excluded.indexed_at;
 
+-- name: IndexBacklog :one
+-- The index-pending sweep's step: takes up to @batch_size messages from
+-- search_backlog (skipping rows another sweep holds), writes the search
+-- entries of those still live and plaintext, removes the entries of the
+-- others, and deletes the backlog rows, all in one statement, so a failure
+-- leaves the backlog as it was. Returns the rows taken and the entries
+-- written.
+WITH batch AS (
+    DELETE FROM search_backlog b
+    WHERE b.message_id IN (SELECT message_id FROM search_backlog LIMIT @batch_size::int FOR UPDATE SKIP LOCKED)
+    RETURNING b.message_id
+), live AS (
+    SELECT m.id, m.conversation_id, m.content FROM messages m
+    JOIN batch ON batch.message_id = m.id
+    WHERE m.deleted_at IS NULL AND m.content IS NOT NULL
+), gone AS (
+    DELETE FROM message_search s USING batch
+    WHERE s.message_id = batch.message_id AND NOT EXISTS (SELECT 1 FROM live WHERE live.id = s.message_id)
+), written AS (
+    INSERT INTO message_search (message_id, conversation_id, language, document, indexed_at)
+    SELECT live.id, live.conversation_id, (@language::text)::regconfig, to_tsvector((@language::text)::regconfig, live.content), now()
+    FROM live
+    ON CONFLICT (message_id) DO UPDATE SET
+        language = excluded.language, document = excluded.document, indexed_at = excluded.indexed_at
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM batch)::int AS taken, (SELECT count(*) FROM written)::int AS indexed;
+
 -- name: SearchMessages :many
 -- Ranked matches of a web-search style query among the caller's
 -- conversations. The snippet is HTML: content escaped, matches in <mark>.

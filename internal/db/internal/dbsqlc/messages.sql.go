@@ -195,30 +195,35 @@ func (q *Queries) HiddenThroughSeq(ctx context.Context, arg HiddenThroughSeqPara
 const InsertMessage = `-- name: InsertMessage :one
 WITH existing AS (
     SELECT count(*) AS total,
-           count(*) FILTER (WHERE p.user_id IN ($3::uuid, $4::uuid)) AS matched
+           count(*) FILTER (WHERE p.user_id IN ($1::uuid, $2::uuid)) AS matched
     FROM conversation_participants p
-    WHERE p.conversation_id = $2::uuid
+    WHERE p.conversation_id = $3::uuid
 ), members AS (
     INSERT INTO conversation_participants (conversation_id, user_id)
-    SELECT $2::uuid, u
-    FROM existing, unnest(ARRAY[$3::uuid, $4::uuid]) AS u
+    SELECT $3::uuid, u
+    FROM existing, unnest(ARRAY[$1::uuid, $2::uuid]) AS u
     WHERE existing.total = 0
+), inserted AS (
+    INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id)
+    SELECT $4::uuid, $3::uuid, $1::uuid, $2::uuid,
+           (SELECT c.last_seq FROM conversations c WHERE c.id = $3::uuid), $5::smallint,
+           $6::text, $7::bytea, $8::text
+    FROM existing
+    WHERE (existing.total = 0 OR existing.matched = 2)
+      AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = $3::uuid AND c.deleted_at IS NOT NULL)
+    RETURNING id, conversation_id, seq, status, created_at, content IS NOT NULL AS plaintext
+), backlog AS (
+    -- A plaintext message waits for the index-pending sweep.
+    INSERT INTO search_backlog (message_id) SELECT id FROM inserted WHERE plaintext
 )
-INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id)
-SELECT $1::uuid, $2::uuid, $3::uuid, $4::uuid,
-       (SELECT c.last_seq FROM conversations c WHERE c.id = $2::uuid), $5::smallint,
-       $6::text, $7::bytea, $8::text
-FROM existing
-WHERE (existing.total = 0 OR existing.matched = 2)
-  AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = $2::uuid AND c.deleted_at IS NOT NULL)
-RETURNING id, conversation_id, seq, status, created_at
+SELECT id, conversation_id, seq, status, created_at FROM inserted
 `
 
 type InsertMessageParams struct {
-	ID             uuid.UUID
-	ConversationID uuid.UUID
 	SenderID       uuid.UUID
 	RecipientID    uuid.UUID
+	ConversationID uuid.UUID
+	ID             uuid.UUID
 	Priority       int16
 	Content        *string
 	Ciphertext     []byte
@@ -244,10 +249,10 @@ type InsertMessageRow struct {
 // participant deleted the conversation.
 func (q *Queries) InsertMessage(ctx context.Context, arg InsertMessageParams) (InsertMessageRow, error) {
 	row := q.db.QueryRow(ctx, InsertMessage,
-		arg.ID,
-		arg.ConversationID,
 		arg.SenderID,
 		arg.RecipientID,
+		arg.ConversationID,
+		arg.ID,
 		arg.Priority,
 		arg.Content,
 		arg.Ciphertext,
@@ -284,13 +289,18 @@ WITH input AS (
     SELECT i.conversation_id, u
     FROM input i JOIN counts c ON c.id = i.id, unnest(ARRAY[i.sender_id, i.recipient_id]) AS u
     WHERE c.total = 0
+), inserted AS (
+    INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, priority, content)
+    SELECT i.id, i.conversation_id, i.sender_id, i.recipient_id, i.seq, i.priority, i.content
+    FROM input i JOIN counts c ON c.id = i.id
+    WHERE (c.total = 0 OR c.matched = 2)
+      AND NOT EXISTS (SELECT 1 FROM conversations cv WHERE cv.id = i.conversation_id AND cv.deleted_at IS NOT NULL)
+    RETURNING id, created_at
+), backlog AS (
+    -- Every message here is plaintext: each waits for the index-pending sweep.
+    INSERT INTO search_backlog (message_id) SELECT id FROM inserted
 )
-INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, priority, content)
-SELECT i.id, i.conversation_id, i.sender_id, i.recipient_id, i.seq, i.priority, i.content
-FROM input i JOIN counts c ON c.id = i.id
-WHERE (c.total = 0 OR c.matched = 2)
-  AND NOT EXISTS (SELECT 1 FROM conversations cv WHERE cv.id = i.conversation_id AND cv.deleted_at IS NOT NULL)
-RETURNING id, created_at
+SELECT id, created_at FROM inserted
 `
 
 type InsertMessagesParams struct {

@@ -703,3 +703,8 @@ type ScheduledMessage struct {
 	ReleasedAt     *time.Time
 	CancelledAt    *time.Time
 }
+
+type SearchBacklog struct {
+	MessageID uuid.UUID
+	QueuedAt  time.Time
+}

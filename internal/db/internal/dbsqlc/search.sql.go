@@ -37,6 +37,52 @@ func (q *Queries) EditMessage(ctx context.Context, arg EditMessageParams) (EditM
 	return i, err
 }
 
+const IndexBacklog = `-- name: IndexBacklog :one
+WITH batch AS (
+    DELETE FROM search_backlog b
+    WHERE b.message_id IN (SELECT message_id FROM search_backlog LIMIT $1::int FOR UPDATE SKIP LOCKED)
+    RETURNING b.message_id
+), live AS (
+    SELECT m.id, m.conversation_id, m.content FROM messages m
+    JOIN batch ON batch.message_id = m.id
+    WHERE m.deleted_at IS NULL AND m.content IS NOT NULL
+), gone AS (
+    DELETE FROM message_search s USING batch
+    WHERE s.message_id = batch.message_id AND NOT EXISTS (SELECT 1 FROM live WHERE live.id = s.message_id)
+), written AS (
+    INSERT INTO message_search (message_id, conversation_id, language, document, indexed_at)
+    SELECT live.id, live.conversation_id, ($2::text)::regconfig, to_tsvector(($2::text)::regconfig, live.content), now()
+    FROM live
+    ON CONFLICT (message_id) DO UPDATE SET
+        language = excluded.language, document = excluded.document, indexed_at = excluded.indexed_at
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM batch)::int AS taken, (SELECT count(*) FROM written)::int AS indexed
+`
+
+type IndexBacklogParams struct {
+	BatchSize int32
+	Language  string
+}
+
+type IndexBacklogRow struct {
+	Taken   int32
+	Indexed int32
+}
+
+// The index-pending sweep's step: takes up to @batch_size messages from
+// search_backlog (skipping rows another sweep holds), writes the search
+// entries of those still live and plaintext, removes the entries of the
+// others, and deletes the backlog rows, all in one statement, so a failure
+// leaves the backlog as it was. Returns the rows taken and the entries
+// written.
+func (q *Queries) IndexBacklog(ctx context.Context, arg IndexBacklogParams) (IndexBacklogRow, error) {
+	row := q.db.QueryRow(ctx, IndexBacklog, arg.BatchSize, arg.Language)
+	var i IndexBacklogRow
+	err := row.Scan(&i.Taken, &i.Indexed)
+	return i, err
+}
+
 const SearchMessages = `-- name: SearchMessages :many
 SELECT m.id, m.conversation_id, m.seq, m.sender_id, m.created_at,
        ts_headline(s.language,
