@@ -17,6 +17,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/gateway"
+	"github.com/msgrunner/msgrunner/internal/httpserve"
 	"github.com/msgrunner/msgrunner/internal/ratelimit"
 )
 
@@ -25,8 +26,11 @@ type settings struct {
 	MaxConns    int
 	Redis       *redis.Options
 	RedisPrefix string
-	Logger      *slog.Logger
-	Gateway     gateway.Config
+	// PprofAddr, when set (PPROF_ADDR, loopback only), serves Go's
+	// runtime profiles.
+	PprofAddr string
+	Logger    *slog.Logger
+	Gateway   gateway.Config
 	// RateLimit is the per-user limit; PerSecond 0 disables it.
 	RateLimit ratelimit.Config
 }
@@ -47,6 +51,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		Redis:       r.Redis(),
 		RedisPrefix: r.RedisPrefix(),
 		Logger:      r.Logger(os.Stderr),
+		PprofAddr:   r.LoopbackAddr("PPROF_ADDR"),
 	}
 	secret, ok := r.Lookup("AUTH_SECRET")
 	var authority *auth.Authority
@@ -144,6 +149,14 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	gw, err := gateway.New(pool, fanout.New(rdb, fanout.Config{Keys: keys}), hub, s.Gateway)
 	if err != nil {
 		return err
+	}
+	prof, err := httpserve.ListenProfiler(s.PprofAddr, logger, "gateway")
+	if err != nil {
+		return err
+	}
+	defer prof.Close()
+	if prof != nil {
+		logger.Info("serving runtime profiles", slog.String("addr", "http://"+prof.Addr()+"/debug/pprof/"))
 	}
 	if err := gw.Start(); err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/config"
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/fanout"
+	"github.com/msgrunner/msgrunner/internal/httpserve"
 	"github.com/msgrunner/msgrunner/internal/keyring"
 	"github.com/msgrunner/msgrunner/internal/notify"
 	"github.com/msgrunner/msgrunner/internal/runner"
@@ -38,6 +39,9 @@ type settings struct {
 	SearchLang  string
 	Redis       *redis.Options
 	RedisPrefix string
+	// PprofAddr, when set (PPROF_ADDR, loopback only), serves Go's
+	// runtime profiles.
+	PprofAddr string
 	// DeliveryBackstop is how long a message written without a
 	// send-message job (by a gateway or a broadcast chunk, which publish
 	// it themselves) may stay pending before the deliver-pending sweep
@@ -90,6 +94,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		DeliverySweep:    r.Duration("DELIVERY_SWEEP_INTERVAL", jobs.DefaultDeliverySweep, 100*time.Millisecond, time.Hour),
 		IndexSweep:       r.Duration("INDEX_SWEEP_INTERVAL", jobs.DefaultIndexSweep, 100*time.Millisecond, time.Hour),
 		Logger:           r.Logger(os.Stderr),
+		PprofAddr:        r.LoopbackAddr("PPROF_ADDR"),
 	}
 	queues := jobs.DefaultQueues()
 	for i := range queues {
@@ -242,6 +247,14 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	rn, err := runner.New(pool, s.Runner)
 	if err != nil {
 		return err
+	}
+	prof, err := httpserve.ListenProfiler(s.PprofAddr, logger, "runner")
+	if err != nil {
+		return err
+	}
+	defer prof.Close()
+	if prof != nil {
+		logger.Info("serving runtime profiles", slog.String("addr", "http://"+prof.Addr()+"/debug/pprof/"))
 	}
 	if err := rn.Start(ctx); err != nil {
 		return err

@@ -120,6 +120,26 @@ func (r *Reader) Addr(name, def string) string {
 	return v
 }
 
+// LoopbackAddr returns name's value as a listen address on a loopback
+// interface (127.0.0.1:6060, [::1]:6060, localhost:6060), or "" when it is
+// unset: for listeners without authentication.
+func (r *Reader) LoopbackAddr(name string) string {
+	v, ok := r.Lookup(name)
+	if !ok {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil || port == "" {
+		r.Fail(name, "%q is not a listen address (example: 127.0.0.1:6060)", v)
+		return ""
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		r.Fail(name, "%q is not a loopback address: this listener has no authentication (example: 127.0.0.1:6060)", v)
+		return ""
+	}
+	return v
+}
+
 // DefaultDatabaseURL is the DATABASE_URL used when none is set.
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/msgrunner?sslmode=disable"
 

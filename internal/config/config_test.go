@@ -41,3 +41,18 @@ func TestProblemsAreCollectedAndNamed(t *testing.T) {
 		require.ErrorContains(t, err, want)
 	}
 }
+
+func TestLoopbackAddrRefusesWhatIsNotLoopback(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{"127.0.0.1:6060", "[::1]:6060", "localhost:0"} {
+		r := reader(map[string]string{"PPROF_ADDR": ok})
+		require.Equal(t, ok, r.LoopbackAddr("PPROF_ADDR"))
+		require.NoError(t, r.Err(), ok)
+	}
+	require.Empty(t, reader(nil).LoopbackAddr("PPROF_ADDR"), "unset: no listener")
+	for _, bad := range []string{":6060", "0.0.0.0:6060", "10.0.0.5:6060", "example.com:6060", "127.0.0.1"} {
+		r := reader(map[string]string{"PPROF_ADDR": bad})
+		require.Empty(t, r.LoopbackAddr("PPROF_ADDR"))
+		require.ErrorContains(t, r.Err(), "PPROF_ADDR", bad)
+	}
+}

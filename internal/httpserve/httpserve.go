@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 )
 
@@ -59,4 +60,27 @@ func (s *Server) Close() error {
 		return nil
 	}
 	return s.srv.Close()
+}
+
+// ListenProfiler serves Go's runtime profiles (net/http/pprof, under
+// /debug/pprof/) on addr, a loopback address the operator chose: they have
+// no authentication. An empty addr serves nothing and returns a nil
+// Server.
+func ListenProfiler(addr string, logger *slog.Logger, name string) (*Server, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	s, err := Listen(addr, mux, logger, name+" profiler")
+	if err != nil {
+		return nil, err
+	}
+	// A CPU profile or trace runs for as long as asked (?seconds=N).
+	s.srv.WriteTimeout = 0
+	return s, nil
 }
