@@ -93,6 +93,7 @@ func TestSendTxCommitWritesMessageAndItsJobs(t *testing.T) {
 	// Nothing is visible outside the transaction before commit.
 	require.Zero(t, count(t, b.pool, "messages"))
 	require.Zero(t, count(t, b.pool, "river_job"))
+	require.Zero(t, count(t, b.pool, "search_backlog"))
 	require.NoError(t, tx.Commit(ctx))
 
 	require.EqualValues(t, 1, res.Seq)
@@ -150,6 +151,7 @@ func TestSendTxRollbackLeavesNothing(t *testing.T) {
 	require.Zero(t, count(t, b.pool, "conversations"))
 	require.Zero(t, count(t, b.pool, "conversation_participants"))
 	require.Zero(t, count(t, b.pool, "river_job"))
+	require.Zero(t, count(t, b.pool, "search_backlog"))
 }
 
 func TestSendTxCallerRowsShareTheTransaction(t *testing.T) {
@@ -223,6 +225,7 @@ func TestInvalidInputIsTypedAndWritesNothing(t *testing.T) {
 	require.Zero(t, count(t, b.pool, "messages"))
 	require.Zero(t, count(t, b.pool, "conversations"))
 	require.Zero(t, count(t, b.pool, "river_job"))
+	require.Zero(t, count(t, b.pool, "search_backlog"))
 }
 
 func TestEncryptedMessageIsNotIndexed(t *testing.T) {

@@ -59,8 +59,9 @@ type SealedMessage struct {
 }
 
 // SealMessages replaces the content of each still-plaintext message with
-// its ciphertext and keyID, and removes their search entries (encrypted
-// messages are never indexed), in tx. It returns how many were sealed.
+// its ciphertext and keyID, and removes their search entries and search
+// backlog rows (encrypted messages are never indexed), in tx. It returns
+// how many were sealed.
 func SealMessages(ctx context.Context, tx pgx.Tx, keyID string, sealed []SealedMessage) (int64, error) {
 	if len(sealed) == 0 {
 		return 0, nil
@@ -74,6 +75,12 @@ func SealMessages(ctx context.Context, tx pgx.Tx, keyID string, sealed []SealedM
 	n, err := q.SealMessages(ctx, dbsqlc.SealMessagesParams{KeyID: keyID, Ids: ids, Ciphertexts: cts})
 	if err != nil {
 		return 0, translate("sealing messages", err)
+	}
+	// The backlog first, in a statement of its own: it waits for an
+	// index-pending sweep that took these messages before they were
+	// sealed, so the plaintext entry it wrote is removed just after.
+	if _, err := q.DeleteSearchBacklog(ctx, ids); err != nil {
+		return 0, translate("removing messages from the search backlog", err)
 	}
 	if _, err := q.DeleteSearchEntries(ctx, ids); err != nil {
 		return 0, translate("removing search entries", err)

@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -108,4 +109,56 @@ func TestSearchBacklogIsIndexedInBatches(t *testing.T) {
 	taken, indexed, err = db.IndexBacklog(ctx, pool, "simple", 2)
 	require.NoError(t, err)
 	require.Zero(t, taken+indexed)
+}
+
+// A sweep that took a message just before it was sealed must not leave a
+// plaintext search entry behind: SealMessages waits for it and removes
+// what it wrote.
+func TestSealingWaitsForASweepHoldingTheMessage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.Pool(t)
+	text := "secret plans"
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	m, err := db.InsertMessage(ctx, tx, db.NewMessage{ID: uuid.New(), ConversationID: uuid.New(), SenderID: uuid.New(),
+		RecipientID: uuid.New(), Priority: 3, Content: &text})
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
+
+	// The sweep's statement, paused before it commits.
+	sweep, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = sweep.Rollback(ctx) }()
+	taken, indexed, err := db.IndexBacklog(ctx, sweep, "simple", 10)
+	require.NoError(t, err)
+	require.Equal(t, 1, taken)
+	require.Equal(t, 1, indexed)
+
+	sealed := make(chan error, 1)
+	go func() {
+		seal, err := pool.Begin(ctx)
+		if err != nil {
+			sealed <- err
+			return
+		}
+		defer func() { _ = seal.Rollback(ctx) }()
+		if _, err := db.SealMessages(ctx, seal, "k1", []db.SealedMessage{{ID: m.ID, Ciphertext: []byte("sealed")}}); err != nil {
+			sealed <- err
+			return
+		}
+		sealed <- seal.Commit(ctx)
+	}()
+	require.Eventually(t, func() bool {
+		var waiting int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%DELETE FROM search_backlog%'`).Scan(&waiting))
+		return waiting == 1
+	}, 10*time.Second, 10*time.Millisecond, "sealing waits for the sweep holding the message")
+	require.NoError(t, sweep.Commit(ctx))
+	require.NoError(t, <-sealed)
+
+	var entries int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM message_search WHERE message_id = $1`, m.ID).Scan(&entries))
+	require.Zero(t, entries, "the sweep's plaintext entry was removed")
 }

@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -18,6 +19,9 @@ const (
 	DefaultMarkerMaxBatch = 500
 	DefaultMarkerQueue    = 8192
 )
+
+// ErrNoMarker is Mark's answer on a nil *SentMarker.
+var ErrNoMarker = errors.New("fanout: no sent marker")
 
 // MarkerConfig configures a SentMarker.
 type MarkerConfig struct {
@@ -80,8 +84,11 @@ func NewSentMarker(pool *pgxpool.Pool, cfg MarkerConfig) *SentMarker {
 // Mark queues id to be marked sent. When the queue is full, or the
 // marker is closed, it marks id in a statement of its own before
 // returning, so a burst slows its senders instead of growing without
-// bound.
+// bound. A nil marker marks nothing and returns ErrNoMarker.
 func (m *SentMarker) Mark(ctx context.Context, id uuid.UUID) error {
+	if m == nil {
+		return ErrNoMarker
+	}
 	m.mu.RLock()
 	if !m.closed {
 		select {

@@ -82,7 +82,9 @@ func TestSentMarkerMarksInTheCallerWhenItsQueueIsFull(t *testing.T) {
 	_, err = tx.Exec(ctx, `SELECT 1 FROM messages WHERE id = $1 FOR UPDATE`, ids[0])
 	require.NoError(t, err)
 
-	m := fanout.NewSentMarker(pool, fanout.MarkerConfig{Linger: time.Millisecond, Queue: 1})
+	// A statement timeout longer than the waits below, so the held mark
+	// outlasts them even on a slow machine.
+	m := fanout.NewSentMarker(pool, fanout.MarkerConfig{Linger: time.Millisecond, Queue: 1, Timeout: time.Minute})
 	require.NoError(t, m.Mark(ctx, ids[0]))
 	require.Eventually(t, func() bool {
 		var waiting int

@@ -46,6 +46,7 @@ func TestEncryptedMessagesNeverLeavePlaintextBehind(t *testing.T) {
 	require.Nil(t, m.Content)
 	require.False(t, bytes.Contains(m.Ciphertext, []byte("launch")))
 	require.Zero(t, b.count(t, `SELECT count(*) FROM river_job WHERE args::text LIKE '%launch%'`), "job args carry no plaintext")
+	require.Zero(t, b.count(t, `SELECT count(*) FROM search_backlog`), "an encrypted message never waits for indexing")
 	require.Zero(t, b.count(t, `SELECT count(*) FROM message_search`), "encrypted messages are not indexed")
 	keys, err := b.rdb.Keys(ctx, b.keys.Prefix+"*").Result()
 	require.NoError(t, err)

@@ -51,9 +51,9 @@ func hostileRequest(t *testing.T, method, url, token, contentType string, body [
 func (b *bundle) fingerprint(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	// The runner's own periodic deliver-pending jobs come and go whatever
-	// the requests do: they are not a request's writes.
-	filter := map[string]string{"river_job": ` WHERE kind <> 'deliver-pending'`}
+	// The runner's own periodic sweeps come and go whatever the requests
+	// do: they are not a request's writes.
+	filter := map[string]string{"river_job": ` WHERE kind NOT IN ` + sweepKinds}
 	for table, expr := range map[string]string{
 		"messages":                  `md5(string_agg(id::text || coalesce(content, '') || coalesce(edited_at::text, '') || coalesce(deleted_at::text, ''), ',' ORDER BY id))`,
 		"river_job":                 `md5(string_agg(id::text || kind || state::text, ',' ORDER BY id))`,
@@ -77,13 +77,17 @@ func (b *bundle) fingerprint(t *testing.T) map[string]string {
 	return out
 }
 
-// settle waits until the runner has worked every job due soon, so that the
-// tables change only through requests.
+// sweepKinds are the runner's periodic sweeps, as a SQL list.
+const sweepKinds = `('deliver-pending', 'index-pending')`
+
+// settle waits until the runner has worked every job due soon and indexed
+// every new message, so that the tables change only through requests.
 func (b *bundle) settle(t *testing.T) {
 	t.Helper()
 	require.Eventually(t, func() bool {
-		return b.count(t, `SELECT count(*) FROM river_job WHERE kind <> 'deliver-pending' AND (state IN ('available', 'running', 'retryable', 'pending')
-			OR (state = 'scheduled' AND scheduled_at < now() + interval '1 minute'))`) == 0
+		return b.count(t, `SELECT count(*) FROM river_job WHERE kind NOT IN `+sweepKinds+` AND (state IN ('available', 'running', 'retryable', 'pending')
+			OR (state = 'scheduled' AND scheduled_at < now() + interval '1 minute'))`) == 0 &&
+			b.count(t, `SELECT count(*) FROM search_backlog`) == 0
 	}, 30*time.Second, 100*time.Millisecond)
 }
 

@@ -163,7 +163,7 @@ func TestSecurityEncryptedContentAndSecretsNeverLeak(t *testing.T) {
 
 	// Let every job of these messages finish.
 	require.Eventually(t, func() bool {
-		return b.count(t, `SELECT count(*) FROM river_job WHERE kind <> 'deliver-pending' AND state NOT IN ('completed', 'discarded', 'cancelled') AND scheduled_at < now() + interval '30 seconds'`) == 0
+		return b.count(t, `SELECT count(*) FROM river_job WHERE kind NOT IN `+sweepKinds+` AND state NOT IN ('completed', 'discarded', 'cancelled') AND scheduled_at < now() + interval '30 seconds'`) == 0
 	}, 40*time.Second, 200*time.Millisecond)
 	require.Positive(t, b.count(t, `SELECT count(*) FROM river_job`))
 

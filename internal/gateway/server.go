@@ -106,7 +106,7 @@ type Server struct {
 	outbox      *outbox.Outbox
 	bcast       *broadcast.Service
 	fanout      *fanout.Fanout
-	marker      *fanout.SentMarker // marks fast-path messages sent; from Start
+	marker      *fanout.SentMarker // marks fast-path messages sent, in batches
 	hub         *fanout.Hub
 	logger      *slog.Logger
 	metrics     *gatewayMetrics
@@ -169,6 +169,7 @@ func New(pool *pgxpool.Pool, fo *fanout.Fanout, hub *fanout.Hub, cfg Config) (*S
 	s := &Server{
 		cfg: cfg, pool: pool, river: rc, outbox: ob, bcast: broadcast.New(pool, ob, rc, broadcast.Options{}), fanout: fo, hub: hub, logger: cfg.Logger,
 		metrics: metrics, conns: map[*conn]struct{}{},
+		marker: fanout.NewSentMarker(pool, fanout.MarkerConfig{Logger: cfg.Logger}),
 	}
 	s.echo = s.routes()
 	return s, nil
@@ -227,7 +228,6 @@ func (s *Server) Start() error {
 		}
 	}
 	s.http = srv
-	s.marker = fanout.NewSentMarker(s.pool, fanout.MarkerConfig{Logger: s.logger})
 	return nil
 }
 
@@ -239,8 +239,12 @@ func (s *Server) MetricsAddr() string { return s.metricsHTTP.Addr() }
 func (s *Server) Addr() string { return s.http.Addr() }
 
 // Shutdown stops accepting requests, closes every websocket with "going
-// away" (clients reconnect elsewhere and resume), and waits for in-flight
-// requests, all within Config.ShutdownTimeout.
+// away" (clients reconnect elsewhere and resume), waits for in-flight
+// requests, and marks sent the messages they published (a mark still
+// queued when the time is up is left to the runner's deliver-pending
+// sweep, which publishes the message again), all within
+// Config.ShutdownTimeout. A server used only through Handler must be
+// shut down too, for those marks.
 func (s *Server) Shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
 	defer cancel()

@@ -76,11 +76,7 @@ func ListenProfiler(addr string, logger *slog.Logger, name string) (*Server, err
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	s, err := Listen(addr, mux, logger, name+" profiler")
-	if err != nil {
-		return nil, err
-	}
-	// A CPU profile or trace runs for as long as asked (?seconds=N).
-	s.srv.WriteTimeout = 0
-	return s, nil
+	// Listen sets no write timeout: a CPU profile or trace runs for as
+	// long as asked (?seconds=N).
+	return Listen(addr, mux, logger, name+" profiler")
 }

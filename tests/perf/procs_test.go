@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -127,8 +128,8 @@ func freeAddr(b *testing.B) string {
 	return ln.Addr().String()
 }
 
-// start runs binary with the common environment plus env and waits until
-// its /readyz answers 200.
+// start runs binary with the common environment plus env (empty entries
+// are skipped) and waits until its /readyz answers 200.
 func (w *world) start(b *testing.B, binary, name string, env ...string) *proc {
 	b.Helper()
 	addr := freeAddr(b)
@@ -141,7 +142,7 @@ func (w *world) start(b *testing.B, binary, name string, env ...string) *proc {
 	p.cmd.Env = append([]string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LOG_LEVEL=warn",
 		"DATABASE_URL=" + w.dbURL, "REDIS_URL=" + w.redisURL, "REDIS_PREFIX=" + w.prefix,
-	}, env...)
+	}, slices.DeleteFunc(env, func(e string) bool { return e == "" })...)
 	switch binary {
 	case "runner":
 		p.cmd.Env = append(p.cmd.Env, "RUNNER_ADDR="+addr, "RUNNER_ID="+name, "CLEANUP_SCHEDULE=off")

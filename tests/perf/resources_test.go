@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -39,12 +42,23 @@ func BenchmarkResources(b *testing.B) {
 		seconds = v
 	}
 	raiseFileLimit(b, 4096)
+	profileDir := os.Getenv("BENCH_PROFILE_DIR")
 	for b.Loop() {
 		w := newWorld(b)
-		rn := w.start(b, "runner", "runner")
+		// With BENCH_PROFILE_DIR set, each process serves its profiles
+		// (PPROF_ADDR) and a CPU profile of the measured posts is saved.
+		profAddrs := make([]string, 3)
+		profEnv := func(i int) string {
+			if profileDir == "" {
+				return ""
+			}
+			profAddrs[i] = freeAddr(b)
+			return "PPROF_ADDR=" + profAddrs[i]
+		}
+		rn := w.start(b, "runner", "runner", profEnv(0))
 		gws := []*proc{
-			w.start(b, "gateway", "gateway-0", "DATABASE_MAX_CONNS=40"),
-			w.start(b, "gateway", "gateway-1", "DATABASE_MAX_CONNS=40"),
+			w.start(b, "gateway", "gateway-0", "DATABASE_MAX_CONNS=40", profEnv(1)),
+			w.start(b, "gateway", "gateway-1", "DATABASE_MAX_CONNS=40", profEnv(2)),
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		total := rate * seconds
@@ -80,6 +94,9 @@ func BenchmarkResources(b *testing.B) {
 			req, _ := http.NewRequest(http.MethodPost, "http://"+gws[0].addr+"/v1/messages", bytes.NewReader(body))
 			req.Header.Set("Authorization", "Bearer "+p.tok)
 			if resp, err := client.Do(req); err == nil {
+				// Read the answer to its end, or the connection is closed
+				// instead of reused (a new TCP connection per post).
+				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 			}
 		}
@@ -119,7 +136,9 @@ func BenchmarkResources(b *testing.B) {
 		self0 := selfCPUSeconds()
 		peaks := peakSampler(ctx, pids...)
 
+		profiled := saveCPUProfiles(b, profileDir, profAddrs, []string{"runner", "gw-post", "gw-ws"}, seconds)
 		send(total)
+		profiled()
 		lat := make([]time.Duration, 0, total)
 		timeout := time.After(30 * time.Second)
 		for len(lat) < total {
@@ -131,7 +150,7 @@ func BenchmarkResources(b *testing.B) {
 			}
 		}
 		// Let the runner finish the jobs of the last messages
-		// (send-notification, index-message) so their cost is counted.
+		// (send-notification, the index-pending sweep) so their cost is counted.
 		time.Sleep(time.Second)
 		peak := peaks()
 		selfCPU := selfCPUSeconds() - self0
@@ -166,4 +185,38 @@ func BenchmarkResources(b *testing.B) {
 			p.stop()
 		}
 	}
+}
+
+// saveCPUProfiles starts a CPU profile of seconds in each process with a
+// profiler address and returns a function that waits for them and writes
+// <dir>/<name>-<unix time>.cpu.pprof. Without a dir it does nothing.
+func saveCPUProfiles(b *testing.B, dir string, addrs, names []string, seconds int) (wait func()) {
+	if dir == "" {
+		return func() {}
+	}
+	var wg sync.WaitGroup
+	stamp := strconv.FormatInt(time.Now().Unix(), 10)
+	for i, addr := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=" + strconv.Itoa(seconds))
+			if err != nil {
+				b.Errorf("profiling %s: %v", names[i], err)
+				return
+			}
+			defer resp.Body.Close()
+			raw, err := io.ReadAll(resp.Body)
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("%s: %s", resp.Status, raw)
+			}
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dir, names[i]+"-"+stamp+".cpu.pprof"), raw, 0o644)
+			}
+			if err != nil {
+				b.Errorf("profiling %s: %v", names[i], err)
+			}
+		}()
+	}
+	return wg.Wait
 }

@@ -22,6 +22,12 @@ UPDATE messages m SET content = NULL, ciphertext = u.ciphertext, key_id = @key_i
 FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@ciphertexts::bytea[]) AS ciphertext) u
 WHERE m.id = u.id AND m.content IS NOT NULL;
 
+-- name: DeleteSearchBacklog :execrows
+-- Takes messages out of the search backlog. A sweep holding their rows
+-- (indexing them at this moment) is waited for, so a search entry it
+-- writes is there for DeleteSearchEntries, the next statement, to remove.
+DELETE FROM search_backlog WHERE message_id = ANY(@ids::uuid[]);
+
 -- name: DeleteSearchEntries :execrows
 DELETE FROM message_search WHERE message_id = ANY(@ids::uuid[]);
 

@@ -24,7 +24,8 @@ ON CONFLICT (message_id) DO UPDATE SET
 -- written.
 WITH batch AS (
     DELETE FROM search_backlog b
-    WHERE b.message_id IN (SELECT message_id FROM search_backlog LIMIT @batch_size::int FOR UPDATE SKIP LOCKED)
+    -- ARRAY(...) runs the locking subquery once, whatever the plan.
+    WHERE b.message_id = ANY(ARRAY(SELECT message_id FROM search_backlog LIMIT @batch_size::int FOR UPDATE SKIP LOCKED))
     RETURNING b.message_id
 ), live AS (
     SELECT m.id, m.conversation_id, m.content FROM messages m

@@ -39,6 +39,21 @@ func (q *Queries) CountMessagesNotUnderKey(ctx context.Context, arg CountMessage
 	return count, err
 }
 
+const DeleteSearchBacklog = `-- name: DeleteSearchBacklog :execrows
+DELETE FROM search_backlog WHERE message_id = ANY($1::uuid[])
+`
+
+// Takes messages out of the search backlog. A sweep holding their rows
+// (indexing them at this moment) is waited for, so a search entry it
+// writes is there for DeleteSearchEntries, the next statement, to remove.
+func (q *Queries) DeleteSearchBacklog(ctx context.Context, ids []uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, DeleteSearchBacklog, ids)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const DeleteSearchEntries = `-- name: DeleteSearchEntries :execrows
 DELETE FROM message_search WHERE message_id = ANY($1::uuid[])
 `
