@@ -31,7 +31,9 @@ const encryptedPreview = "New encrypted message"
 // recipient, channel), so a retry never notifies a channel twice. in_app
 // is written and published on the recipient's Redis channel. Push, email
 // and SMS are suppressed while the recipient is online (unless the message
-// is critical or they asked otherwise), then sent through Deps.Notify's
+// is critical or they asked otherwise): a gateway received the in-app
+// frame (it holds a socket of theirs), or their presence key says they
+// had a socket open within its TTL. Otherwise they are sent through Deps.Notify's
 // providers: push to every active device token (one delivery row each),
 // email to the preferences' address, SMS to their phone number.
 //
@@ -62,22 +64,6 @@ type channelOutcome struct {
 // Work implements river.Worker.
 func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.SendNotificationArgs]) error {
 	a := job.Args
-	m, prefs, err := db.GetMessageWithPreferences(ctx, w.deps.Pool, a.MessageID, a.RecipientID)
-	if errors.Is(err, db.ErrNotFound) {
-		return river.JobCancel(fmt.Errorf("message %s no longer exists", a.MessageID))
-	}
-	if err != nil {
-		return err
-	}
-	channels := a.Channels
-	if len(channels) == 0 {
-		for ch, on := range map[string]bool{jobs.ChannelPush: prefs.Push, jobs.ChannelInApp: prefs.InApp, jobs.ChannelEmail: prefs.Email, jobs.ChannelSMS: prefs.SMS} {
-			if on {
-				channels = append(channels, ch)
-			}
-		}
-		slices.Sort(channels)
-	}
 	typ := a.Type
 	if typ == "" {
 		typ = "new_message"
@@ -89,20 +75,35 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 	if !tpl.Has(typ) {
 		return river.JobCancel(fmt.Errorf("%w: %q", notify.ErrNoTemplate, typ))
 	}
+	// The message, the preferences and every channel's claim: one
+	// statement.
+	claimed, err := db.ClaimMessageNotifications(ctx, w.deps.Pool, a.MessageID, a.RecipientID, a.Channels, typ)
+	if errors.Is(err, db.ErrNotFound) {
+		return river.JobCancel(fmt.Errorf("message %s no longer exists", a.MessageID))
+	}
+	if err != nil {
+		return err
+	}
+	m, prefs, claims := claimed.Message, claimed.Preferences, claimed.Claims
+	channels := inAppFirst(claimed.Channels)
 	vars := templateVars(m)
-	online := false
-	if w.deps.Fanout != nil {
-		// Unknown presence (Redis down) counts as offline: better a
-		// notification too many than a missed one.
-		online, _ = w.deps.Fanout.Online(ctx, a.RecipientID)
+	// Presence is read only when a channel depends on it, and not at all
+	// when the in-app frame (worked first) just reached a socket: Redis
+	// counts the gateways subscribed for the recipient, which they are
+	// while the recipient has a socket open. Unknown presence (Redis
+	// down) counts as offline: better a notification too many than a
+	// missed one.
+	var online, presenceKnown bool
+	isOnline := func() bool {
+		if !presenceKnown && w.deps.Fanout != nil {
+			online, _ = w.deps.Fanout.Online(ctx, a.RecipientID)
+		}
+		presenceKnown = true
+		return online
 	}
 	critical := m.Priority == int(jobs.PriorityCritical)
 	last := job.Attempt >= job.MaxAttempts
 
-	claims, err := db.ClaimNotifications(ctx, w.deps.Pool, m.ID, a.RecipientID, channels, typ)
-	if err != nil {
-		return err
-	}
 	out := NotificationOutput{}
 	var transient, refused []error
 	disabled := 0
@@ -137,14 +138,17 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 			if w.deps.Fanout == nil {
 				return errors.New("send-notification: workers.Deps.Fanout is not set")
 			}
-			err := w.deps.Fanout.PublishNotification(ctx, a.RecipientID, fanout.NotificationFrame{
+			receivers, err := w.deps.Fanout.PublishNotification(ctx, a.RecipientID, fanout.NotificationFrame{
 				ID: id, MessageID: m.ID, Title: c.Title, Body: c.Body, CreatedAt: time.Now().UTC(),
 			})
 			if err != nil {
 				return snoozeOnRedis(w.Queue, job.JobRow, w.deps.Logger, err)
 			}
+			if receivers > 0 {
+				online, presenceKnown = true, true
+			}
 			o.res.Status = "sent"
-		case online && !critical && !prefs.NotifyWhenOnline:
+		case !critical && !prefs.NotifyWhenOnline && isOnline():
 			o.res.Status, o.res.Reason = "suppressed", ptr("the recipient is online")
 		default:
 			o, external = w.send(ctx, id, m, a.RecipientID, ch, prefs, c), true
@@ -197,6 +201,18 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 		return river.JobCancel(fmt.Errorf("no channel of this notification got through: %w", errors.Join(refused...)))
 	}
 	return nil
+}
+
+// inAppFirst returns channels with in_app, when present, moved first.
+func inAppFirst(channels []string) []string {
+	i := slices.Index(channels, jobs.ChannelInApp)
+	if i <= 0 {
+		return channels
+	}
+	out := make([]string, 0, len(channels))
+	out = append(out, jobs.ChannelInApp)
+	out = append(out, channels[:i]...)
+	return append(out, channels[i+1:]...)
 }
 
 // send delivers c on an external channel (push, email or sms).

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
@@ -39,6 +41,8 @@ type notifyBundle struct {
 	sms        *notifytest.SMSServer
 	worker     *SendNotificationWorker
 	alice, bob uuid.UUID
+	rdb        *redis.Client
+	fanout     *fanout.Fanout
 }
 
 const (
@@ -89,13 +93,13 @@ func setupNotify(t *testing.T, providers ...string) *notifyBundle {
 			p.SMS = s
 		}
 	}
+	fo := fanout.New(rdb, fanout.Config{Keys: fanout.Keys{Prefix: prefix}})
 	set, err := newSet(Deps{
-		Pool: pool, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Notify: p,
-		Fanout: fanout.New(rdb, fanout.Config{Keys: fanout.Keys{Prefix: prefix}}),
+		Pool: pool, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Notify: p, Fanout: fo,
 	}, jobs.DefaultQueues())
 	require.NoError(t, err)
 	return &notifyBundle{pool: pool, outbox: ob, smtp: smtpSrv, push: pushSrv, sms: smsSrv,
-		worker: set.sendNotification, alice: uuid.New(), bob: uuid.New()}
+		worker: set.sendNotification, alice: uuid.New(), bob: uuid.New(), rdb: rdb, fanout: fo}
 }
 
 // send stores a message from Alice to Bob: plaintext content, or (when
@@ -374,4 +378,52 @@ func TestLastAttemptRecordsATransientFailure(t *testing.T) {
 	row := b.rows(t, msg)["push"]
 	require.Equal(t, "failed", row.Status)
 	require.Contains(t, row.Reason, "gave up after 3 attempts")
+}
+
+func TestExternalChannelsWaitWhileTheRecipientIsOnline(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupNotify(t, "email", "push", "sms")
+	b.everything(t)
+	b.device(t, "token-one")
+	keys := b.fanout.Keys()
+	suppressed := map[string]string{"push": "suppressed", "email": "suppressed", "sms": "suppressed"}
+	statuses := func(msg uuid.UUID) map[string]string {
+		out := map[string]string{}
+		for ch, r := range b.rows(t, msg) {
+			out[ch] = r.Status
+		}
+		return out
+	}
+
+	// A socket open on a gateway (subscribed for Bob), before any presence
+	// key: the in-app frame reaches it, and that is enough.
+	sub := b.rdb.Subscribe(ctx, keys.UserChannel(b.bob))
+	_, err := sub.Receive(ctx)
+	require.NoError(t, err)
+	msg := b.send(t, "first", nil)
+	require.NoError(t, b.work(t, msg, 1))
+	want := map[string]string{"in_app": "sent"}
+	maps.Copy(want, suppressed)
+	require.Equal(t, want, statuses(msg))
+	require.NoError(t, sub.Close())
+
+	// No socket, but seen within the presence TTL, and no in-app channel
+	// to publish: the presence key decides.
+	require.NoError(t, db.SetPreferences(ctx, b.pool, b.bob, db.Preferences{
+		Push: true, Email: true, SMS: true, EmailAddress: ptr(bobEmail), Phone: ptr(bobPhone),
+	}))
+	require.NoError(t, b.fanout.SetPresence(ctx, b.bob, time.Minute))
+	msg = b.send(t, "second", nil)
+	require.NoError(t, b.work(t, msg, 1))
+	require.Equal(t, suppressed, statuses(msg))
+	require.Empty(t, b.push.Requests())
+	require.Empty(t, b.smtp.Mails())
+	require.Empty(t, b.sms.Requests())
+
+	// Offline: every channel is sent.
+	require.NoError(t, b.rdb.Del(ctx, keys.Prefix+"presence:{"+b.bob.String()+"}").Err())
+	msg = b.send(t, "third", nil)
+	require.NoError(t, b.work(t, msg, 1))
+	require.Equal(t, map[string]string{"push": "sent", "email": "sent", "sms": "sent"}, statuses(msg))
 }

@@ -46,22 +46,6 @@ func SetPreferences(ctx context.Context, q Querier, user uuid.UUID, p Preference
 	return translate("storing preferences", err)
 }
 
-// GetMessageWithPreferences returns message id and the notification
-// preferences of user (DefaultPreferences when none are stored) in one
-// round trip, or ErrNotFound when the message does not exist.
-func GetMessageWithPreferences(ctx context.Context, q Querier, id, user uuid.UUID) (Message, Preferences, error) {
-	r, err := dbsqlc.New(q).GetMessageWithPreferences(ctx, dbsqlc.GetMessageWithPreferencesParams{ID: id, UserID: user})
-	if err != nil {
-		return Message{}, Preferences{}, translate("getting message and preferences", err)
-	}
-	prefs := DefaultPreferences
-	if r.PushEnabled != nil { // the user has stored preferences
-		prefs = Preferences{Push: *r.PushEnabled, InApp: deref(r.InAppEnabled), Email: deref(r.EmailEnabled),
-			SMS: deref(r.SmsEnabled), EmailAddress: r.Email, Phone: r.Phone, NotifyWhenOnline: deref(r.NotifyWhenOnline)}
-	}
-	return messageFromRow(r.Message), prefs, nil
-}
-
 func deref[T any](p *T) T {
 	var zero T
 	if p == nil {
@@ -70,39 +54,73 @@ func deref[T any](p *T) T {
 	return *p
 }
 
-// Claim is one channel's notification as ClaimNotifications left it.
+// Claim is one channel's notification as ClaimMessageNotifications left
+// it.
 type Claim struct {
 	ID     uuid.UUID
 	Status string
 }
 
-// ClaimNotifications returns the notification of message for user on each
-// channel, creating it (pending) on first call; a claim's Status tells
-// whether an earlier attempt already finished it. One statement for all
-// channels; it returns each channel's claim. A channel whose row another
-// transaction was creating at that moment is an error: the caller retries.
-func ClaimNotifications(ctx context.Context, q Querier, message, user uuid.UUID, channels []string, typ string) (map[string]Claim, error) {
-	if len(channels) == 0 {
-		return map[string]Claim{}, nil
+// notificationChannels are the values of the notification_channel type.
+var notificationChannels = []string{"email", "in_app", "push", "sms"}
+
+// NotificationClaims is what ClaimMessageNotifications read and claimed.
+type NotificationClaims struct {
+	Message Message
+	// Preferences are the recipient's, or DefaultPreferences when none
+	// are stored.
+	Preferences Preferences
+	// Channels are the channels to notify on, in name order.
+	Channels []string
+	// Claims holds each channel's notification: created pending by this
+	// call, or as an earlier attempt left it (its Status tells whether it
+	// already finished).
+	Claims map[string]Claim
+}
+
+// ClaimMessageNotifications reads message and the notification
+// preferences of user, and claims the notification of each channel to
+// notify on (channels when not empty, else those the preferences
+// enable), all in one statement: one row per (message, user, channel)
+// whatever the retries. It returns ErrNotFound when the message does not
+// exist. A channel whose row another transaction is creating at that
+// moment is an error: the caller retries.
+func ClaimMessageNotifications(ctx context.Context, q Querier, message, user uuid.UUID, channels []string, typ string) (NotificationClaims, error) {
+	explicit := len(channels) > 0
+	candidates := channels
+	if !explicit {
+		candidates = notificationChannels
 	}
-	ids := make([]uuid.UUID, len(channels))
+	ids := make([]uuid.UUID, len(candidates))
 	for i := range ids {
 		ids[i] = uuid.Must(uuid.NewV7())
 	}
-	rows, err := dbsqlc.New(q).ClaimNotifications(ctx, dbsqlc.ClaimNotificationsParams{
-		Ids: ids, Channels: channels, MessageID: &message, UserID: user, Type: typ,
+	d := DefaultPreferences
+	rows, err := dbsqlc.New(q).ClaimMessageNotifications(ctx, dbsqlc.ClaimMessageNotificationsParams{
+		UserID: user, MessageID: message, Channels: candidates, Ids: ids, Explicit: explicit,
+		DefaultPush: d.Push, DefaultInApp: d.InApp, DefaultEmail: d.Email, DefaultSms: d.SMS, Type: typ,
 	})
 	if err != nil {
-		return nil, translate("claiming notifications", err)
+		return NotificationClaims{}, translate("claiming notifications", err)
 	}
-	out := make(map[string]Claim, len(rows))
+	if len(rows) == 0 {
+		return NotificationClaims{}, fmt.Errorf("claiming notifications: message %s: %w", message, ErrNotFound)
+	}
+	r := rows[0]
+	out := NotificationClaims{Message: messageFromRow(r.Message), Preferences: d, Claims: make(map[string]Claim, len(rows))}
+	if r.PushEnabled != nil { // the user has stored preferences
+		out.Preferences = Preferences{Push: *r.PushEnabled, InApp: deref(r.InAppEnabled), Email: deref(r.EmailEnabled),
+			SMS: deref(r.SmsEnabled), EmailAddress: r.Email, Phone: r.Phone, NotifyWhenOnline: deref(r.NotifyWhenOnline)}
+	}
 	for _, r := range rows {
-		out[r.Channel] = Claim{ID: r.ID, Status: r.Status}
-	}
-	for _, ch := range channels {
-		if _, ok := out[ch]; !ok {
-			return nil, fmt.Errorf("claiming notifications: the %s notification is being created by another transaction", ch)
+		if r.WantedChannel == "" {
+			continue // no channel to notify on
 		}
+		if r.ClaimStatus == "" {
+			return NotificationClaims{}, fmt.Errorf("claiming notifications: the %s notification is being created by another transaction", r.WantedChannel)
+		}
+		out.Channels = append(out.Channels, r.WantedChannel)
+		out.Claims[r.WantedChannel] = Claim{ID: r.ClaimID, Status: r.ClaimStatus}
 	}
 	return out, nil
 }

@@ -341,15 +341,18 @@ func (f *Fanout) Online(ctx context.Context, user uuid.UUID) (bool, error) {
 	return n == 1, nil
 }
 
-// PublishNotification publishes an in-app notification to user.
-func (f *Fanout) PublishNotification(ctx context.Context, user uuid.UUID, fr NotificationFrame) error {
+// PublishNotification publishes an in-app notification to user and
+// returns how many subscribers received it: the gateways subscribed for
+// user, which they are while user has a socket open on them.
+func (f *Fanout) PublishNotification(ctx context.Context, user uuid.UUID, fr NotificationFrame) (int64, error) {
 	fr.Type = FrameNotification
 	b, err := json.Marshal(fr)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if err := f.rdb.Publish(ctx, f.cfg.Keys.UserChannel(user), b).Err(); err != nil {
-		return fmt.Errorf("publishing notification: %w: %w", ErrUnavailable, err)
+	n, err := f.rdb.Publish(ctx, f.cfg.Keys.UserChannel(user), b).Result()
+	if err != nil {
+		return 0, fmt.Errorf("publishing notification: %w: %w", ErrUnavailable, err)
 	}
-	return nil
+	return n, nil
 }

@@ -60,31 +60,52 @@ WHERE notification_id = @notification_id AND device_token_id = @device_token_id 
 UPDATE device_tokens SET active = false, deactivated_at = now()
 WHERE id = @id AND token = @token AND active;
 
--- name: GetMessageWithPreferences :one
--- A message and its recipient's notification preferences (NULL columns
--- when the user has none stored) in one round trip, for send-notification.
-SELECT sqlc.embed(m),
-       p.push_enabled, p.in_app_enabled, p.email_enabled, p.sms_enabled, p.email, p.phone, p.notify_when_online
-FROM messages m
-LEFT JOIN notification_preferences p ON p.user_id = @user_id
-WHERE m.id = @id;
-
--- name: ClaimNotifications :many
--- Each channel's (message, user, channel) notification, created pending
--- (with the id given at the same position) or as an earlier attempt left
--- it: one row per channel, whatever the retries. A channel whose row another
--- transaction is creating at this moment is missing from the result.
-WITH input AS (
-    SELECT unnest(@ids::uuid[]) AS id, unnest(@channels::text[])::notification_channel AS channel
+-- name: ClaimMessageNotifications :many
+-- send-notification's first statement: the message, its recipient's
+-- stored preferences (NULL columns when none are stored), and the claim of
+-- each channel to notify on: the @channels given when @explicit, else
+-- those the preferences enable (@default_* when none are stored). A claim
+-- is the channel's (message, user, channel) notification, created pending
+-- with the id at the channel's position in @ids, or as an earlier attempt
+-- left it. One row per wanted channel, or one row with an empty
+-- wanted_channel when there is none; no row when the message does not
+-- exist. A claim another transaction is creating at this moment has an
+-- empty claim_status.
+WITH pref AS (
+    SELECT push_enabled, in_app_enabled, email_enabled, sms_enabled
+    FROM notification_preferences WHERE user_id = @user_id::uuid
+), input AS (
+    SELECT unnest(@channels::text[]) AS channel, unnest(@ids::uuid[]) AS id
+), wanted AS (
+    SELECT c.channel, c.id FROM input c
+    WHERE EXISTS (SELECT 1 FROM messages WHERE id = @message_id::uuid)
+      AND (@explicit::bool OR CASE c.channel
+            WHEN 'push' THEN coalesce((SELECT push_enabled FROM pref), @default_push::bool)
+            WHEN 'in_app' THEN coalesce((SELECT in_app_enabled FROM pref), @default_in_app::bool)
+            WHEN 'email' THEN coalesce((SELECT email_enabled FROM pref), @default_email::bool)
+            WHEN 'sms' THEN coalesce((SELECT sms_enabled FROM pref), @default_sms::bool)
+            ELSE false END)
 ), ins AS (
     INSERT INTO notifications (id, message_id, user_id, channel, type)
-    SELECT i.id, @message_id, @user_id, i.channel, @type FROM input i
+    SELECT w.id, @message_id::uuid, @user_id::uuid, w.channel::notification_channel, @type::text FROM wanted w
     ON CONFLICT (message_id, user_id, channel) DO NOTHING
     RETURNING id, channel::text AS channel, status::text AS status
+), claims AS (
+    SELECT ins.id, ins.channel, ins.status FROM ins
+    UNION ALL
+    SELECT n.id, n.channel::text, n.status::text FROM notifications n
+    JOIN wanted w ON w.channel = n.channel::text
+    WHERE n.message_id = @message_id::uuid AND n.user_id = @user_id::uuid
+      AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.channel = n.channel::text)
 )
-SELECT ins.id, ins.channel, ins.status FROM ins
-UNION ALL
-SELECT n.id, n.channel::text, n.status::text FROM notifications n
-JOIN input i ON i.channel = n.channel
-WHERE n.message_id = @message_id AND n.user_id = @user_id
-  AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.channel = n.channel::text);
+SELECT sqlc.embed(m),
+       p.push_enabled, p.in_app_enabled, p.email_enabled, p.sms_enabled, p.email, p.phone, p.notify_when_online,
+       coalesce(w.channel, '')::text AS wanted_channel,
+       coalesce(c.id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS claim_id,
+       coalesce(c.status, '')::text AS claim_status
+FROM messages m
+LEFT JOIN notification_preferences p ON p.user_id = @user_id::uuid
+LEFT JOIN wanted w ON true
+LEFT JOIN claims c ON c.channel = w.channel
+WHERE m.id = @message_id::uuid
+ORDER BY w.channel;

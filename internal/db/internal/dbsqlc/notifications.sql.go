@@ -44,57 +44,134 @@ func (q *Queries) ClaimDelivery(ctx context.Context, arg ClaimDeliveryParams) (C
 	return i, err
 }
 
-const ClaimNotifications = `-- name: ClaimNotifications :many
-WITH input AS (
-    SELECT unnest($1::uuid[]) AS id, unnest($2::text[])::notification_channel AS channel
+const ClaimMessageNotifications = `-- name: ClaimMessageNotifications :many
+WITH pref AS (
+    SELECT push_enabled, in_app_enabled, email_enabled, sms_enabled
+    FROM notification_preferences WHERE user_id = $1::uuid
+), input AS (
+    SELECT unnest($3::text[]) AS channel, unnest($4::uuid[]) AS id
+), wanted AS (
+    SELECT c.channel, c.id FROM input c
+    WHERE EXISTS (SELECT 1 FROM messages WHERE id = $2::uuid)
+      AND ($5::bool OR CASE c.channel
+            WHEN 'push' THEN coalesce((SELECT push_enabled FROM pref), $6::bool)
+            WHEN 'in_app' THEN coalesce((SELECT in_app_enabled FROM pref), $7::bool)
+            WHEN 'email' THEN coalesce((SELECT email_enabled FROM pref), $8::bool)
+            WHEN 'sms' THEN coalesce((SELECT sms_enabled FROM pref), $9::bool)
+            ELSE false END)
 ), ins AS (
     INSERT INTO notifications (id, message_id, user_id, channel, type)
-    SELECT i.id, $3, $4, i.channel, $5 FROM input i
+    SELECT w.id, $2::uuid, $1::uuid, w.channel::notification_channel, $10::text FROM wanted w
     ON CONFLICT (message_id, user_id, channel) DO NOTHING
     RETURNING id, channel::text AS channel, status::text AS status
+), claims AS (
+    SELECT ins.id, ins.channel, ins.status FROM ins
+    UNION ALL
+    SELECT n.id, n.channel::text, n.status::text FROM notifications n
+    JOIN wanted w ON w.channel = n.channel::text
+    WHERE n.message_id = $2::uuid AND n.user_id = $1::uuid
+      AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.channel = n.channel::text)
 )
-SELECT ins.id, ins.channel, ins.status FROM ins
-UNION ALL
-SELECT n.id, n.channel::text, n.status::text FROM notifications n
-JOIN input i ON i.channel = n.channel
-WHERE n.message_id = $3 AND n.user_id = $4
-  AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.channel = n.channel::text)
+SELECT m.id, m.conversation_id, m.sender_id, m.recipient_id, m.seq, m.priority, m.content, m.ciphertext, m.key_id, m.status, m.failure_reason, m.created_at, m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.edited_at, m.deleted_at,
+       p.push_enabled, p.in_app_enabled, p.email_enabled, p.sms_enabled, p.email, p.phone, p.notify_when_online,
+       coalesce(w.channel, '')::text AS wanted_channel,
+       coalesce(c.id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS claim_id,
+       coalesce(c.status, '')::text AS claim_status
+FROM messages m
+LEFT JOIN notification_preferences p ON p.user_id = $1::uuid
+LEFT JOIN wanted w ON true
+LEFT JOIN claims c ON c.channel = w.channel
+WHERE m.id = $2::uuid
+ORDER BY w.channel
 `
 
-type ClaimNotificationsParams struct {
-	Ids       []uuid.UUID
-	Channels  []string
-	MessageID *uuid.UUID
-	UserID    uuid.UUID
-	Type      string
+type ClaimMessageNotificationsParams struct {
+	UserID       uuid.UUID
+	MessageID    uuid.UUID
+	Channels     []string
+	Ids          []uuid.UUID
+	Explicit     bool
+	DefaultPush  bool
+	DefaultInApp bool
+	DefaultEmail bool
+	DefaultSms   bool
+	Type         string
 }
 
-type ClaimNotificationsRow struct {
-	ID      uuid.UUID
-	Channel string
-	Status  string
+type ClaimMessageNotificationsRow struct {
+	Message          Message
+	PushEnabled      *bool
+	InAppEnabled     *bool
+	EmailEnabled     *bool
+	SmsEnabled       *bool
+	Email            *string
+	Phone            *string
+	NotifyWhenOnline *bool
+	WantedChannel    string
+	ClaimID          uuid.UUID
+	ClaimStatus      string
 }
 
-// Each channel's (message, user, channel) notification, created pending
-// (with the id given at the same position) or as an earlier attempt left
-// it: one row per channel, whatever the retries. A channel whose row another
-// transaction is creating at this moment is missing from the result.
-func (q *Queries) ClaimNotifications(ctx context.Context, arg ClaimNotificationsParams) ([]ClaimNotificationsRow, error) {
-	rows, err := q.db.Query(ctx, ClaimNotifications,
-		arg.Ids,
-		arg.Channels,
-		arg.MessageID,
+// send-notification's first statement: the message, its recipient's
+// stored preferences (NULL columns when none are stored), and the claim of
+// each channel to notify on: the @channels given when @explicit, else
+// those the preferences enable (@default_* when none are stored). A claim
+// is the channel's (message, user, channel) notification, created pending
+// with the id at the channel's position in @ids, or as an earlier attempt
+// left it. One row per wanted channel, or one row with an empty
+// wanted_channel when there is none; no row when the message does not
+// exist. A claim another transaction is creating at this moment has an
+// empty claim_status.
+func (q *Queries) ClaimMessageNotifications(ctx context.Context, arg ClaimMessageNotificationsParams) ([]ClaimMessageNotificationsRow, error) {
+	rows, err := q.db.Query(ctx, ClaimMessageNotifications,
 		arg.UserID,
+		arg.MessageID,
+		arg.Channels,
+		arg.Ids,
+		arg.Explicit,
+		arg.DefaultPush,
+		arg.DefaultInApp,
+		arg.DefaultEmail,
+		arg.DefaultSms,
 		arg.Type,
 	)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []ClaimNotificationsRow
+	var items []ClaimMessageNotificationsRow
 	for rows.Next() {
-		var i ClaimNotificationsRow
-		if err := rows.Scan(&i.ID, &i.Channel, &i.Status); err != nil {
+		var i ClaimMessageNotificationsRow
+		if err := rows.Scan(
+			&i.Message.ID,
+			&i.Message.ConversationID,
+			&i.Message.SenderID,
+			&i.Message.RecipientID,
+			&i.Message.Seq,
+			&i.Message.Priority,
+			&i.Message.Content,
+			&i.Message.Ciphertext,
+			&i.Message.KeyID,
+			&i.Message.Status,
+			&i.Message.FailureReason,
+			&i.Message.CreatedAt,
+			&i.Message.SentAt,
+			&i.Message.DeliveredAt,
+			&i.Message.ReadAt,
+			&i.Message.FailedAt,
+			&i.Message.EditedAt,
+			&i.Message.DeletedAt,
+			&i.PushEnabled,
+			&i.InAppEnabled,
+			&i.EmailEnabled,
+			&i.SmsEnabled,
+			&i.Email,
+			&i.Phone,
+			&i.NotifyWhenOnline,
+			&i.WantedChannel,
+			&i.ClaimID,
+			&i.ClaimStatus,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -195,65 +272,6 @@ func (q *Queries) FinishNotification(ctx context.Context, arg FinishNotification
 		arg.ID,
 	)
 	return err
-}
-
-const GetMessageWithPreferences = `-- name: GetMessageWithPreferences :one
-SELECT m.id, m.conversation_id, m.sender_id, m.recipient_id, m.seq, m.priority, m.content, m.ciphertext, m.key_id, m.status, m.failure_reason, m.created_at, m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.edited_at, m.deleted_at,
-       p.push_enabled, p.in_app_enabled, p.email_enabled, p.sms_enabled, p.email, p.phone, p.notify_when_online
-FROM messages m
-LEFT JOIN notification_preferences p ON p.user_id = $1
-WHERE m.id = $2
-`
-
-type GetMessageWithPreferencesParams struct {
-	UserID uuid.UUID
-	ID     uuid.UUID
-}
-
-type GetMessageWithPreferencesRow struct {
-	Message          Message
-	PushEnabled      *bool
-	InAppEnabled     *bool
-	EmailEnabled     *bool
-	SmsEnabled       *bool
-	Email            *string
-	Phone            *string
-	NotifyWhenOnline *bool
-}
-
-// A message and its recipient's notification preferences (NULL columns
-// when the user has none stored) in one round trip, for send-notification.
-func (q *Queries) GetMessageWithPreferences(ctx context.Context, arg GetMessageWithPreferencesParams) (GetMessageWithPreferencesRow, error) {
-	row := q.db.QueryRow(ctx, GetMessageWithPreferences, arg.UserID, arg.ID)
-	var i GetMessageWithPreferencesRow
-	err := row.Scan(
-		&i.Message.ID,
-		&i.Message.ConversationID,
-		&i.Message.SenderID,
-		&i.Message.RecipientID,
-		&i.Message.Seq,
-		&i.Message.Priority,
-		&i.Message.Content,
-		&i.Message.Ciphertext,
-		&i.Message.KeyID,
-		&i.Message.Status,
-		&i.Message.FailureReason,
-		&i.Message.CreatedAt,
-		&i.Message.SentAt,
-		&i.Message.DeliveredAt,
-		&i.Message.ReadAt,
-		&i.Message.FailedAt,
-		&i.Message.EditedAt,
-		&i.Message.DeletedAt,
-		&i.PushEnabled,
-		&i.InAppEnabled,
-		&i.EmailEnabled,
-		&i.SmsEnabled,
-		&i.Email,
-		&i.Phone,
-		&i.NotifyWhenOnline,
-	)
-	return i, err
 }
 
 const GetPreferences = `-- name: GetPreferences :one
