@@ -20,27 +20,26 @@ import (
 // frame on the recipient's Redis channel, updates the caches, and marks the
 // message sent. A message already past pending (the deliver-pending sweep
 // got there first, or this is a retry) is a no-op. While Redis is unreachable
-// the job snoozes without using up attempts.
+// the job snoozes without using up attempts. The jobs running at the same
+// moment are delivered together (one read, one Redis round trip, one
+// mark for all of them), each job still succeeding or failing on its own
+// message's outcome.
 type SendMessageWorker struct {
 	Policy[jobs.SendMessageArgs]
-	deps Deps
+	deps  Deps
+	batch *deliveryBatcher
 }
 
 // Work implements river.Worker.
 func (w *SendMessageWorker) Work(ctx context.Context, job *river.Job[jobs.SendMessageArgs]) error {
-	m, err := db.GetMessage(ctx, w.deps.Pool, job.Args.MessageID)
-	if errors.Is(err, db.ErrNotFound) {
+	out := w.batch.deliver(ctx, job.Args.MessageID)
+	switch {
+	case !out.found:
 		return river.JobCancel(fmt.Errorf("message %s no longer exists", job.Args.MessageID))
-	}
-	if err != nil {
-		return err
-	}
-	delivered, err := w.deps.Fanout.Deliver(ctx, w.deps.Pool, m)
-	if err != nil {
-		return snoozeOnRedis(w.Queue, job.JobRow, w.deps.Logger, err)
-	}
-	if delivered {
-		w.deps.Logger.Debug("message delivered", slog.Int64("job_id", job.ID), slog.String("message_id", m.ID.String()))
+	case out.err != nil:
+		return snoozeOnRedis(w.Queue, job.JobRow, w.deps.Logger, out.err)
+	case out.delivered:
+		w.deps.Logger.Debug("message delivered", slog.Int64("job_id", job.ID), slog.String("message_id", job.Args.MessageID.String()))
 	}
 	return nil
 }

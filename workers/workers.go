@@ -125,7 +125,8 @@ func newSet(deps Deps, queues []jobs.QueueSpec) (*set, error) {
 		spec[k.Kind] = q
 	}
 	return &set{
-		sendMessage:          &SendMessageWorker{Policy: Policy[jobs.SendMessageArgs]{Queue: spec[jobs.KindSendMessage]}, deps: deps},
+		sendMessage: &SendMessageWorker{Policy: Policy[jobs.SendMessageArgs]{Queue: spec[jobs.KindSendMessage]}, deps: deps,
+			batch: &deliveryBatcher{deps: deps, timeout: spec[jobs.KindSendMessage].Timeout / 2}},
 		deliveryConfirmation: &DeliveryConfirmationWorker{Policy: Policy[jobs.DeliveryConfirmationArgs]{Queue: spec[jobs.KindDeliveryConfirmation]}, deps: deps},
 		sendNotification:     &SendNotificationWorker{Policy: Policy[jobs.SendNotificationArgs]{Queue: spec[jobs.KindSendNotification]}, deps: deps},
 		indexMessage:         &IndexMessageWorker{Policy: Policy[jobs.IndexMessageArgs]{Queue: spec[jobs.KindIndexMessage]}, deps: deps},

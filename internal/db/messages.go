@@ -133,6 +133,20 @@ func GetMessage(ctx context.Context, q Querier, id uuid.UUID) (Message, error) {
 	return messageFromRow(r), nil
 }
 
+// GetMessages returns the messages with these ids, by id; an id without a
+// message is missing from the map. One statement.
+func GetMessages(ctx context.Context, q Querier, ids []uuid.UUID) (map[uuid.UUID]Message, error) {
+	rows, err := dbsqlc.New(q).GetMessages(ctx, ids)
+	if err != nil {
+		return nil, translate("getting messages", err)
+	}
+	out := make(map[uuid.UUID]Message, len(rows))
+	for _, r := range rows {
+		out[r.ID] = messageFromRow(r)
+	}
+	return out, nil
+}
+
 func messageFromRow(r dbsqlc.Message) Message {
 	return Message{
 		ID:             r.ID,

@@ -45,6 +45,10 @@ SELECT id, conversation_id, seq, status, created_at FROM inserted;
 -- name: GetMessage :one
 SELECT * FROM messages WHERE id = @id;
 
+-- name: GetMessages :many
+-- The messages with these ids that exist, in no particular order.
+SELECT * FROM messages WHERE id = ANY(@ids::uuid[]);
+
 -- name: ListParticipants :many
 SELECT user_id FROM conversation_participants
 WHERE conversation_id = @conversation_id

@@ -173,6 +173,50 @@ func (q *Queries) GetMessageForRecipient(ctx context.Context, arg GetMessageForR
 	return i, err
 }
 
+const GetMessages = `-- name: GetMessages :many
+SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at FROM messages WHERE id = ANY($1::uuid[])
+`
+
+// The messages with these ids that exist, in no particular order.
+func (q *Queries) GetMessages(ctx context.Context, ids []uuid.UUID) ([]Message, error) {
+	rows, err := q.db.Query(ctx, GetMessages, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Message
+	for rows.Next() {
+		var i Message
+		if err := rows.Scan(
+			&i.ID,
+			&i.ConversationID,
+			&i.SenderID,
+			&i.RecipientID,
+			&i.Seq,
+			&i.Priority,
+			&i.Content,
+			&i.Ciphertext,
+			&i.KeyID,
+			&i.Status,
+			&i.FailureReason,
+			&i.CreatedAt,
+			&i.SentAt,
+			&i.DeliveredAt,
+			&i.ReadAt,
+			&i.FailedAt,
+			&i.EditedAt,
+			&i.DeletedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const HiddenThroughSeq = `-- name: HiddenThroughSeq :one
 SELECT hidden_through_seq FROM conversation_participants
 WHERE conversation_id = $1 AND user_id = $2
