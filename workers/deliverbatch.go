@@ -4,12 +4,15 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/internal/fanout"
 )
 
 // maxDeliveryBatch caps the messages one delivery batch reads, publishes
@@ -31,7 +34,7 @@ const maxDeliveryBatches = 4
 // workers allow.
 type deliveryBatcher struct {
 	deps    Deps
-	timeout time.Duration // bounds one batch; 15 s when zero
+	timeout time.Duration // bounds one batch; 10 s when zero
 
 	mu      sync.Mutex
 	queue   []*deliveryRequest
@@ -65,7 +68,13 @@ func (b *deliveryBatcher) deliver(ctx context.Context, id uuid.UUID) deliveryOut
 	case out := <-req.done:
 		return out
 	case <-ctx.Done():
-		return deliveryOutcome{found: true, err: ctx.Err()}
+		err := ctx.Err()
+		if errors.Is(err, context.DeadlineExceeded) {
+			// The batches were slow (Redis or Postgres hanging): snooze
+			// like an outage rather than use up an attempt.
+			err = fmt.Errorf("waiting for the delivery batch: %w: %w", fanout.ErrUnavailable, err)
+		}
+		return deliveryOutcome{found: true, err: err}
 	}
 }
 
@@ -89,7 +98,23 @@ func (b *deliveryBatcher) drain() {
 
 // run delivers one batch and answers each of its requests.
 func (b *deliveryBatcher) run(batch []*deliveryRequest) {
-	ctx, cancel := context.WithTimeout(context.Background(), cmp.Or(b.timeout, 15*time.Second))
+	defer func() {
+		// A panic fails this batch's jobs, not the runner (River recovers
+		// a panic in Work; this runs outside it).
+		if p := recover(); p != nil {
+			err := fmt.Errorf("delivery batch panicked: %v", p)
+			if b.deps.Logger != nil {
+				b.deps.Logger.Error("delivery batch panicked", slog.String("panic", fmt.Sprint(p)))
+			}
+			for _, r := range batch {
+				select {
+				case r.done <- deliveryOutcome{found: true, err: err}:
+				default: // answered before the panic
+				}
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), cmp.Or(b.timeout, 10*time.Second))
 	defer cancel()
 	answerAll := func(out deliveryOutcome) {
 		for _, r := range batch {
@@ -117,6 +142,17 @@ func (b *deliveryBatcher) run(batch []*deliveryRequest) {
 		}
 	}
 	sent, err := b.deps.Fanout.DeliverEach(ctx, b.deps.Pool, ms)
+	// A pending message Redis did not take gets the same answer whatever
+	// else shared its batch: an outage when Redis does not answer (the
+	// job snoozes), a refusal when it does (the job fails and retries).
+	refused := errFrameRefused
+	if errors.Is(err, fanout.ErrUnavailable) {
+		if b.deps.Fanout.Reachable(ctx) {
+			refused = fmt.Errorf("%w: %v", errFrameRefused, err)
+		} else {
+			refused = err
+		}
+	}
 	for _, r := range batch {
 		i, ok := index[r.id]
 		switch {
@@ -126,12 +162,14 @@ func (b *deliveryBatcher) run(batch []*deliveryRequest) {
 			r.done <- deliveryOutcome{found: true, err: err}
 		case sent[i] && err == nil:
 			r.done <- deliveryOutcome{found: true, delivered: true}
+		case sent[i]:
+			// Published but not marked: the retry (or the sweep)
+			// publishes it again, which clients absorb.
+			r.done <- deliveryOutcome{found: true, err: err}
 		case ms[i].Status != db.MessagePending:
 			r.done <- deliveryOutcome{found: true} // delivered before: nothing to do
 		default:
-			// Refused by Redis, or published but not marked: the job
-			// fails and its retry (or the sweep) publishes it again.
-			r.done <- deliveryOutcome{found: true, err: errOr(err, errFrameRefused)}
+			r.done <- deliveryOutcome{found: true, err: refused}
 		}
 	}
 }
@@ -139,11 +177,3 @@ func (b *deliveryBatcher) run(batch []*deliveryRequest) {
 // errFrameRefused is a batch's answer for a message whose frame or cache
 // update Redis refused while it took the others.
 var errFrameRefused = errors.New("redis refused the message's frame or cache update")
-
-// errOr returns err, or def when err is nil.
-func errOr(err, def error) error {
-	if err != nil {
-		return err
-	}
-	return def
-}

@@ -87,6 +87,11 @@ func TestDeliveryBatchesAnswerEachJobForItsOwnMessage(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, db.MessagePending, got.Status, "refused: stays pending for the retry")
 
+	// Alone in its batch, the refused message gets the same answer.
+	alone := b.deliver(ctx, refused.ID)
+	require.ErrorIs(t, alone.err, errFrameRefused)
+	require.False(t, errors.Is(alone.err, fanout.ErrUnavailable))
+
 	// Redis gone: every job learns it is an outage (they snooze).
 	require.NoError(t, rdb.Del(ctx, prefix+"recent:{"+refused.ConversationID.String()+"}").Err())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -126,7 +126,9 @@ func newSet(deps Deps, queues []jobs.QueueSpec) (*set, error) {
 	}
 	return &set{
 		sendMessage: &SendMessageWorker{Policy: Policy[jobs.SendMessageArgs]{Queue: spec[jobs.KindSendMessage]}, deps: deps,
-			batch: &deliveryBatcher{deps: deps, timeout: spec[jobs.KindSendMessage].Timeout / 2}},
+			// A third of the job's timeout: a job that waits out one batch
+			// and runs in the next still ends before its own timeout.
+			batch: &deliveryBatcher{deps: deps, timeout: spec[jobs.KindSendMessage].Timeout / 3}},
 		deliveryConfirmation: &DeliveryConfirmationWorker{Policy: Policy[jobs.DeliveryConfirmationArgs]{Queue: spec[jobs.KindDeliveryConfirmation]}, deps: deps},
 		sendNotification:     &SendNotificationWorker{Policy: Policy[jobs.SendNotificationArgs]{Queue: spec[jobs.KindSendNotification]}, deps: deps},
 		indexMessage:         &IndexMessageWorker{Policy: Policy[jobs.IndexMessageArgs]{Queue: spec[jobs.KindIndexMessage]}, deps: deps},
