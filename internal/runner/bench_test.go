@@ -24,24 +24,28 @@ func (noopWorker) Work(context.Context, *river.Job[testArgs]) error { return nil
 
 // BenchmarkDrain measures how fast one runner drains no-op jobs from a
 // 10-worker queue (the delivery queue's size) with River's default fetch
-// settings and with this project's, in the same run. It reports jobs/s.
+// settings and with this project's, in the same run, and with this
+// project's at 50 workers (River fetches at most as many jobs as there
+// are free workers). It reports jobs/s.
 func BenchmarkDrain(b *testing.B) {
 	settings := []struct {
 		name     string
+		workers  int
 		jobs     int
 		cooldown time.Duration
 		poll     time.Duration
 	}{
-		{"river-default", 500, river.FetchCooldownDefault, river.FetchPollIntervalDefault},
-		{"tuned", 5000, runner.DefaultFetchCooldown, runner.DefaultFetchPollInterval},
+		{"river-default", 10, 500, river.FetchCooldownDefault, river.FetchPollIntervalDefault},
+		{"tuned", 10, 5000, runner.DefaultFetchCooldown, runner.DefaultFetchPollInterval},
+		{"tuned", 50, 10000, runner.DefaultFetchCooldown, runner.DefaultFetchPollInterval},
 	}
 	for _, s := range settings {
-		b.Run(fmt.Sprintf("%s/workers=10", s.name), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%s/workers=%d", s.name, s.workers), func(b *testing.B) {
 			pool := dbtest.Pool(b)
 			ws := river.NewWorkers()
 			river.AddWorker(ws, noopWorker{})
 			r, err := runner.New(pool, runner.Config{
-				Queues:            []jobs.QueueSpec{{Name: testQueue, Workers: 10, RetryBase: time.Second, Timeout: time.Minute}},
+				Queues:            []jobs.QueueSpec{{Name: testQueue, Workers: s.workers, RetryBase: time.Second, Timeout: time.Minute}},
 				Workers:           ws,
 				Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
 				FetchCooldown:     s.cooldown,
