@@ -32,16 +32,6 @@ func FrameOf(m db.Message) MessageFrame {
 	return fr
 }
 
-// Deliver publishes a pending message to its recipient and then marks it
-// sent. It is what the send-message job does. A message already past
-// pending is left alone (delivered=false): its frame went out before. If
-// publishing fails the message stays pending and the error is returned,
-// so the job retries; if marking fails after the publish, a retry
-// publishes again, which clients absorb by deduping on id.
-func (f *Fanout) Deliver(ctx context.Context, q db.Querier, m db.Message) (delivered bool, err error) {
-	return f.deliver(ctx, m, func() error { _, err := db.MarkSent(ctx, q, m.ID); return err })
-}
-
 // DeliverManyFast publishes many pending messages and marks them sent
 // without waiting for the disk (MarkManySentRelaxed): one Redis round
 // trip publishes them all, one statement marks sent those whose frame got
@@ -97,17 +87,4 @@ func (f *Fanout) DeliverEach(ctx context.Context, pool *pgxpool.Pool, ms []db.Me
 		return sent, fmt.Errorf("fanout: published, but %w", err)
 	}
 	return sent, nil
-}
-
-func (f *Fanout) deliver(ctx context.Context, m db.Message, mark func() error) (bool, error) {
-	if m.Status != db.MessagePending {
-		return false, nil
-	}
-	if err := f.PublishMessage(ctx, FrameOf(m)); err != nil {
-		return false, err
-	}
-	if err := mark(); err != nil {
-		return true, fmt.Errorf("fanout: published, but %w", err)
-	}
-	return true, nil
 }
