@@ -457,7 +457,12 @@ const (
 // Unique while one waits or runs, so a slow sweep is not joined by a
 // second one publishing the same messages.
 func DeliverPendingPeriodic(every, olderThan time.Duration) *river.PeriodicJob {
-	args := DeliverPendingArgs{OlderThanMS: olderThan.Milliseconds(), BatchSize: DefaultDeliverPendingBatch}
+	return sweepPeriodic(every, DeliverPendingArgs{OlderThanMS: olderThan.Milliseconds(), BatchSize: DefaultDeliverPendingBatch})
+}
+
+// sweepPeriodic schedules args every interval (and at start), unique
+// while one waits or runs: a sweep is not joined by a second one.
+func sweepPeriodic(every time.Duration, args river.JobArgs) *river.PeriodicJob {
 	return river.NewPeriodicJob(river.PeriodicInterval(every),
 		func() (river.JobArgs, *river.InsertOpts) {
 			return args, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
@@ -515,15 +520,7 @@ const (
 // (and at start). Unique while one waits or runs; two running at once
 // would be harmless (each skips the rows the other holds), only wasteful.
 func IndexPendingPeriodic(every time.Duration) *river.PeriodicJob {
-	args := IndexPendingArgs{BatchSize: DefaultIndexPendingBatch}
-	return river.NewPeriodicJob(river.PeriodicInterval(every),
-		func() (river.JobArgs, *river.InsertOpts) {
-			return args, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
-				rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
-				rivertype.JobStateRunning, rivertype.JobStateScheduled,
-			}}}
-		},
-		&river.PeriodicJobOpts{RunOnStart: true})
+	return sweepPeriodic(every, IndexPendingArgs{BatchSize: DefaultIndexPendingBatch})
 }
 
 // IndexPendingArgs asks for the search backlog (new plaintext messages

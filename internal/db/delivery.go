@@ -20,22 +20,10 @@ func HiddenThroughSeq(ctx context.Context, q Querier, conversationID, userID uui
 	return n, translate("checking participant", err)
 }
 
-// MarkSent moves a pending message to sent and reports whether it did; a
-// message already past pending is left alone (false, nil).
-func MarkSent(ctx context.Context, q Querier, id uuid.UUID) (bool, error) {
-	_, err := dbsqlc.New(q).MarkSent(ctx, id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, translate("marking message sent", err)
-	}
-	return true, nil
-}
-
-// MarkSentRelaxed is MarkSent without waiting for the commit to reach disk
-// (synchronous_commit off for this one transaction), sent in one round
-// trip. Use it only where losing the update in a crash is harmless: the
+// MarkSentRelaxed moves a pending message to sent (a message already past
+// pending is left alone, so retries are no-ops) without waiting for the
+// commit to reach disk (synchronous_commit off for this one transaction),
+// in one round trip. Use it only where losing the update in a crash is harmless: the
 // gateway's fast path and broadcast chunks, whose messages the
 // deliver-pending sweep re-publishes while still pending, which clients
 // dedupe.

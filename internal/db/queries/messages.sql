@@ -60,13 +60,6 @@ ORDER BY user_id;
 SELECT hidden_through_seq FROM conversation_participants
 WHERE conversation_id = @conversation_id AND user_id = @user_id;
 
--- name: MarkSent :one
--- Moves a pending message to sent; a message already past pending is left
--- alone and no row is returned, so retries are no-ops.
-UPDATE messages SET status = 'sent', sent_at = now()
-WHERE id = @id AND status = 'pending'
-RETURNING id;
-
 -- name: ApplyReceipt :one
 -- Records a delivered or read receipt from the message's recipient. State
 -- only moves forward (read implies delivered); a receipt that would not

@@ -472,21 +472,6 @@ func (q *Queries) ListParticipants(ctx context.Context, conversationID uuid.UUID
 	return items, nil
 }
 
-const MarkSent = `-- name: MarkSent :one
-UPDATE messages SET status = 'sent', sent_at = now()
-WHERE id = $1 AND status = 'pending'
-RETURNING id
-`
-
-// Moves a pending message to sent; a message already past pending is left
-// alone and no row is returned, so retries are no-ops.
-func (q *Queries) MarkSent(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
-	row := q.db.QueryRow(ctx, MarkSent, id)
-	var id_2 uuid.UUID
-	err := row.Scan(&id_2)
-	return id_2, err
-}
-
 const PendingMessagesBefore = `-- name: PendingMessagesBefore :many
 SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at FROM messages
 WHERE status = 'pending' AND created_at < $1
