@@ -52,7 +52,9 @@ func TestQueueRetrySchedulesMatchDesignTable(t *testing.T) {
 		delays  []time.Duration
 		timeout time.Duration
 	}{
-		jobs.QueueMessageDelivery:     {10, []time.Duration{2 * s, 4 * s, 8 * s, 16 * s, 32 * s}, 30 * s},
+		// The one departure from the design's table: 50 delivery workers,
+		// not 10 (see DefaultDeliveryWorkers).
+		jobs.QueueMessageDelivery:     {50, []time.Duration{2 * s, 4 * s, 8 * s, 16 * s, 32 * s}, 30 * s},
 		jobs.QueueMessageNotification: {15, []time.Duration{1 * s, 2 * s, 4 * s}, 20 * s},
 		jobs.QueueMessageIndexing:     {3, []time.Duration{3 * s, 6 * s, 12 * s}, 60 * s},
 		jobs.QueueMessageEncryption:   {5, []time.Duration{2 * s, 4 * s, 8 * s}, 45 * s},

@@ -39,8 +39,8 @@ import (
 // runs until every job has completed. Each job reads its message, publishes
 // the frame and the cache updates to Redis, and marks the message sent.
 //
-// Sub-benchmarks: the delivery queue at its default worker count, and at
-// 50 workers. Each iteration also samples pg_stat_activity every 10 ms and
+// Sub-benchmarks: the delivery queue at its default worker count
+// (jobs.DefaultDeliveryWorkers), and at the earlier design's 10 workers. Each iteration also samples pg_stat_activity every 10 ms and
 // logs where the runner's backends spent their time ("note:" lines, which
 // cmd/benchreport copies into the report).
 func BenchmarkDelivery(b *testing.B) {
@@ -48,13 +48,7 @@ func BenchmarkDelivery(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("BENCH_DELIVERY_JOBS")); err == nil && v > 0 {
 		n = v
 	}
-	defaultWorkers := 0
-	for _, q := range jobs.DefaultQueues() {
-		if q.Name == jobs.QueueMessageDelivery {
-			defaultWorkers = q.Workers
-		}
-	}
-	for _, w := range []int{defaultWorkers, 50} {
+	for _, w := range []int{jobs.DefaultDeliveryWorkers, 10} {
 		b.Run(fmt.Sprintf("send-message/workers=%d", w), func(b *testing.B) {
 			var elapsed time.Duration
 			waits := map[string]int{}

@@ -63,8 +63,7 @@ func (t target) ok(v float64) bool {
 var targets = []target{
 	{"BenchmarkWritePath", "outbox-msgs/s", "≥ 2,000 messages/s with all their jobs", 2000, false},
 	{"BenchmarkWritePath", "ratio", "≥ 1.0× a row + one River job (same run, interleaved)", 1, false},
-	{"BenchmarkDelivery/send-message/workers=10", "jobs/s", "delivery: ≥ 4,000 send-message jobs/s per runner (default 10 workers)", 4000, false},
-	{"BenchmarkDelivery/send-message/workers=50", "jobs/s", "delivery: ≥ 4,000 send-message jobs/s per runner (QUEUE_MESSAGE_DELIVERY_WORKERS=50)", 4000, false},
+	{"BenchmarkDelivery/send-message/workers=50", "jobs/s", "delivery: ≥ 4,000 send-message jobs/s per runner (default 50 workers)", 4000, false},
 	{"BenchmarkEndToEnd/rate=500", "p50-ms", "end to end at 500 msg/s: p50 ≤ 5 ms", 5, true},
 	{"BenchmarkEndToEnd/rate=500", "p99-ms", "end to end at 500 msg/s: p99 ≤ 20 ms", 20, true},
 	{"BenchmarkResources", "p50-ms", "end to end at 500 msg/s, each part its own process: p50 ≤ 5 ms", 5, true},

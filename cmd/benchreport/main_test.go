@@ -15,9 +15,9 @@ BenchmarkWritePath-2  1  15001050086 ns/op  3000 bare-row-msgs/s  2500 row+1-job
 BenchmarkWritePath-2  1  15001050086 ns/op  3000 bare-row-msgs/s  2500 row+1-job-msgs/s  2300 outbox-msgs/s  0.92 ratio
 BenchmarkWritePath-2  1  15001050086 ns/op  3000 bare-row-msgs/s  2500 row+1-job-msgs/s  2200 outbox-msgs/s  0.88 ratio
 BenchmarkEndToEnd/rate=500-2  1  10370829102 ns/op  133.4 max-ms  3.4 p50-ms  28.33 p95-ms  39.83 p99-ms
-BenchmarkDelivery/send-message/workers=10-2  1  5000000000 ns/op  2000 jobs/s
---- BENCH: BenchmarkDelivery/send-message/workers=10-2
-    bench_test.go:69: note: delivery workers=10: CPU 80%
+BenchmarkDelivery/send-message/workers=50-2  1  5000000000 ns/op  2000 jobs/s
+--- BENCH: BenchmarkDelivery/send-message/workers=50-2
+    bench_test.go:69: note: delivery workers=50: CPU 80%
 PASS
 `
 
@@ -30,9 +30,9 @@ func TestReportMediansAndTargets(t *testing.T) {
 	require.Contains(t, string(md), "| WritePath | outbox-msgs/s | 2200 | 2100–2300 | 3 |")
 	require.Contains(t, string(md), "| ≥ 2,000 messages/s with all their jobs | 2200 outbox-msgs/s | 1.10× | yes |")
 	require.Contains(t, string(md), "| end to end at 500 msg/s: p99 ≤ 20 ms | 39.83 p99-ms | 1.99× | **no** |")
-	require.Contains(t, string(md), "| delivery: ≥ 4,000 send-message jobs/s per runner (default 10 workers) | 2000 jobs/s | 0.50× | **no** |")
+	require.Contains(t, string(md), "| delivery: ≥ 4,000 send-message jobs/s per runner (default 50 workers) | 2000 jobs/s | 0.50× | **no** |")
 	require.Contains(t, string(md), "| broadcast of 100,000: all sent ≤ 60 s | not run | – | – |")
-	require.Contains(t, string(md), "- delivery workers=10: CPU 80%")
+	require.Contains(t, string(md), "- delivery workers=50: CPU 80%")
 	require.NotContains(t, string(md), "BullMQ")
 	raw, err := os.ReadFile(out + ".json")
 	require.NoError(t, err)
@@ -57,7 +57,7 @@ func TestReportIncludesBullMQWhenPresent(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(md), "BullMQ 5.81.5")
 	require.Contains(t, string(md), "| drain jobs/s | 4500 | 4000–5000 | 3 |")
-	require.Contains(t, string(md), "Delivery/send-message/workers=10: 2000 jobs/s = 0.44× BullMQ's no-op drain")
+	require.Contains(t, string(md), "Delivery/send-message/workers=50: 2000 jobs/s = 0.44× BullMQ's no-op drain")
 
 	// A missing file is skipped; a broken one is an error.
 	require.NoError(t, runWith(strings.NewReader(sample), out, filepath.Join(dir, "absent.json")))
