@@ -65,7 +65,7 @@ const DefaultSideFetchCooldown = 20 * time.Millisecond
 // workers drain about 2,000–2,400 send-message jobs/s on two cores. With
 // 50 the jobs running at once share their delivery batches (one read, one
 // Redis round trip, one mark) and the same runner drains 3,500–6,300 a
-// second. A worker is a goroutine; the batches use at most four
+// second. A worker is a goroutine; the batches use at most two
 // connections, and delivery-confirmation jobs wait for a pool connection
 // like any other.
 const DefaultDeliveryWorkers = 50
