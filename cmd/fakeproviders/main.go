@@ -1,8 +1,10 @@
 // Command fakeproviders runs local stand-ins for the notification
 // providers, for development: an SMTP server (STARTTLS with a fresh
 // self-signed certificate, AUTH PLAIN), an FCM HTTP v1-compatible push API
-// and a Twilio-compatible SMS API, all on loopback. It writes the runner's
-// environment for them to -env-file (the certificate next to it) and prints
+// with the OAuth 2 token endpoint of a service account, and a
+// Twilio-compatible SMS API, all on loopback. It writes the runner's
+// environment for them to -env-file (the certificate and the service
+// account key next to it) and prints
 // each notification it receives, as a phone or mailbox would show it.
 // `FAKE_PROVIDERS=1 make run` starts it and points the runner at it.
 package main

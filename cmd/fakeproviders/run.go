@@ -21,7 +21,7 @@ import (
 // Development credentials: these servers accept only these.
 const (
 	smtpUser, smtpPassword = "dev", "dev-smtp-password"
-	pushProject, pushToken = "dev-project", "dev-push-credential"
+	pushProject            = "dev-project" // pushes carry tokens minted for a service account (below)
 	smsSID, smsToken       = "ACdev", "dev-sms-token"
 	smsFrom                = "+15005550006"
 )
@@ -50,11 +50,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("smtp: %w", err)
 	}
 	defer smtpSrv.Close()
-	pushSrv, err := notifytest.NewPushServer(*pushAddr, pushProject, pushToken)
+	pushSrv, err := notifytest.NewPushServer(*pushAddr, pushProject, "")
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
 	defer pushSrv.Close()
+	// As with real FCM, the runner signs in with a service account key
+	// and mints its own access tokens from it.
+	pushKey, err := pushSrv.NewServiceAccount(time.Hour)
+	if err != nil {
+		return fmt.Errorf("push: %w", err)
+	}
 	smsSrv, err := notifytest.NewSMSServer(*smsAddr, smsSID, smsToken)
 	if err != nil {
 		return fmt.Errorf("sms: %w", err)
@@ -64,15 +70,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := os.MkdirAll(filepath.Dir(*envFile), 0o700); err != nil {
 		return err
 	}
-	caFile := strings.TrimSuffix(*envFile, filepath.Ext(*envFile)) + "-ca.pem"
+	base := strings.TrimSuffix(*envFile, filepath.Ext(*envFile))
+	caFile, keyFile := base+"-ca.pem", base+"-push-service-account.json"
 	if err := os.WriteFile(caFile, cert.PEM, 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(keyFile, pushKey, 0o600); err != nil {
 		return err
 	}
 	host, port, _ := net.SplitHostPort(smtpSrv.Addr)
 	env := fmt.Sprintf(`export SMTP_HOST=%s SMTP_PORT=%s SMTP_USERNAME=%s SMTP_PASSWORD=%s SMTP_FROM='msgrunner <noreply@example.com>' SMTP_REQUIRE_TLS=true SMTP_CA_FILE=%s
-export PUSH_BASE_URL=%s PUSH_PROJECT_ID=%s PUSH_CREDENTIAL=%s
+export PUSH_BASE_URL=%s PUSH_PROJECT_ID=%s PUSH_SERVICE_ACCOUNT_FILE=%s
 export SMS_BASE_URL=%s SMS_ACCOUNT_SID=%s SMS_AUTH_TOKEN=%s SMS_FROM=%s
-`, host, port, smtpUser, smtpPassword, caFile, pushSrv.URL, pushProject, pushToken, smsSrv.URL, smsSID, smsToken, smsFrom)
+`, host, port, smtpUser, smtpPassword, caFile, pushSrv.URL, pushProject, keyFile, smsSrv.URL, smsSID, smsToken, smsFrom)
 	if err := os.WriteFile(*envFile, []byte(env), 0o600); err != nil {
 		return err
 	}

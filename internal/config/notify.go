@@ -15,8 +15,10 @@ import (
 //   - email when SMTP_HOST is set: SMTP_PORT (587), SMTP_USERNAME,
 //     SMTP_PASSWORD, SMTP_FROM (required), SMTP_HELO, SMTP_REQUIRE_TLS
 //     (false), SMTP_CA_FILE (extra trusted roots, PEM);
-//   - push when PUSH_PROJECT_ID is set: PUSH_BASE_URL, PUSH_CREDENTIAL
-//     (required);
+//   - push when PUSH_PROJECT_ID is set: PUSH_BASE_URL, and either
+//     PUSH_SERVICE_ACCOUNT_FILE (a Google service account key file: the
+//     runner mints and renews OAuth 2 access tokens from it, as real FCM
+//     needs) or PUSH_CREDENTIAL (a fixed bearer credential);
 //   - SMS when SMS_ACCOUNT_SID is set: SMS_BASE_URL, SMS_AUTH_TOKEN and
 //     SMS_FROM (required);
 //   - NOTIFY_PROVIDER_TIMEOUT (10s) bounds one provider call;
@@ -49,14 +51,27 @@ func (r *Reader) Notify() notify.Providers {
 		}
 	}
 	if project, ok := r.Lookup("PUSH_PROJECT_ID"); ok {
-		f, err := notify.NewFCM(notify.PushConfig{
+		cfg := notify.PushConfig{
 			BaseURL: r.String("PUSH_BASE_URL", notify.DefaultPushBaseURL), ProjectID: project,
 			Credential: r.String("PUSH_CREDENTIAL", ""), Timeout: timeout,
-		})
-		if err != nil {
-			r.failField(err, map[string]string{"BaseURL": "PUSH_BASE_URL", "ProjectID": "PUSH_PROJECT_ID", "Credential": "PUSH_CREDENTIAL"})
-		} else {
-			p.Push = f
+		}
+		keyOK := true
+		if file, ok := r.Lookup("PUSH_SERVICE_ACCOUNT_FILE"); ok {
+			key, err := os.ReadFile(file)
+			if err != nil || len(key) == 0 {
+				r.Fail("PUSH_SERVICE_ACCOUNT_FILE", "%q is not a readable, non-empty file", file)
+				keyOK = false
+			}
+			cfg.ServiceAccountJSON = key
+		}
+		if keyOK {
+			f, err := notify.NewFCM(cfg)
+			if err != nil {
+				r.failField(err, map[string]string{"BaseURL": "PUSH_BASE_URL", "ProjectID": "PUSH_PROJECT_ID", "Credential": "PUSH_CREDENTIAL",
+					"ServiceAccountJSON": "PUSH_SERVICE_ACCOUNT_FILE"})
+			} else {
+				p.Push = f
+			}
 		}
 	}
 	if sid, ok := r.Lookup("SMS_ACCOUNT_SID"); ok {
@@ -79,10 +94,18 @@ func (r *Reader) Notify() notify.Providers {
 }
 
 // failField records a provider constructor's error, whose first word is
-// the config field, under the field's variable.
+// the config field (or its possessive), under the field's variable; other
+// fields the message names are replaced by their variables too.
 func (r *Reader) failField(err error, vars map[string]string) {
-	field, rest, _ := strings.Cut(err.Error(), " ")
+	first, rest, _ := strings.Cut(err.Error(), " ")
+	for f, v := range vars {
+		rest = strings.ReplaceAll(rest, f, v)
+	}
+	field, possessive := strings.CutSuffix(first, "'s")
 	if v, ok := vars[field]; ok {
+		if possessive {
+			rest = "its " + rest
+		}
 		r.Fail(v, "%s", rest)
 		return
 	}

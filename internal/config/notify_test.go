@@ -1,13 +1,17 @@
 package config_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/msgrunner/msgrunner/internal/config"
+	"github.com/msgrunner/msgrunner/internal/notify"
+	"github.com/msgrunner/msgrunner/internal/notify/notifytest"
 )
 
 func TestNotifyProvidersFromEnv(t *testing.T) {
@@ -54,4 +58,42 @@ func TestNotifyConfigProblemsNameTheVariable(t *testing.T) {
 	}
 	require.NotContains(t, err.Error(), "hunter2")
 	require.NotContains(t, err.Error(), "sms-token-secret")
+}
+
+func TestPushServiceAccountFromEnv(t *testing.T) {
+	t.Parallel()
+	srv, err := notifytest.NewPushServer("", "proj", "")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	key, err := srv.NewServiceAccount(time.Hour)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "service-account.json")
+	require.NoError(t, os.WriteFile(file, key, 0o600))
+	env := map[string]string{"PUSH_PROJECT_ID": "proj", "PUSH_BASE_URL": srv.URL, "PUSH_SERVICE_ACCOUNT_FILE": file}
+	r := config.NewReader(func(k string) string { return env[k] })
+	p := r.Notify()
+	require.NoError(t, r.Err())
+	_, err = p.Push.Push(context.Background(), notify.PushMessage{Token: "tok", Title: "t", Body: "b"})
+	require.NoError(t, err)
+	require.Equal(t, 1, srv.TokenRequests())
+	require.True(t, srv.Requests()[0].Authorized)
+
+	broken := filepath.Join(dir, "broken.json")
+	require.NoError(t, os.WriteFile(broken, []byte(`{"type":"service_account","client_email":"a@b","private_key":"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"}`), 0o600))
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"missing file": {map[string]string{"PUSH_SERVICE_ACCOUNT_FILE": filepath.Join(dir, "absent.json")}, "PUSH_SERVICE_ACCOUNT_FILE: "},
+		"bad key":      {map[string]string{"PUSH_SERVICE_ACCOUNT_FILE": broken}, "PUSH_SERVICE_ACCOUNT_FILE: its private_key is not an RSA private key"},
+		"both":         {map[string]string{"PUSH_SERVICE_ACCOUNT_FILE": file, "PUSH_CREDENTIAL": "bearer"}, "PUSH_CREDENTIAL: must be empty when PUSH_SERVICE_ACCOUNT_FILE is set"},
+	} {
+		tc.env["PUSH_PROJECT_ID"] = "proj"
+		r := config.NewReader(func(k string) string { return tc.env[k] })
+		p := r.Notify()
+		require.ErrorContains(t, r.Err(), tc.want, name)
+		require.NotContains(t, r.Err().Error(), "PRIVATE KEY", name)
+		require.Nil(t, p.Push, name)
+	}
 }

@@ -3,13 +3,21 @@ package notify
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
+	"golang.org/x/oauth2/jwt"
 )
 
 // DefaultPushBaseURL is FCM's API root.
@@ -22,20 +30,35 @@ type PushConfig struct {
 	BaseURL string
 	// ProjectID is the FCM project. Required.
 	ProjectID string
-	// Credential is sent as "Authorization: Bearer <Credential>". Required.
-	// (Real FCM wants a short-lived OAuth 2 access token: refreshing it is
-	// not built; see the README.)
+	// Credential is sent as "Authorization: Bearer <Credential>": a fixed
+	// credential, for FCM-compatible gateways that take one. Exactly one of
+	// Credential and ServiceAccountJSON is required.
 	Credential string
+	// ServiceAccountJSON is a Google service account key (the JSON file
+	// the Firebase or Cloud console downloads). The provider signs a JWT
+	// with its private key, exchanges it at the key's token_uri for an
+	// OAuth 2 access token (scope FCMScope), sends that, and mints a new one
+	// shortly before it expires, or after FCM refuses it, as real FCM
+	// requires.
+	ServiceAccountJSON []byte
 	// Timeout bounds one request; DefaultTimeout when zero.
 	Timeout time.Duration
 }
+
+// FCMScope is the OAuth 2 scope of the access tokens minted from a
+// service account: sending FCM messages.
+const FCMScope = "https://www.googleapis.com/auth/firebase.messaging"
 
 // FCM pushes through an FCM HTTP v1-compatible API. It is safe for
 // concurrent use.
 type FCM struct {
 	endpoint   string
-	credential string
+	credential string // fixed credential; empty with a service account
 	client     *http.Client
+
+	account *jwt.Config // the service account; nil with a fixed credential
+	tokenMu sync.Mutex
+	tokens  oauth2.TokenSource // cached access tokens of account
 }
 
 // NewFCM checks cfg and returns the provider. Errors name the field.
@@ -50,17 +73,116 @@ func NewFCM(cfg PushConfig) (*FCM, error) {
 	switch {
 	case cfg.ProjectID == "" || strings.ContainsAny(cfg.ProjectID, "/?#% "):
 		return nil, errors.New("ProjectID is required and must be a plain project id")
-	case cfg.Credential == "" || strings.ContainsAny(cfg.Credential, "\r\n"):
-		return nil, errors.New("Credential is required and must be one line")
+	case cfg.Credential != "" && len(cfg.ServiceAccountJSON) > 0:
+		return nil, errors.New("Credential must be empty when ServiceAccountJSON is set: use one or the other")
+	case len(cfg.ServiceAccountJSON) == 0 && (cfg.Credential == "" || strings.ContainsAny(cfg.Credential, "\r\n")):
+		return nil, errors.New("Credential is required (or ServiceAccountJSON) and must be one line")
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	return &FCM{
+	p := &FCM{
 		endpoint:   base + "/v1/projects/" + url.PathEscape(cfg.ProjectID) + "/messages:send",
 		credential: cfg.Credential,
 		client:     newHTTPClient(cfg.Timeout),
-	}, nil
+	}
+	if len(cfg.ServiceAccountJSON) > 0 {
+		account, err := parseServiceAccount(cfg.ServiceAccountJSON)
+		if err != nil {
+			return nil, err
+		}
+		p.account = account
+		p.tokens = p.newTokenSource()
+	}
+	return p, nil
+}
+
+// parseServiceAccount reads a service account key and checks, without
+// any request, that it can sign: a bad key fails at start, not at the
+// first push. Errors never quote the key.
+func parseServiceAccount(raw []byte) (*jwt.Config, error) {
+	account, err := google.JWTConfigFromJSON(raw, FCMScope)
+	if err != nil {
+		return nil, errors.New("ServiceAccountJSON is not a Google service account key (a JSON object of type service_account)")
+	}
+	if account.Email == "" {
+		return nil, errors.New("ServiceAccountJSON has no client_email")
+	}
+	// A key without token_uri gets Google's token endpoint.
+	if _, err := parseBaseURL("token_uri", account.TokenURL); err != nil {
+		return nil, fmt.Errorf("ServiceAccountJSON's %w", err)
+	}
+	block, _ := pem.Decode(account.PrivateKey)
+	if block == nil {
+		return nil, errors.New("ServiceAccountJSON's private_key is not a PEM block")
+	}
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	}
+	if _, ok := key.(*rsa.PrivateKey); err != nil || !ok {
+		return nil, errors.New("ServiceAccountJSON's private_key is not an RSA private key")
+	}
+	return account, nil
+}
+
+// newTokenSource returns a fresh cache of the service account's access
+// tokens (each reused until 10 s before it expires). Token requests go
+// through the provider's client, so its timeout bounds them.
+func (p *FCM) newTokenSource() oauth2.TokenSource {
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, p.client)
+	return p.account.TokenSource(ctx)
+}
+
+// authorize sets req's Authorization header: the fixed credential, or a
+// current access token of the service account.
+func (p *FCM) authorize(req *http.Request) error {
+	if p.account == nil {
+		req.Header.Set("Authorization", "Bearer "+p.credential)
+		return nil
+	}
+	p.tokenMu.Lock()
+	tokens := p.tokens
+	p.tokenMu.Unlock()
+	tok, err := tokens.Token()
+	if err != nil {
+		return &Error{Provider: "push", Msg: "getting an access token for the service account: " + tokenError(err)}
+	}
+	tok.SetAuthHeader(req)
+	return nil
+}
+
+// dropToken forgets the cached access token, so the next push mints one:
+// FCM refused it before it expired (revoked, or the key was rotated).
+func (p *FCM) dropToken() {
+	p.tokenMu.Lock()
+	p.tokens = p.newTokenSource()
+	p.tokenMu.Unlock()
+}
+
+// tokenError describes a failed token exchange by the token endpoint's
+// error code and description (RFC 6749 5.2), or the transport's error.
+func tokenError(err error) string {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		code, desc := re.ErrorCode, re.ErrorDescription
+		if code == "" {
+			// The JWT flow leaves the error body unparsed.
+			var body struct {
+				Error       string `json:"error"`
+				Description string `json:"error_description"`
+			}
+			if json.Unmarshal(re.Body, &body) == nil {
+				code, desc = body.Error, body.Description
+			}
+		}
+		msg := strings.TrimSpace(code + " " + desc)
+		if msg == "" {
+			msg = http.StatusText(re.Response.StatusCode)
+		}
+		return fmt.Sprintf("the token endpoint answered %d: %s", re.Response.StatusCode, shorten(msg))
+	}
+	return shorten(err.Error())
 }
 
 type fcmRequest struct {
@@ -125,7 +247,9 @@ func (p *FCM) Push(ctx context.Context, m PushMessage) (string, error) {
 		return "", fmt.Errorf("push: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set("Authorization", "Bearer "+p.credential)
+	if err := p.authorize(req); err != nil {
+		return "", err
+	}
 	if m.IdempotencyKey != "" {
 		req.Header.Set("Idempotency-Key", m.IdempotencyKey)
 	}
@@ -163,5 +287,11 @@ func (p *FCM) Push(ctx context.Context, m PushMessage) (string, error) {
 		e.InvalidToken = true
 	}
 	e.Permanent = e.Permanent || e.InvalidToken
+	if status == http.StatusUnauthorized && p.account != nil {
+		// A minted token refused before its expiry: the retry mints
+		// another, which may well be taken.
+		p.dropToken()
+		e.Permanent = false
+	}
 	return "", e
 }

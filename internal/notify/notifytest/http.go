@@ -134,24 +134,47 @@ type PushRequest struct {
 	Raw []byte
 }
 
-// PushServer is a local FCM HTTP v1-compatible API.
+// PushServer is a local FCM HTTP v1-compatible API, and the OAuth 2 token
+// endpoint of the service accounts it makes (NewServiceAccount).
 type PushServer struct {
 	*httpServer
 	projectID, credential string
 	reqs                  []PushRequest
+
+	accounts   []serviceAccount
+	accountSeq int
+	tokens     map[string]time.Time // access token → expiry
+	minted     int
 }
 
 // NewPushServer listens on addr (127.0.0.1:0 when empty) and accepts
 // POST /v1/projects/{projectID}/messages:send with "Authorization: Bearer
-// {credential}". Close stops it.
+// {credential}" (when credential is not empty) or with an access token
+// minted for one of its service accounts. Close stops it.
 func NewPushServer(addr, projectID, credential string) (*PushServer, error) {
 	p := &PushServer{projectID: projectID, credential: credential}
-	s, err := startHTTP(addr, http.HandlerFunc(p.serve))
+	mux := http.NewServeMux()
+	mux.HandleFunc("/token", p.serveToken)
+	mux.HandleFunc("/", p.serve)
+	s, err := startHTTP(addr, mux)
 	if err != nil {
 		return nil, err
 	}
 	p.httpServer = s
 	return p, nil
+}
+
+// authorized reports whether an Authorization header carries the fixed
+// credential or a live access token.
+func (p *PushServer) authorized(header string) bool {
+	bearer, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok || bearer == "" {
+		return false
+	}
+	if p.credential != "" && subtle.ConstantTimeCompare([]byte(bearer), []byte(p.credential)) == 1 {
+		return true
+	}
+	return p.tokenValid(bearer)
 }
 
 // Answer makes the server answer pushes to token with a.
@@ -190,7 +213,7 @@ func (p *PushServer) serve(w http.ResponseWriter, r *http.Request) {
 	raw, err := readBody(r)
 	req := PushRequest{
 		Path: r.URL.Path, IdempotencyKey: r.Header.Get("Idempotency-Key"), Raw: raw,
-		Authorized: subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+p.credential)) == 1,
+		Authorized: p.authorized(r.Header.Get("Authorization")),
 	}
 	if err == nil {
 		err = json.Unmarshal(raw, &in)
