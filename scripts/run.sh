@@ -48,8 +48,8 @@ fi
 
 cat <<EOT
 
-  demo chat, as Alice:  http://$gw/?token=$alice_token&peer=$bob
-  demo chat, as Bob:    http://$gw/?token=$bob_token&peer=$alice
+  demo chat, as Alice:  http://$gw/?token=$alice_token&peer=$bob&name=Alice
+  demo chat, as Bob:    http://$gw/?token=$bob_token&peer=$alice&name=Bob
   message API:          http://$gw/v1/messages   (bearer tokens: ./bin/admin token --user <uuid>)
   River UI:             http://$ad/river/
   reports:              http://$ad/reports

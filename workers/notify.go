@@ -86,7 +86,7 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 	}
 	m, prefs, claims := claimed.Message, claimed.Preferences, claimed.Claims
 	channels := inAppFirst(claimed.Channels)
-	vars := templateVars(m)
+	vars := templateVars(m, claimed.SenderName)
 	// Presence is read only when a channel depends on it, and not at all
 	// when the in-app frame (worked first) just reached a socket: Redis
 	// counts the gateways subscribed for the recipient, which they are
@@ -364,16 +364,20 @@ func render(m db.Message) (title, body string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	c, err := t.Render("new_message", jobs.ChannelInApp, templateVars(m))
+	c, err := t.Render("new_message", jobs.ChannelInApp, templateVars(m, ""))
 	return c.Title, c.Body, err
 }
 
-// templateVars are the template variables of m. An encrypted message's
+// templateVars are the template variables of m, sent by senderName (the
+// sender's display name; its id when it set none). An encrypted message's
 // preview never leaves the database: the preview then says only that a
-// message arrived. Users have no names yet: the sender's name is its id.
-func templateVars(m db.Message) notify.Vars {
+// message arrived.
+func templateVars(m db.Message, senderName string) notify.Vars {
+	if senderName == "" {
+		senderName = m.SenderID.String()
+	}
 	v := notify.Vars{
-		SenderName: m.SenderID.String(), SenderID: m.SenderID.String(),
+		SenderName: senderName, SenderID: m.SenderID.String(),
 		ConversationID: m.ConversationID.String(), MessageID: m.ID.String(),
 		Preview: encryptedPreview, Encrypted: true,
 	}

@@ -234,6 +234,29 @@ func TestNotificationReachesEveryProviderOnce(t *testing.T) {
 	require.Len(t, b.sms.Requests(), 1)
 }
 
+func TestNotificationsNameTheSenderByItsDisplayName(t *testing.T) {
+	t.Parallel()
+	b := setupNotify(t, "email", "push", "sms")
+	b.everything(t)
+	b.device(t, "token-one")
+	_, err := db.SetProfile(context.Background(), b.pool, b.alice, "Alice Liddell")
+	require.NoError(t, err)
+
+	msg := b.send(t, "tea?", nil)
+	require.NoError(t, b.work(t, msg, 1))
+	require.Equal(t, "New message from Alice Liddell", b.push.Requests()[0].Title)
+	require.Equal(t, "New message from Alice Liddell: tea?", b.sms.Requests()[0].Body)
+	require.Contains(t, string(b.smtp.Mails()[0].Data), "New message from Alice Liddell")
+
+	// A sender without a name is shown by its id.
+	deleted, err := db.DeleteProfile(context.Background(), b.pool, b.alice)
+	require.NoError(t, err)
+	require.True(t, deleted)
+	msg = b.send(t, "still there?", nil)
+	require.NoError(t, b.work(t, msg, 1))
+	require.Equal(t, "New message from "+b.alice.String(), b.push.Requests()[1].Title)
+}
+
 func TestEncryptedMessagePreviewNeverReachesAProvider(t *testing.T) {
 	t.Parallel()
 	b := setupNotify(t, "email", "push", "sms")

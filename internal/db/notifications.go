@@ -76,6 +76,8 @@ type NotificationClaims struct {
 	// call, or as an earlier attempt left it (its Status tells whether it
 	// already finished).
 	Claims map[string]Claim
+	// SenderName is the sender's display name; empty when none is set.
+	SenderName string
 }
 
 // ClaimMessageNotifications reads message and the notification
@@ -107,7 +109,8 @@ func ClaimMessageNotifications(ctx context.Context, q Querier, message, user uui
 		return NotificationClaims{}, fmt.Errorf("claiming notifications: message %s: %w", message, ErrNotFound)
 	}
 	r := rows[0]
-	out := NotificationClaims{Message: messageFromRow(r.Message), Preferences: d, Claims: make(map[string]Claim, len(rows))}
+	out := NotificationClaims{Message: messageFromRow(r.Message), Preferences: d, Claims: make(map[string]Claim, len(rows)),
+		SenderName: deref(r.SenderName)}
 	if r.PushEnabled != nil { // the user has stored preferences
 		out.Preferences = Preferences{Push: *r.PushEnabled, InApp: deref(r.InAppEnabled), Email: deref(r.EmailEnabled),
 			SMS: deref(r.SmsEnabled), EmailAddress: r.Email, Phone: r.Phone, NotifyWhenOnline: deref(r.NotifyWhenOnline)}

@@ -34,8 +34,8 @@ var builtin embed.FS
 
 // Vars are the variables a template sees.
 type Vars struct {
-	// SenderName is the sender's display name (the sender id while users
-	// have no names).
+	// SenderName is the sender's display name (PUT /v1/me/profile), or
+	// the sender id when the sender set none.
 	SenderName string
 	SenderID   string
 	// Preview is the start of the message, or a fixed sentence for an

@@ -70,7 +70,8 @@ WHERE id = @id AND token = @token AND active;
 -- left it. One row per wanted channel, or one row with an empty
 -- wanted_channel when there is none; no row when the message does not
 -- exist. A claim another transaction is creating at this moment has an
--- empty claim_status.
+-- empty claim_status. sender_name is the sender's display name (NULL when
+-- the sender set none).
 WITH pref AS (
     SELECT push_enabled, in_app_enabled, email_enabled, sms_enabled
     FROM notification_preferences WHERE user_id = @user_id::uuid
@@ -102,9 +103,11 @@ SELECT sqlc.embed(m),
        p.push_enabled, p.in_app_enabled, p.email_enabled, p.sms_enabled, p.email, p.phone, p.notify_when_online,
        coalesce(w.channel, '')::text AS wanted_channel,
        coalesce(c.id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS claim_id,
-       coalesce(c.status, '')::text AS claim_status
+       coalesce(c.status, '')::text AS claim_status,
+       sp.display_name AS sender_name
 FROM messages m
 LEFT JOIN notification_preferences p ON p.user_id = @user_id::uuid
+LEFT JOIN user_profiles sp ON sp.user_id = m.sender_id
 LEFT JOIN wanted w ON true
 LEFT JOIN claims c ON c.channel = w.channel
 WHERE m.id = @message_id::uuid

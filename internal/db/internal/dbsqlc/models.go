@@ -708,3 +708,9 @@ type SearchBacklog struct {
 	MessageID uuid.UUID
 	QueuedAt  time.Time
 }
+
+type UserProfile struct {
+	UserID      uuid.UUID
+	DisplayName string
+	UpdatedAt   time.Time
+}

@@ -76,9 +76,11 @@ SELECT m.id, m.conversation_id, m.sender_id, m.recipient_id, m.seq, m.priority, 
        p.push_enabled, p.in_app_enabled, p.email_enabled, p.sms_enabled, p.email, p.phone, p.notify_when_online,
        coalesce(w.channel, '')::text AS wanted_channel,
        coalesce(c.id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS claim_id,
-       coalesce(c.status, '')::text AS claim_status
+       coalesce(c.status, '')::text AS claim_status,
+       sp.display_name AS sender_name
 FROM messages m
 LEFT JOIN notification_preferences p ON p.user_id = $1::uuid
+LEFT JOIN user_profiles sp ON sp.user_id = m.sender_id
 LEFT JOIN wanted w ON true
 LEFT JOIN claims c ON c.channel = w.channel
 WHERE m.id = $2::uuid
@@ -110,6 +112,7 @@ type ClaimMessageNotificationsRow struct {
 	WantedChannel    string
 	ClaimID          uuid.UUID
 	ClaimStatus      string
+	SenderName       *string
 }
 
 // send-notification's first statement: the message, its recipient's
@@ -121,7 +124,8 @@ type ClaimMessageNotificationsRow struct {
 // left it. One row per wanted channel, or one row with an empty
 // wanted_channel when there is none; no row when the message does not
 // exist. A claim another transaction is creating at this moment has an
-// empty claim_status.
+// empty claim_status. sender_name is the sender's display name (NULL when
+// the sender set none).
 func (q *Queries) ClaimMessageNotifications(ctx context.Context, arg ClaimMessageNotificationsParams) ([]ClaimMessageNotificationsRow, error) {
 	rows, err := q.db.Query(ctx, ClaimMessageNotifications,
 		arg.UserID,
@@ -171,6 +175,7 @@ func (q *Queries) ClaimMessageNotifications(ctx context.Context, arg ClaimMessag
 			&i.WantedChannel,
 			&i.ClaimID,
 			&i.ClaimStatus,
+			&i.SenderName,
 		); err != nil {
 			return nil, err
 		}
