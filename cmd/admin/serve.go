@@ -16,6 +16,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/adminapi"
 	"github.com/msgrunner/msgrunner/internal/config"
 	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/internal/tracing"
 	"github.com/msgrunner/msgrunner/jobs"
 )
 
@@ -25,6 +26,8 @@ type serveSettings struct {
 	MaxConns    int
 	Logger      *slog.Logger
 	API         adminapi.Config
+	// Tracing is nil when tracing is off.
+	Tracing *tracing.Config
 }
 
 func loadServeSettings(getenv func(string) string, logOut io.Writer) (serveSettings, error) {
@@ -57,6 +60,7 @@ func loadServeSettings(getenv func(string) string, logOut io.Writer) (serveSetti
 	if s.API.OperatorToken == "" && s.API.ViewerToken == "" && !s.API.InsecureDev {
 		r.Fail("ADMIN_TOKEN", "is required (or ADMIN_VIEWER_TOKEN, or ADMIN_INSECURE_DEV=1 for development)")
 	}
+	s.Tracing = r.Tracing("msgrunner-admin")
 	if err := r.Err(); err != nil {
 		return serveSettings{}, fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -78,7 +82,15 @@ func runServe(ctx context.Context, getenv func(string) string, ready func(addr s
 		return err
 	}
 	defer pool.Close()
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: s.Logger})
+	tp, stopTracing, err := tracing.Start(ctx, s.Tracing, s.Logger, "admin requests")
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	if tp != nil {
+		s.API.Tracer = tp
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: s.Logger, Middleware: tracing.RiverMiddleware(s.API.Tracer)})
 	if err != nil {
 		return fmt.Errorf("creating River client: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/gateway"
 	"github.com/msgrunner/msgrunner/internal/httpserve"
 	"github.com/msgrunner/msgrunner/internal/ratelimit"
+	"github.com/msgrunner/msgrunner/internal/tracing"
 )
 
 type settings struct {
@@ -33,6 +34,8 @@ type settings struct {
 	Gateway   gateway.Config
 	// RateLimit is the per-user limit; PerSecond 0 disables it.
 	RateLimit ratelimit.Config
+	// Tracing is nil when tracing is off.
+	Tracing *tracing.Config
 }
 
 // Default per-user rate limit (the burst defaults to twice it): far above
@@ -103,6 +106,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	if store := r.Attachments(); store != nil {
 		s.Gateway.Attachments = store
 	}
+	s.Tracing = r.Tracing("msgrunner-gateway")
 	if err := r.Err(); err != nil {
 		return settings{}, fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -144,6 +148,14 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	hub := fanout.NewHub(rdb, fanout.HubConfig{Keys: keys, Logger: logger})
 	defer hub.Close()
 
+	tp, stopTracing, err := tracing.Start(ctx, s.Tracing, logger, "API requests")
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	if tp != nil {
+		s.Gateway.Tracer = tp
+	}
 	s.Gateway.Registry = prometheus.NewRegistry()
 	s.Gateway.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gw, err := gateway.New(pool, fanout.New(rdb, fanout.Config{Keys: keys}), hub, s.Gateway)

@@ -155,10 +155,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		Hours:                r.Int("JOB_HISTORY_HOURS", jobs.DefaultHistoryHours, 1, 168),
 		ArchiveRetentionDays: r.Int("FAILED_JOBS_RETENTION_DAYS", jobs.DefaultArchiveRetentionDays, 1, jobs.MaxRetentionDays),
 	}
-	if endpoint, ok := r.Lookup("OTEL_EXPORTER_OTLP_ENDPOINT"); ok {
-		ratio := r.Int("OTEL_TRACES_SAMPLE_PERCENT", 100, 1, 100)
-		s.Tracing = &tracing.Config{Endpoint: endpoint, ServiceName: r.String("OTEL_SERVICE_NAME", "msgrunner-runner"), SampleRatio: float64(ratio) / 100}
-	}
+	s.Tracing = r.Tracing("msgrunner-runner")
 	if err := r.Err(); err != nil {
 		return settings{}, fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -229,18 +226,13 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	for _, a := range s.Cleanup {
 		s.Runner.PeriodicJobs = append(s.Runner.PeriodicJobs, cleanupJob(s.CleanupSchedule, a))
 	}
-	if s.Tracing != nil {
-		tp, err := tracing.NewProvider(ctx, *s.Tracing)
-		if err != nil {
-			return fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
-		}
-		defer func() {
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			_ = tp.Shutdown(ctx) // flush what is buffered
-		}()
+	tp, stopTracing, err := tracing.Start(ctx, s.Tracing, logger, "job work")
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	if tp != nil {
 		s.Runner.Tracer = tp
-		logger.Info("tracing job work", slog.String("endpoint", s.Tracing.Endpoint))
 	}
 	s.Runner.Registry = prometheus.NewRegistry()
 	s.Runner.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -18,9 +18,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/riverqueue/river"
+	"go.opentelemetry.io/otel/trace"
 	"riverqueue.com/riverui"
 
 	"github.com/msgrunner/msgrunner/internal/httpserve"
+	"github.com/msgrunner/msgrunner/internal/tracing"
 )
 
 // Thresholds decide a queue's health status.
@@ -65,6 +67,12 @@ type Config struct {
 	// Registry receives the queue metrics, served on /metrics; a new
 	// registry when nil (never the global one).
 	Registry *prometheus.Registry
+	// Tracer, when set, traces each request but /healthz and /metrics
+	// (tracing.Echo: method, route and status only). Off when nil. Give
+	// the River client tracing.RiverMiddleware of the same provider to
+	// trace the jobs the API inserts (encrypt, export) through to their
+	// work.
+	Tracer trace.TracerProvider
 }
 
 // Server is the admin HTTP server.
@@ -134,6 +142,7 @@ func (s *Server) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.httpErrorHandler
+	e.Use(tracing.Echo(s.cfg.Tracer, func(path string) bool { return path == "/healthz" || path == "/metrics" }))
 	e.Use(s.authenticate)
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	ui := echo.WrapHandler(s.ui)

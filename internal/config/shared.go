@@ -5,6 +5,7 @@ import (
 
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/keyring"
+	"github.com/msgrunner/msgrunner/internal/tracing"
 	"github.com/msgrunner/msgrunner/outbox"
 )
 
@@ -38,4 +39,16 @@ func (r *Reader) Sealer() *keyring.Sealer {
 		return keyring.NewSealer(ring)
 	}
 	return nil
+}
+
+// Tracing reads OTEL_EXPORTER_OTLP_ENDPOINT (tracing is off, nil, when it
+// is unset), OTEL_SERVICE_NAME (service by default) and
+// OTEL_TRACES_SAMPLE_PERCENT (1–100, default 100).
+func (r *Reader) Tracing(service string) *tracing.Config {
+	endpoint, ok := r.Lookup("OTEL_EXPORTER_OTLP_ENDPOINT")
+	if !ok {
+		return nil
+	}
+	ratio := r.Int("OTEL_TRACES_SAMPLE_PERCENT", 100, 1, 100)
+	return &tracing.Config{Endpoint: endpoint, ServiceName: r.String("OTEL_SERVICE_NAME", service), SampleRatio: float64(ratio) / 100}
 }

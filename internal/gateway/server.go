@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/msgrunner/msgrunner/internal/attachments"
 	"github.com/msgrunner/msgrunner/internal/auth"
@@ -29,6 +30,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/httpserve"
 	"github.com/msgrunner/msgrunner/internal/keyring"
 	"github.com/msgrunner/msgrunner/internal/ratelimit"
+	"github.com/msgrunner/msgrunner/internal/tracing"
 	"github.com/msgrunner/msgrunner/outbox"
 )
 
@@ -96,6 +98,11 @@ type Config struct {
 	// work; nil means no limit. When it cannot answer (Redis down) requests
 	// go ahead: see rateLimit.
 	RateLimiter *ratelimit.Limiter
+	// Tracer, when set, traces each API request (tracing.Echo: method,
+	// route and status only) and the job inserts it makes, whose trace
+	// context travels in the jobs' metadata to the runner's work spans.
+	// Health checks, /metrics and websockets are not traced. Off when nil.
+	Tracer trace.TracerProvider
 }
 
 // Server is one gateway node.
@@ -151,7 +158,7 @@ func New(pool *pgxpool.Pool, fo *fanout.Fanout, hub *fanout.Hub, cfg Config) (*S
 		cfg.AttachmentTypes = DefaultAttachmentTypes
 	}
 
-	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: cfg.Logger})
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: cfg.Logger, Middleware: tracing.RiverMiddleware(cfg.Tracer)})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: creating River client: %w", err)
 	}
@@ -179,6 +186,13 @@ func (s *Server) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.httpErrorHandler
+	e.Use(tracing.Echo(s.cfg.Tracer, func(path string) bool {
+		switch path {
+		case "/healthz", "/readyz", "/metrics", "/v1/ws":
+			return true
+		}
+		return false
+	}))
 	e.GET("/", s.demoPage)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)

@@ -23,12 +23,11 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
-	"github.com/riverqueue/rivercontrib/otelriver"
-	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/httpserve"
+	"github.com/msgrunner/msgrunner/internal/tracing"
 	"github.com/msgrunner/msgrunner/jobs"
 )
 
@@ -105,7 +104,8 @@ type Config struct {
 	// /metrics; a new registry when nil (never the global one).
 	Registry *prometheus.Registry
 	// Tracer, when set, traces every job's work (River's otelriver
-	// middleware). Off when nil.
+	// middleware), linking each work span to the span that inserted the
+	// job when its metadata carries one. Off when nil.
 	Tracer trace.TracerProvider
 	// PeriodicJobs are scheduled by whichever runner is River's leader, so
 	// several runners do not multiply them.
@@ -191,13 +191,9 @@ func New(pool *pgxpool.Pool, cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runner: registering metrics: %w", err)
 	}
-	middleware := []rivertype.Middleware{metrics}
-	if cfg.Tracer != nil {
-		middleware = append(middleware, otelriver.NewMiddleware(&otelriver.MiddlewareConfig{
-			TracerProvider: cfg.Tracer,
-			MeterProvider:  noop.NewMeterProvider(), // metrics go to Prometheus
-		}))
-	}
+	// With a tracer, each job's work is a span, linked to the traced
+	// request (the gateway's, the admin server's) that inserted the job.
+	middleware := append([]rivertype.Middleware{metrics}, tracing.RiverMiddleware(cfg.Tracer)...)
 	queues := make(map[string]river.QueueConfig, len(cfg.Queues))
 	for _, q := range cfg.Queues {
 		qc := river.QueueConfig{MaxWorkers: q.Workers, FetchCooldown: q.FetchCooldown}

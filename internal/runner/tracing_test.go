@@ -4,11 +4,16 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/msgrunner/msgrunner/internal/runner"
 	"github.com/msgrunner/msgrunner/internal/tracing"
@@ -41,4 +46,42 @@ func TestJobWorkIsTracedWhenTracingIsOn(t *testing.T) {
 
 	_, err = tracing.NewProvider(context.Background(), tracing.Config{Endpoint: "collector:4318", ServiceName: "x"})
 	require.ErrorContains(t, err, "http(s) URL")
+}
+
+// TestWorkSpansLinkToTheRequestThatInsertedTheJob inserts jobs inside a
+// span, through a client with the inserting side's middleware (as the
+// gateway and the admin server do), and checks that the runner's work
+// spans link back to that span.
+func TestWorkSpansLinkToTheRequestThatInsertedTheJob(t *testing.T) {
+	t.Parallel()
+	spans := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
+	b := setup(t)
+	r := b.newRunner(t, &testWorker{pool: b.pool}, func(c *runner.Config) { c.Tracer = tp })
+
+	inserter, err := river.NewClient(riverpgxv5.New(b.pool), &river.Config{Middleware: tracing.RiverMiddleware(tp)})
+	require.NoError(t, err)
+	ctx, request := tp.Tracer("test").Start(context.Background(), "POST /v1/messages")
+	_, err = inserter.InsertMany(ctx, []river.InsertManyParams{{Args: testArgs{N: 1}}, {Args: testArgs{N: 2}}})
+	require.NoError(t, err)
+	request.End()
+
+	require.NoError(t, r.Start(context.Background()))
+	b.requireAllWorkedOnce(t, 2)
+	require.NoError(t, r.Shutdown(context.Background()))
+
+	var work []tracetest.SpanStub
+	for _, s := range spans.GetSpans() {
+		if strings.HasPrefix(s.Name, "river.work") {
+			work = append(work, s)
+		}
+	}
+	require.Len(t, work, 2)
+	for _, w := range work {
+		var linked bool
+		for _, l := range w.Links {
+			linked = linked || l.SpanContext.TraceID() == request.SpanContext().TraceID()
+		}
+		require.True(t, linked, "work span %s links to the inserting request's trace", w.Name)
+	}
 }

@@ -1,13 +1,18 @@
-// Package tracing builds the OpenTelemetry tracer provider the runner uses
-// when tracing is turned on (it is off by default): spans of job work,
-// through River's otelriver middleware, exported over OTLP/HTTP.
+// Package tracing builds the OpenTelemetry tracer provider the runner,
+// the gateway and the admin server use when tracing is turned on (it is
+// off by default), exported over OTLP/HTTP, and the HTTP middleware that
+// makes each API request a span. Job work and job inserts are traced by
+// River's otelriver middleware, which carries the trace from the request
+// that inserted a job to the job's work.
 package tracing
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -51,4 +56,24 @@ func NewProvider(ctx context.Context, cfg Config) (*sdktrace.TracerProvider, err
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SampleRatio))),
 		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", cfg.ServiceName))),
 	), nil
+}
+
+// Start returns the provider of cfg and a function that flushes and stops
+// it (within 5 s), or a nil provider and a no-op when cfg is nil (tracing
+// off). Errors name OTEL_EXPORTER_OTLP_ENDPOINT, the variable cfg comes
+// from.
+func Start(ctx context.Context, cfg *Config, logger *slog.Logger, what string) (*sdktrace.TracerProvider, func(), error) {
+	if cfg == nil {
+		return nil, func() {}, nil
+	}
+	tp, err := NewProvider(ctx, *cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
+	}
+	logger.Info("tracing "+what, slog.String("endpoint", cfg.Endpoint), slog.String("service", cfg.ServiceName))
+	return tp, func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tp.Shutdown(ctx) // flush what is buffered
+	}, nil
 }

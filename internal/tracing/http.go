@@ -1,0 +1,80 @@
+package tracing
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/riverqueue/rivercontrib/otelriver"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// scope names the instrumentation in spans.
+const scope = "github.com/msgrunner/msgrunner/internal/tracing"
+
+// Echo returns middleware that traces each request as a server span named
+// by its method and route ("POST /v1/messages"), continuing the caller's
+// trace when the request carries W3C trace context (traceparent). Spans
+// carry the method, the route, the status code and the error class, and
+// nothing else from the request: not the path's ids, not the query (search
+// text, tokens), not headers, not bodies. Requests whose path skip
+// reports (health checks, websockets, which would make a span the length
+// of the connection) are not traced. A nil provider returns middleware
+// that only passes requests on.
+func Echo(tp trace.TracerProvider, skip func(path string) bool) echo.MiddlewareFunc {
+	if tp == nil {
+		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+	}
+	tracer := tp.Tracer(scope)
+	prop := propagation.TraceContext{}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			if skip != nil && skip(req.URL.Path) {
+				return next(c)
+			}
+			route := c.Path() // the pattern, such as /v1/messages/:id
+			if route == "" {
+				route = "unmatched"
+			}
+			ctx := prop.Extract(req.Context(), propagation.HeaderCarrier(req.Header))
+			ctx, span := tracer.Start(ctx, req.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer),
+				trace.WithAttributes(attribute.String("http.request.method", req.Method), attribute.String("http.route", route)))
+			defer span.End()
+			c.SetRequest(req.WithContext(ctx))
+			if err := next(c); err != nil {
+				// Answer the error inside the span, so the span has the
+				// status the client gets (the server's error handler
+				// writes it, once).
+				c.Error(err)
+			}
+			status := c.Response().Status
+			span.SetAttributes(attribute.Int("http.response.status_code", status))
+			if status >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(status))
+				span.SetAttributes(attribute.String("error.type", strconv.Itoa(status)))
+			}
+			return nil
+		}
+	}
+}
+
+// RiverMiddleware returns the River middleware of a client that inserts
+// jobs inside traced requests: each insert is a span, and the inserted
+// jobs carry its trace context in their metadata, so the runner's work
+// spans link back to the request. Nil (no middleware) when tp is nil.
+func RiverMiddleware(tp trace.TracerProvider) []rivertype.Middleware {
+	if tp == nil {
+		return nil
+	}
+	return []rivertype.Middleware{otelriver.NewMiddleware(&otelriver.MiddlewareConfig{
+		TracerProvider:         tp,
+		MeterProvider:          noop.NewMeterProvider(), // metrics go to Prometheus
+		EnableTracePropagation: true,
+	})}
+}
