@@ -38,6 +38,9 @@ func (o *Outbox) SendManyTx(ctx context.Context, tx pgx.Tx, ms []Message) ([]*Re
 		if v.row.Content == nil {
 			return nil, validation.Errorf(fmt.Sprintf("messages[%d].ciphertext", i), "bulk sends take plaintext messages only")
 		}
+		if len(v.attachmentIDs) > 0 {
+			return nil, validation.Errorf(fmt.Sprintf("messages[%d].attachment_ids", i), "bulk sends take no attachments")
+		}
 		rows[i], vs[i] = v.row, v
 	}
 	ins, err := db.InsertMessages(ctx, tx, rows)

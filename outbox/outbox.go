@@ -101,7 +101,17 @@ type Message struct {
 	// (DELIVERY_BACKSTOP_DELAY) after it was written, whatever became of
 	// the caller.
 	CallerPublishes bool
+	// AttachmentIDs are attachments the sender uploaded, to carry with the
+	// message: at most MaxAttachments, distinct, each the sender's, not
+	// sent with another message and not expired (else a validation error
+	// on attachment_ids, and nothing is written). The message stores them
+	// as {id, content_type, size} (Result.Attachments, its frames), and
+	// from then on its recipient may read them too.
+	AttachmentIDs []uuid.UUID
 }
+
+// MaxAttachments is the most attachments one message carries.
+const MaxAttachments = 10
 
 // DefaultDeliveryBackstop is how long a message may stay pending before
 // the runner's deliver-pending sweep publishes it: long enough that a
@@ -115,6 +125,9 @@ type Result struct {
 	Seq            int64
 	Status         string
 	CreatedAt      time.Time
+	// Attachments is the JSON array of the message's attachments as stored
+	// ({id, content_type, size} each); nil when it has none.
+	Attachments []byte
 	// Jobs lists the inserted jobs' kinds and ids, in insertion order.
 	Jobs []Job
 }
@@ -130,6 +143,7 @@ type validated struct {
 	row             db.NewMessage
 	priority        jobs.Priority
 	callerPublishes bool
+	attachmentIDs   []uuid.UUID
 }
 
 // followUps appends to params the jobs the stored message id needs: its
@@ -160,6 +174,21 @@ func (o *Outbox) validate(m Message) (validated, error) {
 	}
 
 	v.callerPublishes = m.CallerPublishes
+
+	if len(m.AttachmentIDs) > MaxAttachments {
+		return v, validation.Errorf("attachment_ids", "has %d attachments, over the limit of %d", len(m.AttachmentIDs), MaxAttachments)
+	}
+	seen := make(map[uuid.UUID]bool, len(m.AttachmentIDs))
+	for _, id := range m.AttachmentIDs {
+		switch {
+		case id == uuid.Nil:
+			return v, validation.Errorf("attachment_ids", "must be attachment ids")
+		case seen[id]:
+			return v, validation.Errorf("attachment_ids", "lists %s twice", id)
+		}
+		seen[id] = true
+	}
+	v.attachmentIDs = m.AttachmentIDs
 
 	v.priority = jobs.PriorityNormal
 	if m.Priority != "" {
@@ -225,7 +254,7 @@ func (o *Outbox) SendTx(ctx context.Context, tx pgx.Tx, m Message) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	ins, err := o.insertMessage(ctx, tx, v)
+	ins, err := o.insertMessage(ctx, tx, &v)
 	if err != nil {
 		return nil, err
 	}
@@ -233,8 +262,34 @@ func (o *Outbox) SendTx(ctx context.Context, tx pgx.Tx, m Message) (*Result, err
 }
 
 // insertMessage stores the message in tx, holding its sealing key's
-// generation first when it is encrypted.
-func (o *Outbox) insertMessage(ctx context.Context, tx pgx.Tx, v validated) (db.InsertedMessage, error) {
+// generation first when it is encrypted, and takes its attachments.
+func (o *Outbox) insertMessage(ctx context.Context, tx pgx.Tx, v *validated) (db.InsertedMessage, error) {
+	if len(v.attachmentIDs) > 0 {
+		refs, unavailable, err := db.LockAttachments(ctx, tx, v.row.SenderID, v.row.ID, v.attachmentIDs)
+		if err != nil {
+			return db.InsertedMessage{}, fmt.Errorf("outbox: %w", err)
+		}
+		if len(unavailable) > 0 {
+			return db.InsertedMessage{}, validation.Errorf("attachment_ids",
+				"%s is not an attachment of the sender's that is unsent and unexpired", unavailable[0])
+		}
+		v.row.Attachments = refs
+	}
+	ins, err := o.insertRow(ctx, tx, *v)
+	if err != nil {
+		return db.InsertedMessage{}, err
+	}
+	if len(v.attachmentIDs) > 0 {
+		if err := db.LinkAttachments(ctx, tx, ins.ID, v.attachmentIDs); err != nil {
+			return db.InsertedMessage{}, fmt.Errorf("outbox: %w", err)
+		}
+	}
+	return ins, nil
+}
+
+// insertRow writes the message row, holding its sealing key's generation
+// first when it is encrypted.
+func (o *Outbox) insertRow(ctx context.Context, tx pgx.Tx, v validated) (db.InsertedMessage, error) {
 	if v.row.KeyID != nil {
 		// Hold the sealing key's generation until commit, so a
 		// re-encryption cannot retire it under this message (it waits,
@@ -270,6 +325,7 @@ func (o *Outbox) insertJobs(ctx context.Context, tx pgx.Tx, v validated, ins db.
 		Seq:            ins.Seq,
 		Status:         string(ins.Status),
 		CreatedAt:      ins.CreatedAt,
+		Attachments:    v.row.Attachments,
 		Jobs:           make([]Job, 0, len(inserted)),
 	}
 	for _, r := range inserted {
@@ -346,7 +402,7 @@ func (o *Outbox) Send(ctx context.Context, b Beginner, m Message) (*Result, erro
 	if err != nil {
 		return nil, err
 	}
-	tx, ins, err := o.begin(ctx, b, v)
+	tx, ins, err := o.begin(ctx, b, &v)
 	if err != nil {
 		return nil, err
 	}
@@ -365,7 +421,7 @@ func (o *Outbox) Send(ctx context.Context, b Beginner, m Message) (*Result, erro
 // plaintext message on a pool or on a connection outside any transaction
 // BEGIN travels with the insert (db.BeginInsertMessage); otherwise it is
 // b.Begin, then insertMessage. On error the transaction is already over.
-func (o *Outbox) begin(ctx context.Context, b Beginner, v validated) (pgx.Tx, db.InsertedMessage, error) {
+func (o *Outbox) begin(ctx context.Context, b Beginner, v *validated) (pgx.Tx, db.InsertedMessage, error) {
 	var q db.BatchSender
 	switch b := b.(type) {
 	case *pgxpool.Pool:
@@ -375,7 +431,7 @@ func (o *Outbox) begin(ctx context.Context, b Beginner, v validated) (pgx.Tx, db
 			q = b
 		}
 	}
-	if q != nil && v.row.KeyID == nil {
+	if q != nil && v.row.KeyID == nil && len(v.attachmentIDs) == 0 {
 		tx, ins, err := db.BeginInsertMessage(ctx, q, v.row)
 		if err != nil {
 			return nil, db.InsertedMessage{}, insertError(err)

@@ -56,6 +56,8 @@ func (o *Outbox) ScheduleTx(ctx context.Context, tx pgx.Tx, m Message, sendAt ti
 	switch {
 	case v.row.Content == nil:
 		return nil, validation.Errorf("ciphertext", "scheduled messages must be plaintext")
+	case len(v.attachmentIDs) > 0:
+		return nil, validation.Errorf("attachment_ids", "cannot be scheduled yet: send the message now, or without attachments")
 	case !sendAt.After(now):
 		return nil, validation.Errorf("send_at", "must be in the future")
 	case sendAt.Sub(now) > MaxScheduleAhead:

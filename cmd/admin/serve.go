@@ -82,14 +82,12 @@ func runServe(ctx context.Context, getenv func(string) string, ready func(addr s
 		return err
 	}
 	defer pool.Close()
-	tp, stopTracing, err := tracing.Start(ctx, s.Tracing, s.Logger, "admin requests")
+	var stopTracing func()
+	s.API.Tracer, stopTracing, err = tracing.Start(ctx, s.Tracing, s.Logger, "admin requests")
 	if err != nil {
 		return err
 	}
 	defer stopTracing()
-	if tp != nil {
-		s.API.Tracer = tp
-	}
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: s.Logger, Middleware: tracing.RiverMiddleware(s.API.Tracer)})
 	if err != nil {
 		return fmt.Errorf("creating River client: %w", err)

@@ -148,14 +148,12 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	hub := fanout.NewHub(rdb, fanout.HubConfig{Keys: keys, Logger: logger})
 	defer hub.Close()
 
-	tp, stopTracing, err := tracing.Start(ctx, s.Tracing, logger, "API requests")
+	var stopTracing func()
+	s.Gateway.Tracer, stopTracing, err = tracing.Start(ctx, s.Tracing, logger, "API requests")
 	if err != nil {
 		return err
 	}
 	defer stopTracing()
-	if tp != nil {
-		s.Gateway.Tracer = tp
-	}
 	s.Gateway.Registry = prometheus.NewRegistry()
 	s.Gateway.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gw, err := gateway.New(pool, fanout.New(rdb, fanout.Config{Keys: keys}), hub, s.Gateway)

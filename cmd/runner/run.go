@@ -226,14 +226,12 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	for _, a := range s.Cleanup {
 		s.Runner.PeriodicJobs = append(s.Runner.PeriodicJobs, cleanupJob(s.CleanupSchedule, a))
 	}
-	tp, stopTracing, err := tracing.Start(ctx, s.Tracing, logger, "job work")
+	var stopTracing func()
+	s.Runner.Tracer, stopTracing, err = tracing.Start(ctx, s.Tracing, logger, "job work")
 	if err != nil {
 		return err
 	}
 	defer stopTracing()
-	if tp != nil {
-		s.Runner.Tracer = tp
-	}
 	s.Runner.Registry = prometheus.NewRegistry()
 	s.Runner.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	rn, err := runner.New(pool, s.Runner)

@@ -81,6 +81,9 @@ type Attachment struct {
 	StorageKey  string
 	CreatedAt   time.Time
 	ExpiresAt   time.Time
+	// MessageID is the message that carries the attachment; nil until it
+	// is sent with one.
+	MessageID *uuid.UUID
 }
 
 // InsertAttachment records a stored file.
@@ -100,7 +103,8 @@ func GetAttachment(ctx context.Context, q Querier, id uuid.UUID) (Attachment, er
 	if err != nil {
 		return Attachment{}, translate("getting attachment", err)
 	}
-	return Attachment{ID: r.ID, OwnerID: r.OwnerID, ContentType: r.ContentType, SizeBytes: r.SizeBytes, StorageKey: r.StorageKey, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt}, nil
+	return Attachment{ID: r.ID, OwnerID: r.OwnerID, ContentType: r.ContentType, SizeBytes: r.SizeBytes, StorageKey: r.StorageKey,
+		CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, MessageID: r.MessageID}, nil
 }
 
 // ExpiredAttachments returns up to limit attachments expired at now.

@@ -39,6 +39,9 @@ type NewMessage struct {
 	Content        *string
 	Ciphertext     []byte
 	KeyID          *string
+	// Attachments is the JSON array of the attachments the message
+	// carries ({id, content_type, size}); nil when none.
+	Attachments []byte
 }
 
 // InsertedMessage is what InsertMessage wrote.
@@ -70,6 +73,9 @@ type Message struct {
 	FailedAt       *time.Time
 	EditedAt       *time.Time
 	DeletedAt      *time.Time
+	// Attachments is the JSON array of the message's attachments
+	// ({id, content_type, size}); nil when none.
+	Attachments []byte
 }
 
 // InsertMessage writes m with the conversation's next seq, creating the
@@ -90,11 +96,11 @@ func InsertMessage(ctx context.Context, tx pgx.Tx, m NewMessage) (InsertedMessag
 // for the conversation's row lock (see InsertMessage in messages.sql).
 func queueInsertMessage(b *pgx.Batch, m NewMessage) {
 	b.Queue(dbsqlc.AllocateSeq, m.ConversationID)
-	// The arguments in the order of dbsqlc.InsertMessageParams ($1…$8),
+	// The arguments in the order of dbsqlc.InsertMessageParams ($1…$9),
 	// which follows their first use in the statement's text; the db,
 	// outbox and gateway tests fail if it changes and this does not.
 	b.Queue(dbsqlc.InsertMessage, m.SenderID, m.RecipientID, m.ConversationID, m.ID,
-		int16(m.Priority), m.Content, m.Ciphertext, m.KeyID)
+		int16(m.Priority), m.Content, m.Ciphertext, m.KeyID, m.Attachments)
 }
 
 // readInsertMessage reads the results of queueInsertMessage's statements,
@@ -167,6 +173,7 @@ func messageFromRow(r dbsqlc.Message) Message {
 		FailedAt:       r.FailedAt,
 		EditedAt:       r.EditedAt,
 		DeletedAt:      r.DeletedAt,
+		Attachments:    r.Attachments,
 	}
 }
 

@@ -24,6 +24,9 @@ func FrameOf(m db.Message) MessageFrame {
 		fr.Deleted = true
 		return fr
 	}
+	if len(m.Attachments) > 0 {
+		fr.Attachments = m.Attachments
+	}
 	if m.Content == nil {
 		fr.Encrypted = true
 		return fr

@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,6 +22,11 @@ type MessageFrame struct {
 	SenderID       uuid.UUID `json:"sender_id"`
 	RecipientID    uuid.UUID `json:"recipient_id"`
 	Content        string    `json:"content"`
+	// Attachments are the attachments the message carries ({id,
+	// content_type, size} each; the recipient fetches them with GET
+	// /v1/attachments/:id); left out when there are none, or when the
+	// message was deleted.
+	Attachments json.RawMessage `json:"attachments,omitempty"`
 	// Encrypted marks a message stored encrypted; its content is left out.
 	Encrypted bool      `json:"encrypted,omitempty"`
 	CreatedAt time.Time `json:"created_at"`

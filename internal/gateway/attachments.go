@@ -89,8 +89,17 @@ func (s *Server) getAttachment(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.DBTimeout)
 	defer cancel()
 	a, err := db.GetAttachment(ctx, s.pool, id)
-	if errors.Is(err, db.ErrNotFound) || (err == nil && (a.OwnerID != userOf(c) || time.Now().After(a.ExpiresAt))) {
-		return newError(http.StatusNotFound, "not_found", "no attachment of yours has this id (or it expired)")
+	if err == nil && !time.Now().After(a.ExpiresAt) {
+		var allowed bool
+		allowed, err = s.mayRead(ctx, userOf(c), a)
+		if err == nil && !allowed {
+			err = db.ErrNotFound
+		}
+	} else if err == nil {
+		err = db.ErrNotFound // expired
+	}
+	if errors.Is(err, db.ErrNotFound) {
+		return newError(http.StatusNotFound, "not_found", "no attachment you may read has this id (or it expired)")
 	}
 	if err != nil {
 		return err
@@ -125,4 +134,32 @@ func (s *Server) deleteConversation(c echo.Context) error {
 		s.logger.Warn("unread counts not invalidated after a conversation delete", slog.String("error", err.Error()))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"conversation_id": id, "deleted_for_everyone": forAll})
+}
+
+// mayRead reports whether user may read attachment a: its owner may, and
+// so may the recipient of the message that carries it, while that message
+// is not deleted and is not hidden from the recipient (a conversation
+// they deleted).
+func (s *Server) mayRead(ctx context.Context, user uuid.UUID, a db.Attachment) (bool, error) {
+	if a.OwnerID == user {
+		return true, nil
+	}
+	if a.MessageID == nil {
+		return false, nil
+	}
+	m, err := db.GetMessage(ctx, s.pool, *a.MessageID)
+	if errors.Is(err, db.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if m.RecipientID != user || m.DeletedAt != nil {
+		return false, nil
+	}
+	hidden, err := db.HiddenThroughSeq(ctx, s.pool, m.ConversationID, user)
+	if errors.Is(err, db.ErrNotFound) {
+		return false, nil // no longer a participant
+	}
+	return err == nil && m.Seq > hidden, err
 }

@@ -67,6 +67,25 @@ type sendRequest struct {
 	// it now.
 	SendAt  string `json:"send_at"`
 	DelayMS *int64 `json:"delay_ms"`
+	// AttachmentIDs are uploads of the sender's to carry with the message
+	// (POST /v1/attachments), at most outbox.MaxAttachments.
+	AttachmentIDs []string `json:"attachment_ids"`
+}
+
+// attachments parses AttachmentIDs.
+func (r sendRequest) attachments() ([]uuid.UUID, error) {
+	if len(r.AttachmentIDs) > outbox.MaxAttachments {
+		return nil, validation.Errorf("attachment_ids", "has %d attachments, over the limit of %d", len(r.AttachmentIDs), outbox.MaxAttachments)
+	}
+	ids := make([]uuid.UUID, len(r.AttachmentIDs))
+	for i, v := range r.AttachmentIDs {
+		id, err := uuid.Parse(v)
+		if err != nil || id == uuid.Nil {
+			return nil, validation.Errorf("attachment_ids", "must be attachment ids (UUIDs)")
+		}
+		ids[i] = id
+	}
+	return ids, nil
 }
 
 // scheduledResponse answers a scheduled send.
@@ -155,6 +174,9 @@ func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sen
 		ConversationID: conv, SenderID: user, RecipientID: recipient,
 		Content: req.Content, Priority: req.Priority, CallerPublishes: true,
 	}
+	if msg.AttachmentIDs, err = req.attachments(); err != nil {
+		return sendResponse{}, err
+	}
 	if req.ID != "" {
 		if msg.ID, err = parseID("id", req.ID); err != nil {
 			return sendResponse{}, err
@@ -196,6 +218,7 @@ func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sen
 	stored := db.Message{
 		ID: res.ID, ConversationID: res.ConversationID, SenderID: user, RecipientID: recipient,
 		Seq: res.Seq, Status: db.MessagePending, CreatedAt: res.CreatedAt, Ciphertext: msg.Ciphertext,
+		Attachments: res.Attachments,
 	}
 	if msg.Ciphertext == nil {
 		stored.Content = &msg.Content
@@ -329,6 +352,9 @@ func (s *Server) schedule(ctx context.Context, user uuid.UUID, req sendRequest, 
 	if req.RequiresEncryption {
 		return scheduledResponse{}, &apiError{Status: http.StatusNotImplemented, Code: "encryption_unavailable", Field: "requires_encryption",
 			Message: "scheduled messages cannot be encrypted yet; send it now, or without requires_encryption"}
+	}
+	if len(req.AttachmentIDs) > 0 {
+		return scheduledResponse{}, validation.Errorf("attachment_ids", "cannot be scheduled yet: send the message now, or without attachments")
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
 	defer cancel()

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config configures tracing.
@@ -59,10 +60,10 @@ func NewProvider(ctx context.Context, cfg Config) (*sdktrace.TracerProvider, err
 }
 
 // Start returns the provider of cfg and a function that flushes and stops
-// it (within 5 s), or a nil provider and a no-op when cfg is nil (tracing
-// off). Errors name OTEL_EXPORTER_OTLP_ENDPOINT, the variable cfg comes
-// from.
-func Start(ctx context.Context, cfg *Config, logger *slog.Logger, what string) (*sdktrace.TracerProvider, func(), error) {
+// it (within 5 s), or a nil provider (a nil interface, which every
+// Tracer field here reads as tracing off) and a no-op when cfg is nil.
+// Errors name OTEL_EXPORTER_OTLP_ENDPOINT, the variable cfg comes from.
+func Start(ctx context.Context, cfg *Config, logger *slog.Logger, what string) (trace.TracerProvider, func(), error) {
 	if cfg == nil {
 		return nil, func() {}, nil
 	}

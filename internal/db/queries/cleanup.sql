@@ -95,3 +95,18 @@ RETURNING *;
 
 -- name: GetAttachment :one
 SELECT * FROM attachments WHERE id = @id;
+
+-- name: LockAttachmentsForMessage :many
+-- The attachments with these ids that @owner_id may attach to message
+-- @message_id: theirs, not attached to another message, not expired (one
+-- already attached to this very message is a retried send, which then
+-- finds the message stored). Locked until the transaction ends, so two
+-- messages cannot take the same one.
+SELECT id, content_type, size_bytes FROM attachments
+WHERE id = ANY(@ids::uuid[]) AND owner_id = @owner_id
+  AND (message_id IS NULL OR message_id = @message_id::uuid) AND expires_at > now()
+ORDER BY id
+FOR UPDATE;
+
+-- name: LinkAttachments :execrows
+UPDATE attachments SET message_id = @message_id WHERE id = ANY(@ids::uuid[]);

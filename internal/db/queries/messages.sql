@@ -28,10 +28,10 @@ WITH existing AS (
     FROM existing, unnest(ARRAY[@sender_id::uuid, @recipient_id::uuid]) AS u
     WHERE existing.total = 0
 ), inserted AS (
-    INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id)
+    INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, attachments)
     SELECT @id::uuid, @conversation_id::uuid, @sender_id::uuid, @recipient_id::uuid,
            (SELECT c.last_seq FROM conversations c WHERE c.id = @conversation_id::uuid), @priority::smallint,
-           sqlc.narg('content')::text, sqlc.narg('ciphertext')::bytea, sqlc.narg('key_id')::text
+           sqlc.narg('content')::text, sqlc.narg('ciphertext')::bytea, sqlc.narg('key_id')::text, sqlc.narg('attachments')::jsonb
     FROM existing
     WHERE (existing.total = 0 OR existing.matched = 2)
       AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = @conversation_id::uuid AND c.deleted_at IS NOT NULL)

@@ -235,6 +235,68 @@ func (q *Queries) InsertAttachment(ctx context.Context, arg InsertAttachmentPara
 	return i, err
 }
 
+const LinkAttachments = `-- name: LinkAttachments :execrows
+UPDATE attachments SET message_id = $1 WHERE id = ANY($2::uuid[])
+`
+
+type LinkAttachmentsParams struct {
+	MessageID *uuid.UUID
+	Ids       []uuid.UUID
+}
+
+func (q *Queries) LinkAttachments(ctx context.Context, arg LinkAttachmentsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, LinkAttachments, arg.MessageID, arg.Ids)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const LockAttachmentsForMessage = `-- name: LockAttachmentsForMessage :many
+SELECT id, content_type, size_bytes FROM attachments
+WHERE id = ANY($1::uuid[]) AND owner_id = $2
+  AND (message_id IS NULL OR message_id = $3::uuid) AND expires_at > now()
+ORDER BY id
+FOR UPDATE
+`
+
+type LockAttachmentsForMessageParams struct {
+	Ids       []uuid.UUID
+	OwnerID   uuid.UUID
+	MessageID uuid.UUID
+}
+
+type LockAttachmentsForMessageRow struct {
+	ID          uuid.UUID
+	ContentType string
+	SizeBytes   int64
+}
+
+// The attachments with these ids that @owner_id may attach to message
+// @message_id: theirs, not attached to another message, not expired (one
+// already attached to this very message is a retried send, which then
+// finds the message stored). Locked until the transaction ends, so two
+// messages cannot take the same one.
+func (q *Queries) LockAttachmentsForMessage(ctx context.Context, arg LockAttachmentsForMessageParams) ([]LockAttachmentsForMessageRow, error) {
+	rows, err := q.db.Query(ctx, LockAttachmentsForMessage, arg.Ids, arg.OwnerID, arg.MessageID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []LockAttachmentsForMessageRow
+	for rows.Next() {
+		var i LockAttachmentsForMessageRow
+		if err := rows.Scan(&i.ID, &i.ContentType, &i.SizeBytes); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const MarkConversationDeletedFor = `-- name: MarkConversationDeletedFor :one
 WITH mine AS (
     UPDATE conversation_participants cp SET deleted_at = coalesce(cp.deleted_at, now()),

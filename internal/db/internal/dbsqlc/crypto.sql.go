@@ -67,7 +67,7 @@ func (q *Queries) DeleteSearchEntries(ctx context.Context, ids []uuid.UUID) (int
 }
 
 const ExportMessages = `-- name: ExportMessages :many
-SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at FROM messages
+SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at, attachments FROM messages
 WHERE conversation_id = $1 AND seq > $2
 ORDER BY seq
 LIMIT $3
@@ -109,6 +109,7 @@ func (q *Queries) ExportMessages(ctx context.Context, arg ExportMessagesParams) 
 			&i.FailedAt,
 			&i.EditedAt,
 			&i.DeletedAt,
+			&i.Attachments,
 		); err != nil {
 			return nil, err
 		}

@@ -122,7 +122,7 @@ func (q *Queries) DatabaseNow(ctx context.Context) (time.Time, error) {
 }
 
 const GetMessage = `-- name: GetMessage :one
-SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at FROM messages WHERE id = $1
+SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at, attachments FROM messages WHERE id = $1
 `
 
 func (q *Queries) GetMessage(ctx context.Context, id uuid.UUID) (Message, error) {
@@ -147,6 +147,7 @@ func (q *Queries) GetMessage(ctx context.Context, id uuid.UUID) (Message, error)
 		&i.FailedAt,
 		&i.EditedAt,
 		&i.DeletedAt,
+		&i.Attachments,
 	)
 	return i, err
 }
@@ -174,7 +175,7 @@ func (q *Queries) GetMessageForRecipient(ctx context.Context, arg GetMessageForR
 }
 
 const GetMessages = `-- name: GetMessages :many
-SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at FROM messages WHERE id = ANY($1::uuid[])
+SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at, attachments FROM messages WHERE id = ANY($1::uuid[])
 `
 
 // The messages with these ids that exist, in no particular order.
@@ -206,6 +207,7 @@ func (q *Queries) GetMessages(ctx context.Context, ids []uuid.UUID) ([]Message, 
 			&i.FailedAt,
 			&i.EditedAt,
 			&i.DeletedAt,
+			&i.Attachments,
 		); err != nil {
 			return nil, err
 		}
@@ -248,10 +250,10 @@ WITH existing AS (
     FROM existing, unnest(ARRAY[$1::uuid, $2::uuid]) AS u
     WHERE existing.total = 0
 ), inserted AS (
-    INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id)
+    INSERT INTO messages (id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, attachments)
     SELECT $4::uuid, $3::uuid, $1::uuid, $2::uuid,
            (SELECT c.last_seq FROM conversations c WHERE c.id = $3::uuid), $5::smallint,
-           $6::text, $7::bytea, $8::text
+           $6::text, $7::bytea, $8::text, $9::jsonb
     FROM existing
     WHERE (existing.total = 0 OR existing.matched = 2)
       AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = $3::uuid AND c.deleted_at IS NOT NULL)
@@ -272,6 +274,7 @@ type InsertMessageParams struct {
 	Content        *string
 	Ciphertext     []byte
 	KeyID          *string
+	Attachments    []byte
 }
 
 type InsertMessageRow struct {
@@ -301,6 +304,7 @@ func (q *Queries) InsertMessage(ctx context.Context, arg InsertMessageParams) (I
 		arg.Content,
 		arg.Ciphertext,
 		arg.KeyID,
+		arg.Attachments,
 	)
 	var i InsertMessageRow
 	err := row.Scan(
@@ -395,7 +399,7 @@ func (q *Queries) InsertMessages(ctx context.Context, arg InsertMessagesParams) 
 }
 
 const ListConversationMessages = `-- name: ListConversationMessages :many
-SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at FROM messages
+SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at, attachments FROM messages
 WHERE conversation_id = $1 AND seq > $2
 ORDER BY seq
 LIMIT $3
@@ -435,6 +439,7 @@ func (q *Queries) ListConversationMessages(ctx context.Context, arg ListConversa
 			&i.FailedAt,
 			&i.EditedAt,
 			&i.DeletedAt,
+			&i.Attachments,
 		); err != nil {
 			return nil, err
 		}
@@ -473,7 +478,7 @@ func (q *Queries) ListParticipants(ctx context.Context, conversationID uuid.UUID
 }
 
 const PendingMessagesBefore = `-- name: PendingMessagesBefore :many
-SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at FROM messages
+SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at, attachments FROM messages
 WHERE status = 'pending' AND created_at < $1
   AND (created_at, id) > ($2::timestamptz, $3::uuid)
 ORDER BY created_at, id
@@ -523,6 +528,7 @@ func (q *Queries) PendingMessagesBefore(ctx context.Context, arg PendingMessages
 			&i.FailedAt,
 			&i.EditedAt,
 			&i.DeletedAt,
+			&i.Attachments,
 		); err != nil {
 			return nil, err
 		}
@@ -539,7 +545,7 @@ WITH req AS (
     SELECT unnest($5::uuid[]) AS conversation_id,
            unnest($6::bigint[])    AS after_seq
 )
-SELECT m.id, m.conversation_id, m.sender_id, m.recipient_id, m.seq, m.priority, m.content, m.ciphertext, m.key_id, m.status, m.failure_reason, m.created_at, m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.edited_at, m.deleted_at FROM conversation_participants p
+SELECT m.id, m.conversation_id, m.sender_id, m.recipient_id, m.seq, m.priority, m.content, m.ciphertext, m.key_id, m.status, m.failure_reason, m.created_at, m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.edited_at, m.deleted_at, m.attachments FROM conversation_participants p
 JOIN messages m ON m.conversation_id = p.conversation_id
 LEFT JOIN req ON req.conversation_id = p.conversation_id
 WHERE p.user_id = $1
@@ -597,6 +603,7 @@ func (q *Queries) ResumeMessages(ctx context.Context, arg ResumeMessagesParams) 
 			&i.FailedAt,
 			&i.EditedAt,
 			&i.DeletedAt,
+			&i.Attachments,
 		); err != nil {
 			return nil, err
 		}

@@ -605,6 +605,7 @@ type Message struct {
 	FailedAt       *time.Time
 	EditedAt       *time.Time
 	DeletedAt      *time.Time
+	Attachments    []byte
 }
 
 type MessageSearch struct {
