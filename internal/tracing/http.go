@@ -14,6 +14,13 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
+// knownMethods are the HTTP methods spans are named by; any other is
+// "_OTHER".
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true, http.MethodPatch: true,
+	http.MethodDelete: true, http.MethodConnect: true, http.MethodOptions: true, http.MethodTrace: true,
+}
+
 // scope names the instrumentation in spans.
 const scope = "github.com/msgrunner/msgrunner/internal/tracing"
 
@@ -42,9 +49,13 @@ func Echo(tp trace.TracerProvider, skip func(path string) bool) echo.MiddlewareF
 			if route == "" {
 				route = "unmatched"
 			}
+			method := req.Method
+			if !knownMethods[method] {
+				method = "_OTHER" // a client's invention names no span
+			}
 			ctx := prop.Extract(req.Context(), propagation.HeaderCarrier(req.Header))
-			ctx, span := tracer.Start(ctx, req.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer),
-				trace.WithAttributes(attribute.String("http.request.method", req.Method), attribute.String("http.route", route)))
+			ctx, span := tracer.Start(ctx, method+" "+route, trace.WithSpanKind(trace.SpanKindServer),
+				trace.WithAttributes(attribute.String("http.request.method", method), attribute.String("http.route", route)))
 			defer span.End()
 			c.SetRequest(req.WithContext(ctx))
 			if err := next(c); err != nil {

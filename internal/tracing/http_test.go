@@ -44,11 +44,13 @@ func TestEchoMiddlewareNamesSpansByRouteAndRecordsNoRequestData(t *testing.T) {
 		"Traceparent": {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}))
 	require.Equal(t, http.StatusInternalServerError, serve(http.MethodPost, "/fail", nil))
 	require.Equal(t, http.StatusNotFound, serve(http.MethodGet, "/no/such/path/4242", nil))
+	require.Equal(t, http.StatusMethodNotAllowed, serve("BREW", "/things/1", nil))
 	require.Equal(t, http.StatusOK, serve(http.MethodGet, "/healthz", nil))
 
 	got := spans.GetSpans()
-	require.Len(t, got, 3, "the skipped path is not traced")
-	things, fail, missing := got[0], got[1], got[2]
+	require.Len(t, got, 4, "the skipped path is not traced")
+	things, fail, missing, brew := got[0], got[1], got[2], got[3]
+	require.Equal(t, "_OTHER /things/:id", brew.Name, "an unknown method names no span")
 
 	require.Equal(t, "GET /things/:id", things.Name)
 	require.Equal(t, trace.SpanKindServer, things.SpanKind)
