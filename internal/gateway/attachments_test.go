@@ -41,14 +41,9 @@ func TestAttachmentsAndConversationDeletion(t *testing.T) {
 	require.EqualValues(t, 10, res["size"])
 	id := res["id"].(string)
 
-	resp, err := http.NewRequest(http.MethodGet, url+"/"+id, nil)
-	require.NoError(t, err)
-	resp.Header.Set("Authorization", "Bearer "+aliceTok)
-	got, err := http.DefaultClient.Do(resp)
-	require.NoError(t, err)
-	body, _ := io.ReadAll(got.Body)
-	got.Body.Close()
-	require.Equal(t, "hello file", string(body))
+	code, body := fetch(t, url+"/"+id, aliceTok)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "hello file", body)
 	code, _ = do(t, http.MethodGet, url+"/"+id, bobTok, nil)
 	require.Equal(t, http.StatusNotFound, code, "only the owner")
 
