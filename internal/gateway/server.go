@@ -101,7 +101,9 @@ type Config struct {
 	// Tracer, when set, traces each API request (tracing.Echo: method,
 	// route and status only) and the job inserts it makes, whose trace
 	// context travels in the jobs' metadata to the runner's work spans.
-	// Health checks, /metrics and websockets are not traced. Off when nil.
+	// Each websocket frame that does work is a span of its own
+	// (tracing.Frame); health checks, /metrics and the websocket
+	// connection itself are not traced. Off when nil.
 	Tracer trace.TracerProvider
 }
 

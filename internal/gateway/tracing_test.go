@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
@@ -78,6 +79,24 @@ func TestAPIRequestsAndTheirJobsAreTraced(t *testing.T) {
 	code, _ = do(t, http.MethodGet, base+"/healthz", "", nil)
 	require.Equal(t, http.StatusOK, code)
 
+	// A websocket frame that does work is a trace of its own, with the
+	// job insert inside it.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(wctx, "ws://"+srv.Addr()+"/v1/ws?token="+tok, nil)
+	require.NoError(t, err)
+	defer ws.CloseNow()
+	require.NoError(t, ws.Write(wctx, websocket.MessageText, []byte(`{"type":"send","ref":"r1","conversation_id":"`+
+		gateway.DirectConversationID(alice, bob).String()+`","recipient_id":"`+bob.String()+`","content":"more secret plans"}`)))
+	for {
+		_, raw, err := ws.Read(wctx)
+		require.NoError(t, err)
+		if strings.Contains(string(raw), `"type":"sent"`) {
+			break
+		}
+		require.NotContains(t, string(raw), `"type":"error"`)
+	}
+
 	byName := map[string]tracetest.SpanStub{}
 	for _, s := range spans.GetSpans() {
 		byName[s.Name] = s
@@ -91,18 +110,24 @@ func TestAPIRequestsAndTheirJobsAreTraced(t *testing.T) {
 	require.True(t, ok, "spans: %v", names(spans.GetSpans()))
 	require.Equal(t, traceID, post.SpanContext.TraceID().String(), "the caller's trace continues")
 	require.Contains(t, post.Attributes, attrInt("http.response.status_code", 201))
-	var insert *tracetest.SpanStub
-	for _, s := range spans.GetSpans() {
-		if strings.HasPrefix(s.Name, "river.insert") {
-			insert = &s
+	childInsert := func(parent tracetest.SpanStub) bool {
+		for _, s := range spans.GetSpans() {
+			if strings.HasPrefix(s.Name, "river.insert") && s.Parent.SpanID() == parent.SpanContext.SpanID() {
+				return true
+			}
 		}
+		return false
 	}
-	require.NotNil(t, insert, "spans: %v", names(spans.GetSpans()))
-	require.Equal(t, post.SpanContext.SpanID(), insert.Parent.SpanID(), "the insert is the request's child")
+	require.True(t, childInsert(post), "the job insert is the request's child; spans: %v", names(spans.GetSpans()))
 	require.Contains(t, byName, "GET /v1/search")
 	del := byName["DELETE /v1/messages/:id"]
 	require.Contains(t, del.Attributes, attrInt("http.response.status_code", 400), "the status the client got")
 	require.NotContains(t, byName, "GET /healthz")
+	require.NotContains(t, byName, "GET /v1/ws", "a websocket is not a span")
+	frame, ok := byName["WS send"]
+	require.True(t, ok, "spans: %v", names(spans.GetSpans()))
+	require.Contains(t, frame.Attributes, attrInt("http.response.status_code", 200))
+	require.True(t, childInsert(frame), "the frame's job insert is its child")
 
 	// The jobs carry the trace to the runner.
 	var parents []string

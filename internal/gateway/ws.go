@@ -22,6 +22,7 @@ import (
 
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/fanout"
+	"github.com/msgrunner/msgrunner/internal/tracing"
 	"github.com/msgrunner/msgrunner/jobs"
 	"github.com/msgrunner/msgrunner/validation"
 )
@@ -518,19 +519,31 @@ func parseFrame(b []byte) (clientFrame, error) {
 
 func (c *conn) handle(b []byte) {
 	f, err := parseFrame(b)
+	ctx := c.ctx
 	if err == nil && countsAgainstLimit(f.Type) {
-		if limited := c.s.checkRate(c.ctx, c.user); limited != nil {
+		// A frame that does work is a span of its own (with a tracer).
+		var end func(status int)
+		ctx, end = tracing.Frame(ctx, c.s.cfg.Tracer, f.Type)
+		defer func() {
+			status := http.StatusOK
+			if err != nil {
+				e, _ := classify(err)
+				status = e.Status
+			}
+			end(status)
+		}()
+		if limited := c.s.checkRate(ctx, c.user); limited != nil {
 			err = limited.apiError
 		}
 	}
 	if err == nil {
 		switch f.Type {
 		case "send":
-			err = c.handleSend(f)
+			err = c.handleSend(ctx, f)
 		case "ack":
-			err = c.handleAck(f)
+			err = c.handleAck(ctx, f)
 		case "resume":
-			err = c.handleResume(f)
+			err = c.handleResume(ctx, f)
 		case "ping":
 			c.send(map[string]any{"type": "pong", "ref": f.Ref})
 		}
@@ -540,18 +553,18 @@ func (c *conn) handle(b []byte) {
 	}
 }
 
-func (c *conn) handleSend(f clientFrame) error {
+func (c *conn) handleSend(ctx context.Context, f clientFrame) error {
 	if at, scheduled, err := f.Send.sendAt(time.Now()); err != nil {
 		return err
 	} else if scheduled {
-		res, err := c.s.schedule(c.ctx, c.user, f.Send, at)
+		res, err := c.s.schedule(ctx, c.user, f.Send, at)
 		if err != nil {
 			return err
 		}
 		c.send(map[string]any{"type": "scheduled", "id": res.ID, "conversation_id": res.ConversationID, "send_at": res.SendAt, "ref": f.Ref})
 		return nil
 	}
-	res, err := c.s.send(c.ctx, c.user, f.Send)
+	res, err := c.s.send(ctx, c.user, f.Send)
 	if err != nil {
 		return err
 	}
@@ -559,8 +572,8 @@ func (c *conn) handleSend(f clientFrame) error {
 	return nil
 }
 
-func (c *conn) handleAck(f clientFrame) error {
-	ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.DBTimeout)
+func (c *conn) handleAck(ctx context.Context, f clientFrame) error {
+	ctx, cancel := context.WithTimeout(ctx, c.s.cfg.DBTimeout)
 	defer cancel()
 	if _, err := db.RecipientOf(ctx, c.s.pool, f.MessageID, c.user); err != nil {
 		if errors.Is(err, db.ErrNotFound) {
@@ -574,13 +587,13 @@ func (c *conn) handleAck(f clientFrame) error {
 	return err
 }
 
-func (c *conn) handleResume(f clientFrame) error {
+func (c *conn) handleResume(ctx context.Context, f clientFrame) error {
 	var cursor db.ResumeCursor
 	total := 0
 	op := c.s.opener()
 	for {
-		ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.DBTimeout)
-		msgs, err := db.ResumeMessages(ctx, c.s.pool, c.user, f.After, cursor, resumePageSize)
+		pageCtx, cancel := context.WithTimeout(ctx, c.s.cfg.DBTimeout)
+		msgs, err := db.ResumeMessages(pageCtx, c.s.pool, c.user, f.After, cursor, resumePageSize)
 		cancel()
 		if err != nil {
 			return err
@@ -588,7 +601,7 @@ func (c *conn) handleResume(f clientFrame) error {
 		for _, m := range msgs {
 			fr := fanout.FrameOf(m)
 			fr.Status = string(m.Status)
-			c.s.reveal(c.ctx, op, &fr, &m)
+			c.s.reveal(ctx, op, &fr, &m)
 			c.send(fr)
 		}
 		total += len(msgs)
