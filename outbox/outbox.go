@@ -287,22 +287,33 @@ func (o *Outbox) insertMessage(ctx context.Context, tx pgx.Tx, v *validated) (db
 	return ins, nil
 }
 
+// holdKeyGeneration holds a sealed message's key generation until tx
+// commits, so a re-encryption cannot retire it under the message (it
+// waits, then finds the message and moves it too); ErrKeyRetired when it
+// is gone already. A plaintext message holds nothing.
+func holdKeyGeneration(ctx context.Context, tx pgx.Tx, v validated) error {
+	if v.row.KeyID == nil {
+		return nil
+	}
+	gen, ok := keyring.LabelGeneration(*v.row.KeyID)
+	if !ok {
+		return nil
+	}
+	err := db.LockConversationKeyGeneration(ctx, tx, v.row.ConversationID, gen)
+	if errors.Is(err, db.ErrNotFound) {
+		return ErrKeyRetired
+	}
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	return nil
+}
+
 // insertRow writes the message row, holding its sealing key's generation
 // first when it is encrypted.
 func (o *Outbox) insertRow(ctx context.Context, tx pgx.Tx, v validated) (db.InsertedMessage, error) {
-	if v.row.KeyID != nil {
-		// Hold the sealing key's generation until commit, so a
-		// re-encryption cannot retire it under this message (it waits,
-		// then finds the message and moves it too).
-		if gen, ok := keyring.LabelGeneration(*v.row.KeyID); ok {
-			err := db.LockConversationKeyGeneration(ctx, tx, v.row.ConversationID, gen)
-			if errors.Is(err, db.ErrNotFound) {
-				return db.InsertedMessage{}, ErrKeyRetired
-			}
-			if err != nil {
-				return db.InsertedMessage{}, fmt.Errorf("outbox: %w", err)
-			}
-		}
+	if err := holdKeyGeneration(ctx, tx, v); err != nil {
+		return db.InsertedMessage{}, err
 	}
 	ins, err := db.InsertMessage(ctx, tx, v.row)
 	if err != nil {

@@ -24,27 +24,42 @@ type Scheduled struct {
 	ID             uuid.UUID
 	ConversationID uuid.UUID
 	RecipientID    uuid.UUID
-	Content        string
-	Priority       string
-	SendAt         time.Time
+	// Content is a plaintext message's text; a sealed one has Ciphertext
+	// and KeyID instead (opened as a message with this ID would be).
+	Content    string
+	Ciphertext []byte
+	KeyID      string
+	Priority   string
+	SendAt     time.Time
 	// Status is pending, released, cancelled or failed.
 	Status    string
 	CreatedAt time.Time
 }
 
 func scheduledOf(s db.Scheduled) Scheduled {
-	return Scheduled{
-		ID: s.ID, ConversationID: s.ConversationID, RecipientID: s.RecipientID, Content: s.Content,
+	out := Scheduled{
+		ID: s.ID, ConversationID: s.ConversationID, RecipientID: s.RecipientID, Ciphertext: s.Ciphertext,
 		Priority: jobs.Priority(s.Priority).String(), SendAt: s.SendAt, Status: s.Status, CreatedAt: s.CreatedAt,
 	}
+	if s.Content != nil {
+		out.Content = *s.Content
+	}
+	if s.KeyID != nil {
+		out.KeyID = *s.KeyID
+	}
+	return out
 }
 
 // ScheduleTx holds m until sendAt, inside the caller's transaction: it
 // stores the held message and a release-scheduled-message job that River
 // runs when it is due (River promotes scheduled jobs every 5s, so release
 // can be up to ~5s late). Until then the message has no seq and is in
-// neither history nor resume. Only plaintext messages can be scheduled.
-// Errors are as for SendTx (an id already used by a stored message is
+// neither history nor resume. A message sealed before it reached the
+// outbox (Ciphertext and KeyID, sealed for its ID) is held sealed, and
+// holds its key generation until commit as a send does (ErrKeyRetired
+// when a re-encryption retired it: seal again); re-encryption moves held
+// messages to new generations with the conversation's others. Messages
+// with attachments cannot be scheduled. Errors are as for SendTx (an id already used by a stored message is
 // db.ErrConflict); additionally send_at must be in the future and
 // at most MaxScheduleAhead away.
 func (o *Outbox) ScheduleTx(ctx context.Context, tx pgx.Tx, m Message, sendAt time.Time) (*Scheduled, error) {
@@ -54,8 +69,6 @@ func (o *Outbox) ScheduleTx(ctx context.Context, tx pgx.Tx, m Message, sendAt ti
 	}
 	now := time.Now()
 	switch {
-	case v.row.Content == nil:
-		return nil, validation.Errorf("ciphertext", "scheduled messages must be plaintext")
 	case len(v.attachmentIDs) > 0:
 		return nil, validation.Errorf("attachment_ids", "cannot be scheduled yet: send the message now, or without attachments")
 	case !sendAt.After(now):
@@ -77,9 +90,12 @@ func (o *Outbox) ScheduleTx(ctx context.Context, tx pgx.Tx, m Message, sendAt ti
 	} else if !errors.Is(err, db.ErrNotFound) {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
+	if err := holdKeyGeneration(ctx, tx, v); err != nil {
+		return nil, err
+	}
 	s, err := db.InsertScheduled(ctx, tx, db.Scheduled{
 		ID: v.row.ID, ConversationID: v.row.ConversationID, SenderID: v.row.SenderID, RecipientID: v.row.RecipientID,
-		Content: *v.row.Content, Priority: int(v.priority), SendAt: sendAt,
+		Content: v.row.Content, Ciphertext: v.row.Ciphertext, KeyID: v.row.KeyID, Priority: int(v.priority), SendAt: sendAt,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
@@ -122,10 +138,17 @@ func (o *Outbox) ReleaseTx(ctx context.Context, tx pgx.Tx, id uuid.UUID) (res *R
 	if err != nil {
 		return nil, false, fmt.Errorf("outbox: %w", err)
 	}
-	res, err = o.SendTx(ctx, tx, Message{
+	m := Message{
 		ID: s.ID, ConversationID: s.ConversationID, SenderID: s.SenderID, RecipientID: s.RecipientID,
-		Content: s.Content, Priority: jobs.Priority(s.Priority).String(),
-	})
+		Ciphertext: s.Ciphertext, Priority: jobs.Priority(s.Priority).String(),
+	}
+	if s.Content != nil {
+		m.Content = *s.Content
+	}
+	if s.KeyID != nil {
+		m.KeyID = *s.KeyID
+	}
+	res, err = o.SendTx(ctx, tx, m)
 	if err != nil {
 		return nil, false, err
 	}

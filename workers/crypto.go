@@ -372,7 +372,7 @@ func (w *EncryptDecryptWorker) reencrypt(ctx context.Context, job *river.Job[job
 	old := map[string]*keyring.DataKey{}
 	limit := w.chunk()
 	for {
-		n, err := w.resealChunk(ctx, dk, old, conv, limit)
+		n, err := w.resealChunks(ctx, dk, old, conv, limit)
 		if err != nil {
 			_ = river.RecordOutput(ctx, out)
 			if keyError(err) {
@@ -404,15 +404,29 @@ func (w *EncryptDecryptWorker) reencrypt(ctx context.Context, job *river.Job[job
 	return river.RecordOutput(ctx, out)
 }
 
-// resealChunk moves up to limit messages not yet under dk to it, in one
-// transaction, and returns how many it moved.
-func (w *EncryptDecryptWorker) resealChunk(ctx context.Context, dk *keyring.DataKey, old map[string]*keyring.DataKey, conv uuid.UUID, limit int) (int, error) {
+// resealChunks moves up to limit rows not yet under dk to it: a chunk of
+// messages, or when none is left, of held scheduled messages. It returns
+// how many it moved (limit when there may be more).
+func (w *EncryptDecryptWorker) resealChunks(ctx context.Context, dk *keyring.DataKey, old map[string]*keyring.DataKey, conv uuid.UUID, limit int) (int, error) {
+	for _, table := range db.SealedTables {
+		n, err := w.resealChunk(ctx, table, dk, old, conv, limit)
+		if err != nil || n > 0 {
+			return n, err
+		}
+	}
+	return 0, nil
+}
+
+// resealChunk moves up to limit rows of table not yet under dk to it, in
+// one transaction, and returns how many it moved. Scheduled messages are
+// sealed for the id they will have as messages, their own.
+func (w *EncryptDecryptWorker) resealChunk(ctx context.Context, table db.SealedTable, dk *keyring.DataKey, old map[string]*keyring.DataKey, conv uuid.UUID, limit int) (int, error) {
 	tx, err := w.deps.Pool.Begin(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	rows, err := db.LockMessagesNotUnderKey(ctx, tx, conv, dk.Label(), limit)
+	rows, err := db.LockSealedNotUnderKey(ctx, tx, table, conv, dk.Label(), limit)
 	if err != nil || len(rows) == 0 {
 		return 0, err
 	}
@@ -434,7 +448,7 @@ func (w *EncryptDecryptWorker) resealChunk(ctx context.Context, dk *keyring.Data
 		}
 		sealed[i].ID = m.ID
 	}
-	if _, err := db.ResealMessages(ctx, tx, dk.Label(), sealed); err != nil {
+	if _, err := db.ResealSealed(ctx, tx, table, dk.Label(), sealed); err != nil {
 		return 0, err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -444,7 +458,8 @@ func (w *EncryptDecryptWorker) resealChunk(ctx context.Context, dk *keyring.Data
 }
 
 // retireOlderKeys deletes the generations older than dk's, unless a
-// message still uses one (then done is false and nothing is deleted).
+// message or a held scheduled message still uses one (then done is false
+// and nothing is deleted).
 func (w *EncryptDecryptWorker) retireOlderKeys(ctx context.Context, conv uuid.UUID, dk *keyring.DataKey) (retired int64, done bool, err error) {
 	gen, _ := keyring.LabelGeneration(dk.Label())
 	tx, err := w.deps.Pool.Begin(ctx)
@@ -458,7 +473,7 @@ func (w *EncryptDecryptWorker) retireOlderKeys(ctx context.Context, conv uuid.UU
 	if err != nil {
 		return 0, false, err
 	}
-	left, err := db.CountMessagesNotUnderKey(ctx, tx, conv, dk.Label())
+	left, err := db.CountSealedNotUnderKey(ctx, tx, conv, dk.Label())
 	if err != nil || left > 0 {
 		return 0, false, err
 	}

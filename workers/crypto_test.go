@@ -477,3 +477,50 @@ func TestCryptoReencryptMovesContentToANewDataKey(t *testing.T) {
 	require.Equal(t, workers.ReencryptOutput{Operation: "rotate", Generation: 3, Resealed: 6, Retired: 1}, jobOutput[workers.ReencryptOutput](t, b.pool, res.Job.ID))
 	b.requireReadable(t, sealer)
 }
+
+// TestCryptoReencryptMovesHeldScheduledMessages checks that a sealed
+// scheduled message moves to the new key generation with the messages,
+// that no generation it uses is retired, and that it opens once sent.
+func TestCryptoReencryptMovesHeldScheduledMessages(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupCrypto(t, 2)
+	ring, err := keyring.Parse("k1:"+testKey(1)+",k2:"+testKey(2), "k2")
+	require.NoError(t, err)
+	sealer := keyring.NewSealer(ring)
+	r := b.start(ring, 2)
+	waitState(t, b.pool, b.switchToEncrypted(t), "completed")
+
+	held := uuid.New()
+	ct, label, err := sealer.Seal(ctx, b.pool, b.conv, held, "held-zebra-secret")
+	require.NoError(t, err)
+	_, err = b.outbox.Schedule(ctx, b.pool, outbox.Message{ID: held, ConversationID: b.conv, SenderID: b.a, RecipientID: b.b,
+		Ciphertext: ct, KeyID: label}, time.Now().Add(time.Hour))
+	require.NoError(t, err)
+
+	res, err := r.Client().Insert(ctx, jobs.EncryptDecryptArgs{Operation: jobs.CryptoOpRotate, ConversationID: b.conv, ReencryptContent: true}, nil)
+	require.NoError(t, err)
+	waitState(t, b.pool, res.Job.ID, "completed")
+	require.Equal(t, workers.ReencryptOutput{Operation: "rotate", Generation: 2, Resealed: 3, Retired: 1},
+		jobOutput[workers.ReencryptOutput](t, b.pool, res.Job.ID), "two messages and the held one")
+	var heldLabel string
+	var heldCT []byte
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT key_id, ciphertext FROM scheduled_messages WHERE id = $1`, held).Scan(&heldLabel, &heldCT))
+	require.Equal(t, "conversation-key-v2", heldLabel)
+	require.NotEqual(t, ct, heldCT)
+
+	// Released after the rotation: a message under the new generation that
+	// opens to what was sealed.
+	tx, err := b.pool.Begin(ctx)
+	require.NoError(t, err)
+	_, released, err := b.outbox.ReleaseTx(ctx, tx, held)
+	require.NoError(t, err)
+	require.True(t, released)
+	require.NoError(t, tx.Commit(ctx))
+	m, err := db.GetMessage(ctx, b.pool, held)
+	require.NoError(t, err)
+	require.Equal(t, "conversation-key-v2", *m.KeyID)
+	text, err := sealer.Open(ctx, b.pool, m)
+	require.NoError(t, err)
+	require.Equal(t, "held-zebra-secret", text)
+}

@@ -97,36 +97,71 @@ type SealedRow struct {
 	KeyID      string
 }
 
-// LockMessagesNotUnderKey returns, locked in tx, up to limit sealed
-// messages of a conversation whose key label is not keyID, in seq order.
-func LockMessagesNotUnderKey(ctx context.Context, tx pgx.Tx, conversation uuid.UUID, keyID string, limit int) ([]SealedRow, error) {
-	rows, err := dbsqlc.New(tx).LockMessagesNotUnderKey(ctx, dbsqlc.LockMessagesNotUnderKeyParams{
+// SealedTable is a table that holds sealed content: messages, or
+// scheduled messages held sealed until they are due.
+type SealedTable int
+
+// The tables re-encryption moves to a new key generation.
+const (
+	SealedMessages SealedTable = iota
+	SealedScheduled
+)
+
+// SealedTables are all of them, in the order re-encryption works them.
+var SealedTables = []SealedTable{SealedMessages, SealedScheduled}
+
+// LockSealedNotUnderKey returns, locked in tx, up to limit sealed rows of
+// table in a conversation whose key label is not keyID (messages in seq
+// order; Seq is 0 for scheduled messages).
+func LockSealedNotUnderKey(ctx context.Context, tx pgx.Tx, table SealedTable, conversation uuid.UUID, keyID string, limit int) ([]SealedRow, error) {
+	q := dbsqlc.New(tx)
+	var out []SealedRow
+	if table == SealedScheduled {
+		rows, err := q.LockScheduledNotUnderKey(ctx, dbsqlc.LockScheduledNotUnderKeyParams{
+			ConversationID: conversation, KeyID: keyID, MaxRows: int32(limit),
+		})
+		if err != nil {
+			return nil, translate("locking scheduled messages to re-seal", err)
+		}
+		for _, r := range rows {
+			out = append(out, SealedRow{ID: r.ID, Ciphertext: r.Ciphertext, KeyID: r.KeyID})
+		}
+		return out, nil
+	}
+	rows, err := q.LockMessagesNotUnderKey(ctx, dbsqlc.LockMessagesNotUnderKeyParams{
 		ConversationID: conversation, KeyID: keyID, MaxRows: int32(limit),
 	})
 	if err != nil {
 		return nil, translate("locking messages to re-seal", err)
 	}
-	out := make([]SealedRow, len(rows))
-	for i, r := range rows {
-		out[i] = SealedRow{ID: r.ID, Seq: r.Seq, Ciphertext: r.Ciphertext, KeyID: r.KeyID}
+	for _, r := range rows {
+		out = append(out, SealedRow{ID: r.ID, Seq: r.Seq, Ciphertext: r.Ciphertext, KeyID: r.KeyID})
 	}
 	return out, nil
 }
 
-// CountMessagesNotUnderKey counts a conversation's sealed messages whose
-// key label is not keyID.
-func CountMessagesNotUnderKey(ctx context.Context, q Querier, conversation uuid.UUID, keyID string) (int64, error) {
+// CountSealedNotUnderKey counts a conversation's sealed messages and
+// sealed scheduled messages whose key label is not keyID.
+func CountSealedNotUnderKey(ctx context.Context, q Querier, conversation uuid.UUID, keyID string) (int64, error) {
 	n, err := dbsqlc.New(q).CountMessagesNotUnderKey(ctx, dbsqlc.CountMessagesNotUnderKeyParams{ConversationID: conversation, KeyID: keyID})
-	return n, translate("counting messages to re-seal", err)
+	if err != nil {
+		return 0, translate("counting messages to re-seal", err)
+	}
+	m, err := dbsqlc.New(q).CountScheduledNotUnderKey(ctx, dbsqlc.CountScheduledNotUnderKeyParams{ConversationID: conversation, KeyID: keyID})
+	return n + m, translate("counting scheduled messages to re-seal", err)
 }
 
-// ResealMessages replaces the ciphertext of each message with the new
+// ResealSealed replaces the ciphertext of each row of table with the new
 // one, under key label keyID, in tx, and returns how many it changed.
-func ResealMessages(ctx context.Context, tx pgx.Tx, keyID string, sealed []SealedMessage) (int64, error) {
+func ResealSealed(ctx context.Context, tx pgx.Tx, table SealedTable, keyID string, sealed []SealedMessage) (int64, error) {
 	ids := make([]uuid.UUID, len(sealed))
 	cts := make([][]byte, len(sealed))
 	for i, s := range sealed {
 		ids[i], cts[i] = s.ID, s.Ciphertext
+	}
+	if table == SealedScheduled {
+		n, err := dbsqlc.New(tx).ResealScheduled(ctx, dbsqlc.ResealScheduledParams{KeyID: keyID, Ids: ids, Ciphertexts: cts})
+		return n, translate("re-sealing scheduled messages", err)
 	}
 	n, err := dbsqlc.New(tx).ResealMessages(ctx, dbsqlc.ResealMessagesParams{KeyID: keyID, Ids: ids, Ciphertexts: cts})
 	return n, translate("re-sealing messages", err)

@@ -17,18 +17,22 @@ type Scheduled struct {
 	ConversationID uuid.UUID
 	SenderID       uuid.UUID
 	RecipientID    uuid.UUID
-	Content        string
-	Priority       int
-	SendAt         time.Time
-	Status         string // pending, released, cancelled, failed
-	MessageID      *uuid.UUID
-	CreatedAt      time.Time
+	// Content is the text of a plaintext scheduled message; a sealed one
+	// has Ciphertext and KeyID instead.
+	Content    *string
+	Ciphertext []byte
+	KeyID      *string
+	Priority   int
+	SendAt     time.Time
+	Status     string // pending, released, cancelled, failed
+	MessageID  *uuid.UUID
+	CreatedAt  time.Time
 }
 
 func scheduledFromRow(r dbsqlc.ScheduledMessage) Scheduled {
 	return Scheduled{
 		ID: r.ID, ConversationID: r.ConversationID, SenderID: r.SenderID, RecipientID: r.RecipientID,
-		Content: r.Content, Priority: int(r.Priority), SendAt: r.SendAt, Status: string(r.Status),
+		Content: r.Content, Ciphertext: r.Ciphertext, KeyID: r.KeyID, Priority: int(r.Priority), SendAt: r.SendAt, Status: string(r.Status),
 		MessageID: r.MessageID, CreatedAt: r.CreatedAt,
 	}
 }
@@ -38,7 +42,7 @@ func scheduledFromRow(r dbsqlc.ScheduledMessage) Scheduled {
 func InsertScheduled(ctx context.Context, q Querier, s Scheduled) (Scheduled, error) {
 	r, err := dbsqlc.New(q).InsertScheduled(ctx, dbsqlc.InsertScheduledParams{
 		ID: s.ID, ConversationID: s.ConversationID, SenderID: s.SenderID, RecipientID: s.RecipientID,
-		Content: s.Content, Priority: int16(s.Priority), SendAt: s.SendAt,
+		Content: s.Content, Ciphertext: s.Ciphertext, KeyID: s.KeyID, Priority: int16(s.Priority), SendAt: s.SendAt,
 	})
 	if err != nil {
 		return Scheduled{}, translate("inserting scheduled message", err)

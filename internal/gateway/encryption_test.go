@@ -96,8 +96,8 @@ func TestEncryptedMessagesNeverLeavePlaintextBehind(t *testing.T) {
 		require.NotContains(t, dump, "launch", "Redis key %s holds plaintext", k)
 	}
 
-	// Scheduled messages cannot be encrypted yet: refused, never stored in
-	// plaintext.
-	code, res = b.post(t, 0, aliceTok, map[string]any{"conversation_id": conv, "recipient_id": bob, "content": "x", "requires_encryption": true, "delay_ms": 1000})
-	require.Equal(t, http.StatusNotImplemented, code, res)
+	// A scheduled message is held sealed, never in plaintext.
+	code, res = b.post(t, 0, aliceTok, map[string]any{"conversation_id": conv, "recipient_id": bob, "content": "launch later", "requires_encryption": true, "delay_ms": 3600000})
+	require.Equal(t, http.StatusAccepted, code, res)
+	require.Zero(t, b.count(t, `SELECT count(*) FROM scheduled_messages WHERE content IS NOT NULL OR position('launch'::bytea in ciphertext) > 0`))
 }

@@ -94,9 +94,12 @@ type scheduledResponse struct {
 	ConversationID uuid.UUID `json:"conversation_id"`
 	RecipientID    uuid.UUID `json:"recipient_id"`
 	Content        string    `json:"content,omitempty"`
-	Priority       string    `json:"priority,omitempty"`
-	Status         string    `json:"status"`
-	SendAt         time.Time `json:"send_at"`
+	// Encrypted marks a message held sealed; its content, in the list,
+	// is opened for its sender.
+	Encrypted bool      `json:"encrypted,omitempty"`
+	Priority  string    `json:"priority,omitempty"`
+	Status    string    `json:"status"`
+	SendAt    time.Time `json:"send_at"`
 }
 
 // target parses the conversation and recipient ids. Conversations are
@@ -349,10 +352,6 @@ func (s *Server) schedule(ctx context.Context, user uuid.UUID, req sendRequest, 
 	if err != nil {
 		return scheduledResponse{}, err
 	}
-	if req.RequiresEncryption {
-		return scheduledResponse{}, &apiError{Status: http.StatusNotImplemented, Code: "encryption_unavailable", Field: "requires_encryption",
-			Message: "scheduled messages cannot be encrypted yet; send it now, or without requires_encryption"}
-	}
 	if len(req.AttachmentIDs) > 0 {
 		return scheduledResponse{}, validation.Errorf("attachment_ids", "cannot be scheduled yet: send the message now, or without attachments")
 	}
@@ -366,7 +365,22 @@ func (s *Server) schedule(ctx context.Context, user uuid.UUID, req sendRequest, 
 			return scheduledResponse{}, err
 		}
 	}
+	if req.RequiresEncryption {
+		// Held sealed for the id it will have once sent.
+		if err := s.seal(ctx, &msg); err != nil {
+			return scheduledResponse{}, err
+		}
+	}
 	sc, err := s.outbox.Schedule(ctx, s.pool, msg, at)
+	if errors.Is(err, outbox.ErrKeyRetired) {
+		// A re-encryption retired the key generation between sealing and
+		// storing (nothing was written): seal again with the newest.
+		msg.Ciphertext, msg.KeyID, msg.Content = nil, "", req.Content
+		if err := s.seal(ctx, &msg); err != nil {
+			return scheduledResponse{}, err
+		}
+		sc, err = s.outbox.Schedule(ctx, s.pool, msg, at)
+	}
 	if errors.Is(err, db.ErrConflict) && req.ID != "" {
 		return s.replaySchedule(ctx, user, conv, msg.ID)
 	}
@@ -375,7 +389,7 @@ func (s *Server) schedule(ctx context.Context, user uuid.UUID, req sendRequest, 
 	}
 	s.metrics.messages.WithLabelValues("scheduled").Inc()
 	return scheduledResponse{ID: sc.ID, ConversationID: sc.ConversationID, RecipientID: sc.RecipientID,
-		Status: "scheduled", SendAt: sc.SendAt, Priority: sc.Priority}, nil
+		Encrypted: sc.Ciphertext != nil, Status: "scheduled", SendAt: sc.SendAt, Priority: sc.Priority}, nil
 }
 
 // replaySchedule answers a retried schedule whose id is already stored: the
@@ -394,7 +408,7 @@ func (s *Server) replaySchedule(ctx context.Context, user, conv, id uuid.UUID) (
 		status = "scheduled"
 	}
 	return scheduledResponse{ID: sc.ID, ConversationID: sc.ConversationID, RecipientID: sc.RecipientID,
-		Status: status, SendAt: sc.SendAt, Priority: sc.Priority}, nil
+		Encrypted: sc.Ciphertext != nil, Status: status, SendAt: sc.SendAt, Priority: sc.Priority}, nil
 }
 
 func (s *Server) listScheduled(c echo.Context) error {
@@ -405,9 +419,18 @@ func (s *Server) listScheduled(c echo.Context) error {
 		return err
 	}
 	out := make([]scheduledResponse, len(list))
+	op := s.opener()
 	for i, sc := range list {
 		out[i] = scheduledResponse{ID: sc.ID, ConversationID: sc.ConversationID, RecipientID: sc.RecipientID,
-			Content: sc.Content, Priority: sc.Priority, Status: "scheduled", SendAt: sc.SendAt}
+			Content: sc.Content, Encrypted: sc.Ciphertext != nil, Priority: sc.Priority, Status: "scheduled", SendAt: sc.SendAt}
+		if sc.Ciphertext != nil && op != nil {
+			// Open a held sealed message for its sender, as it will be
+			// opened once sent; one that cannot be opened shows no content.
+			key := sc.KeyID
+			if text, err := op.Open(ctx, s.pool, db.Message{ID: sc.ID, ConversationID: sc.ConversationID, Ciphertext: sc.Ciphertext, KeyID: &key}); err == nil {
+				out[i].Content = text
+			}
+		}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"scheduled": out})
 }

@@ -172,3 +172,36 @@ func TestScheduleWithTheIDOfASentMessageIsRefused(t *testing.T) {
 	require.Zero(t, b.count(t, `SELECT count(*) FROM scheduled_messages`))
 	require.Zero(t, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'release-scheduled-message'`))
 }
+
+func TestEncryptedScheduledMessageIsHeldSealed(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alice, bob := uuid.New(), uuid.New()
+	conv := gateway.DirectConversationID(alice, bob)
+	aliceTok, bobTok := b.token(t, alice), b.token(t, bob)
+
+	code, res := b.post(t, 0, aliceTok, map[string]any{
+		"conversation_id": conv, "recipient_id": bob, "content": "sealed for later", "delay_ms": 1500, "requires_encryption": true,
+	})
+	require.Equal(t, http.StatusAccepted, code, res)
+	require.Equal(t, true, res["encrypted"])
+	require.Nil(t, res["content"])
+	id := uuid.MustParse(res["id"].(string))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM scheduled_messages WHERE id = $1 AND content IS NULL AND ciphertext IS NOT NULL AND key_id IS NOT NULL`, id),
+		"held sealed: no plaintext in the table")
+	require.Zero(t, b.count(t, `SELECT count(*) FROM scheduled_messages WHERE position('sealed for later'::bytea in ciphertext) > 0`))
+
+	// The sender's list opens it.
+	code, list := do(t, http.MethodGet, b.nodes[0].base+"/v1/scheduled", aliceTok, nil)
+	require.Equal(t, http.StatusOK, code)
+	item := list["scheduled"].([]any)[0].(map[string]any)
+	require.Equal(t, "sealed for later", item["content"])
+	require.Equal(t, true, item["encrypted"])
+
+	// Due: a sealed message, opened for its recipient.
+	bobWS := b.dial(t, 1, bobTok)
+	f := bobWS.expect("message", nil)
+	require.Equal(t, id.String(), f["id"])
+	require.Equal(t, "sealed for later", f["content"])
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM messages WHERE id = $1 AND content IS NULL AND ciphertext IS NOT NULL`, id))
+}

@@ -121,13 +121,13 @@ func TestSecurityEncryptedContentAndSecretsNeverLeak(t *testing.T) {
 	over := enc(ab, bob, 5)
 	over["content"] = strings.Repeat(content(5)+" ", 60)
 	scheduled := enc(ab, bob, 6)
-	scheduled["delay_ms"] = 1000
+	scheduled["delay_ms"] = 3600000 // held sealed for the rest of the test
 	for _, tc := range []struct {
 		tok  string
 		body map[string]any
 		want int
 	}{
-		{aliceTok, scheduled, http.StatusNotImplemented},
+		{aliceTok, scheduled, http.StatusAccepted},
 		{aliceTok, over, http.StatusBadRequest},
 		{eveTok, enc(ab, bob, 7), http.StatusForbidden},
 	} {

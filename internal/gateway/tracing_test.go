@@ -97,6 +97,16 @@ func TestAPIRequestsAndTheirJobsAreTraced(t *testing.T) {
 		require.NotContains(t, string(raw), `"type":"error"`)
 	}
 
+	// The frame's span ends just after its answer is queued.
+	require.Eventually(t, func() bool {
+		for _, s := range spans.GetSpans() {
+			if s.Name == "WS send" {
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, 5*time.Millisecond, "the websocket frame's span ends")
+
 	byName := map[string]tracetest.SpanStub{}
 	for _, s := range spans.GetSpans() {
 		byName[s.Name] = s

@@ -60,3 +60,21 @@ WHERE m.id = u.id AND m.ciphertext IS NOT NULL;
 
 -- name: ConversationExists :one
 SELECT EXISTS (SELECT 1 FROM conversations WHERE id = @id);
+
+-- name: LockScheduledNotUnderKey :many
+-- LockMessagesNotUnderKey for the conversation's sealed scheduled messages
+-- (of any status).
+SELECT id, ciphertext, key_id::text AS key_id FROM scheduled_messages
+WHERE conversation_id = @conversation_id AND ciphertext IS NOT NULL AND key_id IS DISTINCT FROM @key_id::text
+ORDER BY id
+LIMIT @max_rows
+FOR UPDATE;
+
+-- name: CountScheduledNotUnderKey :one
+SELECT count(*) FROM scheduled_messages
+WHERE conversation_id = @conversation_id AND ciphertext IS NOT NULL AND key_id IS DISTINCT FROM @key_id::text;
+
+-- name: ResealScheduled :execrows
+UPDATE scheduled_messages s SET ciphertext = u.ciphertext, key_id = @key_id::text
+FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@ciphertexts::bytea[]) AS ciphertext) u
+WHERE s.id = u.id AND s.ciphertext IS NOT NULL;

@@ -1,6 +1,6 @@
 -- name: InsertScheduled :one
-INSERT INTO scheduled_messages (id, conversation_id, sender_id, recipient_id, content, priority, send_at)
-VALUES (@id, @conversation_id, @sender_id, @recipient_id, @content, @priority, @send_at)
+INSERT INTO scheduled_messages (id, conversation_id, sender_id, recipient_id, content, ciphertext, key_id, priority, send_at)
+VALUES (@id, @conversation_id, @sender_id, @recipient_id, sqlc.narg('content'), sqlc.narg('ciphertext'), sqlc.narg('key_id'), @priority, @send_at)
 RETURNING *;
 
 -- name: ConversationAdmits :one

@@ -39,6 +39,23 @@ func (q *Queries) CountMessagesNotUnderKey(ctx context.Context, arg CountMessage
 	return count, err
 }
 
+const CountScheduledNotUnderKey = `-- name: CountScheduledNotUnderKey :one
+SELECT count(*) FROM scheduled_messages
+WHERE conversation_id = $1 AND ciphertext IS NOT NULL AND key_id IS DISTINCT FROM $2::text
+`
+
+type CountScheduledNotUnderKeyParams struct {
+	ConversationID uuid.UUID
+	KeyID          string
+}
+
+func (q *Queries) CountScheduledNotUnderKey(ctx context.Context, arg CountScheduledNotUnderKeyParams) (int64, error) {
+	row := q.db.QueryRow(ctx, CountScheduledNotUnderKey, arg.ConversationID, arg.KeyID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const DeleteSearchBacklog = `-- name: DeleteSearchBacklog :execrows
 DELETE FROM search_backlog WHERE message_id = ANY($1::uuid[])
 `
@@ -211,6 +228,48 @@ func (q *Queries) LockPlaintextMessages(ctx context.Context, arg LockPlaintextMe
 	return items, nil
 }
 
+const LockScheduledNotUnderKey = `-- name: LockScheduledNotUnderKey :many
+SELECT id, ciphertext, key_id::text AS key_id FROM scheduled_messages
+WHERE conversation_id = $1 AND ciphertext IS NOT NULL AND key_id IS DISTINCT FROM $2::text
+ORDER BY id
+LIMIT $3
+FOR UPDATE
+`
+
+type LockScheduledNotUnderKeyParams struct {
+	ConversationID uuid.UUID
+	KeyID          string
+	MaxRows        int32
+}
+
+type LockScheduledNotUnderKeyRow struct {
+	ID         uuid.UUID
+	Ciphertext []byte
+	KeyID      string
+}
+
+// LockMessagesNotUnderKey for the conversation's sealed scheduled messages
+// (of any status).
+func (q *Queries) LockScheduledNotUnderKey(ctx context.Context, arg LockScheduledNotUnderKeyParams) ([]LockScheduledNotUnderKeyRow, error) {
+	rows, err := q.db.Query(ctx, LockScheduledNotUnderKey, arg.ConversationID, arg.KeyID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []LockScheduledNotUnderKeyRow
+	for rows.Next() {
+		var i LockScheduledNotUnderKeyRow
+		if err := rows.Scan(&i.ID, &i.Ciphertext, &i.KeyID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const ResealMessages = `-- name: ResealMessages :execrows
 UPDATE messages m SET ciphertext = u.ciphertext, key_id = $1::text
 FROM (SELECT unnest($2::uuid[]) AS id, unnest($3::bytea[]) AS ciphertext) u
@@ -226,6 +285,26 @@ type ResealMessagesParams struct {
 // Replaces ciphertext (and its key label) in place.
 func (q *Queries) ResealMessages(ctx context.Context, arg ResealMessagesParams) (int64, error) {
 	result, err := q.db.Exec(ctx, ResealMessages, arg.KeyID, arg.Ids, arg.Ciphertexts)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const ResealScheduled = `-- name: ResealScheduled :execrows
+UPDATE scheduled_messages s SET ciphertext = u.ciphertext, key_id = $1::text
+FROM (SELECT unnest($2::uuid[]) AS id, unnest($3::bytea[]) AS ciphertext) u
+WHERE s.id = u.id AND s.ciphertext IS NOT NULL
+`
+
+type ResealScheduledParams struct {
+	KeyID       string
+	Ids         []uuid.UUID
+	Ciphertexts [][]byte
+}
+
+func (q *Queries) ResealScheduled(ctx context.Context, arg ResealScheduledParams) (int64, error) {
+	result, err := q.db.Exec(ctx, ResealScheduled, arg.KeyID, arg.Ids, arg.Ciphertexts)
 	if err != nil {
 		return 0, err
 	}

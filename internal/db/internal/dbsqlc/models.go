@@ -694,7 +694,7 @@ type ScheduledMessage struct {
 	ConversationID uuid.UUID
 	SenderID       uuid.UUID
 	RecipientID    uuid.UUID
-	Content        string
+	Content        *string
 	Priority       int16
 	SendAt         time.Time
 	Status         ScheduledStatus
@@ -703,6 +703,8 @@ type ScheduledMessage struct {
 	CreatedAt      time.Time
 	ReleasedAt     *time.Time
 	CancelledAt    *time.Time
+	Ciphertext     []byte
+	KeyID          *string
 }
 
 type SearchBacklog struct {

@@ -31,7 +31,7 @@ func (q *Queries) CancelScheduled(ctx context.Context, arg CancelScheduledParams
 }
 
 const ClaimScheduled = `-- name: ClaimScheduled :one
-SELECT id, conversation_id, sender_id, recipient_id, content, priority, send_at, status, message_id, failure_reason, created_at, released_at, cancelled_at FROM scheduled_messages WHERE id = $1 AND status = 'pending' FOR UPDATE
+SELECT id, conversation_id, sender_id, recipient_id, content, priority, send_at, status, message_id, failure_reason, created_at, released_at, cancelled_at, ciphertext, key_id FROM scheduled_messages WHERE id = $1 AND status = 'pending' FOR UPDATE
 `
 
 // Takes a pending scheduled message for release, locking it until commit so
@@ -53,6 +53,8 @@ func (q *Queries) ClaimScheduled(ctx context.Context, id uuid.UUID) (ScheduledMe
 		&i.CreatedAt,
 		&i.ReleasedAt,
 		&i.CancelledAt,
+		&i.Ciphertext,
+		&i.KeyID,
 	)
 	return i, err
 }
@@ -79,7 +81,7 @@ func (q *Queries) ConversationAdmits(ctx context.Context, arg ConversationAdmits
 }
 
 const GetScheduled = `-- name: GetScheduled :one
-SELECT id, conversation_id, sender_id, recipient_id, content, priority, send_at, status, message_id, failure_reason, created_at, released_at, cancelled_at FROM scheduled_messages WHERE id = $1
+SELECT id, conversation_id, sender_id, recipient_id, content, priority, send_at, status, message_id, failure_reason, created_at, released_at, cancelled_at, ciphertext, key_id FROM scheduled_messages WHERE id = $1
 `
 
 func (q *Queries) GetScheduled(ctx context.Context, id uuid.UUID) (ScheduledMessage, error) {
@@ -99,14 +101,16 @@ func (q *Queries) GetScheduled(ctx context.Context, id uuid.UUID) (ScheduledMess
 		&i.CreatedAt,
 		&i.ReleasedAt,
 		&i.CancelledAt,
+		&i.Ciphertext,
+		&i.KeyID,
 	)
 	return i, err
 }
 
 const InsertScheduled = `-- name: InsertScheduled :one
-INSERT INTO scheduled_messages (id, conversation_id, sender_id, recipient_id, content, priority, send_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING id, conversation_id, sender_id, recipient_id, content, priority, send_at, status, message_id, failure_reason, created_at, released_at, cancelled_at
+INSERT INTO scheduled_messages (id, conversation_id, sender_id, recipient_id, content, ciphertext, key_id, priority, send_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+RETURNING id, conversation_id, sender_id, recipient_id, content, priority, send_at, status, message_id, failure_reason, created_at, released_at, cancelled_at, ciphertext, key_id
 `
 
 type InsertScheduledParams struct {
@@ -114,7 +118,9 @@ type InsertScheduledParams struct {
 	ConversationID uuid.UUID
 	SenderID       uuid.UUID
 	RecipientID    uuid.UUID
-	Content        string
+	Content        *string
+	Ciphertext     []byte
+	KeyID          *string
 	Priority       int16
 	SendAt         time.Time
 }
@@ -126,6 +132,8 @@ func (q *Queries) InsertScheduled(ctx context.Context, arg InsertScheduledParams
 		arg.SenderID,
 		arg.RecipientID,
 		arg.Content,
+		arg.Ciphertext,
+		arg.KeyID,
 		arg.Priority,
 		arg.SendAt,
 	)
@@ -144,12 +152,14 @@ func (q *Queries) InsertScheduled(ctx context.Context, arg InsertScheduledParams
 		&i.CreatedAt,
 		&i.ReleasedAt,
 		&i.CancelledAt,
+		&i.Ciphertext,
+		&i.KeyID,
 	)
 	return i, err
 }
 
 const ListScheduled = `-- name: ListScheduled :many
-SELECT id, conversation_id, sender_id, recipient_id, content, priority, send_at, status, message_id, failure_reason, created_at, released_at, cancelled_at FROM scheduled_messages
+SELECT id, conversation_id, sender_id, recipient_id, content, priority, send_at, status, message_id, failure_reason, created_at, released_at, cancelled_at, ciphertext, key_id FROM scheduled_messages
 WHERE sender_id = $1 AND status = 'pending'
 ORDER BY send_at, id
 LIMIT $2
@@ -183,6 +193,8 @@ func (q *Queries) ListScheduled(ctx context.Context, arg ListScheduledParams) ([
 			&i.CreatedAt,
 			&i.ReleasedAt,
 			&i.CancelledAt,
+			&i.Ciphertext,
+			&i.KeyID,
 		); err != nil {
 			return nil, err
 		}
