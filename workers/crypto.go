@@ -60,6 +60,9 @@ type EncryptOutput struct {
 	// Sealed counts the messages this run sealed.
 	Sealed int64 `json:"sealed"`
 	Chunks int   `json:"chunks"`
+	// Scheduled counts the scheduled messages it sealed: held ones are
+	// then sent sealed, released or cancelled ones keep no plaintext.
+	Scheduled int64 `json:"scheduled,omitempty"`
 }
 
 // ExportOutput is the output a decrypt job records.
@@ -159,6 +162,19 @@ func (w *EncryptDecryptWorker) encrypt(ctx context.Context, job *river.Job[jobs.
 			return river.JobSnooze(0)
 		}
 	}
+	// Then the scheduled messages: once sealed, a held one is sent
+	// sealed when due instead of being refused by the conversation.
+	for {
+		n, err := w.sealScheduledChunk(ctx, dk, conv, limit)
+		if err != nil {
+			_ = river.RecordOutput(ctx, out)
+			return err
+		}
+		out.Scheduled += int64(n)
+		if n < limit {
+			break
+		}
+	}
 	// Nothing sealed this run (a resumed or repeated job): the cache may
 	// still hold frames cached before an earlier run's crash.
 	if out.Sealed == 0 && w.deps.Fanout != nil {
@@ -198,6 +214,36 @@ func (w *EncryptDecryptWorker) sealChunk(ctx context.Context, dk *keyring.DataKe
 		return 0, after, fmt.Errorf("committing sealed chunk: %w", err)
 	}
 	return len(rows), rows[len(rows)-1].Seq, nil
+}
+
+// sealScheduledChunk seals up to limit plaintext scheduled messages of
+// conv, for the ids they have or will have as messages, in one
+// transaction, and returns how many it sealed.
+func (w *EncryptDecryptWorker) sealScheduledChunk(ctx context.Context, dk *keyring.DataKey, conv uuid.UUID, limit int) (int, error) {
+	tx, err := w.deps.Pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	rows, err := db.LockPlaintextScheduled(ctx, tx, conv, limit)
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	sealed := make([]db.SealedMessage, len(rows))
+	for i, m := range rows {
+		ct, err := dk.Seal([]byte(m.Content), m.ID[:])
+		if err != nil {
+			return 0, fmt.Errorf("sealing scheduled message %s: %w", m.ID, err)
+		}
+		sealed[i] = db.SealedMessage{ID: m.ID, Ciphertext: ct}
+	}
+	if _, err := db.SealScheduled(ctx, tx, dk.Label(), sealed); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("committing sealed scheduled messages: %w", err)
+	}
+	return len(rows), nil
 }
 
 // exportPath returns the export file of jobID inside dir, or

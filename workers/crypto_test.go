@@ -524,3 +524,43 @@ func TestCryptoReencryptMovesHeldScheduledMessages(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "held-zebra-secret", text)
 }
+
+// TestCryptoEncryptSealsScheduledMessages checks that switching a
+// conversation to encrypted also seals its scheduled messages, so one
+// held across the switch is sent sealed instead of refused, and none keeps
+// plaintext.
+func TestCryptoEncryptSealsScheduledMessages(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupCrypto(t, 1)
+	held := uuid.New()
+	_, err := b.outbox.Schedule(ctx, b.pool, outbox.Message{ID: held, ConversationID: b.conv, SenderID: b.a, RecipientID: b.b,
+		Content: "held-zebra-plaintext"}, time.Now().Add(time.Hour))
+	require.NoError(t, err)
+	ring, err := keyring.Parse("k1:"+testKey(1), "k1")
+	require.NoError(t, err)
+	sealer := keyring.NewSealer(ring)
+	b.start(ring, 2)
+
+	job := b.switchToEncrypted(t)
+	waitState(t, b.pool, job, "completed")
+	out := jobOutput[workers.EncryptOutput](t, b.pool, job)
+	require.EqualValues(t, 1, out.Scheduled)
+	var n int
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM scheduled_messages
+		WHERE content IS NOT NULL OR position('zebra'::bytea in ciphertext) > 0`).Scan(&n))
+	require.Zero(t, n, "no scheduled message keeps plaintext")
+
+	tx, err := b.pool.Begin(ctx)
+	require.NoError(t, err)
+	_, released, err := b.outbox.ReleaseTx(ctx, tx, held)
+	require.NoError(t, err, "sent sealed, not refused by the encrypted conversation")
+	require.True(t, released)
+	require.NoError(t, tx.Commit(ctx))
+	m, err := db.GetMessage(ctx, b.pool, held)
+	require.NoError(t, err)
+	require.Nil(t, m.Content)
+	text, err := sealer.Open(ctx, b.pool, m)
+	require.NoError(t, err)
+	require.Equal(t, "held-zebra-plaintext", text)
+}

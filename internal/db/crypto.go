@@ -52,6 +52,33 @@ func LockPlaintextMessages(ctx context.Context, tx pgx.Tx, conversation uuid.UUI
 	return out, nil
 }
 
+// LockPlaintextScheduled returns up to limit scheduled messages of a
+// conversation still in plaintext (any status), locked in tx (Seq is 0).
+func LockPlaintextScheduled(ctx context.Context, tx pgx.Tx, conversation uuid.UUID, limit int) ([]PlaintextMessage, error) {
+	rows, err := dbsqlc.New(tx).LockPlaintextScheduled(ctx, dbsqlc.LockPlaintextScheduledParams{ConversationID: conversation, MaxRows: int32(limit)})
+	if err != nil {
+		return nil, translate("locking plaintext scheduled messages", err)
+	}
+	out := make([]PlaintextMessage, len(rows))
+	for i, r := range rows {
+		out[i] = PlaintextMessage{ID: r.ID, Content: r.Content}
+	}
+	return out, nil
+}
+
+// SealScheduled replaces the content of each still-plaintext scheduled
+// message with its ciphertext and keyID, in tx, and returns how many it
+// sealed.
+func SealScheduled(ctx context.Context, tx pgx.Tx, keyID string, sealed []SealedMessage) (int64, error) {
+	ids := make([]uuid.UUID, len(sealed))
+	cts := make([][]byte, len(sealed))
+	for i, s := range sealed {
+		ids[i], cts[i] = s.ID, s.Ciphertext
+	}
+	n, err := dbsqlc.New(tx).SealScheduled(ctx, dbsqlc.SealScheduledParams{KeyID: keyID, Ids: ids, Ciphertexts: cts})
+	return n, translate("sealing scheduled messages", err)
+}
+
 // SealedMessage is a message's ciphertext to store in place of its content.
 type SealedMessage struct {
 	ID         uuid.UUID

@@ -78,3 +78,18 @@ WHERE conversation_id = @conversation_id AND ciphertext IS NOT NULL AND key_id I
 UPDATE scheduled_messages s SET ciphertext = u.ciphertext, key_id = @key_id::text
 FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@ciphertexts::bytea[]) AS ciphertext) u
 WHERE s.id = u.id AND s.ciphertext IS NOT NULL;
+
+-- name: LockPlaintextScheduled :many
+-- A chunk of a conversation's scheduled messages still in plaintext,
+-- whatever their status (a released one's text is in the message too),
+-- locked until the sealing transaction commits (a release waits for it).
+SELECT id, content::text AS content FROM scheduled_messages
+WHERE conversation_id = @conversation_id AND content IS NOT NULL
+ORDER BY id
+LIMIT @max_rows
+FOR UPDATE;
+
+-- name: SealScheduled :execrows
+UPDATE scheduled_messages s SET content = NULL, ciphertext = u.ciphertext, key_id = @key_id::text
+FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@ciphertexts::bytea[]) AS ciphertext) u
+WHERE s.id = u.id AND s.content IS NOT NULL;

@@ -228,6 +228,47 @@ func (q *Queries) LockPlaintextMessages(ctx context.Context, arg LockPlaintextMe
 	return items, nil
 }
 
+const LockPlaintextScheduled = `-- name: LockPlaintextScheduled :many
+SELECT id, content::text AS content FROM scheduled_messages
+WHERE conversation_id = $1 AND content IS NOT NULL
+ORDER BY id
+LIMIT $2
+FOR UPDATE
+`
+
+type LockPlaintextScheduledParams struct {
+	ConversationID uuid.UUID
+	MaxRows        int32
+}
+
+type LockPlaintextScheduledRow struct {
+	ID      uuid.UUID
+	Content string
+}
+
+// A chunk of a conversation's scheduled messages still in plaintext,
+// whatever their status (a released one's text is in the message too),
+// locked until the sealing transaction commits (a release waits for it).
+func (q *Queries) LockPlaintextScheduled(ctx context.Context, arg LockPlaintextScheduledParams) ([]LockPlaintextScheduledRow, error) {
+	rows, err := q.db.Query(ctx, LockPlaintextScheduled, arg.ConversationID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []LockPlaintextScheduledRow
+	for rows.Next() {
+		var i LockPlaintextScheduledRow
+		if err := rows.Scan(&i.ID, &i.Content); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const LockScheduledNotUnderKey = `-- name: LockScheduledNotUnderKey :many
 SELECT id, ciphertext, key_id::text AS key_id FROM scheduled_messages
 WHERE conversation_id = $1 AND ciphertext IS NOT NULL AND key_id IS DISTINCT FROM $2::text
@@ -327,6 +368,26 @@ type SealMessagesParams struct {
 // content, so no row ever holds both.
 func (q *Queries) SealMessages(ctx context.Context, arg SealMessagesParams) (int64, error) {
 	result, err := q.db.Exec(ctx, SealMessages, arg.KeyID, arg.Ids, arg.Ciphertexts)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const SealScheduled = `-- name: SealScheduled :execrows
+UPDATE scheduled_messages s SET content = NULL, ciphertext = u.ciphertext, key_id = $1::text
+FROM (SELECT unnest($2::uuid[]) AS id, unnest($3::bytea[]) AS ciphertext) u
+WHERE s.id = u.id AND s.content IS NOT NULL
+`
+
+type SealScheduledParams struct {
+	KeyID       string
+	Ids         []uuid.UUID
+	Ciphertexts [][]byte
+}
+
+func (q *Queries) SealScheduled(ctx context.Context, arg SealScheduledParams) (int64, error) {
+	result, err := q.db.Exec(ctx, SealScheduled, arg.KeyID, arg.Ids, arg.Ciphertexts)
 	if err != nil {
 		return 0, err
 	}
