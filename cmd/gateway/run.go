@@ -165,9 +165,6 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 		return err
 	}
 	defer prof.Close()
-	if prof != nil {
-		logger.Info("serving runtime profiles", slog.String("addr", "http://"+prof.Addr()+"/debug/pprof/"))
-	}
 	if err := gw.Start(); err != nil {
 		return err
 	}

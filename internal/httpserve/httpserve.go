@@ -64,8 +64,8 @@ func (s *Server) Close() error {
 
 // ListenProfiler serves Go's runtime profiles (net/http/pprof, under
 // /debug/pprof/) on addr, a loopback address the operator chose: they have
-// no authentication. An empty addr serves nothing and returns a nil
-// Server.
+// no authentication, and logs where. An empty addr serves nothing and
+// returns a nil Server.
 func ListenProfiler(addr string, logger *slog.Logger, name string) (*Server, error) {
 	if addr == "" {
 		return nil, nil
@@ -78,5 +78,10 @@ func ListenProfiler(addr string, logger *slog.Logger, name string) (*Server, err
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	// Listen sets no write timeout: a CPU profile or trace runs for as
 	// long as asked (?seconds=N).
-	return Listen(addr, mux, logger, name+" profiler")
+	srv, err := Listen(addr, mux, logger, name+" profiler")
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("serving runtime profiles", slog.String("addr", "http://"+srv.Addr()+"/debug/pprof/"))
+	return srv, nil
 }
