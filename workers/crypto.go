@@ -199,13 +199,9 @@ func (w *EncryptDecryptWorker) sealChunk(ctx context.Context, dk *keyring.DataKe
 	if err != nil || len(rows) == 0 {
 		return 0, after, err
 	}
-	sealed := make([]db.SealedMessage, len(rows))
-	for i, m := range rows {
-		ct, err := dk.Seal([]byte(m.Content), m.ID[:])
-		if err != nil {
-			return 0, after, fmt.Errorf("sealing message %s: %w", m.ID, err)
-		}
-		sealed[i] = db.SealedMessage{ID: m.ID, Ciphertext: ct}
+	sealed, err := sealPlaintext(dk, rows)
+	if err != nil {
+		return 0, after, err
 	}
 	if _, err := db.SealMessages(ctx, tx, dk.Label(), sealed); err != nil {
 		return 0, after, err
@@ -229,13 +225,9 @@ func (w *EncryptDecryptWorker) sealScheduledChunk(ctx context.Context, dk *keyri
 	if err != nil || len(rows) == 0 {
 		return 0, err
 	}
-	sealed := make([]db.SealedMessage, len(rows))
-	for i, m := range rows {
-		ct, err := dk.Seal([]byte(m.Content), m.ID[:])
-		if err != nil {
-			return 0, fmt.Errorf("sealing scheduled message %s: %w", m.ID, err)
-		}
-		sealed[i] = db.SealedMessage{ID: m.ID, Ciphertext: ct}
+	sealed, err := sealPlaintext(dk, rows)
+	if err != nil {
+		return 0, err
 	}
 	if _, err := db.SealScheduled(ctx, tx, dk.Label(), sealed); err != nil {
 		return 0, err
@@ -244,6 +236,20 @@ func (w *EncryptDecryptWorker) sealScheduledChunk(ctx context.Context, dk *keyri
 		return 0, fmt.Errorf("committing sealed scheduled messages: %w", err)
 	}
 	return len(rows), nil
+}
+
+// sealPlaintext seals each row's text under dk, bound to its id (the
+// message's, or the one a scheduled message will have once sent).
+func sealPlaintext(dk *keyring.DataKey, rows []db.PlaintextMessage) ([]db.SealedMessage, error) {
+	sealed := make([]db.SealedMessage, len(rows))
+	for i, m := range rows {
+		ct, err := dk.Seal([]byte(m.Content), m.ID[:])
+		if err != nil {
+			return nil, fmt.Errorf("sealing message %s: %w", m.ID, err)
+		}
+		sealed[i] = db.SealedMessage{ID: m.ID, Ciphertext: ct}
+	}
+	return sealed, nil
 }
 
 // exportPath returns the export file of jobID inside dir, or

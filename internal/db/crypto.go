@@ -70,11 +70,7 @@ func LockPlaintextScheduled(ctx context.Context, tx pgx.Tx, conversation uuid.UU
 // message with its ciphertext and keyID, in tx, and returns how many it
 // sealed.
 func SealScheduled(ctx context.Context, tx pgx.Tx, keyID string, sealed []SealedMessage) (int64, error) {
-	ids := make([]uuid.UUID, len(sealed))
-	cts := make([][]byte, len(sealed))
-	for i, s := range sealed {
-		ids[i], cts[i] = s.ID, s.Ciphertext
-	}
+	ids, cts := splitSealed(sealed)
 	n, err := dbsqlc.New(tx).SealScheduled(ctx, dbsqlc.SealScheduledParams{KeyID: keyID, Ids: ids, Ciphertexts: cts})
 	return n, translate("sealing scheduled messages", err)
 }
@@ -85,6 +81,17 @@ type SealedMessage struct {
 	Ciphertext []byte
 }
 
+// splitSealed returns the ids and ciphertexts of sealed, as the
+// statements that store them take them (two arrays, unnested together).
+func splitSealed(sealed []SealedMessage) ([]uuid.UUID, [][]byte) {
+	ids := make([]uuid.UUID, len(sealed))
+	cts := make([][]byte, len(sealed))
+	for i, s := range sealed {
+		ids[i], cts[i] = s.ID, s.Ciphertext
+	}
+	return ids, cts
+}
+
 // SealMessages replaces the content of each still-plaintext message with
 // its ciphertext and keyID, and removes their search entries and search
 // backlog rows (encrypted messages are never indexed), in tx. It returns
@@ -93,11 +100,7 @@ func SealMessages(ctx context.Context, tx pgx.Tx, keyID string, sealed []SealedM
 	if len(sealed) == 0 {
 		return 0, nil
 	}
-	ids := make([]uuid.UUID, len(sealed))
-	cts := make([][]byte, len(sealed))
-	for i, s := range sealed {
-		ids[i], cts[i] = s.ID, s.Ciphertext
-	}
+	ids, cts := splitSealed(sealed)
 	q := dbsqlc.New(tx)
 	n, err := q.SealMessages(ctx, dbsqlc.SealMessagesParams{KeyID: keyID, Ids: ids, Ciphertexts: cts})
 	if err != nil {
@@ -181,11 +184,7 @@ func CountSealedNotUnderKey(ctx context.Context, q Querier, conversation uuid.UU
 // ResealSealed replaces the ciphertext of each row of table with the new
 // one, under key label keyID, in tx, and returns how many it changed.
 func ResealSealed(ctx context.Context, tx pgx.Tx, table SealedTable, keyID string, sealed []SealedMessage) (int64, error) {
-	ids := make([]uuid.UUID, len(sealed))
-	cts := make([][]byte, len(sealed))
-	for i, s := range sealed {
-		ids[i], cts[i] = s.ID, s.Ciphertext
-	}
+	ids, cts := splitSealed(sealed)
 	if table == SealedScheduled {
 		n, err := dbsqlc.New(tx).ResealScheduled(ctx, dbsqlc.ResealScheduledParams{KeyID: keyID, Ids: ids, Ciphertexts: cts})
 		return n, translate("re-sealing scheduled messages", err)
