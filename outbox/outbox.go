@@ -175,18 +175,8 @@ func (o *Outbox) validate(m Message) (validated, error) {
 
 	v.callerPublishes = m.CallerPublishes
 
-	if len(m.AttachmentIDs) > MaxAttachments {
-		return v, validation.Errorf("attachment_ids", "has %d attachments, over the limit of %d", len(m.AttachmentIDs), MaxAttachments)
-	}
-	seen := make(map[uuid.UUID]bool, len(m.AttachmentIDs))
-	for _, id := range m.AttachmentIDs {
-		switch {
-		case id == uuid.Nil:
-			return v, validation.Errorf("attachment_ids", "must be attachment ids")
-		case seen[id]:
-			return v, validation.Errorf("attachment_ids", "lists %s twice", id)
-		}
-		seen[id] = true
+	if err := validateAttachments(m.AttachmentIDs); err != nil {
+		return v, err
 	}
 	v.attachmentIDs = m.AttachmentIDs
 
@@ -238,6 +228,29 @@ func (o *Outbox) validate(m Message) (validated, error) {
 	content := m.Content
 	v.row.Content = &content
 	return v, nil
+}
+
+// validateAttachments checks a message's attachment list: at most
+// MaxAttachments, no zero id, none twice. Most messages have none, and
+// the write path then allocates nothing here.
+func validateAttachments(ids []uuid.UUID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if len(ids) > MaxAttachments {
+		return validation.Errorf("attachment_ids", "has %d attachments, over the limit of %d", len(ids), MaxAttachments)
+	}
+	seen := make(map[uuid.UUID]bool, len(ids))
+	for _, id := range ids {
+		switch {
+		case id == uuid.Nil:
+			return validation.Errorf("attachment_ids", "must be attachment ids")
+		case seen[id]:
+			return validation.Errorf("attachment_ids", "lists %s twice", id)
+		}
+		seen[id] = true
+	}
+	return nil
 }
 
 // SendTx validates m, writes it with its conversation's next seq (creating
