@@ -65,12 +65,7 @@ func Echo(tp trace.TracerProvider, skip func(path string) bool) echo.MiddlewareF
 				// writes it, once).
 				c.Error(err)
 			}
-			status := c.Response().Status
-			span.SetAttributes(attribute.Int("http.response.status_code", status))
-			if status >= 500 {
-				span.SetStatus(codes.Error, http.StatusText(status))
-				span.SetAttributes(attribute.String("error.type", strconv.Itoa(status)))
-			}
+			setStatus(span, c.Response().Status)
 			return nil
 		}
 	}
@@ -104,11 +99,17 @@ func Frame(ctx context.Context, tp trace.TracerProvider, frameType string) (cont
 	ctx, span := tp.Tracer(scope).Start(ctx, "WS "+frameType, trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(attribute.String("websocket.frame.type", frameType)))
 	return ctx, func(status int) {
-		span.SetAttributes(attribute.Int("http.response.status_code", status))
-		if status >= 500 {
-			span.SetStatus(codes.Error, http.StatusText(status))
-			span.SetAttributes(attribute.String("error.type", strconv.Itoa(status)))
-		}
+		setStatus(span, status)
 		span.End()
+	}
+}
+
+// setStatus records the status an answer maps to on span, and marks a
+// 5xx an error.
+func setStatus(span trace.Span, status int) {
+	span.SetAttributes(attribute.Int("http.response.status_code", status))
+	if status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(status))
+		span.SetAttributes(attribute.String("error.type", strconv.Itoa(status)))
 	}
 }
