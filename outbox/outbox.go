@@ -53,17 +53,34 @@ var ErrEncryptedConversation = errors.New("outbox: the conversation is encrypted
 // newest key and resend.
 var ErrKeyRetired = errors.New("outbox: the message was sealed with a retired data key generation; seal it again")
 
+// ErrNoSealer is returned for a message that must be sealed (Message.Encrypt,
+// or a plaintext message to an encrypted conversation, which it then also
+// wraps as ErrEncryptedConversation) by an Outbox without Config.Sealer.
+// Nothing was written.
+var ErrNoSealer = errors.New("outbox: no sealer: this outbox has no encryption keys")
+
+// maxSealAttempts bounds Send's tries of one message when re-encryptions
+// keep retiring the key generation it was sealed with.
+const maxSealAttempts = 3
+
 // Config configures an Outbox.
 type Config struct {
 	// MaxContentBytes caps a message's content (or ciphertext) in bytes.
 	// Default DefaultMaxContentBytes.
 	MaxContentBytes int
+	// Sealer, when set, seals the content of messages that ask for it
+	// (Message.Encrypt) and of plaintext messages to encrypted
+	// conversations, with the conversation's newest data key, so only
+	// ciphertext reaches the database. Without it such messages are
+	// refused with ErrNoSealer.
+	Sealer *keyring.Sealer
 }
 
 // Outbox writes messages and their jobs. It is safe for concurrent use.
 type Outbox struct {
 	river      *river.Client[pgx.Tx]
 	maxContent int
+	sealer     *keyring.Sealer
 }
 
 // New returns an Outbox that inserts jobs through client, which may be an
@@ -78,11 +95,12 @@ func New(client *river.Client[pgx.Tx], cfg Config) (*Outbox, error) {
 	if cfg.MaxContentBytes == 0 {
 		cfg.MaxContentBytes = DefaultMaxContentBytes
 	}
-	return &Outbox{river: client, maxContent: cfg.MaxContentBytes}, nil
+	return &Outbox{river: client, maxContent: cfg.MaxContentBytes, sealer: cfg.Sealer}, nil
 }
 
-// Message is a message to send. Set either Content (plaintext) or
-// Ciphertext with KeyID (content sealed before it reached the outbox).
+// Message is a message to send. Set either Content (plaintext, sealed by
+// the outbox when Encrypt is set) or Ciphertext with KeyID (content
+// sealed before it reached the outbox).
 type Message struct {
 	// ID is the message id; a new UUIDv7 (time-ordered) when zero.
 	ID             uuid.UUID
@@ -92,6 +110,11 @@ type Message struct {
 	Content        string
 	Ciphertext     []byte
 	KeyID          string
+	// Encrypt asks the outbox to seal Content (Config.Sealer) for this
+	// message's id before storing it: only ciphertext reaches the
+	// database, job args and Redis. A plaintext message to a conversation
+	// switched to encrypted is sealed as if it were set.
+	Encrypt bool
 	// Priority is critical, high, normal or low; normal when empty.
 	Priority string
 	// CallerPublishes says the caller publishes the message itself right
@@ -128,6 +151,10 @@ type Result struct {
 	// Attachments is the JSON array of the message's attachments as stored
 	// ({id, content_type, size} each); nil when it has none.
 	Attachments []byte
+	// Encrypted says the message was stored sealed (asked for, sealed
+	// before it reached the outbox, or sealed because its conversation is
+	// encrypted).
+	Encrypted bool
 	// Jobs lists the inserted jobs' kinds and ids, in insertion order.
 	Jobs []Job
 }
@@ -259,10 +286,22 @@ func validateAttachments(ids []uuid.UUID) error {
 // jobs in one statement: send-message (unless Message.CallerPublishes) and
 // send-notification at the message's priority.
 //
+// A message with Encrypt is sealed first, in tx (a conversation's first
+// data key is created in it). A plaintext message to an encrypted
+// conversation returns ErrEncryptedConversation (send it again with
+// Encrypt in a new transaction; Send does so itself), and one sealed with
+// a key generation a re-encryption retired meanwhile ErrKeyRetired (send
+// it again).
+//
 // It works inside tx and never commits or rolls it back. Invalid input
-// returns a *validation.Error before anything is written. ErrNotParticipant
-// and database errors leave tx in a state the caller must roll back.
+// returns a *validation.Error before anything is written. ErrNotParticipant,
+// ErrEncryptedConversation, ErrKeyRetired and database errors leave tx in
+// a state the caller must roll back.
 func (o *Outbox) SendTx(ctx context.Context, tx pgx.Tx, m Message) (*Result, error) {
+	m, err := o.seal(ctx, tx, m)
+	if err != nil {
+		return nil, err
+	}
 	v, err := o.validate(m)
 	if err != nil {
 		return nil, err
@@ -350,6 +389,7 @@ func (o *Outbox) insertJobs(ctx context.Context, tx pgx.Tx, v validated, ins db.
 		Status:         string(ins.Status),
 		CreatedAt:      ins.CreatedAt,
 		Attachments:    v.row.Attachments,
+		Encrypted:      v.row.KeyID != nil,
 		Jobs:           make([]Job, 0, len(inserted)),
 	}
 	for _, r := range inserted {
@@ -420,7 +460,43 @@ type Beginner interface {
 // written. Given a pool (or a connection outside a transaction), a
 // plaintext message's transaction begins in the same round trip as its
 // insert: three round trips in all (begin and insert, jobs, commit).
+//
+// Sealing is Send's too: a message with Encrypt is sealed first (b must
+// also run queries, as a pool, a connection and a transaction do); a
+// plaintext message refused because its conversation was switched to
+// encrypted is sealed and sent again; a sealed message whose key
+// generation a re-encryption retired between sealing and storing is
+// sealed again with the newest. Each retry follows a rollback, so
+// nothing is written twice.
 func (o *Outbox) Send(ctx context.Context, b Beginner, m Message) (*Result, error) {
+	for attempt := 1; ; attempt++ {
+		res, err := o.sendOnce(ctx, b, m)
+		switch {
+		case errors.Is(err, ErrEncryptedConversation) && !m.Encrypt && m.Ciphertext == nil && o.sealer != nil:
+			// Every message to it is sealed, whatever the caller asked.
+			m.Encrypt = true
+		case errors.Is(err, ErrEncryptedConversation) && !m.Encrypt && m.Ciphertext == nil:
+			return nil, fmt.Errorf("%w: %w", ErrNoSealer, err)
+		case errors.Is(err, ErrKeyRetired) && m.Encrypt && attempt < maxSealAttempts:
+			// Sealed again below with the conversation's newest key.
+		default:
+			return res, err
+		}
+	}
+}
+
+// sendOnce is one try of Send.
+func (o *Outbox) sendOnce(ctx context.Context, b Beginner, m Message) (*Result, error) {
+	if m.Encrypt {
+		q, ok := b.(Querier)
+		if !ok {
+			return nil, fmt.Errorf("outbox: sealing a message needs a Beginner that also runs queries (a pool, connection or transaction), got %T", b)
+		}
+		var err error
+		if m, err = o.seal(ctx, q, m); err != nil {
+			return nil, err
+		}
+	}
 	// Validate before taking a connection: bad input costs no round trip.
 	v, err := o.validate(m)
 	if err != nil {
@@ -472,4 +548,39 @@ func (o *Outbox) begin(ctx context.Context, b Beginner, v *validated) (pgx.Tx, d
 		return nil, db.InsertedMessage{}, err
 	}
 	return tx, ins, nil
+}
+
+// seal returns m with its Content sealed for its id when m.Encrypt asks
+// for it (the plaintext checked first, an id given when it has none),
+// reading or creating the conversation's data key through q; m unchanged
+// otherwise. ErrNoSealer without Config.Sealer.
+func (o *Outbox) seal(ctx context.Context, q Querier, m Message) (Message, error) {
+	if !m.Encrypt {
+		return m, nil
+	}
+	if m.Ciphertext != nil || m.KeyID != "" {
+		return m, validation.Errorf("ciphertext", "must be empty when the outbox is asked to seal the content (Encrypt)")
+	}
+	// Everything else is checked before sealing, which may create the
+	// conversation's first key: bad input writes nothing.
+	plain := m
+	plain.Encrypt = false
+	if _, err := o.validate(plain); err != nil {
+		return m, err
+	}
+	if o.sealer == nil {
+		return m, ErrNoSealer
+	}
+	if m.ID == uuid.Nil {
+		var err error
+		if m.ID, err = uuid.NewV7(); err != nil {
+			return m, fmt.Errorf("outbox: generating message id: %w", err)
+		}
+	}
+	sealed, label, err := o.sealer.Seal(ctx, q, m.ConversationID, m.ID, m.Content)
+	if err != nil {
+		return m, fmt.Errorf("outbox: sealing message: %w", err)
+	}
+	m.Ciphertext, m.KeyID, m.Content, m.Encrypt = sealed, label, "", false
+	return m, nil
 }

@@ -54,27 +54,34 @@ func scheduledOf(s db.Scheduled) Scheduled {
 // stores the held message and a release-scheduled-message job that River
 // runs when it is due (River promotes scheduled jobs every 5s, so release
 // can be up to ~5s late). Until then the message has no seq and is in
-// neither history nor resume. A message sealed before it reached the
-// outbox (Ciphertext and KeyID, sealed for its ID) is held sealed, and
+// neither history nor resume. A message with Encrypt is sealed in tx for
+// the id it will have, and one sealed before it reached the outbox
+// (Ciphertext and KeyID, sealed for its ID) is held as it is; either
 // holds its key generation until commit as a send does (ErrKeyRetired
-// when a re-encryption retired it: seal again); re-encryption moves held
-// messages to new generations with the conversation's others. Messages
-// with attachments cannot be scheduled. Errors are as for SendTx (an id already used by a stored message is
-// db.ErrConflict); additionally send_at must be in the future and
-// at most MaxScheduleAhead away.
+// when a re-encryption retired it: schedule it again); re-encryption
+// moves held messages to new generations with the conversation's others.
+// Messages with attachments cannot be scheduled. Errors are as for SendTx
+// (an id already used by a stored message is db.ErrConflict);
+// additionally send_at must be in the future and at most MaxScheduleAhead
+// away.
 func (o *Outbox) ScheduleTx(ctx context.Context, tx pgx.Tx, m Message, sendAt time.Time) (*Scheduled, error) {
-	v, err := o.validate(m)
-	if err != nil {
-		return nil, err
-	}
 	now := time.Now()
 	switch {
-	case len(v.attachmentIDs) > 0:
+	case len(m.AttachmentIDs) > 0:
 		return nil, validation.Errorf("attachment_ids", "cannot be scheduled yet: send the message now, or without attachments")
 	case !sendAt.After(now):
 		return nil, validation.Errorf("send_at", "must be in the future")
 	case sendAt.Sub(now) > MaxScheduleAhead:
 		return nil, validation.Errorf("send_at", "must be at most %s ahead", MaxScheduleAhead)
+	}
+	// Held sealed for the id it will have once sent.
+	m, err := o.seal(ctx, tx, m)
+	if err != nil {
+		return nil, err
+	}
+	v, err := o.validate(m)
+	if err != nil {
+		return nil, err
 	}
 	ok, err := db.ConversationAdmits(ctx, tx, v.row.ConversationID, v.row.SenderID, v.row.RecipientID)
 	if err != nil {
@@ -108,8 +115,20 @@ func (o *Outbox) ScheduleTx(ctx context.Context, tx pgx.Tx, m Message, sendAt ti
 	return &out, nil
 }
 
-// Schedule runs ScheduleTx in a transaction of its own.
+// Schedule runs ScheduleTx in a transaction of its own; a message with
+// Encrypt whose key generation a re-encryption retired between sealing
+// and storing is sealed again and scheduled in a new transaction.
 func (o *Outbox) Schedule(ctx context.Context, b Beginner, m Message, sendAt time.Time) (*Scheduled, error) {
+	for attempt := 1; ; attempt++ {
+		s, err := o.scheduleOnce(ctx, b, m, sendAt)
+		if !errors.Is(err, ErrKeyRetired) || !m.Encrypt || attempt >= maxSealAttempts {
+			return s, err
+		}
+	}
+}
+
+// scheduleOnce is one try of Schedule.
+func (o *Outbox) scheduleOnce(ctx context.Context, b Beginner, m Message, sendAt time.Time) (*Scheduled, error) {
 	tx, err := b.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: beginning transaction: %w", err)

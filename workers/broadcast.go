@@ -9,6 +9,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/msgrunner/msgrunner/internal/broadcast"
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/jobs"
 )
@@ -21,7 +22,14 @@ import (
 // attempts doing so.
 type BatchSendWorker struct {
 	Policy[jobs.BatchSendArgs]
-	deps Deps
+	broadcasts *broadcast.Service
+	logger     *slog.Logger
+}
+
+// NewBatchSendWorker returns the batch-send worker of queue q, running
+// broadcasts through broadcasts.
+func NewBatchSendWorker(q jobs.QueueSpec, broadcasts *broadcast.Service, logger *slog.Logger) *BatchSendWorker {
+	return &BatchSendWorker{Policy: Policy[jobs.BatchSendArgs]{Queue: q}, broadcasts: broadcasts, logger: orDiscard(logger)}
 }
 
 // BatchProgress is the job's recorded output.
@@ -42,8 +50,8 @@ func ProgressOf(b db.Batch) BatchProgress {
 
 // Work implements river.Worker.
 func (w *BatchSendWorker) Work(ctx context.Context, job *river.Job[jobs.BatchSendArgs]) error {
-	if w.deps.Broadcasts == nil {
-		return errors.New("batch-send: workers.Deps.Broadcasts is not set")
+	if w.broadcasts == nil {
+		return errors.New("batch-send: the worker has no broadcast service")
 	}
 	// Leave a tenth of the timeout (at least 5s) to hand over cleanly.
 	budget := w.Queue.Timeout - max(w.Queue.Timeout/10, 5*time.Second)
@@ -52,7 +60,7 @@ func (w *BatchSendWorker) Work(ctx context.Context, job *river.Job[jobs.BatchSen
 		_ = river.RecordOutput(ctx, ProgressOf(b))
 	}
 	for {
-		step, err := w.deps.Broadcasts.ProcessChunk(ctx, job.Args.BatchID)
+		step, err := w.broadcasts.ProcessChunk(ctx, job.Args.BatchID)
 		if errors.Is(err, db.ErrNotFound) {
 			return river.JobCancel(fmt.Errorf("broadcast %s does not exist", job.Args.BatchID))
 		}
@@ -62,11 +70,11 @@ func (w *BatchSendWorker) Work(ctx context.Context, job *river.Job[jobs.BatchSen
 		record(step.Batch)
 		if step.PublishErr != nil {
 			// The chunk is stored; the deliver-pending sweep delivers it.
-			w.deps.Logger.Warn("broadcast chunk not delivered at once; the deliver-pending sweep will", slog.String("batch_id", step.Batch.ID.String()),
+			w.logger.Warn("broadcast chunk not delivered at once; the deliver-pending sweep will", slog.String("batch_id", step.Batch.ID.String()),
 				slog.Int("published", step.Published), slog.String("error", step.PublishErr.Error()))
 		}
 		if step.Done {
-			w.deps.Logger.Info("broadcast finished", slog.String("batch_id", step.Batch.ID.String()),
+			w.logger.Info("broadcast finished", slog.String("batch_id", step.Batch.ID.String()),
 				slog.String("status", step.Batch.Status), slog.Int("processed", step.Batch.Processed), slog.Int("failed", step.Batch.Failed))
 			return nil
 		}

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/msgrunner/msgrunner/internal/attachments"
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/jobs"
 )
@@ -24,7 +26,16 @@ import (
 // recorded as the job's output.
 type CleanupMessagesWorker struct {
 	Policy[jobs.CleanupMessagesArgs]
-	deps Deps
+	pool        *pgxpool.Pool
+	attachments attachments.Store
+	logger      *slog.Logger
+}
+
+// NewCleanupMessagesWorker returns the cleanup-messages worker of queue
+// q. store holds uploaded files, for expired_attachments cleanup; that
+// cleanup type is cancelled with the reason when store is nil.
+func NewCleanupMessagesWorker(q jobs.QueueSpec, pool *pgxpool.Pool, store attachments.Store, logger *slog.Logger) *CleanupMessagesWorker {
+	return &CleanupMessagesWorker{Policy: Policy[jobs.CleanupMessagesArgs]{Queue: q}, pool: pool, attachments: store, logger: orDiscard(logger)}
 }
 
 // CleanupOutput is the job's recorded output (the counts of this run).
@@ -70,40 +81,40 @@ func (w *CleanupMessagesWorker) Work(ctx context.Context, job *river.Job[jobs.Cl
 	case jobs.CleanupOldMessages:
 		before := now.AddDate(0, 0, -a.RetentionDays)
 		if a.DryRun {
-			out.Messages, err = db.CountOldMessages(ctx, w.deps.Pool, before)
+			out.Messages, err = db.CountOldMessages(ctx, w.pool, before)
 			break
 		}
 		err = loop(func() (int64, error) {
-			n, err := db.DeleteOldMessages(ctx, w.deps.Pool, before, batch)
+			n, err := db.DeleteOldMessages(ctx, w.pool, before, batch)
 			out.Messages += n
 			return n, err
 		})
 	case jobs.CleanupDeletedConversations:
 		if a.DryRun {
-			out.Messages, err = db.CountDeletedConversationMessages(ctx, w.deps.Pool)
+			out.Messages, err = db.CountDeletedConversationMessages(ctx, w.pool)
 			break
 		}
 		// Crypto-shred first: once the keys are gone the ciphertext is
 		// unreadable, even in backups, whatever the deletes below leave.
-		if out.KeysShredded, err = db.ShredDeletedConversationKeys(ctx, w.deps.Pool); err != nil {
+		if out.KeysShredded, err = db.ShredDeletedConversationKeys(ctx, w.pool); err != nil {
 			break
 		}
 		err = loop(func() (int64, error) {
-			m, c, err := db.DeleteDeletedConversations(ctx, w.deps.Pool, batch)
+			m, c, err := db.DeleteDeletedConversations(ctx, w.pool, batch)
 			out.Messages += m
 			out.Conversations += c
 			return max(m, c), err
 		})
 	case jobs.CleanupExpiredAttachments:
-		if w.deps.Attachments == nil {
+		if w.attachments == nil {
 			return river.JobCancel(errors.New("expired_attachments: no attachment store is configured on this runner (ATTACHMENTS_DIR)"))
 		}
 		if a.DryRun {
-			out.Attachments, err = db.CountExpiredAttachments(ctx, w.deps.Pool, now)
+			out.Attachments, err = db.CountExpiredAttachments(ctx, w.pool, now)
 			break
 		}
 		err = loop(func() (int64, error) {
-			expired, err := db.ExpiredAttachments(ctx, w.deps.Pool, now, batch)
+			expired, err := db.ExpiredAttachments(ctx, w.pool, now, batch)
 			if err != nil {
 				return 0, err
 			}
@@ -111,12 +122,12 @@ func (w *CleanupMessagesWorker) Work(ctx context.Context, job *river.Job[jobs.Cl
 			for _, at := range expired {
 				// Files first: a row left without its file is retried on
 				// the next run; a file without a row would be orphaned.
-				if err := w.deps.Attachments.Delete(ctx, at.StorageKey); err != nil {
+				if err := w.attachments.Delete(ctx, at.StorageKey); err != nil {
 					return 0, err
 				}
 				ids = append(ids, at.ID)
 			}
-			n, err := db.DeleteAttachments(ctx, w.deps.Pool, ids)
+			n, err := db.DeleteAttachments(ctx, w.pool, ids)
 			out.Attachments += n
 			return int64(len(expired)), err
 		})
@@ -128,7 +139,7 @@ func (w *CleanupMessagesWorker) Work(ctx context.Context, job *river.Job[jobs.Cl
 	if err != nil {
 		return err
 	}
-	w.deps.Logger.Info("cleanup done", slog.String("type", a.Type), slog.Bool("dry_run", a.DryRun),
+	w.logger.Info("cleanup done", slog.String("type", a.Type), slog.Bool("dry_run", a.DryRun),
 		slog.Int64("messages", out.Messages), slog.Int64("conversations", out.Conversations), slog.Int64("attachments", out.Attachments))
 	return nil
 }

@@ -14,14 +14,16 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
 	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/keyring"
 	"github.com/msgrunner/msgrunner/jobs"
 )
 
-// DefaultCryptoChunkSize is Deps.CryptoChunkSize when unset: messages
+// DefaultCryptoChunkSize is CryptoConfig.ChunkSize when unset: messages
 // sealed per transaction by encrypt, read per query by decrypt.
 const DefaultCryptoChunkSize = 500
 
@@ -43,7 +45,7 @@ var ErrOutsideExportDir = errors.New("export path is outside the export director
 //     key-encryption key (messages stay readable: the data key is
 //     unchanged).
 //   - `decrypt` writes an authorised export of the conversation, as JSON
-//     lines in seq order, to a 0600 file in Deps.ExportDir named after the
+//     lines in seq order, to a 0600 file in CryptoConfig.ExportDir named after the
 //     job id, and records its path and row count as the job's output.
 //
 // A wrong key, an unknown key id, tampered ciphertext or a destroyed key
@@ -51,7 +53,38 @@ var ErrOutsideExportDir = errors.New("export path is outside the export director
 // export is removed. Content never reaches logs, errors or the output.
 type EncryptDecryptWorker struct {
 	Policy[jobs.EncryptDecryptArgs]
-	deps Deps
+	pool      *pgxpool.Pool
+	sealer    *keyring.Sealer
+	fanout    *fanout.Fanout
+	exportDir string
+	chunkSize int
+	logger    *slog.Logger
+}
+
+// CryptoConfig is what the encrypt-decrypt worker needs besides its
+// queue.
+type CryptoConfig struct {
+	Pool *pgxpool.Pool
+	// Sealer holds the encryption keys; every job is cancelled with the
+	// reason when nil.
+	Sealer *keyring.Sealer
+	// Fanout, when set, drops the recent-messages cache of a conversation
+	// the job sealed, so no plaintext stays cached in Redis.
+	Fanout *fanout.Fanout
+	// ExportDir is where `decrypt` writes its compliance exports (created
+	// 0700 if missing; files 0600); decrypt jobs are cancelled with the
+	// reason when empty.
+	ExportDir string
+	// ChunkSize is how many messages one transaction seals (and one query
+	// reads for an export); DefaultCryptoChunkSize when zero.
+	ChunkSize int
+	Logger    *slog.Logger
+}
+
+// NewEncryptDecryptWorker returns the encrypt-decrypt worker of queue q.
+func NewEncryptDecryptWorker(q jobs.QueueSpec, cfg CryptoConfig) *EncryptDecryptWorker {
+	return &EncryptDecryptWorker{Policy: Policy[jobs.EncryptDecryptArgs]{Queue: q}, pool: cfg.Pool, sealer: cfg.Sealer,
+		fanout: cfg.Fanout, exportDir: cfg.ExportDir, chunkSize: cfg.ChunkSize, logger: orDiscard(cfg.Logger)}
 }
 
 // EncryptOutput is the output an encrypt job records.
@@ -88,7 +121,7 @@ func ExportFileName(jobID int64) string { return fmt.Sprintf("export-job-%d.json
 // Work implements river.Worker.
 func (w *EncryptDecryptWorker) Work(ctx context.Context, job *river.Job[jobs.EncryptDecryptArgs]) error {
 	a := job.Args
-	if w.deps.Sealer == nil {
+	if w.sealer == nil {
 		return river.JobCancel(errors.New("encrypt-decrypt: this runner has no encryption keys (ENCRYPTION_KEYS)"))
 	}
 	switch {
@@ -99,15 +132,15 @@ func (w *EncryptDecryptWorker) Work(ctx context.Context, job *river.Job[jobs.Enc
 	case a.ReencryptContent:
 		return w.reencrypt(ctx, job)
 	}
-	changed, err := w.deps.Sealer.Rotate(ctx, w.deps.Pool, a.ConversationID)
+	changed, err := w.sealer.Rotate(ctx, w.pool, a.ConversationID)
 	if keyError(err) {
 		return river.JobCancel(fmt.Errorf("rotating conversation %s: %w", a.ConversationID, err))
 	}
 	if err != nil {
 		return err
 	}
-	w.deps.Logger.Info("conversation key rotated", slog.String("conversation_id", a.ConversationID.String()),
-		slog.Bool("changed", changed), slog.String("kek_id", w.deps.Sealer.Keyring().Active()))
+	w.logger.Info("conversation key rotated", slog.String("conversation_id", a.ConversationID.String()),
+		slog.Bool("changed", changed), slog.String("kek_id", w.sealer.Keyring().Active()))
 	return nil
 }
 
@@ -117,7 +150,7 @@ func keyError(err error) bool {
 }
 
 func (w *EncryptDecryptWorker) chunk() int {
-	return cmp.Or(w.deps.CryptoChunkSize, DefaultCryptoChunkSize)
+	return cmp.Or(w.chunkSize, DefaultCryptoChunkSize)
 }
 
 // encrypt seals the conversation's remaining plaintext, a chunk per
@@ -126,7 +159,7 @@ func (w *EncryptDecryptWorker) encrypt(ctx context.Context, job *river.Job[jobs.
 	conv := job.Args.ConversationID
 	handover := time.Now().Add(w.Queue.Timeout - max(w.Queue.Timeout/10, 5*time.Second))
 	out := EncryptOutput{Operation: jobs.CryptoOpEncrypt}
-	dk, err := w.deps.Sealer.ConversationKey(ctx, w.deps.Pool, conv, true)
+	dk, err := w.sealer.ConversationKey(ctx, w.pool, conv, true)
 	if keyError(err) {
 		return river.JobCancel(fmt.Errorf("encrypting conversation %s: %w", conv, err))
 	}
@@ -146,10 +179,10 @@ func (w *EncryptDecryptWorker) encrypt(ctx context.Context, job *river.Job[jobs.
 			out.Chunks++
 			// After the commit: a refill read before it is refused by
 			// the version bump, one read after it sees only ciphertext.
-			if w.deps.Fanout != nil {
-				if err := w.deps.Fanout.ForgetConversation(ctx, conv); err != nil {
+			if w.fanout != nil {
+				if err := w.fanout.ForgetConversation(ctx, conv); err != nil {
 					_ = river.RecordOutput(ctx, out)
-					return snoozeOnRedis(w.Queue, job.JobRow, w.deps.Logger, err)
+					return snoozeOnRedis(w.Queue, job.JobRow, w.logger, err)
 				}
 			}
 		}
@@ -177,12 +210,12 @@ func (w *EncryptDecryptWorker) encrypt(ctx context.Context, job *river.Job[jobs.
 	}
 	// Nothing sealed this run (a resumed or repeated job): the cache may
 	// still hold frames cached before an earlier run's crash.
-	if out.Sealed == 0 && w.deps.Fanout != nil {
-		if err := w.deps.Fanout.ForgetConversation(ctx, conv); err != nil {
-			return snoozeOnRedis(w.Queue, job.JobRow, w.deps.Logger, err)
+	if out.Sealed == 0 && w.fanout != nil {
+		if err := w.fanout.ForgetConversation(ctx, conv); err != nil {
+			return snoozeOnRedis(w.Queue, job.JobRow, w.logger, err)
 		}
 	}
-	w.deps.Logger.Info("conversation history sealed", slog.Int64("job_id", job.ID),
+	w.logger.Info("conversation history sealed", slog.Int64("job_id", job.ID),
 		slog.String("conversation_id", conv.String()), slog.Int64("sealed", out.Sealed), slog.Int("chunks", out.Chunks))
 	return river.RecordOutput(ctx, out)
 }
@@ -190,7 +223,7 @@ func (w *EncryptDecryptWorker) encrypt(ctx context.Context, job *river.Job[jobs.
 // sealChunk seals up to limit plaintext messages after seq after in one
 // transaction and returns how many it found and the last one's seq.
 func (w *EncryptDecryptWorker) sealChunk(ctx context.Context, dk *keyring.DataKey, conv uuid.UUID, after int64, limit int) (int, int64, error) {
-	tx, err := w.deps.Pool.Begin(ctx)
+	tx, err := w.pool.Begin(ctx)
 	if err != nil {
 		return 0, after, err
 	}
@@ -216,7 +249,7 @@ func (w *EncryptDecryptWorker) sealChunk(ctx context.Context, dk *keyring.DataKe
 // conv, for the ids they have or will have as messages, in one
 // transaction, and returns how many it sealed.
 func (w *EncryptDecryptWorker) sealScheduledChunk(ctx context.Context, dk *keyring.DataKey, conv uuid.UUID, limit int) (int, error) {
-	tx, err := w.deps.Pool.Begin(ctx)
+	tx, err := w.pool.Begin(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -269,10 +302,10 @@ func exportPath(dir string, jobID int64) (string, error) {
 // export writes the conversation, decrypted, to its export file.
 func (w *EncryptDecryptWorker) export(ctx context.Context, job *river.Job[jobs.EncryptDecryptArgs]) (err error) {
 	conv := job.Args.ConversationID
-	if w.deps.ExportDir == "" {
+	if w.exportDir == "" {
 		return river.JobCancel(errors.New("encrypt-decrypt: decrypt: this runner has no export directory (EXPORT_DIR)"))
 	}
-	path, err := exportPath(w.deps.ExportDir, job.ID)
+	path, err := exportPath(w.exportDir, job.ID)
 	if err != nil {
 		return river.JobCancel(fmt.Errorf("decrypt: %w", err))
 	}
@@ -319,7 +352,7 @@ func (w *EncryptDecryptWorker) export(ctx context.Context, job *river.Job[jobs.E
 	if err := os.Rename(partial, path); err != nil {
 		return fmt.Errorf("naming export file: %w", err)
 	}
-	w.deps.Logger.Info("conversation exported", slog.Int64("job_id", job.ID),
+	w.logger.Info("conversation exported", slog.Int64("job_id", job.ID),
 		slog.String("conversation_id", conv.String()), slog.String("requested_by", job.Args.RequestedBy.String()),
 		slog.String("path", path), slog.Int64("rows", rows))
 	return river.RecordOutput(ctx, ExportOutput{Operation: jobs.CryptoOpDecrypt, Path: path, Rows: rows})
@@ -328,7 +361,7 @@ func (w *EncryptDecryptWorker) export(ctx context.Context, job *river.Job[jobs.E
 // writeExport writes every message of conv to f, from one consistent
 // snapshot, and returns how many.
 func (w *EncryptDecryptWorker) writeExport(ctx context.Context, f *os.File, conv uuid.UUID) (int64, error) {
-	tx, err := w.deps.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := w.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return 0, err
 	}
@@ -356,7 +389,7 @@ func (w *EncryptDecryptWorker) writeExport(ctx context.Context, f *os.File, conv
 			default:
 				dk := keys[*m.KeyID]
 				if dk == nil {
-					if dk, err = w.deps.Sealer.KeyFor(ctx, tx, conv, *m.KeyID); err != nil {
+					if dk, err = w.sealer.KeyFor(ctx, tx, conv, *m.KeyID); err != nil {
 						return rows, fmt.Errorf("message %s: %w", m.ID, err)
 					}
 					keys[*m.KeyID] = dk
@@ -409,7 +442,7 @@ func (w *EncryptDecryptWorker) reencrypt(ctx context.Context, job *river.Job[job
 	conv := job.Args.ConversationID
 	out := ReencryptOutput{Operation: jobs.CryptoOpRotate}
 	handover := time.Now().Add(w.Queue.Timeout - max(w.Queue.Timeout/10, 5*time.Second))
-	dk, err := w.deps.Sealer.NewGeneration(ctx, w.deps.Pool, conv, job.CreatedAt)
+	dk, err := w.sealer.NewGeneration(ctx, w.pool, conv, job.CreatedAt)
 	if errors.Is(err, keyring.ErrShredded) {
 		// No key at all: nothing of this conversation is encrypted.
 		return river.RecordOutput(ctx, out)
@@ -450,7 +483,7 @@ func (w *EncryptDecryptWorker) reencrypt(ctx context.Context, job *river.Job[job
 			break
 		}
 	}
-	w.deps.Logger.Info("conversation content re-encrypted under a new data key", slog.Int64("job_id", job.ID),
+	w.logger.Info("conversation content re-encrypted under a new data key", slog.Int64("job_id", job.ID),
 		slog.String("conversation_id", conv.String()), slog.Int("generation", out.Generation),
 		slog.Int64("resealed", out.Resealed), slog.Int64("retired_generations", out.Retired))
 	return river.RecordOutput(ctx, out)
@@ -473,7 +506,7 @@ func (w *EncryptDecryptWorker) resealChunks(ctx context.Context, dk *keyring.Dat
 // one transaction, and returns how many it moved. Scheduled messages are
 // sealed for the id they will have as messages, their own.
 func (w *EncryptDecryptWorker) resealChunk(ctx context.Context, table db.SealedTable, dk *keyring.DataKey, old map[string]*keyring.DataKey, conv uuid.UUID, limit int) (int, error) {
-	tx, err := w.deps.Pool.Begin(ctx)
+	tx, err := w.pool.Begin(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -486,7 +519,7 @@ func (w *EncryptDecryptWorker) resealChunk(ctx context.Context, table db.SealedT
 	for i, m := range rows {
 		from := old[m.KeyID]
 		if from == nil {
-			if from, err = w.deps.Sealer.KeyFor(ctx, tx, conv, m.KeyID); err != nil {
+			if from, err = w.sealer.KeyFor(ctx, tx, conv, m.KeyID); err != nil {
 				return 0, fmt.Errorf("message %s: %w", m.ID, err)
 			}
 			old[m.KeyID] = from
@@ -514,7 +547,7 @@ func (w *EncryptDecryptWorker) resealChunk(ctx context.Context, table db.SealedT
 // and nothing is deleted).
 func (w *EncryptDecryptWorker) retireOlderKeys(ctx context.Context, conv uuid.UUID, dk *keyring.DataKey) (retired int64, done bool, err error) {
 	gen, _ := keyring.LabelGeneration(dk.Label())
-	tx, err := w.deps.Pool.Begin(ctx)
+	tx, err := w.pool.Begin(ctx)
 	if err != nil {
 		return 0, false, err
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/dbtest"
+	"github.com/msgrunner/msgrunner/internal/delivery"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/keyring"
 	"github.com/msgrunner/msgrunner/internal/runner"
@@ -49,7 +50,7 @@ func TestCryptoRotateRewrapsTheConversationKey(t *testing.T) {
 	require.NoError(t, err)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ws := river.NewWorkers()
-	require.NoError(t, workers.Register(ws, workers.Deps{Pool: pool, Logger: logger, Sealer: keyring.NewSealer(next)}, jobs.DefaultQueues()))
+	require.NoError(t, workers.Register(ws, workers.Deps{Pool: pool, Logger: logger, Crypto: workers.CryptoConfig{Sealer: keyring.NewSealer(next)}}, jobs.DefaultQueues()))
 	r, err := runner.New(pool, runner.Config{Queues: jobs.DefaultQueues(), Workers: ws, Logger: logger})
 	require.NoError(t, err)
 	require.NoError(t, r.Start(ctx))
@@ -120,7 +121,7 @@ func setupCrypto(t *testing.T, n int) *cryptoBundle {
 		require.NoError(t, db.SyncSearchEntry(ctx, b.pool, res.ID, "simple"))
 		m, err := db.GetMessage(ctx, b.pool, res.ID)
 		require.NoError(t, err)
-		require.NoError(t, b.fanout.PublishMessage(ctx, fanout.FrameOf(m)))
+		require.NoError(t, b.fanout.PublishMessage(ctx, delivery.Frame(m)))
 	}
 	// The send jobs' work is done by hand above; only the jobs under test run.
 	_, err = b.pool.Exec(ctx, `DELETE FROM river_job`)
@@ -131,8 +132,8 @@ func setupCrypto(t *testing.T, n int) *cryptoBundle {
 	b.start = func(ring *keyring.Keyring, chunkSize int) *runner.Runner {
 		ws := river.NewWorkers()
 		require.NoError(t, workers.Register(ws, workers.Deps{
-			Pool: b.pool, Logger: logger, Fanout: b.fanout, Sealer: keyring.NewSealer(ring),
-			ExportDir: b.exportDir, CryptoChunkSize: chunkSize,
+			Pool: b.pool, Logger: logger, Fanout: b.fanout,
+			Crypto: workers.CryptoConfig{Sealer: keyring.NewSealer(ring), ExportDir: b.exportDir, ChunkSize: chunkSize},
 		}, jobs.DefaultQueues()))
 		r, err := runner.New(b.pool, runner.Config{Queues: jobs.DefaultQueues(), Workers: ws, Logger: logger})
 		require.NoError(t, err)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
 	"github.com/msgrunner/msgrunner/internal/db"
@@ -17,7 +18,13 @@ import (
 // archive. Its counts are recorded as job output, visible in River UI.
 type JobHistoryWorker struct {
 	Policy[jobs.JobHistoryArgs]
-	deps Deps
+	pool   *pgxpool.Pool
+	logger *slog.Logger
+}
+
+// NewJobHistoryWorker returns the job-history worker of queue q.
+func NewJobHistoryWorker(q jobs.QueueSpec, pool *pgxpool.Pool, logger *slog.Logger) *JobHistoryWorker {
+	return &JobHistoryWorker{Policy: Policy[jobs.JobHistoryArgs]{Queue: q}, pool: pool, logger: orDiscard(logger)}
 }
 
 // JobHistoryOutput is the job's recorded output.
@@ -31,25 +38,25 @@ type JobHistoryOutput struct {
 func (w *JobHistoryWorker) Work(ctx context.Context, job *river.Job[jobs.JobHistoryArgs]) error {
 	now := time.Now().UTC()
 	from := now.Add(-time.Duration(job.Args.Hours-1) * time.Hour)
-	rows, err := db.RollupJobStats(ctx, w.deps.Pool, from, now)
+	rows, err := db.RollupJobStats(ctx, w.pool, from, now)
 	if err != nil {
 		return err
 	}
 	// Every discarded job River still holds: one missed by earlier runs
 	// (say, while no runner ran) is archived too; unchanged copies are not
 	// rewritten.
-	archived, err := db.ArchiveDiscardedJobs(ctx, w.deps.Pool, time.Time{})
+	archived, err := db.ArchiveDiscardedJobs(ctx, w.pool, time.Time{})
 	if err != nil {
 		return err
 	}
-	pruned, err := db.PruneFailedJobs(ctx, w.deps.Pool, now.AddDate(0, 0, -job.Args.ArchiveRetentionDays))
+	pruned, err := db.PruneFailedJobs(ctx, w.pool, now.AddDate(0, 0, -job.Args.ArchiveRetentionDays))
 	if err != nil {
 		return err
 	}
 	out := JobHistoryOutput{StatsRows: rows, Archived: archived, Pruned: pruned}
 	if err := river.RecordOutput(ctx, out); err != nil {
-		w.deps.Logger.Warn("recording job output", slog.String("error", err.Error()))
+		w.logger.Warn("recording job output", slog.String("error", err.Error()))
 	}
-	w.deps.Logger.Debug("job history updated", slog.Int64("stats_rows", rows), slog.Int64("archived", archived), slog.Int64("pruned", pruned))
+	w.logger.Debug("job history updated", slog.Int64("stats_rows", rows), slog.Int64("archived", archived), slog.Int64("pruned", pruned))
 	return nil
 }

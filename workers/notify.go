@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
 	"github.com/msgrunner/msgrunner/internal/db"
@@ -33,7 +34,7 @@ const encryptedPreview = "New encrypted message"
 // and SMS are suppressed while the recipient is online (unless the message
 // is critical or they asked otherwise): a gateway received the in-app
 // frame (it holds a socket of theirs), or their presence key says they
-// had a socket open within its TTL. Otherwise they are sent through Deps.Notify's
+// had a socket open within its TTL. Otherwise they are sent through the worker's notify.Providers'
 // providers: push to every active device token (one delivery row each),
 // email to the preferences' address, SMS to their phone number.
 //
@@ -46,7 +47,18 @@ const encryptedPreview = "New encrypted message"
 // reasons.
 type SendNotificationWorker struct {
 	Policy[jobs.SendNotificationArgs]
-	deps Deps
+	pool   *pgxpool.Pool
+	fanout *fanout.Fanout
+	notify notify.Providers
+	logger *slog.Logger
+}
+
+// NewSendNotificationWorker returns the send-notification worker of
+// queue q. fo delivers in-app notifications and tells presence; a nil
+// provider in providers disables its channel (recorded cancelled), nil
+// Templates means the built-in ones.
+func NewSendNotificationWorker(q jobs.QueueSpec, pool *pgxpool.Pool, fo *fanout.Fanout, providers notify.Providers, logger *slog.Logger) *SendNotificationWorker {
+	return &SendNotificationWorker{Policy: Policy[jobs.SendNotificationArgs]{Queue: q}, pool: pool, fanout: fo, notify: providers, logger: orDiscard(logger)}
 }
 
 // NotificationOutput is the job's recorded output: each channel's outcome.
@@ -77,7 +89,7 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 	}
 	// The message, the preferences and every channel's claim: one
 	// statement.
-	claimed, err := db.ClaimMessageNotifications(ctx, w.deps.Pool, a.MessageID, a.RecipientID, a.Channels, typ)
+	claimed, err := db.ClaimMessageNotifications(ctx, w.pool, a.MessageID, a.RecipientID, a.Channels, typ)
 	if errors.Is(err, db.ErrNotFound) {
 		return river.JobCancel(fmt.Errorf("message %s no longer exists", a.MessageID))
 	}
@@ -95,8 +107,8 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 	// missed one.
 	var online, presenceKnown bool
 	isOnline := func() bool {
-		if !presenceKnown && w.deps.Fanout != nil {
-			online, _ = w.deps.Fanout.Online(ctx, a.RecipientID)
+		if !presenceKnown && w.fanout != nil {
+			online, _ = w.fanout.Online(ctx, a.RecipientID)
 		}
 		presenceKnown = true
 		return online
@@ -118,7 +130,7 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 		if len(deferred) > 0 {
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			_ = db.FinishNotifications(fctx, w.deps.Pool, deferred)
+			_ = db.FinishNotifications(fctx, w.pool, deferred)
 		}
 	}()
 	for _, ch := range channels {
@@ -135,14 +147,14 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 		external := false
 		switch {
 		case ch == jobs.ChannelInApp:
-			if w.deps.Fanout == nil {
-				return errors.New("send-notification: workers.Deps.Fanout is not set")
+			if w.fanout == nil {
+				return errors.New("send-notification: the worker has no fanout for in-app notifications")
 			}
-			receivers, err := w.deps.Fanout.PublishNotification(ctx, a.RecipientID, fanout.NotificationFrame{
+			receivers, err := w.fanout.PublishNotification(ctx, a.RecipientID, fanout.NotificationFrame{
 				ID: id, MessageID: m.ID, Title: c.Title, Body: c.Body, CreatedAt: time.Now().UTC(),
 			})
 			if err != nil {
-				return snoozeOnRedis(w.Queue, job.JobRow, w.deps.Logger, err)
+				return snoozeOnRedis(w.Queue, job.JobRow, w.logger, err)
 			}
 			if receivers > 0 {
 				online, presenceKnown = true, true
@@ -157,7 +169,7 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 			disabled++
 		}
 		if o.transient != nil {
-			w.deps.Logger.Warn("notification provider failed; will retry", slog.Int64("job_id", job.ID),
+			w.logger.Warn("notification provider failed; will retry", slog.Int64("job_id", job.ID),
 				slog.String("message_id", m.ID.String()), slog.String("channel", ch), slog.Int("attempt", job.Attempt),
 				slog.String("error", o.transient.Error()))
 			if !last {
@@ -171,7 +183,7 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 		}
 		o.res.Title, o.res.Body = &c.Title, &c.Body
 		if external {
-			if err := db.FinishNotification(ctx, w.deps.Pool, id, o.res); err != nil {
+			if err := db.FinishNotification(ctx, w.pool, id, o.res); err != nil {
 				return err
 			}
 		} else {
@@ -186,7 +198,7 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 			refused = append(refused, fmt.Errorf("%s %s: %s", ch, o.res.Status, reason))
 		}
 	}
-	if err := db.FinishNotifications(ctx, w.deps.Pool, deferred); err != nil {
+	if err := db.FinishNotifications(ctx, w.pool, deferred); err != nil {
 		return err
 	}
 	deferred = nil
@@ -217,7 +229,7 @@ func inAppFirst(channels []string) []string {
 
 // send delivers c on an external channel (push, email or sms).
 func (w *SendNotificationWorker) send(ctx context.Context, id uuid.UUID, m db.Message, user uuid.UUID, ch string, prefs db.Preferences, c notify.Content) channelOutcome {
-	p := w.deps.Notify
+	p := w.notify
 	disabled := channelOutcome{disabled: true, res: db.NotificationResult{Status: "cancelled", Reason: ptr("channel disabled: no " + ch + " provider is configured")}}
 	var pid string
 	var err error
@@ -264,7 +276,7 @@ func (w *SendNotificationWorker) send(ctx context.Context, id uuid.UUID, m db.Me
 // caller retries the devices still pending (or, on the last attempt,
 // records what is known).
 func (w *SendNotificationWorker) push(ctx context.Context, id uuid.UUID, m db.Message, user uuid.UUID, c notify.Content) channelOutcome {
-	devices, err := db.ListActiveDevices(ctx, w.deps.Pool, user)
+	devices, err := db.ListActiveDevices(ctx, w.pool, user)
 	if err != nil {
 		return channelOutcome{transient: err}
 	}
@@ -276,7 +288,7 @@ func (w *SendNotificationWorker) push(ctx context.Context, id uuid.UUID, m db.Me
 	var reasons []string
 	var transient []error
 	for _, d := range devices {
-		status, pid, err := db.ClaimDelivery(ctx, w.deps.Pool, id, d.ID)
+		status, pid, err := db.ClaimDelivery(ctx, w.pool, id, d.ID)
 		if err != nil {
 			transient = append(transient, err)
 			continue
@@ -293,7 +305,7 @@ func (w *SendNotificationWorker) push(ctx context.Context, id uuid.UUID, m db.Me
 			reasons = append(reasons, "device "+d.ID.String()+" "+status+" earlier")
 			continue
 		}
-		providerID, err := w.deps.Notify.Push.Push(ctx, notify.PushMessage{
+		providerID, err := w.notify.Push.Push(ctx, notify.PushMessage{
 			Token: d.Token, Title: c.Title, Body: c.Body,
 			Data:        map[string]string{"notification_id": id.String(), "message_id": m.ID.String(), "conversation_id": m.ConversationID.String()},
 			CollapseKey: id.String(), IdempotencyKey: id.String() + "/" + d.ID.String(),
@@ -307,11 +319,11 @@ func (w *SendNotificationWorker) push(ctx context.Context, id uuid.UUID, m db.Me
 				sentID = res.ProviderMessageID
 			}
 		case errors.Is(err, notify.ErrInvalidToken):
-			if _, derr := db.DeactivateDeviceToken(ctx, w.deps.Pool, d.ID, d.Token); derr != nil {
+			if _, derr := db.DeactivateDeviceToken(ctx, w.pool, d.ID, d.Token); derr != nil {
 				transient = append(transient, derr)
 				continue
 			}
-			w.deps.Logger.Info("push provider refused a device token; deactivated it",
+			w.logger.Info("push provider refused a device token; deactivated it",
 				slog.String("message_id", m.ID.String()), slog.String("device_id", d.ID.String()))
 			res = db.NotificationResult{Status: "failed", Reason: ptr("token deactivated: " + err.Error())}
 		case errors.Is(err, notify.ErrPermanent):
@@ -323,7 +335,7 @@ func (w *SendNotificationWorker) push(ctx context.Context, id uuid.UUID, m db.Me
 		if res.Reason != nil {
 			reasons = append(reasons, "device "+d.ID.String()+": "+*res.Reason)
 		}
-		if err := db.FinishDelivery(ctx, w.deps.Pool, id, d.ID, res); err != nil {
+		if err := db.FinishDelivery(ctx, w.pool, id, d.ID, res); err != nil {
 			// Not recorded: a retry may push this device again. Retrying is
 			// still right, since the channel's row is not finished either.
 			transient = append(transient, err)
@@ -345,9 +357,9 @@ func (w *SendNotificationWorker) push(ctx context.Context, id uuid.UUID, m db.Me
 	return o
 }
 
-// templates returns Deps.Notify.Templates, or the built-in ones.
+// templates returns the providers' Templates, or the built-in ones.
 func (w *SendNotificationWorker) templates() (*notify.Templates, error) {
-	if t := w.deps.Notify.Templates; t != nil {
+	if t := w.notify.Templates; t != nil {
 		return t, nil
 	}
 	return builtinTemplates()

@@ -3,6 +3,7 @@
 package workers
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,36 +16,30 @@ import (
 
 	"github.com/msgrunner/msgrunner/internal/attachments"
 	"github.com/msgrunner/msgrunner/internal/broadcast"
+	"github.com/msgrunner/msgrunner/internal/delivery"
 	"github.com/msgrunner/msgrunner/internal/fanout"
-	"github.com/msgrunner/msgrunner/internal/keyring"
 	"github.com/msgrunner/msgrunner/internal/notify"
 	"github.com/msgrunner/msgrunner/jobs"
 	"github.com/msgrunner/msgrunner/outbox"
 )
 
-// Deps are what workers need from the outside world.
+// Deps are the services the runner's workers are built from. Register
+// hands each worker only the few it uses (see each New...Worker); a nil
+// service disables what needs it, as each constructor documents.
 type Deps struct {
 	Pool   *pgxpool.Pool
 	Fanout *fanout.Fanout
+	// Delivery publishes stored messages and marks them sent (send-message,
+	// deliver-pending); built from Pool, Fanout and Logger when nil.
+	Delivery *delivery.Deliverer
 	// Outbox writes released scheduled messages.
 	Outbox *outbox.Outbox
-	// Attachments holds uploaded files, for expired_attachments cleanup;
-	// that cleanup type is cancelled with the reason when nil.
+	// Attachments holds uploaded files, for expired_attachments cleanup.
 	Attachments attachments.Store
-	// Sealer holds the encryption keys for encrypt-decrypt; such jobs are
-	// cancelled with the reason when nil.
-	Sealer *keyring.Sealer
-	// ExportDir is where encrypt-decrypt `decrypt` writes its compliance
-	// exports (created 0700 if missing; files 0600); decrypt jobs are
-	// cancelled with the reason when empty.
-	ExportDir string
-	// CryptoChunkSize is how many messages encrypt-decrypt seals per
-	// transaction (and decrypt reads per query); DefaultCryptoChunkSize
-	// when zero.
-	CryptoChunkSize int
-	// Notify holds the notification providers and templates; a nil
-	// provider disables its channel (send-notification records it
-	// cancelled), nil Templates means the built-in ones.
+	// Crypto configures encrypt-decrypt (its Pool, Fanout and Logger
+	// default to the ones above).
+	Crypto CryptoConfig
+	// Notify holds the notification providers and templates.
 	Notify notify.Providers
 	// Broadcasts runs broadcasts a chunk at a time.
 	Broadcasts *broadcast.Service
@@ -124,22 +119,36 @@ func newSet(deps Deps, queues []jobs.QueueSpec) (*set, error) {
 		}
 		spec[k.Kind] = q
 	}
+	logger := orDiscard(deps.Logger)
+	d := deps.Delivery
+	if d == nil {
+		d = delivery.New(deps.Pool, deps.Fanout, delivery.Config{Logger: logger})
+	}
+	crypto := deps.Crypto
+	crypto.Pool = cmp.Or(crypto.Pool, deps.Pool)
+	crypto.Fanout = cmp.Or(crypto.Fanout, deps.Fanout)
+	crypto.Logger = cmp.Or(crypto.Logger, logger)
 	return &set{
-		sendMessage: &SendMessageWorker{Policy: Policy[jobs.SendMessageArgs]{Queue: spec[jobs.KindSendMessage]}, deps: deps,
-			// A third of the job's timeout: a job that waits out one batch
-			// and runs in the next still ends before its own timeout.
-			batch: &deliveryBatcher{deps: deps, timeout: spec[jobs.KindSendMessage].Timeout / 3}},
-		deliveryConfirmation: &DeliveryConfirmationWorker{Policy: Policy[jobs.DeliveryConfirmationArgs]{Queue: spec[jobs.KindDeliveryConfirmation]}, deps: deps},
-		sendNotification:     &SendNotificationWorker{Policy: Policy[jobs.SendNotificationArgs]{Queue: spec[jobs.KindSendNotification]}, deps: deps},
-		indexMessage:         &IndexMessageWorker{Policy: Policy[jobs.IndexMessageArgs]{Queue: spec[jobs.KindIndexMessage]}, deps: deps},
-		encryptDecrypt:       &EncryptDecryptWorker{Policy: Policy[jobs.EncryptDecryptArgs]{Queue: spec[jobs.KindEncryptDecrypt]}, deps: deps},
-		batchSend:            &BatchSendWorker{Policy: Policy[jobs.BatchSendArgs]{Queue: spec[jobs.KindBatchSend]}, deps: deps},
-		cleanupMessages:      &CleanupMessagesWorker{Policy: Policy[jobs.CleanupMessagesArgs]{Queue: spec[jobs.KindCleanupMessages]}, deps: deps},
-		releaseScheduled:     &ReleaseScheduledWorker{Policy: Policy[jobs.ReleaseScheduledArgs]{Queue: spec[jobs.KindReleaseScheduled]}, deps: deps},
-		jobHistory:           &JobHistoryWorker{Policy: Policy[jobs.JobHistoryArgs]{Queue: spec[jobs.KindJobHistory]}, deps: deps},
-		deliverPending:       &DeliverPendingWorker{Policy: Policy[jobs.DeliverPendingArgs]{Queue: spec[jobs.KindDeliverPending]}, deps: deps},
-		indexPending:         &IndexPendingWorker{Policy: Policy[jobs.IndexPendingArgs]{Queue: spec[jobs.KindIndexPending]}, deps: deps},
+		sendMessage:          NewSendMessageWorker(spec[jobs.KindSendMessage], d, logger),
+		deliveryConfirmation: NewDeliveryConfirmationWorker(spec[jobs.KindDeliveryConfirmation], deps.Pool, deps.Fanout, logger),
+		sendNotification:     NewSendNotificationWorker(spec[jobs.KindSendNotification], deps.Pool, deps.Fanout, deps.Notify, logger),
+		indexMessage:         NewIndexMessageWorker(spec[jobs.KindIndexMessage], deps.Pool, deps.SearchLanguage),
+		encryptDecrypt:       NewEncryptDecryptWorker(spec[jobs.KindEncryptDecrypt], crypto),
+		batchSend:            NewBatchSendWorker(spec[jobs.KindBatchSend], deps.Broadcasts, logger),
+		cleanupMessages:      NewCleanupMessagesWorker(spec[jobs.KindCleanupMessages], deps.Pool, deps.Attachments, logger),
+		releaseScheduled:     NewReleaseScheduledWorker(spec[jobs.KindReleaseScheduled], deps.Pool, deps.Outbox, logger),
+		jobHistory:           NewJobHistoryWorker(spec[jobs.KindJobHistory], deps.Pool, logger),
+		deliverPending:       NewDeliverPendingWorker(spec[jobs.KindDeliverPending], d, logger),
+		indexPending:         NewIndexPendingWorker(spec[jobs.KindIndexPending], deps.Pool, deps.SearchLanguage),
 	}, nil
+}
+
+// orDiscard returns logger, or one that discards when nil.
+func orDiscard(logger *slog.Logger) *slog.Logger {
+	if logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return logger
 }
 
 // maxRedisSnooze caps the wait between tries while Redis is unreachable.

@@ -19,6 +19,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/broadcast"
 	"github.com/msgrunner/msgrunner/internal/config"
 	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/internal/delivery"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/httpserve"
 	"github.com/msgrunner/msgrunner/internal/keyring"
@@ -209,11 +210,12 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	logger.Info("notification providers", slog.Bool("email", s.Notify.Email != nil),
 		slog.Bool("push", s.Notify.Push != nil), slog.Bool("sms", s.Notify.SMS != nil))
 	fo := fanout.New(rdb, fanout.Config{Keys: fanout.Keys{Prefix: s.RedisPrefix}})
+	dl := delivery.New(pool, fo, delivery.Config{Logger: logger})
 	ws := river.NewWorkers()
 	if err := workers.Register(ws, workers.Deps{
-		Pool: pool, Logger: logger, Outbox: ob, SearchLanguage: s.SearchLang,
-		Broadcasts: broadcast.New(pool, ob, inserter, broadcast.Options{Fanout: fo}), Attachments: s.Attachments, Sealer: s.Sealer, ExportDir: s.ExportDir,
-		Fanout: fo, Notify: s.Notify,
+		Pool: pool, Logger: logger, Outbox: ob, SearchLanguage: s.SearchLang, Fanout: fo, Delivery: dl,
+		Broadcasts: broadcast.New(pool, ob, inserter, broadcast.Options{Deliverer: dl}), Attachments: s.Attachments,
+		Crypto: workers.CryptoConfig{Sealer: s.Sealer, ExportDir: s.ExportDir}, Notify: s.Notify,
 	}, s.Runner.Queues); err != nil {
 		return err
 	}

@@ -23,7 +23,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/msgrunner/msgrunner/internal/db"
-	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/jobs"
 	"github.com/msgrunner/msgrunner/outbox"
 	"github.com/msgrunner/msgrunner/validation"
@@ -67,15 +66,21 @@ type Service struct {
 	opts   Options
 }
 
+// Deliverer publishes stored messages and marks them sent, returning how
+// many it published (package delivery's Deliverer).
+type Deliverer interface {
+	DeliverMany(ctx context.Context, ms []db.Message) (int, error)
+}
+
 // Options are how chunks are delivered.
 type Options struct {
-	// Fanout, when set, publishes each chunk's messages right after the
-	// chunk commits and marks them sent (one Redis round trip and one
+	// Deliverer, when set, publishes each chunk's messages right after
+	// the chunk commits and marks them sent (one Redis round trip and one
 	// statement per chunk), as the gateway does for a single message: they
 	// get no send-message jobs (outbox.Message.CallerPublishes), and the
 	// runner's deliver-pending sweep is the backstop. Without it each
 	// message gets a send-message job, which delivers it.
-	Fanout *fanout.Fanout
+	Deliverer Deliverer
 }
 
 // New returns a Service; client may be insert-only. Each recipient's
@@ -210,7 +215,7 @@ type Step struct {
 	// cancelled) and no chunk is left.
 	Done bool
 	// Published counts the chunk's messages delivered at once (Options.
-	// Fanout); PublishErr says why that failed, in which case the
+	// Deliverer); PublishErr says why that failed, in which case the
 	// runner's deliver-pending sweep delivers them.
 	Published  int
 	PublishErr error
@@ -282,8 +287,8 @@ func (s *Service) ProcessChunk(ctx context.Context, id uuid.UUID) (Step, error) 
 		return Step{}, err
 	}
 	var step Step
-	if s.opts.Fanout != nil {
-		step.Published, step.PublishErr = s.opts.Fanout.DeliverManyFast(ctx, s.pool, stored)
+	if s.opts.Deliverer != nil {
+		step.Published, step.PublishErr = s.opts.Deliverer.DeliverMany(ctx, stored)
 	}
 	step.Batch, err = db.GetBatch(ctx, s.pool, id)
 	return step, err
@@ -317,7 +322,7 @@ func (s *Service) render(b db.Batch, chunk []db.BatchRecipient) ([]db.RecipientO
 		msgs = append(msgs, outbox.Message{
 			ID: uuid.Must(uuid.NewV7()), ConversationID: outbox.DirectConversationID(b.SenderID, r.RecipientID), SenderID: b.SenderID,
 			RecipientID: r.RecipientID, Content: content, Priority: jobs.Priority(b.Priority).String(),
-			CallerPublishes: s.opts.Fanout != nil,
+			CallerPublishes: s.opts.Deliverer != nil,
 		})
 		idx = append(idx, i)
 	}

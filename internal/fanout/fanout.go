@@ -61,19 +61,20 @@ func (f *Fanout) PublishMessage(ctx context.Context, fr MessageFrame) error {
 // PublishMessages is PublishMessage for many frames in one round trip; an
 // error means at least one frame did not get through.
 func (f *Fanout) PublishMessages(ctx context.Context, frs []MessageFrame) error {
-	ok, err := f.publishEach(ctx, frs)
+	ok, err := f.PublishEach(ctx, frs)
 	if ok == nil || err == nil {
 		return err // nil, or a frame that could not be encoded
 	}
 	return fmt.Errorf("publishing message: %w: %w", ErrUnavailable, err)
 }
 
-// publishEach publishes frs in one pipeline and tells, frame by frame,
+// PublishEach publishes frs in one pipeline and tells, frame by frame,
 // whether every command of that frame (its publish and cache updates)
 // succeeded, so callers can keep what got through when Redis refuses one
 // frame; err is the pipeline's first failure, nil when all succeeded. A
-// frame that cannot be encoded returns ok nil and sends nothing.
-func (f *Fanout) publishEach(ctx context.Context, frs []MessageFrame) (ok []bool, err error) {
+// frame that cannot be encoded returns ok nil and sends nothing. It is
+// the publishing half of package delivery's publish-and-mark.
+func (f *Fanout) PublishEach(ctx context.Context, frs []MessageFrame) (ok []bool, err error) {
 	pipe := f.rdb.Pipeline()
 	ends := make([]int, len(frs)) // frame i's commands end at ends[i]
 	for i, fr := range frs {

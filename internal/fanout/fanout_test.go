@@ -6,14 +6,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/dbtest"
 	"github.com/msgrunner/msgrunner/internal/fanout"
-	"github.com/msgrunner/msgrunner/outbox"
 )
 
 func TestRefillFromBeforeAnEditIsRefused(t *testing.T) {
@@ -52,45 +48,4 @@ func TestRefillFromBeforeAnEditIsRefused(t *testing.T) {
 	require.True(t, hit)
 	require.Empty(t, got[0].Content)
 	require.True(t, got[0].Encrypted)
-}
-
-// A frame Redis refuses (here a cache key of the wrong type) stays pending;
-// the other messages of the same round trip are published and marked sent.
-func TestDeliverManyFastMarksOnlyWhatGotThrough(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	pool := dbtest.Pool(t)
-	rdb, prefix := dbtest.Redis(t)
-	f := fanout.New(rdb, fanout.Config{Keys: fanout.Keys{Prefix: prefix}})
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
-	require.NoError(t, err)
-	ob, err := outbox.New(client, outbox.Config{})
-	require.NoError(t, err)
-
-	var ms []db.Message
-	for range 3 {
-		res, err := ob.Send(ctx, pool, outbox.Message{ConversationID: uuid.New(), SenderID: uuid.New(), RecipientID: uuid.New(),
-			Content: "hi", CallerPublishes: true})
-		require.NoError(t, err)
-		m, err := db.GetMessage(ctx, pool, res.ID)
-		require.NoError(t, err)
-		ms = append(ms, m)
-	}
-	// The recent-messages cache key of the second conversation is a string.
-	keys := fanout.Keys{Prefix: prefix}
-	require.NoError(t, rdb.Set(ctx, keys.Prefix+"recent:{"+ms[1].ConversationID.String()+"}", "not a sorted set", time.Minute).Err())
-
-	n, err := f.DeliverManyFast(ctx, pool, ms)
-	require.NoError(t, err)
-	require.Equal(t, 2, n)
-	for i, want := range []db.MessageStatus{db.MessageSent, db.MessagePending, db.MessageSent} {
-		m, err := db.GetMessage(ctx, pool, ms[i].ID)
-		require.NoError(t, err)
-		require.Equal(t, want, m.Status, "message %d", i)
-	}
-
-	// When nothing gets through, it says so and marks nothing.
-	n, err = f.DeliverManyFast(ctx, pool, ms[1:2])
-	require.ErrorIs(t, err, fanout.ErrUnavailable)
-	require.Zero(t, n)
 }

@@ -41,6 +41,9 @@ func classify(err error) (e *apiError, unexpected bool) {
 		return ae, false
 	case errors.As(err, &ve):
 		return httperr.FromValidation(ve), false
+	case errors.Is(err, outbox.ErrNoSealer):
+		return &apiError{Status: http.StatusNotImplemented, Code: "encryption_unavailable", Field: "requires_encryption",
+			Message: "this gateway has no encryption keys (ENCRYPTION_KEYS); send without requires_encryption"}, false
 	case errors.Is(err, outbox.ErrNotParticipant):
 		return newError(http.StatusForbidden, "not_participant", "you are not a participant of this conversation, or the recipient is not"), false
 	case errors.Is(err, auth.ErrMissing), errors.Is(err, auth.ErrInvalid), errors.Is(err, auth.ErrExpired), errors.Is(err, auth.ErrBadSubject):

@@ -29,6 +29,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/broadcast"
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/dbtest"
+	"github.com/msgrunner/msgrunner/internal/delivery"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/gateway"
 	"github.com/msgrunner/msgrunner/internal/keyring"
@@ -152,10 +153,11 @@ func buildBundle(t testing.TB, editQueues func([]jobs.QueueSpec), logger *slog.L
 		editQueues(queues)
 	}
 	ws := river.NewWorkers()
+	dl := delivery.New(runnerPool, runnerFanout, delivery.Config{Logger: b.logger})
 	require.NoError(t, workers.Register(ws, workers.Deps{
-		Pool: runnerPool, Logger: b.logger, Outbox: ob,
-		Broadcasts: broadcast.New(runnerPool, ob, inserter, broadcast.Options{Fanout: runnerFanout}),
-		Sealer:     keyring.NewSealer(testKeys), Fanout: runnerFanout,
+		Pool: runnerPool, Logger: b.logger, Outbox: ob, Fanout: runnerFanout, Delivery: dl,
+		Broadcasts: broadcast.New(runnerPool, ob, inserter, broadcast.Options{Deliverer: dl}),
+		Crypto:     workers.CryptoConfig{Sealer: keyring.NewSealer(testKeys)},
 	}, queues))
 	sweep := indexSweep
 	if direct {

@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/internal/delivery"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/httperr"
 	"github.com/msgrunner/msgrunner/internal/keyring"
@@ -175,7 +176,7 @@ func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sen
 	defer cancel()
 	msg := outbox.Message{
 		ConversationID: conv, SenderID: user, RecipientID: recipient,
-		Content: req.Content, Priority: req.Priority, CallerPublishes: true,
+		Content: req.Content, Priority: req.Priority, CallerPublishes: true, Encrypt: req.RequiresEncryption,
 	}
 	if msg.AttachmentIDs, err = req.attachments(); err != nil {
 		return sendResponse{}, err
@@ -185,29 +186,7 @@ func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sen
 			return sendResponse{}, err
 		}
 	}
-	if req.RequiresEncryption {
-		if err := s.seal(ctx, &msg); err != nil {
-			return sendResponse{}, err
-		}
-	}
 	res, err := s.outbox.Send(ctx, s.pool, msg)
-	if errors.Is(err, outbox.ErrEncryptedConversation) && msg.Ciphertext == nil {
-		// The conversation was switched to encrypted: every message to
-		// it is sealed, whatever the client asked (nothing was written).
-		if err := s.seal(ctx, &msg); err != nil {
-			return sendResponse{}, err
-		}
-		res, err = s.outbox.Send(ctx, s.pool, msg)
-	}
-	if errors.Is(err, outbox.ErrKeyRetired) {
-		// A re-encryption retired the key generation between sealing and
-		// storing (nothing was written): seal again with the newest.
-		msg.Ciphertext, msg.KeyID, msg.Content = nil, "", req.Content
-		if err := s.seal(ctx, &msg); err != nil {
-			return sendResponse{}, err
-		}
-		res, err = s.outbox.Send(ctx, s.pool, msg)
-	}
 	if errors.Is(err, db.ErrConflict) && req.ID != "" {
 		return s.replay(ctx, user, conv, msg.ID)
 	}
@@ -220,23 +199,20 @@ func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sen
 	// only if this fails.
 	stored := db.Message{
 		ID: res.ID, ConversationID: res.ConversationID, SenderID: user, RecipientID: recipient,
-		Seq: res.Seq, Status: db.MessagePending, CreatedAt: res.CreatedAt, Ciphertext: msg.Ciphertext,
-		Attachments: res.Attachments,
+		Seq: res.Seq, Status: db.MessagePending, CreatedAt: res.CreatedAt, Attachments: res.Attachments,
 	}
-	if msg.Ciphertext == nil {
-		stored.Content = &msg.Content
-	} else {
-		stored.KeyID = &msg.KeyID
+	if !res.Encrypted {
+		stored.Content = &msg.Content // a sealed message's frame carries no content
 	}
-	if err := s.fanout.PublishMessage(ctx, fanout.FrameOf(stored)); err != nil {
+	if err := s.delivery.AfterCommit(ctx, stored); errors.Is(err, delivery.ErrNotPublished) {
 		s.logger.Warn("immediate delivery failed; the runner's deliver-pending sweep will deliver it",
 			slog.String("message_id", res.ID.String()), slog.String("error", err.Error()))
 	} else {
 		out.Status = string(db.MessageSent)
 		s.metrics.postToPublish.Observe(time.Since(start).Seconds())
-		// Marked sent in a batch after the answer: if the mark is lost,
-		// the sweep publishes the message again (clients dedupe by id).
-		if err := s.marker.Mark(ctx, res.ID); err != nil {
+		if err != nil {
+			// Published, but the mark was not written: the sweep
+			// publishes it again, which clients absorb by id.
 			s.logger.Warn("marking a published message sent failed; the deliver-pending sweep will publish it again",
 				slog.String("message_id", res.ID.String()), slog.String("error", err.Error()))
 		}
@@ -277,27 +253,6 @@ func (s *Server) replay(ctx context.Context, user, conv, id uuid.UUID) (sendResp
 		return sendResponse{}, &apiError{Status: http.StatusConflict, Code: "id_taken", Field: "id", Message: "this message id is already used by another message"}
 	}
 	return sendResponse{ID: m.ID, ConversationID: m.ConversationID, Seq: m.Seq, Status: string(m.Status)}, nil
-}
-
-// seal encrypts msg's content in place (its plaintext checked first), so
-// only ciphertext reaches the database.
-func (s *Server) seal(ctx context.Context, msg *outbox.Message) error {
-	if s.cfg.Sealer == nil {
-		return &apiError{Status: http.StatusNotImplemented, Code: "encryption_unavailable", Field: "requires_encryption",
-			Message: "this gateway has no encryption keys (ENCRYPTION_KEYS); send without requires_encryption"}
-	}
-	if err := outbox.ValidateContent(msg.Content, s.cfg.MaxContentBytes); err != nil {
-		return err
-	}
-	if msg.ID == uuid.Nil {
-		msg.ID = uuid.Must(uuid.NewV7())
-	}
-	sealed, label, err := s.cfg.Sealer.Seal(ctx, s.pool, msg.ConversationID, msg.ID, msg.Content)
-	if err != nil {
-		return fmt.Errorf("sealing message: %w", err)
-	}
-	msg.Ciphertext, msg.KeyID, msg.Content = sealed, label, ""
-	return nil
 }
 
 // reveal fills an encrypted message frame's content for its recipient, or
@@ -359,28 +314,14 @@ func (s *Server) schedule(ctx context.Context, user uuid.UUID, req sendRequest, 
 	defer cancel()
 	msg := outbox.Message{
 		ConversationID: conv, SenderID: user, RecipientID: recipient, Content: req.Content, Priority: req.Priority,
+		Encrypt: req.RequiresEncryption,
 	}
 	if req.ID != "" {
 		if msg.ID, err = parseID("id", req.ID); err != nil {
 			return scheduledResponse{}, err
 		}
 	}
-	if req.RequiresEncryption {
-		// Held sealed for the id it will have once sent.
-		if err := s.seal(ctx, &msg); err != nil {
-			return scheduledResponse{}, err
-		}
-	}
 	sc, err := s.outbox.Schedule(ctx, s.pool, msg, at)
-	if errors.Is(err, outbox.ErrKeyRetired) {
-		// A re-encryption retired the key generation between sealing and
-		// storing (nothing was written): seal again with the newest.
-		msg.Ciphertext, msg.KeyID, msg.Content = nil, "", req.Content
-		if err := s.seal(ctx, &msg); err != nil {
-			return scheduledResponse{}, err
-		}
-		sc, err = s.outbox.Schedule(ctx, s.pool, msg, at)
-	}
 	if errors.Is(err, db.ErrConflict) && req.ID != "" {
 		return s.replaySchedule(ctx, user, conv, msg.ID)
 	}
@@ -526,7 +467,7 @@ func (s *Server) history(c echo.Context) error {
 		}
 		frames = make([]fanout.MessageFrame, len(msgs))
 		for i, m := range msgs {
-			frames[i] = fanout.FrameOf(m)
+			frames[i] = delivery.Frame(m)
 		}
 		// Only a page that reaches the conversation's end may seed the
 		// cache, which must always hold its newest messages. Encrypted

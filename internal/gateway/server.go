@@ -26,6 +26,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/attachments"
 	"github.com/msgrunner/msgrunner/internal/auth"
 	"github.com/msgrunner/msgrunner/internal/broadcast"
+	"github.com/msgrunner/msgrunner/internal/delivery"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/httpserve"
 	"github.com/msgrunner/msgrunner/internal/keyring"
@@ -115,7 +116,7 @@ type Server struct {
 	outbox      *outbox.Outbox
 	bcast       *broadcast.Service
 	fanout      *fanout.Fanout
-	marker      *fanout.SentMarker // marks fast-path messages sent, in batches
+	delivery    *delivery.Deliverer // the fast path: publish after commit, mark sent in batches
 	hub         *fanout.Hub
 	logger      *slog.Logger
 	metrics     *gatewayMetrics
@@ -164,7 +165,7 @@ func New(pool *pgxpool.Pool, fo *fanout.Fanout, hub *fanout.Hub, cfg Config) (*S
 	if err != nil {
 		return nil, fmt.Errorf("gateway: creating River client: %w", err)
 	}
-	ob, err := outbox.New(rc, outbox.Config{MaxContentBytes: cfg.MaxContentBytes})
+	ob, err := outbox.New(rc, outbox.Config{MaxContentBytes: cfg.MaxContentBytes, Sealer: cfg.Sealer})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
@@ -178,7 +179,7 @@ func New(pool *pgxpool.Pool, fo *fanout.Fanout, hub *fanout.Hub, cfg Config) (*S
 	s := &Server{
 		cfg: cfg, pool: pool, river: rc, outbox: ob, bcast: broadcast.New(pool, ob, rc, broadcast.Options{}), fanout: fo, hub: hub, logger: cfg.Logger,
 		metrics: metrics, conns: map[*conn]struct{}{},
-		marker: fanout.NewSentMarker(pool, fanout.MarkerConfig{Logger: cfg.Logger}),
+		delivery: delivery.New(pool, fo, delivery.Config{DeferMarks: true, Logger: cfg.Logger}),
 	}
 	s.echo = s.routes()
 	return s, nil
@@ -292,7 +293,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	// Every request is over: mark what was published (a mark left
 	// undone costs the recipient a duplicate frame from the sweep).
-	if merr := s.marker.Close(ctx); err == nil && merr != nil {
+	if merr := s.delivery.Close(ctx); err == nil && merr != nil {
 		err = fmt.Errorf("gateway: marking published messages sent: %w", merr)
 	}
 	return err

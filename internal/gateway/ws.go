@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/internal/delivery"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/tracing"
 	"github.com/msgrunner/msgrunner/jobs"
@@ -599,7 +600,7 @@ func (c *conn) handleResume(ctx context.Context, f clientFrame) error {
 			return err
 		}
 		for _, m := range msgs {
-			fr := fanout.FrameOf(m)
+			fr := delivery.Frame(m)
 			fr.Status = string(m.Status)
 			c.s.reveal(ctx, op, &fr, &m)
 			c.send(fr)

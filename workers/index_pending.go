@@ -5,26 +5,12 @@ import (
 	"context"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/jobs"
 )
-
-// IndexMessageWorker maintains the full-text search index. Every operation
-// (index, update, delete) syncs the message's entry with the message as it
-// is now: written for a live plaintext message, removed for a deleted or
-// encrypted one. So retries and out-of-order jobs converge, and encrypted
-// messages are never indexed.
-type IndexMessageWorker struct {
-	Policy[jobs.IndexMessageArgs]
-	deps Deps
-}
-
-// Work implements river.Worker.
-func (w *IndexMessageWorker) Work(ctx context.Context, job *river.Job[jobs.IndexMessageArgs]) error {
-	return db.SyncSearchEntry(ctx, w.deps.Pool, job.Args.MessageID, cmp.Or(w.deps.SearchLanguage, "simple"))
-}
 
 // IndexPendingWorker indexes new plaintext messages from the search
 // backlog, BatchSize per statement (db.IndexBacklog), until the backlog is
@@ -33,16 +19,24 @@ func (w *IndexMessageWorker) Work(ctx context.Context, job *river.Job[jobs.Index
 // backlog rows together, so a failed run leaves its messages for the next.
 type IndexPendingWorker struct {
 	Policy[jobs.IndexPendingArgs]
-	deps Deps
+	pool     *pgxpool.Pool
+	language string
+}
+
+// NewIndexPendingWorker returns the index-pending worker of queue q;
+// language is the text-search configuration of the index ("simple" when
+// empty).
+func NewIndexPendingWorker(q jobs.QueueSpec, pool *pgxpool.Pool, language string) *IndexPendingWorker {
+	return &IndexPendingWorker{Policy: Policy[jobs.IndexPendingArgs]{Queue: q}, pool: pool, language: cmp.Or(language, "simple")}
 }
 
 // Work implements river.Worker.
 func (w *IndexPendingWorker) Work(ctx context.Context, job *river.Job[jobs.IndexPendingArgs]) error {
 	budget := time.Now().Add(w.Queue.Timeout / 2)
-	language := cmp.Or(w.deps.SearchLanguage, "simple")
+	language := w.language
 	total := 0
 	for time.Now().Before(budget) {
-		taken, indexed, err := db.IndexBacklog(ctx, w.deps.Pool, language, job.Args.BatchSize)
+		taken, indexed, err := db.IndexBacklog(ctx, w.pool, language, job.Args.BatchSize)
 		if err != nil {
 			return err
 		}
