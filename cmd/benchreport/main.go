@@ -1,10 +1,15 @@
 // Command benchreport turns `go test -bench` output (read from stdin, any
-// -count) into bench/results/latest.md and latest.json: every metric's
-// median and min–max over the runs, the machine, each target of the design
-// checked against its median with the median's ratio to the target, the
+// -count) into bench/results/latest.md and latest.json: the commit and the
+// date (UTC) the figures were measured at, every metric's median and
+// min–max over the runs, the machine, each target of the design checked
+// against its median with the median's ratio to the target, the
 // benchmarks' "note:" log lines (why a figure is what it is), and, when
 // -bullmq names a file that exists, the BullMQ figures `make bench-bull`
 // wrote.
+//
+// The commit is -commit when given, else git's short hash of the work tree
+// the command runs in, with "-dirty" when tracked files other than
+// bench/results differ from it.
 package main
 
 import (
@@ -27,8 +32,12 @@ import (
 func main() {
 	out := flag.String("out", "bench/results/latest", "output path without extension (.md and .json are written)")
 	bull := flag.String("bullmq", "", "BullMQ results written by make bench-bull, included when the file exists")
+	commit := flag.String("commit", "", "the commit measured (default: git's short hash of the current work tree, -dirty when it has changes)")
 	flag.Parse()
-	if err := runWith(os.Stdin, *out, *bull); err != nil {
+	if *commit == "" {
+		*commit = commitOf(".")
+	}
+	if err := report(os.Stdin, options{Out: *out, BullMQ: *bull, Commit: *commit, Now: time.Now}); err != nil {
 		fmt.Fprintf(os.Stderr, "benchreport: %v\n", err)
 		os.Exit(1)
 	}
@@ -126,7 +135,39 @@ func command(name string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func run(in io.Reader, out string) error { return runWith(in, out, "") }
+// commitOf names the commit of the git work tree at dir: the short hash of
+// HEAD, with "-dirty" when tracked files other than bench/results differ
+// from it (make bench rewrites bench/results/raw.txt before the report is
+// made). It is "unknown" outside a work tree or without git.
+func commitOf(dir string) string {
+	git := func(args ...string) (string, error) {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		return strings.TrimSpace(string(out)), err
+	}
+	hash, err := git("rev-parse", "--short", "HEAD")
+	if err != nil || hash == "" {
+		return "unknown"
+	}
+	if status, err := git("status", "--porcelain", "--untracked-files=no", "--", ":/", ":(top,exclude)bench/results"); err == nil && status != "" {
+		hash += "-dirty"
+	}
+	return hash
+}
+
+// options say where a report goes and what it was measured at.
+type options struct {
+	// Out is the output path without extension (.md and .json are written).
+	Out string
+	// BullMQ is the file make bench-bull writes; ignored when empty or
+	// missing.
+	BullMQ string
+	// Commit names the commit measured; "unknown" when empty.
+	Commit string
+	// Now gives the report's date; time.Now when nil.
+	Now func() time.Time
+}
 
 // bullDoc is what bench/bullmq/bench.js writes.
 type bullDoc struct {
@@ -145,9 +186,15 @@ type bullFigure struct {
 	Max    float64   `json:"max"`
 }
 
-// runWith is run with the BullMQ results file bull (optional: ignored
-// when empty or missing).
-func runWith(in io.Reader, out, bull string) error {
+// report reads benchmark output from in and writes o.Out's .md and .json.
+func report(in io.Reader, o options) error {
+	out, bull := o.Out, o.BullMQ
+	if o.Commit == "" {
+		o.Commit = "unknown"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	res, order, notes, err := parse(in)
 	if err != nil {
 		return err
@@ -170,12 +217,12 @@ func runWith(in io.Reader, out, bull string) error {
 		}
 	}
 	machine := map[string]string{
-		"date": time.Now().UTC().Format(time.RFC3339), "go": runtime.Version(), "cpus": strconv.Itoa(runtime.NumCPU()),
+		"commit": o.Commit, "date": o.Now().UTC().Format(time.RFC3339), "go": runtime.Version(), "cpus": strconv.Itoa(runtime.NumCPU()),
 		"os": runtime.GOOS + "/" + runtime.GOARCH, "postgres": command("psql", "--version"), "redis": command("redis-server", "--version"),
 	}
 	var md strings.Builder
-	fmt.Fprintf(&md, "# Benchmark results\n\nWritten by `make bench` on %s: %s CPUs, %s, %s, %s, %s.\n",
-		machine["date"], machine["cpus"], machine["go"], machine["os"], machine["postgres"], machine["redis"])
+	fmt.Fprintf(&md, "# Benchmark results\n\nWritten by `make bench` at commit %s on %s: %s CPUs, %s, %s, %s, %s.\n",
+		machine["commit"], machine["date"], machine["cpus"], machine["go"], machine["os"], machine["postgres"], machine["redis"])
 	md.WriteString("Figures are the median and min–max of the runs; ratios are against baselines measured in the same run.\n\n")
 	md.WriteString("## Targets\n\n| target | median | ÷ target | met |\n|---|---|---|---|\n")
 	byKey := map[string]stat{}

@@ -1,8 +1,3 @@
-// Package broadcast sends one message to many recipients, a chunk at a
-// time. Recipients are stored in a table, not in job args; each chunk's
-// messages, their jobs and the broadcast's cursor commit in one
-// transaction, so a crash or retry resumes at the cursor: nobody gets two
-// messages, nobody is skipped.
 package broadcast
 
 import (

@@ -1,7 +1,3 @@
-// Package keyring does the envelope encryption of message content: each
-// conversation has its own AES-256 data key, stored wrapped (AES-256-GCM)
-// by a key-encryption key from the keyring, which comes from configuration
-// and never reaches the database, the queue, Redis or logs.
 package keyring
 
 import (

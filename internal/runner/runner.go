@@ -1,6 +1,3 @@
-// Package runner builds and runs the River client that works every queue:
-// queue worker counts, fetch tuning, rescue of jobs left by dead runners,
-// retention, graceful shutdown, and the /healthz and /readyz endpoints.
 package runner
 
 import (
