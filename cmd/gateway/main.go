@@ -1,5 +1,5 @@
 // Command gateway is a websocket node and the public message API. Configure
-// it with environment variables (see the README); SIGTERM or SIGINT drains
+// it with environment variables (see docs/configuration.md); SIGTERM or SIGINT drains
 // its sockets and stops it.
 package main
 

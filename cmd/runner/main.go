@@ -1,6 +1,6 @@
 // Command runner works every job queue: it is the River client with all
 // workers, queue worker counts, rescue and retention settings. Configure it
-// with environment variables (see the README); stop it with SIGTERM or
+// with environment variables (see docs/configuration.md); stop it with SIGTERM or
 // SIGINT, which lets running jobs finish up to RUNNER_SHUTDOWN_TIMEOUT.
 package main
 

@@ -27,7 +27,7 @@ func newQueueCollector(s *Server) *queueCollector {
 	return &queueCollector{
 		s: s, ttl: 5 * time.Second,
 		desc: prometheus.NewDesc("msgrunner_queue_jobs",
-			"Jobs per queue and state (waiting, active, delayed, failed, completed, cancelled, paused; see the README for River's states).",
+			"Jobs per queue and state (waiting, active, delayed, failed, completed, cancelled, paused; see docs/operations.md for River's states).",
 			[]string{"queue", "state"}, nil),
 		up: prometheus.NewDesc("msgrunner_queue_metrics_up", "1 when the last queue count query succeeded.", nil, nil),
 	}

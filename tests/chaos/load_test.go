@@ -26,7 +26,7 @@ import (
 // websocket and counting what it receives. Senders retry a send with the
 // same id until it is acknowledged (the API is idempotent by id), moving
 // to the next gateway when one fails; receivers reconnect to the next
-// gateway and resume after every ready and resync, as the README tells
+// gateway and resume after every ready and resync, as docs/api.md tells
 // clients to.
 type world struct {
 	t        *testing.T
@@ -334,7 +334,7 @@ func (w *world) checkStored(within time.Duration) (jobsRerun int) {
 // enqueues.
 var messageKinds = []string{"send-notification"}
 
-// report prints a test's figures in one line the README quotes.
+// report prints a test's figures in one line docs/reliability.md quotes.
 func (w *world) report(name string, faults string, recovery time.Duration, rerun int) {
 	w.t.Logf("FIGURES %s: messages %d acknowledged, faults: %s, lost 0, frames received twice %d (deduped by id), jobs run more than once %d, 503 answers %d, transport failures %d, reconnects %d, recovery %.1fs",
 		name, w.sent.Load(), faults, w.duplicates(), rerun, w.unavailable.Load(), w.failures.Load(), w.reconnects.Load(), recovery.Seconds())
