@@ -2,6 +2,7 @@ package dbtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -16,8 +17,9 @@ const redisPrefix = "msgrunner_test:"
 
 var redisStaleOnce sync.Once
 
-func redisOptions(t testing.TB) *redis.Options {
-	t.Helper()
+// redisOptions reads TEST_REDIS_URL (else REDIS_URL, else the local
+// default).
+func redisOptions() (*redis.Options, error) {
 	raw := os.Getenv("TEST_REDIS_URL")
 	if raw == "" {
 		raw = os.Getenv("REDIS_URL")
@@ -27,9 +29,32 @@ func redisOptions(t testing.TB) *redis.Options {
 	}
 	opts, err := redis.ParseURL(raw)
 	if err != nil {
-		t.Fatalf("dbtest: TEST_REDIS_URL/REDIS_URL: not a redis:// URL")
+		return nil, errors.New("dbtest: TEST_REDIS_URL/REDIS_URL: not a redis:// URL")
 	}
-	return opts
+	return opts, nil
+}
+
+// NewRedis is Redis for callers without a testing.TB (examples): a client
+// on the shared test Redis and a prefix of their own; done deletes the
+// prefix's keys and closes the client.
+func NewRedis(ctx context.Context) (rdb *redis.Client, prefix string, done func(), err error) {
+	opts, err := redisOptions()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	rdb = redis.NewClient(opts)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, "", nil, fmt.Errorf("dbtest: Redis does not answer (run `make services`): %w", err)
+	}
+	redisStaleOnce.Do(func() { deleteKeys(ctx, rdb, redisPrefix+"*", true) })
+	prefix = fmt.Sprintf("%s%d:%d:", redisPrefix, os.Getpid(), counter.Add(1))
+	return rdb, prefix, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		deleteKeys(ctx, rdb, prefix+"*", false)
+		rdb.Close()
+	}, nil
 }
 
 // Redis returns a client on the shared test Redis and a key and channel
@@ -41,19 +66,11 @@ func Redis(t testing.TB) (*redis.Client, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rdb := redis.NewClient(redisOptions(t))
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		t.Fatalf("dbtest: Redis does not answer (run `make services`): %v", err)
+	rdb, prefix, done, err := NewRedis(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	redisStaleOnce.Do(func() { deleteKeys(ctx, rdb, redisPrefix+"*", true) })
-	prefix := fmt.Sprintf("%s%d:%d:", redisPrefix, os.Getpid(), counter.Add(1))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		deleteKeys(ctx, rdb, prefix+"*", false)
-		rdb.Close()
-	})
+	t.Cleanup(done)
 	return rdb, prefix
 }
 
