@@ -14,8 +14,8 @@ import (
 // EncryptConversationTx switches a conversation to encrypted and enqueues
 // the encrypt-decrypt job that seals its plaintext history, in tx: both
 // commit or neither does. From the commit on, plaintext sends to the
-// conversation fail with ErrEncryptedConversation (the gateway then seals
-// them), so the job's walk over the history cannot be overtaken by new
+// conversation fail with ErrEncryptedConversation (Send, given a
+// Config.Sealer, then seals them), so the job's walk over the history cannot be overtaken by new
 // plaintext. Switching an encrypted conversation again only enqueues
 // another job, which finds nothing left to seal. It returns the job id;
 // db.ErrNotFound for an unknown or deleted conversation.

@@ -42,9 +42,10 @@ const maxKeyIDBytes = 128
 var ErrNotParticipant = errors.New("outbox: sender or recipient is not a participant of the conversation")
 
 // ErrEncryptedConversation is returned for a plaintext message to a
-// conversation switched to encrypted (EncryptConversationTx): seal it
-// first (Message.Ciphertext). The caller's transaction must be rolled back
-// (Send does so itself).
+// conversation switched to encrypted (EncryptConversationTx): send it
+// with Message.Encrypt, or sealed (Message.Ciphertext). The caller's
+// transaction must be rolled back. Send, given a Config.Sealer, seals and
+// sends again itself.
 var ErrEncryptedConversation = errors.New("outbox: the conversation is encrypted; its messages must be sealed before they are sent")
 
 // ErrKeyRetired is returned when a message was sealed with a data key
@@ -298,11 +299,7 @@ func validateAttachments(ids []uuid.UUID) error {
 // ErrEncryptedConversation, ErrKeyRetired and database errors leave tx in
 // a state the caller must roll back.
 func (o *Outbox) SendTx(ctx context.Context, tx pgx.Tx, m Message) (*Result, error) {
-	m, err := o.seal(ctx, tx, m)
-	if err != nil {
-		return nil, err
-	}
-	v, err := o.validate(m)
+	v, err := o.prepare(ctx, tx, m)
 	if err != nil {
 		return nil, err
 	}
@@ -487,18 +484,12 @@ func (o *Outbox) Send(ctx context.Context, b Beginner, m Message) (*Result, erro
 
 // sendOnce is one try of Send.
 func (o *Outbox) sendOnce(ctx context.Context, b Beginner, m Message) (*Result, error) {
-	if m.Encrypt {
-		q, ok := b.(Querier)
-		if !ok {
-			return nil, fmt.Errorf("outbox: sealing a message needs a Beginner that also runs queries (a pool, connection or transaction), got %T", b)
-		}
-		var err error
-		if m, err = o.seal(ctx, q, m); err != nil {
-			return nil, err
-		}
+	q, ok := b.(Querier)
+	if m.Encrypt && !ok {
+		return nil, fmt.Errorf("outbox: sealing a message needs a Beginner that also runs queries (a pool, connection or transaction), got %T", b)
 	}
 	// Validate before taking a connection: bad input costs no round trip.
-	v, err := o.validate(m)
+	v, err := o.prepare(ctx, q, m)
 	if err != nil {
 		return nil, err
 	}
@@ -548,6 +539,15 @@ func (o *Outbox) begin(ctx context.Context, b Beginner, v *validated) (pgx.Tx, d
 		return nil, db.InsertedMessage{}, err
 	}
 	return tx, ins, nil
+}
+
+// prepare seals m when it asks for it (through q), then validates it.
+func (o *Outbox) prepare(ctx context.Context, q Querier, m Message) (validated, error) {
+	m, err := o.seal(ctx, q, m)
+	if err != nil {
+		return validated{}, err
+	}
+	return o.validate(m)
 }
 
 // seal returns m with its Content sealed for its id when m.Encrypt asks

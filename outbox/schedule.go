@@ -75,11 +75,7 @@ func (o *Outbox) ScheduleTx(ctx context.Context, tx pgx.Tx, m Message, sendAt ti
 		return nil, validation.Errorf("send_at", "must be at most %s ahead", MaxScheduleAhead)
 	}
 	// Held sealed for the id it will have once sent.
-	m, err := o.seal(ctx, tx, m)
-	if err != nil {
-		return nil, err
-	}
-	v, err := o.validate(m)
+	v, err := o.prepare(ctx, tx, m)
 	if err != nil {
 		return nil, err
 	}
