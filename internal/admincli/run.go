@@ -1,4 +1,4 @@
-package main
+package admincli
 
 import (
 	"context"
@@ -59,6 +59,7 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg + "\n\n" + usage }
 
+// exitCode is err's exit status: 2 for a usageError, else 1.
 func exitCode(err error) int {
 	var u *usageError
 	if errors.As(err, &u) {
@@ -67,7 +68,24 @@ func exitCode(err error) int {
 	return 1
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+// Run runs one admin command: args are the command line without the
+// program's name, getenv looks up environment variables (main passes
+// os.Getenv), stdout receives the command's output and stderr its logs,
+// audit lines and, on failure, one "admin: " error line. It returns the
+// process's exit status: 0 on success, 2 for a mistake in the command line
+// (the error is followed by the usage), 1 for any other failure. Run blocks
+// until the command is done; `serve` runs until ctx is cancelled.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	err := run(ctx, args, getenv, stdout, stderr)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "admin: %v\n", err)
+	return exitCode(err)
+}
+
+// run dispatches args to its command.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return &usageError{"missing command"}
 	}
@@ -83,21 +101,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if len(args) > 1 {
 			return &usageError{"serve takes no arguments; configure it with environment variables"}
 		}
-		return runServe(ctx, getenv, nil)
+		return runServe(ctx, getenv, stderr, nil)
 	case "jobs":
-		return runJobs(ctx, args[1:], getenv, stdout)
+		return runJobs(ctx, args[1:], getenv, stdout, stderr)
 	case "queue":
-		return runQueue(ctx, args[1:], getenv, stdout)
+		return runQueue(ctx, args[1:], getenv, stdout, stderr)
 	case "report":
-		return runReport(ctx, args[1:], getenv, stdout)
+		return runReport(ctx, args[1:], getenv, stdout, stderr)
 	case "cleanup":
-		return runCleanup(ctx, args[1:], getenv, stdout)
+		return runCleanup(ctx, args[1:], getenv, stdout, stderr)
 	case "encrypt":
-		return runEncrypt(ctx, args[1:], getenv, stdout)
+		return runEncrypt(ctx, args[1:], getenv, stdout, stderr)
 	case "export":
-		return runExport(ctx, args[1:], getenv, stdout)
+		return runExport(ctx, args[1:], getenv, stdout, stderr)
 	case "rotate":
-		return runRotate(ctx, args[1:], getenv, stdout)
+		return runRotate(ctx, args[1:], getenv, stdout, stderr)
 	default:
 		return &usageError{fmt.Sprintf("unknown command %q", args[0])}
 	}

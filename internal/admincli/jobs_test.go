@@ -1,4 +1,4 @@
-package main
+package admincli
 
 import (
 	"bytes"
@@ -34,9 +34,10 @@ func TestJobsAndQueueCommands(t *testing.T) {
 	failed, running := insert("discarded"), insert("running")
 	insert("completed")
 	getenv := env(map[string]string{"DATABASE_URL": url, "USER": "ops"})
+	var audit bytes.Buffer
 	admin := func(args ...string) (string, error) {
 		var out bytes.Buffer
-		err := run(ctx, args, getenv, &out)
+		err := run(ctx, args, getenv, &out, &audit)
 		return out.String(), err
 	}
 
@@ -56,6 +57,7 @@ func TestJobsAndQueueCommands(t *testing.T) {
 	out, err = admin("jobs", "retry", fmt.Sprint(failed))
 	require.NoError(t, err)
 	require.Contains(t, out, "is now available")
+	require.Contains(t, audit.String(), fmt.Sprintf(`"who":"ops","via":"cli","action":"retry","job_id":%d`, failed), "the audit line names the operator and the job")
 
 	_, err = admin("jobs", "delete", fmt.Sprint(running), "999999")
 	require.ErrorContains(t, err, "running jobs cannot be deleted")

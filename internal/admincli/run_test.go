@@ -1,9 +1,10 @@
-package main
+package admincli
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -24,7 +25,7 @@ func TestMigrateCommands(t *testing.T) {
 	getenv := env(map[string]string{"DATABASE_URL": dbtest.EmptyURL(t)})
 	admin := func(args ...string) (string, error) {
 		var out bytes.Buffer
-		err := run(ctx, args, getenv, &out)
+		err := run(ctx, args, getenv, &out, io.Discard)
 		return out.String(), err
 	}
 
@@ -67,7 +68,7 @@ func TestMigrateUpCreatesTheDatabase(t *testing.T) {
 		_ = dropDatabase(base, url)
 	})
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"migrate", "up", "--create-database"}, env(map[string]string{"DATABASE_URL": url}), &out)
+	err := run(context.Background(), []string{"migrate", "up", "--create-database"}, env(map[string]string{"DATABASE_URL": url}), &out, io.Discard)
 	require.NoError(t, err)
 	require.Contains(t, out.String(), "created database")
 	require.Contains(t, out.String(), "00005_search.sql")
@@ -78,18 +79,18 @@ func TestTokenCommand(t *testing.T) {
 	secret := strings.Repeat("k", 32)
 	user := "3f1e8a52-6b1c-4c55-9d7e-0a6f2b9c1d11"
 	var out bytes.Buffer
-	require.NoError(t, run(context.Background(), []string{"token", "--user", user, "--ttl", "1h"}, env(map[string]string{"AUTH_SECRET": secret}), &out))
+	require.NoError(t, run(context.Background(), []string{"token", "--user", user, "--ttl", "1h"}, env(map[string]string{"AUTH_SECRET": secret}), &out, io.Discard))
 	a, err := auth.New([]byte(secret))
 	require.NoError(t, err)
 	got, err := a.Verify(strings.TrimSpace(out.String()))
 	require.NoError(t, err)
 	require.Equal(t, user, got.String())
 
-	err = run(context.Background(), []string{"token", "--user", "alice"}, env(map[string]string{"AUTH_SECRET": secret}), &out)
+	err = run(context.Background(), []string{"token", "--user", "alice"}, env(map[string]string{"AUTH_SECRET": secret}), &out, io.Discard)
 	require.ErrorContains(t, err, "--user must be a user id")
-	err = run(context.Background(), []string{"token", "--user", user}, env(nil), &out)
+	err = run(context.Background(), []string{"token", "--user", user}, env(nil), &out, io.Discard)
 	require.ErrorContains(t, err, "AUTH_SECRET is not set")
-	err = run(context.Background(), []string{"token", "--user", user}, env(map[string]string{"AUTH_SECRET": "short"}), &out)
+	err = run(context.Background(), []string{"token", "--user", user}, env(map[string]string{"AUTH_SECRET": "short"}), &out, io.Discard)
 	require.ErrorContains(t, err, "at least 32 bytes")
 }
 
@@ -105,15 +106,34 @@ func TestUsageErrors(t *testing.T) {
 		"flag provided but not defined":         {"migrate", "status", "--bogus"},
 	}
 	for want, args := range cases {
-		err := run(ctx, args, env(nil), &bytes.Buffer{})
+		err := run(ctx, args, env(nil), &bytes.Buffer{}, io.Discard)
 		require.ErrorContains(t, err, want, args)
 		require.Equal(t, 2, exitCode(err), args)
 	}
 
-	err := run(ctx, []string{"cleanup"}, env(nil), &bytes.Buffer{})
+	err := run(ctx, []string{"cleanup"}, env(nil), &bytes.Buffer{}, io.Discard)
 	require.ErrorContains(t, err, "--type")
 	require.Equal(t, 2, exitCode(err))
 
-	err = run(ctx, []string{"migrate", "status"}, env(map[string]string{"DATABASE_URL": "mysql://root@localhost/x"}), &bytes.Buffer{})
+	err = run(ctx, []string{"migrate", "status"}, env(map[string]string{"DATABASE_URL": "mysql://root@localhost/x"}), &bytes.Buffer{}, io.Discard)
 	require.ErrorContains(t, err, "DATABASE_URL")
+}
+
+func TestRunReturnsTheExitStatusAndWritesTheErrorToStderr(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, Run(ctx, []string{"help"}, env(nil), &stdout, &stderr))
+	require.True(t, strings.HasPrefix(stdout.String(), "usage: admin COMMAND"), stdout.String())
+	require.Empty(t, stderr.String())
+
+	stdout.Reset()
+	require.Equal(t, 2, Run(ctx, []string{"frobnicate"}, env(nil), &stdout, &stderr), "a mistake in the command line")
+	require.Empty(t, stdout.String())
+	require.True(t, strings.HasPrefix(stderr.String(), `admin: unknown command "frobnicate"`), stderr.String())
+	require.Contains(t, stderr.String(), "usage: admin COMMAND")
+
+	stderr.Reset()
+	require.Equal(t, 1, Run(ctx, []string{"token", "--user", "3f1e8a52-6b1c-4c55-9d7e-0a6f2b9c1d11"}, env(nil), &stdout, &stderr), "any other failure")
+	require.Equal(t, "admin: AUTH_SECRET is not set: it must be the gateway's signing secret\n", stderr.String())
 }

@@ -1,4 +1,4 @@
-package main
+package admincli
 
 import (
 	"context"
@@ -19,7 +19,7 @@ func parseTime(flagName, v string) (time.Time, error) {
 	return t, nil
 }
 
-func runReport(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func runReport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "" || args[0][0] == '-' {
 		return &usageError{fmt.Sprintf("report needs a name: %v", reports.Names())}
 	}
@@ -49,7 +49,7 @@ func runReport(ctx context.Context, args []string, getenv func(string) string, s
 	if p.To, err = parseTime("to", *to); err != nil {
 		return err
 	}
-	c, err := openRiver(ctx, getenv, stdout, false)
+	c, err := openRiver(ctx, getenv, stdout, stderr, false)
 	if err != nil {
 		return err
 	}

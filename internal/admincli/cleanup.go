@@ -1,4 +1,4 @@
-package main
+package admincli
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"github.com/msgrunner/msgrunner/validation"
 )
 
-func runCleanup(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func runCleanup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cleanup", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	typ := fs.String("type", "", "old_messages, deleted_conversations or expired_attachments")
@@ -39,7 +39,7 @@ func runCleanup(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		return err
 	}
-	c, err := openRiver(ctx, getenv, stdout, false)
+	c, err := openRiver(ctx, getenv, stdout, stderr, false)
 	if err != nil {
 		return err
 	}

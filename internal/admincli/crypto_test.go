@@ -1,8 +1,9 @@
-package main
+package admincli
 
 import (
 	"bytes"
 	"context"
+	"io"
 	"testing"
 
 	"github.com/google/uuid"
@@ -25,7 +26,7 @@ func TestCryptoEncryptAndExportCommands(t *testing.T) {
 	getenv := env(map[string]string{"DATABASE_URL": url, "USER": "ops"})
 	admin := func(args ...string) (string, error) {
 		var out bytes.Buffer
-		err := run(ctx, args, getenv, &out)
+		err := run(ctx, args, getenv, &out, io.Discard)
 		return out.String(), err
 	}
 
@@ -73,7 +74,7 @@ func TestRotateCommandEnqueuesPerConversation(t *testing.T) {
 	admin := func(vars map[string]string, args ...string) (string, error) {
 		var out bytes.Buffer
 		vars["DATABASE_URL"] = url
-		err := run(ctx, args, env(vars), &out)
+		err := run(ctx, args, env(vars), &out, io.Discard)
 		return out.String(), err
 	}
 	rotateJobs := func(conv uuid.UUID, reencrypt bool) int {

@@ -1,11 +1,10 @@
-package main
+package admincli
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,10 +66,10 @@ func loadServeSettings(getenv func(string) string, logOut io.Writer) (serveSetti
 	return s, nil
 }
 
-// runServe serves the admin API until ctx is cancelled. ready, when not
-// nil, is called with the listen address.
-func runServe(ctx context.Context, getenv func(string) string, ready func(addr string)) error {
-	s, err := loadServeSettings(getenv, os.Stderr)
+// runServe serves the admin API until ctx is cancelled, logging to stderr.
+// ready, when not nil, is called with the listen address.
+func runServe(ctx context.Context, getenv func(string) string, stderr io.Writer, ready func(addr string)) error {
+	s, err := loadServeSettings(getenv, stderr)
 	if err != nil {
 		return err
 	}

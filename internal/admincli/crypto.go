@@ -1,4 +1,4 @@
-package main
+package admincli
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 
 // runEncrypt switches a conversation to encrypted and enqueues the job
 // that seals its history, in one transaction.
-func runEncrypt(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func runEncrypt(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("encrypt", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	conv := fs.String("conversation", "", "the conversation to switch to encrypted")
@@ -34,7 +34,7 @@ func runEncrypt(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	c, err := openRiver(ctx, getenv, stdout, false)
+	c, err := openRiver(ctx, getenv, stdout, stderr, false)
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func runEncrypt(ctx context.Context, args []string, getenv func(string) string, 
 
 // runExport enqueues a decrypt job: an export of a conversation, in clear,
 // to the runner's EXPORT_DIR.
-func runExport(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func runExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	conv := fs.String("conversation", "", "the conversation to export")
@@ -86,7 +86,7 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil || requester == uuid.Nil {
 		return &usageError{"export: --requested-by must be a UUID"}
 	}
-	c, err := openRiver(ctx, getenv, stdout, false)
+	c, err := openRiver(ctx, getenv, stdout, stderr, false)
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func (c *riverCLI) waitJob(ctx context.Context, id int64, timeout time.Duration)
 // conversation whose data key is not yet wrapped by the active
 // key-encryption key (with --reencrypt-content: every conversation with a
 // key, each moved to a fresh data key).
-func runRotate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func runRotate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rotate", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	conv := fs.String("conversation", "", "the conversation to rotate")
@@ -179,7 +179,7 @@ func runRotate(ctx context.Context, args []string, getenv func(string) string, s
 	if *all && !*reencrypt && active == "" {
 		return &usageError{"rotate --all: set ENCRYPTION_ACTIVE_KEY to the key-encryption key id the runners now use"}
 	}
-	c, err := openRiver(ctx, getenv, stdout, false)
+	c, err := openRiver(ctx, getenv, stdout, stderr, false)
 	if err != nil {
 		return err
 	}

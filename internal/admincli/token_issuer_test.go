@@ -1,8 +1,9 @@
-package main
+package admincli
 
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 
@@ -21,7 +22,7 @@ func TestTokenCarriesTheGatewaysIssuerAndAudience(t *testing.T) {
 	mint := func(kv map[string]string) string {
 		var out bytes.Buffer
 		kv["AUTH_SECRET"] = secret
-		require.NoError(t, run(context.Background(), []string{"token", "--user", user}, env(kv), &out))
+		require.NoError(t, run(context.Background(), []string{"token", "--user", user}, env(kv), &out, io.Discard))
 		return strings.TrimSpace(out.String())
 	}
 	gw, err := auth.New([]byte(secret), auth.WithIssuer("msgrunner-prod"), auth.WithAudience("msgrunner-api"))

@@ -1,4 +1,4 @@
-package main
+package admincli
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,7 +35,9 @@ type riverCLI struct {
 	audit  *slog.Logger
 }
 
-func openRiver(ctx context.Context, getenv func(string) string, out io.Writer, asJSON bool) (*riverCLI, error) {
+// openRiver connects to DATABASE_URL with a small pool and an insert-only
+// River client; its audit log writes JSON lines to stderr.
+func openRiver(ctx context.Context, getenv func(string) string, out, stderr io.Writer, asJSON bool) (*riverCLI, error) {
 	r := config.NewReader(getenv)
 	url := r.DatabaseURL()
 	if err := r.Err(); err != nil {
@@ -55,7 +56,7 @@ func openRiver(ctx context.Context, getenv func(string) string, out io.Writer, a
 	if who == "" {
 		who = "unknown"
 	}
-	audit := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With(slog.String("who", who), slog.String("via", "cli"))
+	audit := slog.New(slog.NewJSONHandler(stderr, nil)).With(slog.String("who", who), slog.String("via", "cli"))
 	return &riverCLI{pool: pool, client: client, out: out, json: asJSON, audit: audit}, nil
 }
 
@@ -108,7 +109,7 @@ func (c *riverCLI) printJobs(rows []*rivertype.JobRow) error {
 	return tw.Flush()
 }
 
-func runJobs(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func runJobs(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return &usageError{"jobs needs a subcommand: list, failed, retry, cancel or delete"}
 	}
@@ -150,7 +151,7 @@ func runJobs(ctx context.Context, args []string, getenv func(string) string, std
 		return &usageError{fmt.Sprintf("unknown jobs subcommand %q", sub)}
 	}
 
-	c, err := openRiver(ctx, getenv, stdout, *asJSON)
+	c, err := openRiver(ctx, getenv, stdout, stderr, *asJSON)
 	if err != nil {
 		return err
 	}
@@ -213,7 +214,7 @@ func runJobs(ctx context.Context, args []string, getenv func(string) string, std
 	return errors.Join(failures...)
 }
 
-func runQueue(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func runQueue(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return &usageError{"queue needs a subcommand: list, pause or resume"}
 	}
@@ -236,7 +237,7 @@ func runQueue(ctx context.Context, args []string, getenv func(string) string, st
 	default:
 		return &usageError{fmt.Sprintf("unknown queue subcommand %q", sub)}
 	}
-	c, err := openRiver(ctx, getenv, stdout, *asJSON)
+	c, err := openRiver(ctx, getenv, stdout, stderr, *asJSON)
 	if err != nil {
 		return err
 	}
