@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/msgrunner/msgrunner/internal/config"
 	"github.com/msgrunner/msgrunner/internal/notify/notifytest"
 )
 
@@ -79,10 +80,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	host, port, _ := net.SplitHostPort(smtpSrv.Addr)
-	env := fmt.Sprintf(`export SMTP_HOST=%s SMTP_PORT=%s SMTP_USERNAME=%s SMTP_PASSWORD=%s SMTP_FROM='msgrunner <noreply@example.com>' SMTP_REQUIRE_TLS=true SMTP_CA_FILE=%s
-export PUSH_BASE_URL=%s PUSH_PROJECT_ID=%s PUSH_SERVICE_ACCOUNT_FILE=%s
-export SMS_BASE_URL=%s SMS_ACCOUNT_SID=%s SMS_AUTH_TOKEN=%s SMS_FROM=%s
-`, host, port, smtpUser, smtpPassword, caFile, pushSrv.URL, pushProject, keyFile, smsSrv.URL, smsSID, smsToken, smsFrom)
+	env := exportLine(config.SMTPHost, host, config.SMTPPort, port, config.SMTPUsername, smtpUser, config.SMTPPassword, smtpPassword,
+		config.SMTPFrom, "'msgrunner <noreply@example.com>'", config.SMTPRequireTLS, "true", config.SMTPCAFile, caFile) +
+		exportLine(config.PushBaseURL, pushSrv.URL, config.PushProjectID, pushProject, config.PushServiceAccountFile, keyFile) +
+		exportLine(config.SMSBaseURL, smsSrv.URL, config.SMSAccountSID, smsSID, config.SMSAuthToken, smsToken, config.SMSFrom, smsFrom)
 	if err := os.WriteFile(*envFile, []byte(env), 0o600); err != nil {
 		return err
 	}
@@ -111,6 +112,18 @@ export SMS_BASE_URL=%s SMS_ACCOUNT_SID=%s SMS_AUTH_TOKEN=%s SMS_FROM=%s
 			fmt.Fprintf(stdout, "[sms] to %s: %s\n", s.To, s.Body)
 		}
 	}
+}
+
+// exportLine is a shell line exporting pairs of a variable and its value
+// (written as the shell should read it).
+func exportLine(pairs ...any) string {
+	var b strings.Builder
+	b.WriteString("export")
+	for i := 0; i+1 < len(pairs); i += 2 {
+		fmt.Fprintf(&b, " %s=%s", pairs[i], pairs[i+1])
+	}
+	b.WriteString("\n")
+	return b.String()
 }
 
 // requireLoopback refuses listen addresses outside loopback: these servers

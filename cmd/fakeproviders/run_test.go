@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/msgrunner/msgrunner/internal/boot"
 	"github.com/msgrunner/msgrunner/internal/config"
 	"github.com/msgrunner/msgrunner/internal/notify"
 )
@@ -36,7 +37,8 @@ func (s *syncBuffer) String() string {
 }
 
 // TestEnvFileConfiguresTheRunnerAgainstTheFakes starts the fakes, reads
-// the environment they write through the runner's own config reader, and
+// the environment they write through the runner's own config reader and
+// wiring, and
 // sends one notification on each channel.
 func TestEnvFileConfiguresTheRunnerAgainstTheFakes(t *testing.T) {
 	t.Parallel()
@@ -55,7 +57,7 @@ func TestEnvFileConfiguresTheRunnerAgainstTheFakes(t *testing.T) {
 
 	env := readEnv(t, envFile)
 	r := config.NewReader(func(k string) string { return env[k] })
-	p := r.Notify()
+	p := boot.NotifyProviders(r, r.Runner().Notify)
 	require.NoError(t, r.Err())
 	require.NotNil(t, p.Email)
 	require.NotNil(t, p.Push)

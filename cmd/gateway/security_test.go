@@ -37,8 +37,8 @@ func TestRateLimitSettings(t *testing.T) {
 	t.Parallel()
 	s, err := loadSettings(env(map[string]string{"AUTH_SECRET": secret, "REDIS_PREFIX": "p:"}))
 	require.NoError(t, err)
-	require.Equal(t, defaultRateLimitPerSecond, s.RateLimit.PerSecond)
-	require.Equal(t, 2*defaultRateLimitPerSecond, s.RateLimit.Burst)
+	require.Equal(t, 20, s.RateLimit.PerSecond, "RATE_LIMIT_PER_SECOND's default")
+	require.Equal(t, 40, s.RateLimit.Burst, "twice the rate")
 	require.Equal(t, "p:", s.RateLimit.Prefix, "limiter keys live under REDIS_PREFIX")
 
 	s, err = loadSettings(env(map[string]string{"AUTH_SECRET": secret, "RATE_LIMIT_PER_SECOND": "5", "RATE_LIMIT_BURST": "7"}))

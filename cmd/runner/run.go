@@ -5,44 +5,35 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/robfig/cron/v3"
 
 	"github.com/msgrunner/msgrunner/internal/attachments"
+	"github.com/msgrunner/msgrunner/internal/boot"
 	"github.com/msgrunner/msgrunner/internal/broadcast"
 	"github.com/msgrunner/msgrunner/internal/config"
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/delivery"
 	"github.com/msgrunner/msgrunner/internal/fanout"
-	"github.com/msgrunner/msgrunner/internal/httpserve"
 	"github.com/msgrunner/msgrunner/internal/keyring"
 	"github.com/msgrunner/msgrunner/internal/notify"
 	"github.com/msgrunner/msgrunner/internal/runner"
-	"github.com/msgrunner/msgrunner/internal/tracing"
 	"github.com/msgrunner/msgrunner/jobs"
 	"github.com/msgrunner/msgrunner/outbox"
 	"github.com/msgrunner/msgrunner/workers"
 )
 
-// settings is the runner's whole configuration, read from the environment.
+// settings is the runner's whole configuration: internal/config's values
+// and what is built from them before anything connects.
 type settings struct {
-	DatabaseURL string
-	MaxConns    int
+	// Config starts the process: logger, pool, Redis, tracing, profiler.
+	boot.Config
 	MaxContent  int
-	AsyncCommit bool
 	SearchLang  string
-	Redis       *redis.Options
 	RedisPrefix string
-	// PprofAddr, when set (PPROF_ADDR, loopback only), serves Go's
-	// runtime profiles.
-	PprofAddr string
 	// DeliveryBackstop is how long a message written without a
 	// send-message job (by a gateway or a broadcast chunk, which publish
 	// it themselves) may stay pending before the deliver-pending sweep
@@ -52,10 +43,7 @@ type settings struct {
 	// IndexSweep is how often the index-pending sweep indexes the search
 	// backlog (new plaintext messages).
 	IndexSweep time.Duration
-	Logger     *slog.Logger
 	Runner     runner.Config
-	// Tracing is set when OTEL_EXPORTER_OTLP_ENDPOINT is.
-	Tracing *tracing.Config
 	// Sealer rotates conversation keys (encrypt-decrypt); nil without
 	// ENCRYPTION_KEYS.
 	Sealer *keyring.Sealer
@@ -75,88 +63,48 @@ type settings struct {
 	History      jobs.JobHistoryArgs
 }
 
-// queueEnvPrefix turns a queue name into its variables' prefix:
-// message-delivery → QUEUE_MESSAGE_DELIVERY_.
-func queueEnvPrefix(queue string) string {
-	return "QUEUE_" + strings.ToUpper(strings.ReplaceAll(queue, "-", "_")) + "_"
-}
-
+// loadSettings reads the runner's configuration and builds its clients'
+// settings, reporting every problem at once.
 func loadSettings(getenv func(string) string) (settings, error) {
 	r := config.NewReader(getenv)
+	c := r.Runner()
 	s := settings{
-		DatabaseURL:      r.DatabaseURL(),
-		MaxConns:         r.Int("DATABASE_MAX_CONNS", db.DefaultMaxConns, 4, 1000),
-		MaxContent:       r.MaxContentBytes(),
-		AsyncCommit:      r.Bool("RUNNER_ASYNC_COMMIT", true),
-		SearchLang:       r.SearchLanguage(),
-		Redis:            r.Redis(),
-		RedisPrefix:      r.RedisPrefix(),
-		DeliveryBackstop: r.DeliveryBackstop(),
-		DeliverySweep:    r.Duration("DELIVERY_SWEEP_INTERVAL", jobs.DefaultDeliverySweep, 100*time.Millisecond, time.Hour),
-		IndexSweep:       r.Duration("INDEX_SWEEP_INTERVAL", jobs.DefaultIndexSweep, 100*time.Millisecond, time.Hour),
-		Logger:           r.Logger(os.Stderr),
-		PprofAddr:        r.LoopbackAddr("PPROF_ADDR"),
+		Config: boot.Config{
+			Name: "runner", Logger: boot.Logger(os.Stderr, c.Log), Database: c.Database, AsyncCommit: c.AsyncCommit,
+			SearchLanguage: c.SearchLanguage, Redis: boot.RedisOptions(r, c.Redis),
+			Tracing: boot.Tracing(c.Tracing), TracedWork: "job work", PprofAddr: c.PprofAddr,
+		},
+		MaxContent:       c.MaxContentBytes,
+		SearchLang:       c.SearchLanguage,
+		RedisPrefix:      c.Redis.Prefix,
+		DeliveryBackstop: c.DeliveryBackstop,
+		DeliverySweep:    c.DeliverySweep,
+		IndexSweep:       c.IndexSweep,
+		Sealer:           boot.Sealer(r, c.Encryption),
+		Notify:           boot.NotifyProviders(r, c.Notify),
+		ExportDir:        c.ExportDir,
+		CleanupSchedule:  c.CleanupSchedule,
+		Cleanup:          c.Cleanup,
+		HistoryEvery:     c.HistoryEvery,
+		History:          c.History,
 	}
-	queues := jobs.DefaultQueues()
-	for i := range queues {
-		q := &queues[i]
-		p := queueEnvPrefix(q.Name)
-		q.Workers = r.Int(p+"WORKERS", q.Workers, 1, 10000)
-		q.RetryBase = r.Duration(p+"RETRY_BASE", q.RetryBase, time.Millisecond, 24*time.Hour)
-		q.Timeout = r.Duration(p+"TIMEOUT", q.Timeout, time.Second, 24*time.Hour)
-		q.FetchCooldown = r.Duration(p+"FETCH_COOLDOWN", q.FetchCooldown, 0, time.Minute)
-	}
-	s.Runner = runner.Config{
-		ID:                   r.String("RUNNER_ID", ""),
-		Queues:               queues,
-		Addr:                 r.Addr("RUNNER_ADDR", ":9090"),
-		FetchCooldown:        r.Duration("RIVER_FETCH_COOLDOWN", runner.DefaultFetchCooldown, time.Millisecond, time.Minute),
-		FetchPollInterval:    r.Duration("RIVER_FETCH_POLL_INTERVAL", runner.DefaultFetchPollInterval, time.Millisecond, time.Hour),
-		RescueStuckJobsAfter: r.Duration("RIVER_RESCUE_STUCK_JOBS_AFTER", runner.DefaultRescueStuckJobsAfter, runner.DefaultJobTimeout, 24*time.Hour),
-		LeaseTTL:             r.Duration("RUNNER_LEASE_TTL", runner.DefaultLeaseTTL, time.Second, 10*time.Minute),
-		ShutdownTimeout:      r.Duration("RUNNER_SHUTDOWN_TIMEOUT", runner.DefaultShutdownTimeout, time.Second, time.Hour),
-		CompletedRetention:   r.Duration("RIVER_COMPLETED_RETENTION", runner.DefaultCompletedRetention, time.Minute, 365*24*time.Hour),
-		CancelledRetention:   r.Duration("RIVER_CANCELLED_RETENTION", runner.DefaultCancelledRetention, time.Minute, 365*24*time.Hour),
-		DiscardedRetention:   r.Duration("RIVER_DISCARDED_RETENTION", runner.DefaultDiscardedRetention, time.Minute, 365*24*time.Hour),
-		Logger:               s.Logger,
-	}
-	s.Sealer = r.Sealer()
-	if store := r.Attachments(); store != nil {
+	if store := boot.Attachments(r, c.AttachmentsDir); store != nil {
 		s.Attachments = store
 	}
-	s.Notify = r.Notify()
-	s.ExportDir = r.String("EXPORT_DIR", "")
-	spec := r.String("CLEANUP_SCHEDULE", "0 2 * * *")
-	if spec != "off" {
-		sched, err := cron.ParseStandard(spec)
-		if err != nil {
-			r.Fail("CLEANUP_SCHEDULE", "%q is not a cron expression (minute hour day month weekday, or off): %v", spec, err)
-		}
-		s.CleanupSchedule = sched
-		retention := r.Int("CLEANUP_RETENTION_DAYS", 90, 1, jobs.MaxRetentionDays)
-		batchSize := r.Int("CLEANUP_BATCH_SIZE", jobs.DefaultCleanupBatchSize, 1, jobs.MaxCleanupBatchSize)
-		defaultTypes := "old_messages,deleted_conversations"
-		if s.Attachments != nil {
-			defaultTypes += ",expired_attachments"
-		}
-		for _, t := range strings.Split(r.String("CLEANUP_TYPES", defaultTypes), ",") {
-			a := jobs.CleanupMessagesArgs{Type: strings.TrimSpace(t), BatchSize: batchSize}
-			if a.Type == jobs.CleanupOldMessages {
-				a.RetentionDays = retention
-			}
-			if err := a.Validate(); err != nil {
-				r.Fail("CLEANUP_TYPES", "%v", err)
-				continue
-			}
-			s.Cleanup = append(s.Cleanup, a)
-		}
+	s.Runner = runner.Config{
+		ID:                   c.ID,
+		Queues:               c.Queues,
+		Addr:                 c.Addr,
+		FetchCooldown:        c.FetchCooldown,
+		FetchPollInterval:    c.FetchPollInterval,
+		RescueStuckJobsAfter: c.RescueStuckJobsAfter,
+		LeaseTTL:             c.LeaseTTL,
+		ShutdownTimeout:      c.ShutdownTimeout,
+		CompletedRetention:   c.CompletedRetention,
+		CancelledRetention:   c.CancelledRetention,
+		DiscardedRetention:   c.DiscardedRetention,
+		Logger:               s.Logger,
 	}
-	s.HistoryEvery = r.Duration("JOB_HISTORY_INTERVAL", 5*time.Minute, 10*time.Second, time.Hour)
-	s.History = jobs.JobHistoryArgs{
-		Hours:                r.Int("JOB_HISTORY_HOURS", jobs.DefaultHistoryHours, 1, 168),
-		ArchiveRetentionDays: r.Int("FAILED_JOBS_RETENTION_DAYS", jobs.DefaultArchiveRetentionDays, 1, jobs.MaxRetentionDays),
-	}
-	s.Tracing = r.Tracing("msgrunner-runner")
 	if err := r.Err(); err != nil {
 		return settings{}, fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -172,31 +120,13 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	if err != nil {
 		return err
 	}
-	logger := s.Logger
-
-	if err := db.RequireCurrentSchema(ctx, s.DatabaseURL); err != nil {
-		return err
-	}
-	pool, err := db.NewPool(ctx, db.PoolConfig{
-		URL: s.DatabaseURL, MaxConns: int32(s.MaxConns), ApplicationName: "msgrunner-runner",
-		AsyncCommit: s.AsyncCommit,
-	})
+	proc, err := boot.Start(ctx, s.Config)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer proc.Close()
+	logger, pool, rdb := proc.Logger, proc.Pool, proc.Redis
 
-	rdb := redis.NewClient(s.Redis)
-	defer rdb.Close()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		// Postgres is the source of truth: the runner works jobs without
-		// Redis, and realtime publishes resume when Redis returns.
-		logger.Warn("redis unreachable; starting anyway", slog.String("addr", s.Redis.Addr), slog.String("error", err.Error()))
-	}
-
-	if err := db.RequireSearchLanguage(ctx, pool, s.SearchLang); err != nil {
-		return err
-	}
 	// Released scheduled messages are written through the outbox, which
 	// only inserts jobs: an insert-only client is enough.
 	inserter, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: logger})
@@ -228,28 +158,16 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	for _, a := range s.Cleanup {
 		s.Runner.PeriodicJobs = append(s.Runner.PeriodicJobs, cleanupJob(s.CleanupSchedule, a))
 	}
-	var stopTracing func()
-	s.Runner.Tracer, stopTracing, err = tracing.Start(ctx, s.Tracing, logger, "job work")
-	if err != nil {
-		return err
-	}
-	defer stopTracing()
-	s.Runner.Registry = prometheus.NewRegistry()
-	s.Runner.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.Runner.Tracer, s.Runner.Registry = proc.Tracer, proc.Registry
 	rn, err := runner.New(pool, s.Runner)
 	if err != nil {
 		return err
 	}
-	prof, err := httpserve.ListenProfiler(s.PprofAddr, logger, "runner")
-	if err != nil {
-		return err
-	}
-	defer prof.Close()
 	if err := rn.Start(ctx); err != nil {
 		return err
 	}
 	logger.Info("runner ready", slog.String("health", "http://"+rn.Addr()+"/healthz"),
-		slog.String("database", db.Redact(s.DatabaseURL)), slog.String("redis", s.Redis.Addr))
+		slog.String("database", db.Redact(s.Database.URL)), slog.String("redis", s.Redis.Addr))
 	if ready != nil {
 		ready(rn.Addr())
 	}

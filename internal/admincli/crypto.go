@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/msgrunner/msgrunner/internal/config"
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/jobs"
 	"github.com/msgrunner/msgrunner/outbox"
@@ -175,9 +176,9 @@ func runRotate(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		ids = []uuid.UUID{id}
 	}
-	active := getenv("ENCRYPTION_ACTIVE_KEY")
+	active := config.NewReader(getenv).ActiveKey()
 	if *all && !*reencrypt && active == "" {
-		return &usageError{"rotate --all: set ENCRYPTION_ACTIVE_KEY to the key-encryption key id the runners now use"}
+		return &usageError{fmt.Sprintf("rotate --all: set %s to the key-encryption key id the runners now use", config.EncryptionActiveKey)}
 	}
 	c, err := openRiver(ctx, getenv, stdout, stderr, false)
 	if err != nil {

@@ -39,7 +39,7 @@ type riverCLI struct {
 // River client; its audit log writes JSON lines to stderr.
 func openRiver(ctx context.Context, getenv func(string) string, out, stderr io.Writer, asJSON bool) (*riverCLI, error) {
 	r := config.NewReader(getenv)
-	url := r.DatabaseURL()
+	url, who := r.DatabaseURL(), r.Operator()
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -51,10 +51,6 @@ func openRiver(ctx context.Context, getenv func(string) string, out, stderr io.W
 	if err != nil {
 		pool.Close()
 		return nil, err
-	}
-	who := getenv("USER")
-	if who == "" {
-		who = "unknown"
 	}
 	audit := slog.New(slog.NewJSONHandler(stderr, nil)).With(slog.String("who", who), slog.String("via", "cli"))
 	return &riverCLI{pool: pool, client: client, out: out, json: asJSON, audit: audit}, nil

@@ -240,15 +240,14 @@ func runToken(args []string, getenv func(string) string, stdout io.Writer) error
 	if *ttl <= 0 || *ttl > 366*24*time.Hour {
 		return &usageError{"token: --ttl must be between 1s and 8784h"}
 	}
-	r := config.NewReader(getenv)
-	secret := r.String("AUTH_SECRET", "")
-	if secret == "" {
-		return errors.New("AUTH_SECRET is not set: it must be the gateway's signing secret")
+	c := config.NewReader(getenv).Auth()
+	if c.Secret == "" {
+		return fmt.Errorf("%s is not set: it must be the gateway's signing secret", config.AuthSecret)
 	}
 	// The gateway requires its AUTH_ISSUER and AUTH_AUDIENCE when set.
-	a, err := auth.New([]byte(secret), auth.WithIssuer(r.String("AUTH_ISSUER", "")), auth.WithAudience(r.String("AUTH_AUDIENCE", "")))
+	a, err := auth.New([]byte(c.Secret), auth.WithIssuer(c.Issuer), auth.WithAudience(c.Audience))
 	if err != nil {
-		return fmt.Errorf("AUTH_SECRET: %w", err)
+		return fmt.Errorf("%s: %w", config.AuthSecret, err)
 	}
 	tok, err := a.Mint(user, *ttl)
 	if err != nil {

@@ -33,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/msgrunner/msgrunner/internal/config"
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/migrations"
 )
@@ -50,14 +51,13 @@ var (
 )
 
 // serverConfig returns the connection config of the test server's
-// maintenance database.
+// maintenance database: TEST_DATABASE_URL's server, else DATABASE_URL's
+// (config.Reader.TestServices).
 func serverConfig() (*pgx.ConnConfig, error) {
-	dsn := os.Getenv("TEST_DATABASE_URL")
-	if dsn == "" {
-		dsn = os.Getenv("DATABASE_URL")
-	}
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	r := config.NewReader(os.Getenv)
+	dsn := r.TestServices().DatabaseURL
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msgrunner/msgrunner/internal/config"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -18,14 +19,12 @@ const redisPrefix = "msgrunner_test:"
 var redisStaleOnce sync.Once
 
 // redisOptions reads TEST_REDIS_URL (else REDIS_URL, else the local
-// default).
+// default; config.Reader.TestServices).
 func redisOptions() (*redis.Options, error) {
-	raw := os.Getenv("TEST_REDIS_URL")
-	if raw == "" {
-		raw = os.Getenv("REDIS_URL")
-	}
-	if raw == "" {
-		raw = "redis://127.0.0.1:6379/0"
+	r := config.NewReader(os.Getenv)
+	raw := r.TestServices().RedisURL
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
 	opts, err := redis.ParseURL(raw)
 	if err != nil {

@@ -62,14 +62,14 @@ func NewProvider(ctx context.Context, cfg Config) (*sdktrace.TracerProvider, err
 // Start returns the provider of cfg and a function that flushes and stops
 // it (within 5 s), or a nil provider (a nil interface, which every
 // Tracer field here reads as tracing off) and a no-op when cfg is nil.
-// Errors name OTEL_EXPORTER_OTLP_ENDPOINT, the variable cfg comes from.
+// what names the traced work in the log line that says tracing is on.
 func Start(ctx context.Context, cfg *Config, logger *slog.Logger, what string) (trace.TracerProvider, func(), error) {
 	if cfg == nil {
 		return nil, func() {}, nil
 	}
 	tp, err := NewProvider(ctx, *cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
+		return nil, nil, err
 	}
 	logger.Info("tracing "+what, slog.String("endpoint", cfg.Endpoint), slog.String("service", cfg.ServiceName))
 	return tp, func() {

@@ -1,4 +1,4 @@
-package config_test
+package boot_test
 
 import (
 	"context"
@@ -9,10 +9,19 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/msgrunner/msgrunner/internal/boot"
 	"github.com/msgrunner/msgrunner/internal/config"
 	"github.com/msgrunner/msgrunner/internal/notify"
 	"github.com/msgrunner/msgrunner/internal/notify/notifytest"
 )
+
+// providers builds the notification providers from env as the runner
+// does, and returns them with every configuration problem found.
+func providers(env map[string]string) (notify.Providers, error) {
+	r := config.NewReader(func(k string) string { return env[k] })
+	p := boot.NotifyProviders(r, r.Runner().Notify)
+	return p, r.Err()
+}
 
 func TestNotifyProvidersFromEnv(t *testing.T) {
 	t.Parallel()
@@ -21,18 +30,16 @@ func TestNotifyProvidersFromEnv(t *testing.T) {
 		"PUSH_PROJECT_ID": "proj", "PUSH_BASE_URL": "http://127.0.0.1:9", "PUSH_CREDENTIAL": "bearer",
 		"SMS_ACCOUNT_SID": "AC1", "SMS_BASE_URL": "http://127.0.0.1:9", "SMS_AUTH_TOKEN": "tok", "SMS_FROM": "+15005550006",
 	}
-	r := config.NewReader(func(k string) string { return env[k] })
-	p := r.Notify()
-	require.NoError(t, r.Err())
+	p, err := providers(env)
+	require.NoError(t, err)
 	require.NotNil(t, p.Email)
 	require.NotNil(t, p.Push)
 	require.NotNil(t, p.SMS)
 	require.NotNil(t, p.Templates)
 
 	// Nothing set: every external channel disabled, templates built in.
-	r = config.NewReader(func(string) string { return "" })
-	p = r.Notify()
-	require.NoError(t, r.Err())
+	p, err = providers(nil)
+	require.NoError(t, err)
 	require.Nil(t, p.Email)
 	require.Nil(t, p.Push)
 	require.Nil(t, p.SMS)
@@ -49,9 +56,7 @@ func TestNotifyConfigProblemsNameTheVariable(t *testing.T) {
 		"SMS_ACCOUNT_SID": "AC1", "SMS_AUTH_TOKEN": "sms-token-secret", "SMS_FROM": "12345",
 		"NOTIFY_TEMPLATES_DIR": dir,
 	}
-	r := config.NewReader(func(k string) string { return env[k] })
-	r.Notify()
-	err := r.Err()
+	_, err := providers(env)
 	require.Error(t, err)
 	for _, want := range []string{"SMTP_FROM:", "PUSH_BASE_URL:", "SMS_FROM:", "NOTIFY_TEMPLATES_DIR:", "new_message.push.title.tmpl"} {
 		require.ErrorContains(t, err, want)
@@ -71,9 +76,8 @@ func TestPushServiceAccountFromEnv(t *testing.T) {
 	file := filepath.Join(dir, "service-account.json")
 	require.NoError(t, os.WriteFile(file, key, 0o600))
 	env := map[string]string{"PUSH_PROJECT_ID": "proj", "PUSH_BASE_URL": srv.URL, "PUSH_SERVICE_ACCOUNT_FILE": file}
-	r := config.NewReader(func(k string) string { return env[k] })
-	p := r.Notify()
-	require.NoError(t, r.Err())
+	p, err := providers(env)
+	require.NoError(t, err)
 	_, err = p.Push.Push(context.Background(), notify.PushMessage{Token: "tok", Title: "t", Body: "b"})
 	require.NoError(t, err)
 	require.Equal(t, 1, srv.TokenRequests())
@@ -90,10 +94,9 @@ func TestPushServiceAccountFromEnv(t *testing.T) {
 		"both":         {map[string]string{"PUSH_SERVICE_ACCOUNT_FILE": file, "PUSH_CREDENTIAL": "bearer"}, "PUSH_CREDENTIAL: must be empty when PUSH_SERVICE_ACCOUNT_FILE is set"},
 	} {
 		tc.env["PUSH_PROJECT_ID"] = "proj"
-		r := config.NewReader(func(k string) string { return tc.env[k] })
-		p := r.Notify()
-		require.ErrorContains(t, r.Err(), tc.want, name)
-		require.NotContains(t, r.Err().Error(), "PRIVATE KEY", name)
+		p, err := providers(tc.env)
+		require.ErrorContains(t, err, tc.want, name)
+		require.NotContains(t, err.Error(), "PRIVATE KEY", name)
 		require.Nil(t, p.Push, name)
 	}
 }

@@ -1,0 +1,73 @@
+package boot_test
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/msgrunner/msgrunner/internal/boot"
+	"github.com/msgrunner/msgrunner/internal/config"
+	"github.com/msgrunner/msgrunner/internal/db"
+	"github.com/msgrunner/msgrunner/internal/dbtest"
+)
+
+func TestBuildersNameTheVariableOfWhatTheirClientsRefuse(t *testing.T) {
+	t.Parallel()
+	r := config.NewReader(func(string) string { return "" })
+	opts := boot.RedisOptions(r, config.Redis{URL: "redis://:s3cret@[bad"})
+	require.Equal(t, "127.0.0.1:6379", opts.Addr)
+	require.Nil(t, boot.Sealer(r, config.Encryption{Keys: "k1:" + strings.Repeat("A", 8), ActiveKey: "k1"}))
+	err := r.Err()
+	require.ErrorContains(t, err, "REDIS_URL: must be a redis:// or rediss:// URL")
+	require.ErrorContains(t, err, `ENCRYPTION_KEYS: key "k1" is`)
+	require.NotContains(t, err.Error(), "s3cret")
+
+	r = config.NewReader(func(string) string { return "" })
+	opts = boot.RedisOptions(r, config.Redis{Host: "redis.internal", Port: 6380, Username: "app", Password: "pw", DB: 3})
+	require.Equal(t, "redis.internal:6380", opts.Addr)
+	require.Equal(t, 3, opts.DB)
+	require.Nil(t, boot.Sealer(r, config.Encryption{}), "no keys: encryption off")
+	require.Nil(t, boot.Attachments(r, ""), "no directory: no store")
+	require.NotNil(t, boot.Attachments(r, filepath.Join(t.TempDir(), "attachments")))
+	require.Nil(t, boot.Tracing(config.Tracing{}), "no endpoint: tracing off")
+	require.NoError(t, r.Err())
+}
+
+func TestLoggerFollowsTheFormat(t *testing.T) {
+	t.Parallel()
+	var b bytes.Buffer
+	boot.Logger(&b, config.Log{Format: "text"}).Info("hello")
+	require.Contains(t, b.String(), "msg=hello")
+	b.Reset()
+	boot.Logger(&b, config.Log{Format: "json"}).Debug("quiet")
+	require.Empty(t, b.String(), "info by default")
+	boot.Logger(&b, config.Log{Format: "json"}).Info("hello")
+	require.Contains(t, b.String(), `"msg":"hello"`)
+}
+
+func TestStartRefusesAnUnmigratedDatabaseAndClosesWhatItOpened(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	logger := boot.Logger(&bytes.Buffer{}, config.Log{})
+	_, err := boot.Start(ctx, boot.Config{Name: "test", Logger: logger, Database: config.Database{URL: dbtest.EmptyURL(t)}})
+	require.ErrorIs(t, err, db.ErrSchemaBehind)
+
+	_, err = boot.Start(ctx, boot.Config{Name: "test", Logger: logger, Database: config.Database{URL: dbtest.URL(t), MaxConns: 2},
+		SearchLanguage: "klingon"})
+	require.ErrorContains(t, err, "klingon")
+
+	rdb, _ := dbtest.Redis(t)
+	p, err := boot.Start(ctx, boot.Config{Name: "test", Logger: logger, Database: config.Database{URL: dbtest.URL(t), MaxConns: 2},
+		SearchLanguage: "simple", Redis: rdb.Options()})
+	require.NoError(t, err)
+	require.NoError(t, p.Pool.Ping(ctx))
+	require.NoError(t, p.Redis.Ping(ctx).Err())
+	require.NotNil(t, p.Registry)
+	require.Nil(t, p.Tracer, "tracing off")
+	p.Close()
+	require.Error(t, p.Redis.Ping(ctx).Err(), "closed")
+}
