@@ -7,7 +7,7 @@ SQLC := $(GO) tool -modfile=tools/go.mod sqlc
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/msgrunner?sslmode=disable
 export DATABASE_URL
 
-.PHONY: run test services browser-deps generate check-generated vet fmt-check build bench bench-bull fuzz test-chaos clean
+.PHONY: run test services browser-deps generate generate-config-doc check-generated vet fmt-check build bench bench-bull fuzz test-chaos clean
 
 ## services: start (and if needed install) PostgreSQL and Redis
 services:
@@ -30,13 +30,19 @@ test: services browser-deps check-generated vet fmt-check
 browser-deps:
 	@bash scripts/browser-deps.sh
 
-## generate: regenerate sqlc code from migrations/ and internal/db/queries/
-generate:
+## generate: regenerate sqlc code from migrations/ and internal/db/queries/, and docs/configuration.md
+generate: generate-config-doc
 	$(SQLC) generate
 
-## check-generated: fail when generated code differs from what sqlc would write
+## generate-config-doc: write docs/configuration.md from the settings list in internal/config/settings.go
+generate-config-doc:
+	$(GO) run ./internal/config/cmd/configdoc -o docs/configuration.md
+
+## check-generated: fail when generated code differs from what sqlc would write, or
+## docs/configuration.md from what generate-config-doc would write
 check-generated:
 	@$(SQLC) diff || { echo "generated code is stale: run 'make generate' and commit the result" >&2; exit 1; }
+	@$(GO) run ./internal/config/cmd/configdoc -check -o docs/configuration.md
 
 vet:
 	$(GO) vet ./...

@@ -4,6 +4,8 @@
 // Every variable is declared once, in settings.go: a Var constant for its
 // name and an entry in the list with its kind, default, allowed range or
 // values, the binaries that read it and one line of documentation.
+// docs/configuration.md is generated from that list (`make
+// generate-config-doc`), and `make test` fails when it is stale.
 //
 // The package never reads the process environment itself: binaries in
 // cmd/ hand a Reader os.Getenv (tests hand it a map), so configuration
