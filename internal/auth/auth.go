@@ -46,6 +46,18 @@ func WithIssuer(issuer string) Option { return func(a *Authority) { a.issuer = i
 // audience. An empty audience changes nothing.
 func WithAudience(audience string) Option { return func(a *Authority) { a.audience = audience } }
 
+// WithClock makes the Authority read the time from now instead of
+// time.Now, both when minting (iat, exp) and when verifying (exp, nbf, iat,
+// with Leeway). A nil now changes nothing. It lets tests move a token past
+// its expiry without waiting for it; now must be safe for concurrent use.
+func WithClock(now func() time.Time) Option {
+	return func(a *Authority) {
+		if now != nil {
+			a.now = now
+		}
+	}
+}
+
 // Authority signs and verifies tokens with one secret. It is safe for
 // concurrent use.
 type Authority struct {
