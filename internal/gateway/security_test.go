@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/msgrunner/msgrunner/internal/attachments"
+	"github.com/msgrunner/msgrunner/internal/clocktest"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/gateway"
 	"github.com/msgrunner/msgrunner/internal/keyring"
@@ -80,7 +81,10 @@ func raw(t *testing.T, method, url, auth string, body any) (*http.Response, map[
 func TestSecurityRateLimitIsPerUserSharedByNodesAndAnswers429(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	limit := &ratelimit.Config{PerSecond: 1, Burst: 3}
+	// Both nodes read one clock the test moves, as in production they
+	// read Redis's.
+	clock := clocktest.New(time.Now())
+	limit := &ratelimit.Config{PerSecond: 1, Burst: 3, Now: clock.Now}
 	n0, n1 := b.startNodeWith(t, limit, nil), b.startNodeWith(t, limit, nil)
 	nodes := []*node{n0, n1}
 	b.nodes = append(b.nodes, n0) // for dial
@@ -128,10 +132,15 @@ func TestSecurityRateLimitIsPerUserSharedByNodesAndAnswers429(t *testing.T) {
 	resp, _ = post(1, carolTok, carol, bob)
 	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "frames and requests share the budget, across nodes")
 
-	// The budget refills at the sustained rate.
-	time.Sleep(1100 * time.Millisecond)
+	// The budget refills at the sustained rate: one request a second.
+	clock.Advance(999 * time.Millisecond)
+	resp, _ = post(1, aliceTok, alice, bob)
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "not yet")
+	clock.Advance(time.Millisecond)
 	resp, res = post(0, aliceTok, alice, bob)
 	require.Equal(t, http.StatusCreated, resp.StatusCode, res)
+	resp, _ = post(1, aliceTok, alice, bob)
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "one, not two")
 
 	// The limiter's state is under the deployment's prefix.
 	keys, err := b.rdb.Keys(context.Background(), b.keys.Prefix+"ratelimit:*").Result()

@@ -29,6 +29,13 @@ type Config struct {
 	// Burst is how many requests a key may make at once after being idle;
 	// PerSecond when zero.
 	Burst int
+	// Now, when set, is the clock the limiter reads instead of Redis's
+	// own (TIME), so a test can refill a budget by moving it rather than
+	// by waiting. Leave it nil in production: every node then reads one
+	// clock, Redis's, whatever the skew between the nodes' clocks. Every
+	// Limiter sharing keys must use the same clock; it must be safe for
+	// concurrent use.
+	Now func() time.Time
 }
 
 // Limiter decides whether a key may make one more request. It is safe for
@@ -81,13 +88,17 @@ func (r Result) RetryAfterSeconds() int {
 
 // gcra: KEYS[1] holds the theoretical arrival time (TAT) in microseconds
 // of Redis time; ARGV[1] is the burst, ARGV[2] the emission interval in
-// microseconds. Returns {1, 0} when allowed (and records it), {0, wait}
-// when not, wait in microseconds.
+// microseconds, and ARGV[3], when given, the time now in microseconds
+// (Config.Now) instead of Redis's. Returns {1, 0} when allowed (and records
+// it), {0, wait} when not, wait in microseconds.
 var gcra = redis.NewScript(`
 local burst = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
-local t = redis.call("TIME")
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = ARGV[3] and tonumber(ARGV[3])
+if not now then
+  local t = redis.call("TIME")
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
 local tat = tonumber(redis.call("GET", KEYS[1])) or now
 if tat < now then tat = now end
 local new_tat = tat + interval
@@ -110,7 +121,11 @@ func (l *Limiter) Allow(ctx context.Context, key string) (Result, error) {
 	}
 	done := make(chan answer, 1)
 	go func() {
-		res, err := gcra.Run(ctx, l.rdb, []string{l.Key(key)}, l.cfg.Burst, l.interval).Int64Slice()
+		args := []any{l.cfg.Burst, l.interval}
+		if l.cfg.Now != nil {
+			args = append(args, l.cfg.Now().UnixMicro())
+		}
+		res, err := gcra.Run(ctx, l.rdb, []string{l.Key(key)}, args...).Int64Slice()
 		done <- answer{res, err}
 	}()
 	select {

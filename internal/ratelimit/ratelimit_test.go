@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/msgrunner/msgrunner/internal/clocktest"
 	"github.com/msgrunner/msgrunner/internal/dbtest"
 	"github.com/msgrunner/msgrunner/internal/ratelimit"
 )
@@ -20,7 +21,8 @@ func TestBurstThenRefusedPerKeyAndSharedAcrossClients(t *testing.T) {
 	// A second client stands for a second gateway node.
 	other := redis.NewClient(rdb.Options())
 	t.Cleanup(func() { other.Close() })
-	cfg := ratelimit.Config{Prefix: prefix, PerSecond: 2, Burst: 3}
+	clock := clocktest.New(time.Now())
+	cfg := ratelimit.Config{Prefix: prefix, PerSecond: 2, Burst: 3, Now: clock.Now}
 	a, err := ratelimit.New(rdb, cfg)
 	require.NoError(t, err)
 	b, err := ratelimit.New(other, cfg)
@@ -39,8 +41,7 @@ func TestBurstThenRefusedPerKeyAndSharedAcrossClients(t *testing.T) {
 		res, err := l.Allow(ctx, "alice")
 		require.NoError(t, err)
 		require.False(t, res.Allowed, "the burst is shared by both clients")
-		require.Greater(t, res.RetryAfter, time.Duration(0))
-		require.LessOrEqual(t, res.RetryAfter, 500*time.Millisecond, "one request's worth at 2/s")
+		require.Equal(t, 500*time.Millisecond, res.RetryAfter, "one request's worth at 2/s")
 		require.Equal(t, 1, res.RetryAfterSeconds())
 	}
 	res, err := b.Allow(ctx, "bob")
@@ -55,14 +56,46 @@ func TestBurstThenRefusedPerKeyAndSharedAcrossClients(t *testing.T) {
 	require.Greater(t, ttl, time.Duration(0), "state expires")
 	require.LessOrEqual(t, ttl, 2*time.Second)
 
-	// After one interval, exactly one more request.
-	time.Sleep(550 * time.Millisecond)
+	// Just short of one interval, nothing more; after it, exactly one.
+	clock.Advance(499 * time.Millisecond)
+	res, err = a.Allow(ctx, "alice")
+	require.NoError(t, err)
+	require.False(t, res.Allowed)
+	require.Equal(t, time.Millisecond, res.RetryAfter)
+	clock.Advance(time.Millisecond)
 	res, err = a.Allow(ctx, "alice")
 	require.NoError(t, err)
 	require.True(t, res.Allowed)
 	res, err = a.Allow(ctx, "alice")
 	require.NoError(t, err)
 	require.False(t, res.Allowed)
+}
+
+// TestRedisClockByDefault: without Config.Now the limiter reads Redis's
+// clock, and a refused key's wait is what real time must still pass.
+func TestRedisClockByDefault(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb, prefix := dbtest.Redis(t)
+	l, err := ratelimit.New(rdb, ratelimit.Config{Prefix: prefix, PerSecond: 1, Burst: 2})
+	require.NoError(t, err)
+	for i := range 2 {
+		res, err := l.Allow(ctx, "alice")
+		require.NoError(t, err)
+		require.True(t, res.Allowed, "request %d is within the burst", i+1)
+	}
+	res, err := l.Allow(ctx, "alice")
+	require.NoError(t, err)
+	require.False(t, res.Allowed)
+	require.Greater(t, res.RetryAfter, time.Duration(0))
+	require.LessOrEqual(t, res.RetryAfter, time.Second)
+
+	// The state holds a time in microseconds of Redis's clock.
+	tat, err := rdb.Get(ctx, l.Key("alice")).Int64()
+	require.NoError(t, err)
+	redisNow, err := rdb.Time(ctx).Result()
+	require.NoError(t, err)
+	require.InDelta(t, redisNow.Add(2*time.Second).UnixMicro(), tat, float64(time.Second/time.Microsecond))
 }
 
 func TestUnreachableRedisIsAnError(t *testing.T) {
@@ -84,9 +117,20 @@ func TestUnreachableRedisIsAnError(t *testing.T) {
 func TestConfigIsChecked(t *testing.T) {
 	t.Parallel()
 	rdb, _ := dbtest.Redis(t)
-	for _, cfg := range []ratelimit.Config{{PerSecond: 0}, {PerSecond: -1}, {PerSecond: 1, Burst: -1}} {
-		_, err := ratelimit.New(rdb, cfg)
-		require.Error(t, err)
+	for _, tc := range []struct {
+		name string
+		cfg  ratelimit.Config
+	}{
+		{"zero rate", ratelimit.Config{PerSecond: 0}},
+		{"negative rate", ratelimit.Config{PerSecond: -1}},
+		{"rate over a million", ratelimit.Config{PerSecond: 1_000_001}},
+		{"negative burst", ratelimit.Config{PerSecond: 1, Burst: -1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := ratelimit.New(rdb, tc.cfg)
+			require.Error(t, err)
+		})
 	}
 	l, err := ratelimit.New(rdb, ratelimit.Config{PerSecond: 5})
 	require.NoError(t, err)
