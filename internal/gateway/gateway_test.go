@@ -347,6 +347,26 @@ func (c *client) quiet(typ string, d time.Duration) {
 	}
 }
 
+// sweepPastBackstop stands for DefaultDeliveryBackstop passing: it moves
+// message id's created_at back by more than the backstop, as if that time
+// had gone by, then waits until a deliver-pending sweep that started after
+// the move has finished, one that would take the message if it were still
+// pending.
+func (b *bundle) sweepPastBackstop(t *testing.T, id uuid.UUID) {
+	t.Helper()
+	ctx := context.Background()
+	tag, err := b.pool.Exec(ctx, `UPDATE messages SET created_at = created_at - $2::interval WHERE id = $1`,
+		id, (outbox.DefaultDeliveryBackstop + time.Second).String())
+	require.NoError(t, err)
+	require.EqualValues(t, 1, tag.RowsAffected())
+	// Read after the update committed: a sweep attempted later sees it.
+	var moved time.Time
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&moved))
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'deliver-pending' AND attempted_at > $1 AND finalized_at IS NOT NULL`, moved) > 0
+	}, 30*time.Second, 20*time.Millisecond, "a deliver-pending sweep ran after the message passed the backstop")
+}
+
 func (b *bundle) count(t *testing.T, sql string, args ...any) int {
 	t.Helper()
 	var n int
@@ -393,9 +413,14 @@ func TestMessageReachesRecipientOnAnotherNode(t *testing.T) {
 	require.Contains(t, metrics, `msgrunner_gateway_frames_sent_total{source="live"} `, "live frames are counted (the message, and maybe already its in-app notification)")
 
 	// The gateway published it: no send-message job, and the
-	// deliver-pending sweep, which runs all along, publishes nothing more.
+	// deliver-pending sweep, which runs all along, publishes nothing more
+	// once the message is past the backstop: the next message frame bob
+	// gets is the one sent after that sweep.
 	require.Zero(t, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'send-message'`))
-	bobWS.quiet("message", outbox.DefaultDeliveryBackstop+2*time.Second)
+	b.sweepPastBackstop(t, uuid.MustParse(res["id"].(string)))
+	code, res = b.post(t, 0, b.token(t, alice), msgBody(conv, bob, "after the sweep"))
+	require.Equal(t, http.StatusCreated, code, res)
+	require.Equal(t, "after the sweep", bobWS.expect("message", nil)["content"], "no second frame of the first message")
 	require.Positive(t, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'deliver-pending' AND state = 'completed'`))
 }
 
@@ -736,7 +761,7 @@ func TestRedisOutageLosesNothing(t *testing.T) {
 
 	// The deliver-pending sweep finds it once the backstop delay is over,
 	// cannot publish, and leaves it pending for its next run.
-	time.Sleep(outbox.DefaultDeliveryBackstop + 3*deliverySweep)
+	b.sweepPastBackstop(t, id)
 	m, err := db.GetMessage(context.Background(), b.pool, id)
 	require.NoError(t, err)
 	require.Equal(t, db.MessagePending, m.Status)

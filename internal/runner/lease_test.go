@@ -2,9 +2,11 @@ package runner_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
 	"github.com/msgrunner/msgrunner/internal/runner"
@@ -61,11 +63,22 @@ func TestLeaseRescuerHandsBackOnlyJobsOfDeadRunners(t *testing.T) {
 	require.Contains(t, b.text(t, `SELECT errors[array_upper(errors, 1)]->>'error' FROM river_job WHERE (args->>'n')::int = 0`),
 		"runner dead lost its lease")
 
-	// Several more rescue scans (one every TTL/3 = 1 s) leave the live
-	// runner's and the unknown runner's jobs alone.
-	time.Sleep(3500 * time.Millisecond)
-	require.Equal(t, 2, b.scalar(t, `SELECT count(*) FROM river_job WHERE state = 'running' AND (args->>'n')::int IN (2, 3)`))
-	require.Equal(t, 2, b.scalar(t, `SELECT count(*) FROM worked`), "nothing else was worked")
+	// Several more rescue scans leave the live runner's and the unknown
+	// runner's jobs alone. A scan is seen by what it does: each round
+	// gives one more job to a runner whose lease ended, and once that job
+	// has been worked again a scan has run since the last look.
+	for round := range 3 {
+		n := 5 + round
+		b.insertHeld(t, r, n)
+		b.lease(t, "dead-"+strconv.Itoa(n), time.Minute, 15*time.Second)
+		b.heldBy(t, "dead-"+strconv.Itoa(n), 30*time.Minute, n)
+		require.Eventually(t, func() bool {
+			return b.scalar(t, `SELECT count(*) FROM worked WHERE n = `+strconv.Itoa(n)) == 1
+		}, 20*time.Second, 20*time.Millisecond, "round %d: the rescuer scanned again", round)
+		require.Equal(t, 2, b.scalar(t, `SELECT count(*) FROM river_job WHERE state = 'running' AND (args->>'n')::int IN (2, 3)`), "round %d", round)
+	}
+	require.Zero(t, b.scalar(t, `SELECT count(*) FROM worked WHERE n IN (1, 2, 3)`), "nothing else was worked")
+	require.Equal(t, 5, b.scalar(t, `SELECT count(*) FROM worked`), "each rescued job once")
 	// The runner's own lease is live and renewed.
 	require.Equal(t, 1, b.scalar(t, `SELECT count(*) FROM runner_leases WHERE runner_id = '`+r.ID()+`' AND stopped_at IS NULL AND renewed_at > now() - interval '2 seconds'`))
 }
@@ -98,6 +111,14 @@ func TestRunnerThatLosesItsLeaseStopsWorkingAndRejoins(t *testing.T) {
 	require.Zero(t, b.scalar(t, `SELECT count(*) FROM river_job WHERE state = 'running' AND NOT attempted_by[array_upper(attempted_by, 1)] = '`+r.ID()+`'`),
 		"no job is left running under the old id")
 	require.Equal(t, 1, b.scalar(t, `SELECT count(*) FROM runner_leases WHERE stopped_at IS NOT NULL AND runner_id = '`+first+`'`))
+}
+
+// insertHeld inserts a job whose args carry n, scheduled an hour ahead so
+// no runner takes it before heldBy marks it running.
+func (b *testBundle) insertHeld(t *testing.T, r *runner.Runner, n int) {
+	t.Helper()
+	_, err := r.Client().Insert(context.Background(), testArgs{N: n}, &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
+	require.NoError(t, err)
 }
 
 func (b *testBundle) text(t *testing.T, sql string) string {
