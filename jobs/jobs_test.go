@@ -36,11 +36,14 @@ func TestKindsMatchDesignTable(t *testing.T) {
 	got := jobs.Kinds()
 	require.Len(t, got, len(want))
 	for _, k := range got {
-		w, ok := want[k.Kind]
-		require.True(t, ok, "unexpected kind %s", k.Kind)
-		require.Equal(t, w.queue, k.Queue, k.Kind)
-		require.Equal(t, w.attempts, k.MaxAttempts, k.Kind)
-		require.True(t, k.Priority.Valid(), k.Kind)
+		t.Run(k.Kind, func(t *testing.T) {
+			t.Parallel()
+			w, ok := want[k.Kind]
+			require.True(t, ok, "unexpected kind %s", k.Kind)
+			require.Equal(t, w.queue, k.Queue)
+			require.Equal(t, w.attempts, k.MaxAttempts)
+			require.True(t, k.Priority.Valid())
+		})
 	}
 }
 
@@ -64,12 +67,16 @@ func TestQueueRetrySchedulesMatchDesignTable(t *testing.T) {
 	got := jobs.DefaultQueues()
 	require.Len(t, got, len(want))
 	for _, q := range got {
-		w := want[q.Name]
-		require.Equal(t, w.workers, q.Workers, q.Name)
-		require.Equal(t, w.timeout, q.Timeout, q.Name)
-		for i, d := range w.delays {
-			require.Equal(t, d, q.RetryDelay(i+1), "%s after attempt %d", q.Name, i+1)
-		}
+		t.Run(q.Name, func(t *testing.T) {
+			t.Parallel()
+			w, ok := want[q.Name]
+			require.True(t, ok, "unexpected queue %s", q.Name)
+			require.Equal(t, w.workers, q.Workers)
+			require.Equal(t, w.timeout, q.Timeout)
+			for i, d := range w.delays {
+				require.Equal(t, d, q.RetryDelay(i+1), "after attempt %d", i+1)
+			}
+		})
 	}
 	// Very high attempt numbers do not overflow into negative delays.
 	require.Positive(t, got[0].RetryDelay(500))
@@ -78,9 +85,12 @@ func TestQueueRetrySchedulesMatchDesignTable(t *testing.T) {
 func TestParsePriority(t *testing.T) {
 	t.Parallel()
 	for name, want := range map[string]jobs.Priority{"critical": 1, "HIGH": 2, "normal": 3, "low": 4} {
-		p, err := jobs.ParsePriority(name)
-		require.NoError(t, err)
-		require.Equal(t, want, p)
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			p, err := jobs.ParsePriority(name)
+			require.NoError(t, err)
+			require.Equal(t, want, p)
+		})
 	}
 	_, err := jobs.ParsePriority("urgent")
 	require.ErrorContains(t, err, `unknown priority "urgent"`)
@@ -132,14 +142,23 @@ func TestArgsValidation(t *testing.T) {
 		{jobs.IndexPendingArgs{BatchSize: 10_001}, "batch_size"},
 	}
 	for _, tc := range cases {
-		err := tc.args.Validate()
-		if tc.field == "" {
-			require.NoError(t, err, "%#v", tc.args)
-			continue
+		// Named by kind and outcome: "send-message/valid",
+		// "send-message/bad_message_id"; a repeated name gets a #01 suffix.
+		name := tc.args.Kind() + "/valid"
+		if tc.field != "" {
+			name = tc.args.Kind() + "/bad_" + tc.field
 		}
-		var verr *validation.Error
-		require.ErrorAs(t, err, &verr, "%#v", tc.args)
-		require.Equal(t, tc.field, verr.Field, "%#v", tc.args)
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			err := tc.args.Validate()
+			if tc.field == "" {
+				require.NoError(t, err, "%#v", tc.args)
+				return
+			}
+			var verr *validation.Error
+			require.ErrorAs(t, err, &verr, "%#v", tc.args)
+			require.Equal(t, tc.field, verr.Field, "%#v", tc.args)
+		})
 	}
 }
 

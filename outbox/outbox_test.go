@@ -162,18 +162,30 @@ func TestSendTxCallerRowsShareTheTransaction(t *testing.T) {
 	require.NoError(t, err)
 
 	// The caller's own write and the outbox's commit or vanish together.
-	for _, commit := range []bool{false, true} {
-		tx, err := b.pool.Begin(ctx)
-		require.NoError(t, err)
-		_, err = tx.Exec(ctx, `INSERT INTO audit VALUES ('sent')`)
-		require.NoError(t, err)
-		_, err = b.outbox.SendTx(ctx, tx, newMessage())
-		require.NoError(t, err)
-		if commit {
-			require.NoError(t, tx.Commit(ctx))
-		} else {
-			require.NoError(t, tx.Rollback(ctx))
-		}
+	// In order, not parallel: they share the database.
+	for _, tc := range []struct {
+		name   string
+		commit bool
+		rows   int // audit and message rows after the case
+	}{
+		{"rolled back", false, 0},
+		{"committed", true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tx, err := b.pool.Begin(ctx)
+			require.NoError(t, err)
+			_, err = tx.Exec(ctx, `INSERT INTO audit VALUES ('sent')`)
+			require.NoError(t, err)
+			_, err = b.outbox.SendTx(ctx, tx, newMessage())
+			require.NoError(t, err)
+			if tc.commit {
+				require.NoError(t, tx.Commit(ctx))
+			} else {
+				require.NoError(t, tx.Rollback(ctx))
+			}
+			require.Equal(t, tc.rows, count(t, b.pool, "audit"))
+			require.Equal(t, tc.rows, count(t, b.pool, "messages"))
+		})
 	}
 	require.Equal(t, 1, count(t, b.pool, "audit"))
 	require.Equal(t, 1, count(t, b.pool, "messages"))
@@ -205,22 +217,25 @@ func TestInvalidInputIsTypedAndWritesNothing(t *testing.T) {
 		{"ciphertext without key", func(m *outbox.Message) { m.Content, m.Ciphertext = "", []byte{1} }, "key_id"},
 		{"key without ciphertext", func(m *outbox.Message) { m.Content, m.KeyID = "", "k1" }, "ciphertext"},
 	}
+	// Not parallel: the counts below need every case done.
 	for _, tc := range cases {
-		m := newMessage()
-		tc.edit(&m)
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMessage()
+			tc.edit(&m)
 
-		_, err := b.outbox.Send(ctx, b.pool, m)
-		var verr *validation.Error
-		require.ErrorAs(t, err, &verr, tc.name)
-		require.Equal(t, tc.field, verr.Field, tc.name)
-		require.NotContains(t, err.Error(), "secret", "errors never echo content")
+			_, err := b.outbox.Send(ctx, b.pool, m)
+			var verr *validation.Error
+			require.ErrorAs(t, err, &verr)
+			require.Equal(t, tc.field, verr.Field)
+			require.NotContains(t, err.Error(), "secret", "errors never echo content")
 
-		tx, err := b.pool.Begin(ctx)
-		require.NoError(t, err)
-		_, err = b.outbox.SendTx(ctx, tx, m)
-		require.ErrorAs(t, err, &verr, tc.name)
-		// The transaction is still usable: validation ran before any write.
-		require.NoError(t, tx.Commit(ctx), tc.name)
+			tx, err := b.pool.Begin(ctx)
+			require.NoError(t, err)
+			_, err = b.outbox.SendTx(ctx, tx, m)
+			require.ErrorAs(t, err, &verr)
+			// The transaction is still usable: validation ran before any write.
+			require.NoError(t, tx.Commit(ctx))
+		})
 	}
 	require.Zero(t, count(t, b.pool, "messages"))
 	require.Zero(t, count(t, b.pool, "conversations"))

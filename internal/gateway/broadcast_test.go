@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -136,31 +135,35 @@ func TestBroadcastTemplateCancelAndInputErrors(t *testing.T) {
 	before := b.count(t, `SELECT count(*) FROM batches`)
 	dup := uuid.New().String()
 	cases := []struct {
+		name   string
 		body   map[string]any
 		status int
 		field  string
 	}{
-		{map[string]any{"recipient_ids": []string{}, "content": "x"}, 400, "recipient_ids"},
-		{map[string]any{"recipient_ids": recipients(1)}, 400, "content"},
-		{map[string]any{"recipient_ids": recipients(1), "content": "x", "template": "y"}, 400, "content"},
-		{map[string]any{"recipient_ids": []string{dup, dup}, "content": "x"}, 400, "recipient_ids[1]"},
-		{map[string]any{"recipient_ids": []string{"nope"}, "content": "x"}, 400, "recipient_ids[0]"},
-		{map[string]any{"recipient_ids": []string{sender.String()}, "content": "x"}, 400, "recipient_ids[0]"},
-		{map[string]any{"recipient_ids": recipients(1), "content": "x", "chunk_size": 1001}, 400, "chunk_size"},
-		{map[string]any{"recipient_ids": recipients(1), "template": "{{.broken"}, 400, "template"},
-		{map[string]any{"recipient_ids": recipients(1), "content": "x", "priority": "now"}, 400, "priority"},
-		{map[string]any{"recipient_ids": recipients(1), "content": strings.Repeat("x", 1001)}, 400, "content"},
-		{map[string]any{"recipient_ids": recipients(1), "content": "a\x00b"}, 400, "content"},
-		{map[string]any{"recipient_ids": recipients(1), "content": "x", "chunk_delay_ms": -1}, 400, "chunk_delay_ms"},
-		{map[string]any{"recipient_ids": recipients(1), "content": "x", "chunk_delay_ms": int64(18446744073710)}, 400, "chunk_delay_ms"},
-		{map[string]any{"recipient_ids": recipients(100001), "content": "x"}, 413, ""},
+		{"no recipients", map[string]any{"recipient_ids": []string{}, "content": "x"}, 400, "recipient_ids"},
+		{"no content", map[string]any{"recipient_ids": recipients(1)}, 400, "content"},
+		{"content and template", map[string]any{"recipient_ids": recipients(1), "content": "x", "template": "y"}, 400, "content"},
+		{"duplicate recipient", map[string]any{"recipient_ids": []string{dup, dup}, "content": "x"}, 400, "recipient_ids[1]"},
+		{"recipient not a uuid", map[string]any{"recipient_ids": []string{"nope"}, "content": "x"}, 400, "recipient_ids[0]"},
+		{"sender among recipients", map[string]any{"recipient_ids": []string{sender.String()}, "content": "x"}, 400, "recipient_ids[0]"},
+		{"chunk_size over limit", map[string]any{"recipient_ids": recipients(1), "content": "x", "chunk_size": 1001}, 400, "chunk_size"},
+		{"template does not parse", map[string]any{"recipient_ids": recipients(1), "template": "{{.broken"}, 400, "template"},
+		{"unknown priority", map[string]any{"recipient_ids": recipients(1), "content": "x", "priority": "now"}, 400, "priority"},
+		{"content over limit", map[string]any{"recipient_ids": recipients(1), "content": strings.Repeat("x", 1001)}, 400, "content"},
+		{"NUL in content", map[string]any{"recipient_ids": recipients(1), "content": "a\x00b"}, 400, "content"},
+		{"negative chunk delay", map[string]any{"recipient_ids": recipients(1), "content": "x", "chunk_delay_ms": -1}, 400, "chunk_delay_ms"},
+		{"chunk delay overflows", map[string]any{"recipient_ids": recipients(1), "content": "x", "chunk_delay_ms": int64(18446744073710)}, 400, "chunk_delay_ms"},
+		{"over 100,000 recipients", map[string]any{"recipient_ids": recipients(100001), "content": "x"}, 413, ""},
 	}
-	for i, tc := range cases {
-		code, res := do(t, http.MethodPost, b.nodes[0].base+"/v1/broadcasts", tok, tc.body)
-		require.Equal(t, tc.status, code, "case %d: %v", i, res)
-		if tc.field != "" {
-			require.Equal(t, tc.field, res["error"].(map[string]any)["field"], "case "+strconv.Itoa(i))
-		}
+	// Not parallel: the count of batches below needs every case done.
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, res := do(t, http.MethodPost, b.nodes[0].base+"/v1/broadcasts", tok, tc.body)
+			require.Equal(t, tc.status, code, "%v", res)
+			if tc.field != "" {
+				require.Equal(t, tc.field, res["error"].(map[string]any)["field"])
+			}
+		})
 	}
 	require.Equal(t, before, b.count(t, `SELECT count(*) FROM batches`))
 	code, _ = do(t, http.MethodGet, b.nodes[0].base+"/v1/broadcasts/"+uuid.New().String(), tok, nil)

@@ -300,6 +300,14 @@ func (b *bundle) dial(t *testing.T, n int, token string) *client {
 	return cl
 }
 
+// with returns c reporting its failures to t, for use in a subtest; both
+// read the same socket.
+func (c *client) with(t *testing.T) *client {
+	d := *c
+	d.t = t
+	return &d
+}
+
 func (c *client) write(v any) {
 	c.t.Helper()
 	var raw []byte
@@ -619,9 +627,12 @@ func TestAuthFailures(t *testing.T) {
 
 	cases := map[string]string{"missing": "", "garbage": "abc.def.ghi", "forged": forged}
 	for name, tok := range cases {
-		code, res := b.post(t, 0, tok, body)
-		require.Equal(t, http.StatusUnauthorized, code, name)
-		require.Equal(t, "unauthorized", res["error"].(map[string]any)["code"], name)
+		// Not parallel: the count of messages at the end needs them done.
+		t.Run(name, func(t *testing.T) {
+			code, res := b.post(t, 0, tok, body)
+			require.Equal(t, http.StatusUnauthorized, code)
+			require.Equal(t, "unauthorized", res["error"].(map[string]any)["code"])
+		})
 	}
 
 	req, _ := http.NewRequest(http.MethodPost, b.nodes[0].base+"/v1/messages", strings.NewReader("{}"))
@@ -694,15 +705,18 @@ func TestBadInputGetsAClearErrorAndWritesNothing(t *testing.T) {
 		{"message to self", aliceTok, msgBody(conv, alice, "me"), 400, "invalid_field", "recipient_id"},
 		{"encrypted but empty", aliceTok, map[string]any{"conversation_id": conv.String(), "recipient_id": bob.String(), "content": " ", "requires_encryption": true}, 400, "invalid_field", "content"},
 	}
+	// Not parallel: "nothing written" below needs every case done.
 	for _, tc := range cases {
-		code, res := b.post(t, 0, tc.token, tc.body)
-		require.Equal(t, tc.status, code, "%s: %v", tc.name, res)
-		e := res["error"].(map[string]any)
-		require.Equal(t, tc.code, e["code"], tc.name)
-		require.NotEmpty(t, e["message"], tc.name)
-		if tc.field != "" {
-			require.Equal(t, tc.field, e["field"], tc.name)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			code, res := b.post(t, 0, tc.token, tc.body)
+			require.Equal(t, tc.status, code, "%v", res)
+			e := res["error"].(map[string]any)
+			require.Equal(t, tc.code, e["code"])
+			require.NotEmpty(t, e["message"])
+			if tc.field != "" {
+				require.Equal(t, tc.field, e["field"])
+			}
+		})
 	}
 	require.Equal(t, before, b.count(t, `SELECT count(*) FROM messages`), "nothing written")
 
@@ -716,28 +730,33 @@ func TestBadInputGetsAClearErrorAndWritesNothing(t *testing.T) {
 	// Bad frames get error frames; the connection stays healthy.
 	ws := b.dial(t, 0, aliceTok)
 	frames := []struct {
+		name  string
 		raw   any
 		code  string
 		field string
 	}{
-		{"not json", "bad_json", ""},
-		{map[string]any{"type": "teleport"}, "unknown_type", "type"},
-		{map[string]any{"no": "type"}, "invalid_field", "type"},
-		{map[string]any{"type": "ack", "message_id": "nope", "status": "read"}, "invalid_field", "message_id"},
-		{map[string]any{"type": "ack", "message_id": uuid.New(), "status": "seen"}, "invalid_field", "status"},
-		{map[string]any{"type": "ack", "message_id": uuid.New(), "status": "read"}, "not_found", "message_id"},
-		{map[string]any{"type": "resume", "after": map[string]any{"x": 1}}, "invalid_field", "after"},
-		{map[string]any{"type": "send", "conversation_id": conv, "recipient_id": bob, "content": "x", "extra": 1}, "invalid_field", "extra"},
-		{map[string]any{"type": "send", "conversation_id": conv, "recipient_id": eve, "content": "x"}, "not_participant", ""},
-		{map[string]any{"type": "send", "conversation_id": conv, "recipient_id": bob, "content": strings.Repeat("y", 300<<10)}, "frame_too_large", ""},
+		{"not json", "not json", "bad_json", ""},
+		{"unknown type", map[string]any{"type": "teleport"}, "unknown_type", "type"},
+		{"no type", map[string]any{"no": "type"}, "invalid_field", "type"},
+		{"ack of a bad id", map[string]any{"type": "ack", "message_id": "nope", "status": "read"}, "invalid_field", "message_id"},
+		{"ack of an unknown status", map[string]any{"type": "ack", "message_id": uuid.New(), "status": "seen"}, "invalid_field", "status"},
+		{"ack of an unknown message", map[string]any{"type": "ack", "message_id": uuid.New(), "status": "read"}, "not_found", "message_id"},
+		{"resume after a non-number", map[string]any{"type": "resume", "after": map[string]any{"x": 1}}, "invalid_field", "after"},
+		{"send with an unknown field", map[string]any{"type": "send", "conversation_id": conv, "recipient_id": bob, "content": "x", "extra": 1}, "invalid_field", "extra"},
+		{"send to a non-participant", map[string]any{"type": "send", "conversation_id": conv, "recipient_id": eve, "content": "x"}, "not_participant", ""},
+		{"frame over limit", map[string]any{"type": "send", "conversation_id": conv, "recipient_id": bob, "content": strings.Repeat("y", 300<<10)}, "frame_too_large", ""},
 	}
+	// In order, on one socket: each error frame answers the frame before.
 	for _, f := range frames {
-		ws.write(f.raw)
-		e := ws.expect("error", nil)
-		require.Equal(t, f.code, e["code"], "%v", f.raw)
-		if f.field != "" {
-			require.Equal(t, f.field, e["field"], "%v", f.raw)
-		}
+		t.Run("frame "+f.name, func(t *testing.T) {
+			ws := ws.with(t)
+			ws.write(f.raw)
+			e := ws.expect("error", nil)
+			require.Equal(t, f.code, e["code"], "%v", f.raw)
+			if f.field != "" {
+				require.Equal(t, f.field, e["field"], "%v", f.raw)
+			}
+		})
 	}
 	ws.write(map[string]any{"type": "ping", "ref": "still-alive"})
 	require.Equal(t, "still-alive", ws.expect("pong", nil)["ref"])

@@ -93,14 +93,19 @@ func TestNotificationsFollowPreferencesPresenceAndNeverRepeat(t *testing.T) {
 	require.Zero(t, b.count(t, `SELECT count(*) FROM notifications WHERE body LIKE '%secret%'`))
 
 	// Bad input.
-	for _, bad := range []map[string]any{
-		{"email": true},
-		{"email_address": "not an address"},
-		{"phone": "555-0100"},
-		{"push": "yes"},
+	for _, tc := range []struct {
+		name string
+		body map[string]any
+	}{
+		{"email without an address", map[string]any{"email": true}},
+		{"address not an address", map[string]any{"email_address": "not an address"}},
+		{"phone not E.164", map[string]any{"phone": "555-0100"}},
+		{"push not a boolean", map[string]any{"push": "yes"}},
 	} {
-		code, _ := do(t, http.MethodPut, b.nodes[0].base+"/v1/me/notification-preferences", bobTok, bad)
-		require.Equal(t, http.StatusBadRequest, code, "%v", bad)
+		t.Run("preferences "+tc.name, func(t *testing.T) {
+			code, _ := do(t, http.MethodPut, b.nodes[0].base+"/v1/me/notification-preferences", bobTok, tc.body)
+			require.Equal(t, http.StatusBadRequest, code, "%v", tc.body)
+		})
 	}
 
 	// Devices.

@@ -93,25 +93,29 @@ func TestScheduleInputErrors(t *testing.T) {
 		return m
 	}
 	cases := []struct {
+		name   string
 		body   map[string]any
 		tok    string
 		status int
 		field  string
 	}{
-		{base(map[string]any{"send_at": time.Now().Add(-time.Hour).Format(time.RFC3339)}), aliceTok, 400, "send_at"},
-		{base(map[string]any{"send_at": "tomorrow"}), aliceTok, 400, "send_at"},
-		{base(map[string]any{"send_at": time.Now().Add(time.Hour).Format(time.RFC3339), "delay_ms": 5}), aliceTok, 400, "send_at"},
-		{base(map[string]any{"delay_ms": 0}), aliceTok, 400, "delay_ms"},
-		{base(map[string]any{"delay_ms": "soon"}), aliceTok, 400, "delay_ms"},
-		{base(map[string]any{"delay_ms": 1000, "content": ""}), aliceTok, 400, "content"},
-		{base(map[string]any{"delay_ms": 1000}), b.token(t, eve), 403, ""},
+		{"send_at in the past", base(map[string]any{"send_at": time.Now().Add(-time.Hour).Format(time.RFC3339)}), aliceTok, 400, "send_at"},
+		{"send_at not a time", base(map[string]any{"send_at": "tomorrow"}), aliceTok, 400, "send_at"},
+		{"send_at and delay_ms", base(map[string]any{"send_at": time.Now().Add(time.Hour).Format(time.RFC3339), "delay_ms": 5}), aliceTok, 400, "send_at"},
+		{"delay_ms zero", base(map[string]any{"delay_ms": 0}), aliceTok, 400, "delay_ms"},
+		{"delay_ms not a number", base(map[string]any{"delay_ms": "soon"}), aliceTok, 400, "delay_ms"},
+		{"empty content", base(map[string]any{"delay_ms": 1000, "content": ""}), aliceTok, 400, "content"},
+		{"foreign conversation", base(map[string]any{"delay_ms": 1000}), b.token(t, eve), 403, ""},
 	}
+	// Not parallel: the count below needs every case done.
 	for _, tc := range cases {
-		code, res := b.post(t, 0, tc.tok, tc.body)
-		require.Equal(t, tc.status, code, "%v: %v", tc.body, res)
-		if tc.field != "" {
-			require.Equal(t, tc.field, res["error"].(map[string]any)["field"], "%v", tc.body)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			code, res := b.post(t, 0, tc.tok, tc.body)
+			require.Equal(t, tc.status, code, "%v: %v", tc.body, res)
+			if tc.field != "" {
+				require.Equal(t, tc.field, res["error"].(map[string]any)["field"], "%v", tc.body)
+			}
+		})
 	}
 	require.Zero(t, b.count(t, `SELECT count(*) FROM scheduled_messages`))
 }

@@ -123,17 +123,21 @@ func TestSecurityEncryptedContentAndSecretsNeverLeak(t *testing.T) {
 	scheduled := enc(ab, bob, 6)
 	scheduled["delay_ms"] = 3600000 // held sealed for the rest of the test
 	for _, tc := range []struct {
+		name string
 		tok  string
 		body map[string]any
 		want int
 	}{
-		{aliceTok, scheduled, http.StatusAccepted},
-		{aliceTok, over, http.StatusBadRequest},
-		{eveTok, enc(ab, bob, 7), http.StatusForbidden},
+		{"scheduled", aliceTok, scheduled, http.StatusAccepted},
+		{"over the limit", aliceTok, over, http.StatusBadRequest},
+		{"someone else's conversation", eveTok, enc(ab, bob, 7), http.StatusForbidden},
 	} {
-		code, res := b.post(t, 0, tc.tok, tc.body)
-		require.Equal(t, tc.want, code, res)
-		require.NotContains(t, fmt.Sprint(res), marker, "errors never echo content")
+		// Not parallel: the scans below need every case done.
+		t.Run(tc.name, func(t *testing.T) {
+			code, res := b.post(t, 0, tc.tok, tc.body)
+			require.Equal(t, tc.want, code, res)
+			require.NotContains(t, fmt.Sprint(res), marker, "errors never echo content")
+		})
 	}
 	code, _ = do(t, http.MethodPatch, b.nodes[0].base+"/v1/messages/"+first, aliceTok, map[string]any{"content": content(8)})
 	require.Equal(t, http.StatusNotFound, code)

@@ -179,11 +179,21 @@ func TestSecurityMetricsNeedTheTokenOrTheirOwnListener(t *testing.T) {
 	b := setup(t)
 	const token = "metrics-token-0123456789"
 	guarded := b.startNodeWith(t, nil, func(c *gateway.Config) { c.MetricsToken = token })
-	for _, auth := range []string{"", "Bearer ", "Bearer wrong-token-0123456789", "Bearer " + token + "x", "Basic " + token, "Bearer " + strings.ToUpper(token)} {
-		resp, res := raw(t, http.MethodGet, guarded.base+"/metrics", auth, nil)
-		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "%q", auth)
-		require.Equal(t, "unauthorized", res["error"].(map[string]any)["code"])
-		require.Contains(t, resp.Header.Get("WWW-Authenticate"), "Bearer")
+	for _, tc := range []struct{ name, auth string }{
+		{"no header", ""},
+		{"empty bearer", "Bearer "},
+		{"wrong token", "Bearer wrong-token-0123456789"},
+		{"token with a suffix", "Bearer " + token + "x"},
+		{"basic scheme", "Basic " + token},
+		{"token in upper case", "Bearer " + strings.ToUpper(token)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			resp, res := raw(t, http.MethodGet, guarded.base+"/metrics", tc.auth, nil)
+			require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "%q", tc.auth)
+			require.Equal(t, "unauthorized", res["error"].(map[string]any)["code"])
+			require.Contains(t, resp.Header.Get("WWW-Authenticate"), "Bearer")
+		})
 	}
 	resp, _ := raw(t, http.MethodGet, guarded.base+"/metrics", "Bearer "+token, nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
