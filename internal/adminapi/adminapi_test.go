@@ -292,9 +292,11 @@ func TestJobAndQueueActionsChangeRiversRows(t *testing.T) {
 	require.Equal(t, "gone", b.state(t, done))
 
 	for _, p := range []string{"/jobs/999999/retry", "/jobs/999999/cancel"} {
-		code, body = b.do(t, http.MethodPost, p, operatorToken)
-		require.Equal(t, http.StatusNotFound, code, p)
-		require.Equal(t, "job_not_found", body["error"].(map[string]any)["code"])
+		t.Run("unknown job "+p, func(t *testing.T) {
+			code, body := b.do(t, http.MethodPost, p, operatorToken)
+			require.Equal(t, http.StatusNotFound, code)
+			require.Equal(t, "job_not_found", body["error"].(map[string]any)["code"])
+		})
 	}
 	code, _ = b.do(t, http.MethodPost, "/jobs/abc/retry", operatorToken)
 	require.Equal(t, http.StatusBadRequest, code)
@@ -373,20 +375,23 @@ func TestEveryRouteIsGuarded(t *testing.T) {
 		{http.MethodPost, "/queue/" + jobs.QueueMessageDelivery + "/resume", true},
 		{http.MethodPost, "/river/api/jobs/retry", true},
 	}
+	// In order: the operator's calls change the job the next routes see.
 	for _, r := range routes {
-		for _, tok := range []string{"", "wrong-token-0123456789"} {
-			code, _ := b.do(t, r.method, r.path, tok)
-			require.Equal(t, http.StatusUnauthorized, code, "%s %s with %q", r.method, r.path, tok)
-		}
-		code, _ := b.do(t, r.method, r.path, viewerToken)
-		if r.mutates {
-			require.Equal(t, http.StatusForbidden, code, "viewer %s %s", r.method, r.path)
-		} else {
-			require.Equal(t, http.StatusOK, code, "viewer %s %s", r.method, r.path)
-		}
-		code, _ = b.do(t, r.method, r.path, operatorToken)
-		require.NotEqual(t, http.StatusUnauthorized, code, "operator %s %s", r.method, r.path)
-		require.NotEqual(t, http.StatusForbidden, code, "operator %s %s", r.method, r.path)
+		t.Run(r.method+" "+r.path, func(t *testing.T) {
+			for _, tok := range []string{"", "wrong-token-0123456789"} {
+				code, _ := b.do(t, r.method, r.path, tok)
+				require.Equal(t, http.StatusUnauthorized, code, "with %q", tok)
+			}
+			code, _ := b.do(t, r.method, r.path, viewerToken)
+			if r.mutates {
+				require.Equal(t, http.StatusForbidden, code, "viewer")
+			} else {
+				require.Equal(t, http.StatusOK, code, "viewer")
+			}
+			code, _ = b.do(t, r.method, r.path, operatorToken)
+			require.NotEqual(t, http.StatusUnauthorized, code, "operator")
+			require.NotEqual(t, http.StatusForbidden, code, "operator")
+		})
 	}
 
 	code, _ := b.do(t, http.MethodGet, "/healthz", "")
@@ -395,16 +400,19 @@ func TestEveryRouteIsGuarded(t *testing.T) {
 	// A cross-site form post riding on a browser's cached basic auth is
 	// refused; the same post from the server's own pages, or with a bearer
 	// token, is not.
-	for _, h := range []map[string]string{{"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}} {
-		req := httptest.NewRequest(http.MethodPost, fmt.Sprintf("/jobs/%d/retry", id), nil)
-		req.SetBasicAuth("ops", operatorToken)
-		for k, v := range h {
-			req.Header.Set(k, v)
-		}
-		rec := httptest.NewRecorder()
-		b.server.Handler().ServeHTTP(rec, req)
-		require.Equal(t, http.StatusForbidden, rec.Code, "%v", h)
-		require.Contains(t, rec.Body.String(), "cross_site")
+	for _, tc := range []struct{ name, header, value string }{
+		{"cross-site fetch", "Sec-Fetch-Site", "cross-site"},
+		{"foreign origin", "Origin", "https://evil.example"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, fmt.Sprintf("/jobs/%d/retry", id), nil)
+			req.SetBasicAuth("ops", operatorToken)
+			req.Header.Set(tc.header, tc.value)
+			rec := httptest.NewRecorder()
+			b.server.Handler().ServeHTTP(rec, req)
+			require.Equal(t, http.StatusForbidden, rec.Code)
+			require.Contains(t, rec.Body.String(), "cross_site")
+		})
 	}
 	req0 := httptest.NewRequest(http.MethodPost, fmt.Sprintf("/jobs/%d/retry", id), nil)
 	req0.SetBasicAuth("ops", operatorToken)

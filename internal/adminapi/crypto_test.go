@@ -71,14 +71,17 @@ func TestEncryptAndExportRoutes(t *testing.T) {
 		{"export with bad JSON", "/conversations/" + conv.String() + "/export", operatorToken, `{"requested_by":`, http.StatusBadRequest, "bad_json", ""},
 		{"export body too large", "/conversations/" + conv.String() + "/export", operatorToken, `{"requested_by":"` + strings.Repeat("a", 70<<10) + `"}`, http.StatusRequestEntityTooLarge, "body_too_large", ""},
 	}
+	// Not parallel: the counts of jobs below need every case done.
 	for _, tc := range cases {
-		code, body := b.post(t, tc.path, tc.token, tc.body)
-		require.Equal(t, tc.status, code, "%s: %v", tc.name, body)
-		e, _ := body["error"].(map[string]any)
-		require.Equal(t, tc.code, e["code"], tc.name)
-		if tc.field != "" {
-			require.Equal(t, tc.field, e["field"], tc.name)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := b.post(t, tc.path, tc.token, tc.body)
+			require.Equal(t, tc.status, code, "%v", body)
+			e, _ := body["error"].(map[string]any)
+			require.Equal(t, tc.code, e["code"])
+			if tc.field != "" {
+				require.Equal(t, tc.field, e["field"])
+			}
+		})
 	}
 	require.Equal(t, 1, jobsOf("encrypt"), "refused requests enqueue nothing")
 	require.Equal(t, 1, jobsOf("decrypt"), "refused requests enqueue nothing")

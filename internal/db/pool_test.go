@@ -14,15 +14,25 @@ func TestPoolSettings(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	url := dbtest.URL(t)
-	for _, async := range []bool{false, true} {
-		pool, err := db.NewPool(ctx, db.PoolConfig{URL: url, MaxConns: 3, AsyncCommit: async, ApplicationName: "pool-test"})
-		require.NoError(t, err)
-		var sc, app string
-		require.NoError(t, pool.QueryRow(ctx, "SELECT current_setting('synchronous_commit'), current_setting('application_name')").Scan(&sc, &app))
-		require.Equal(t, map[bool]string{false: "on", true: "off"}[async], sc)
-		require.Equal(t, "pool-test", app)
-		require.EqualValues(t, 3, pool.Config().MaxConns)
-		pool.Close()
+	for _, tc := range []struct {
+		name  string
+		async bool
+		want  string // synchronous_commit
+	}{
+		{"synchronous commit", false, "on"},
+		{"asynchronous commit", true, "off"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			pool, err := db.NewPool(ctx, db.PoolConfig{URL: url, MaxConns: 3, AsyncCommit: tc.async, ApplicationName: "pool-test"})
+			require.NoError(t, err)
+			defer pool.Close()
+			var sc, app string
+			require.NoError(t, pool.QueryRow(ctx, "SELECT current_setting('synchronous_commit'), current_setting('application_name')").Scan(&sc, &app))
+			require.Equal(t, tc.want, sc)
+			require.Equal(t, "pool-test", app)
+			require.EqualValues(t, 3, pool.Config().MaxConns)
+		})
 	}
 
 	_, err := db.NewPool(ctx, db.PoolConfig{URL: "postgres://u:hunter2@%zz"})

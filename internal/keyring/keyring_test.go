@@ -13,19 +13,25 @@ func key(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat(
 
 func TestParseRejectsBadConfig(t *testing.T) {
 	t.Parallel()
-	cases := map[string][2]string{
-		"32 bytes":               {"k1:" + base64.StdEncoding.EncodeToString([]byte("short")), "k1"},
-		"appears twice":          {"k1:" + key(1) + ",k1:" + key(2), "k1"},
-		"not in the keyring":     {"k1:" + key(1), "k2"},
-		"no active key":          {"k1:" + key(1), ""},
-		"not valid base64":       {"k1:@@@", "k1"},
-		"is not id:<base64 key>": {"justakey", "k1"},
-		"no keys given":          {" , ", "k1"},
+	cases := []struct {
+		name, keys, active string
+		want               string // in the error
+	}{
+		{"short key", "k1:" + base64.StdEncoding.EncodeToString([]byte("short")), "k1", "32 bytes"},
+		{"id twice", "k1:" + key(1) + ",k1:" + key(2), "k1", "appears twice"},
+		{"active key missing", "k1:" + key(1), "k2", "not in the keyring"},
+		{"no active key", "k1:" + key(1), "", "no active key"},
+		{"key not base64", "k1:@@@", "k1", "not valid base64"},
+		{"no id", "justakey", "k1", "is not id:<base64 key>"},
+		{"no keys", " , ", "k1", "no keys given"},
 	}
-	for want, in := range cases {
-		_, err := Parse(in[0], in[1])
-		require.ErrorContains(t, err, want)
-		require.NotContains(t, err.Error(), key(1), "key material never appears in errors")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse(tc.keys, tc.active)
+			require.ErrorContains(t, err, tc.want)
+			require.NotContains(t, err.Error(), key(1), "key material never appears in errors")
+		})
 	}
 	r, err := Parse("k1:"+key(1)+", k2:"+key(2), "k2")
 	require.NoError(t, err)

@@ -159,22 +159,34 @@ func TestTwilioErrorsAreClassified(t *testing.T) {
 
 func TestProviderConfigsAreValidated(t *testing.T) {
 	t.Parallel()
-	for _, cfg := range []notify.PushConfig{
-		{BaseURL: "ftp://127.0.0.1", ProjectID: "p", Credential: "c"},
-		{BaseURL: "http://user:pw@127.0.0.1", ProjectID: "p", Credential: "c"},
-		{BaseURL: "http://127.0.0.1", Credential: "c"},
-		{BaseURL: "http://127.0.0.1", ProjectID: "p"},
+	for _, tc := range []struct {
+		name string
+		cfg  notify.PushConfig
+	}{
+		{"push: ftp URL", notify.PushConfig{BaseURL: "ftp://127.0.0.1", ProjectID: "p", Credential: "c"}},
+		{"push: credentials in the URL", notify.PushConfig{BaseURL: "http://user:pw@127.0.0.1", ProjectID: "p", Credential: "c"}},
+		{"push: no project", notify.PushConfig{BaseURL: "http://127.0.0.1", Credential: "c"}},
+		{"push: no credential", notify.PushConfig{BaseURL: "http://127.0.0.1", ProjectID: "p"}},
 	} {
-		_, err := notify.NewFCM(cfg)
-		require.Error(t, err, "%+v", cfg)
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := notify.NewFCM(tc.cfg)
+			require.Error(t, err, "%+v", tc.cfg)
+		})
 	}
-	for _, cfg := range []notify.SMSConfig{
-		{BaseURL: "http://127.0.0.1", AuthToken: "t", From: "+15005550006"},
-		{BaseURL: "http://127.0.0.1", AccountSID: "AC1", From: "+15005550006"},
-		{BaseURL: "http://127.0.0.1", AccountSID: "AC1", AuthToken: "t", From: "5550006"},
+	for _, tc := range []struct {
+		name string
+		cfg  notify.SMSConfig
+	}{
+		{"sms: no account", notify.SMSConfig{BaseURL: "http://127.0.0.1", AuthToken: "t", From: "+15005550006"}},
+		{"sms: no token", notify.SMSConfig{BaseURL: "http://127.0.0.1", AccountSID: "AC1", From: "+15005550006"}},
+		{"sms: sender not E.164", notify.SMSConfig{BaseURL: "http://127.0.0.1", AccountSID: "AC1", AuthToken: "t", From: "5550006"}},
 	} {
-		_, err := notify.NewTwilio(cfg)
-		require.Error(t, err, "%+v", cfg)
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := notify.NewTwilio(tc.cfg)
+			require.Error(t, err, "%+v", tc.cfg)
+		})
 	}
 }
 
@@ -186,9 +198,12 @@ func TestBuiltInTemplatesRenderEveryChannel(t *testing.T) {
 	require.False(t, tpl.Has("nope"))
 	v := notify.SampleVars
 	for _, ch := range []string{notify.ChannelInApp, notify.ChannelPush, notify.ChannelEmail, notify.ChannelSMS} {
-		c, err := tpl.Render("new_message", ch, v)
-		require.NoError(t, err)
-		require.Contains(t, c.Body, v.Preview, ch)
+		t.Run(ch, func(t *testing.T) {
+			t.Parallel()
+			c, err := tpl.Render("new_message", ch, v)
+			require.NoError(t, err)
+			require.Contains(t, c.Body, v.Preview)
+		})
 	}
 	c, err := tpl.Render("new_message", notify.ChannelEmail, v)
 	require.NoError(t, err)

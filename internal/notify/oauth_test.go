@@ -132,9 +132,12 @@ func TestServiceAccountKeysAreValidated(t *testing.T) {
 			"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")}, "private_key is not an RSA private key"},
 	}
 	for name, tc := range cases {
-		tc.cfg.BaseURL, tc.cfg.ProjectID = srv.URL, "proj-1"
-		_, err := notify.NewFCM(tc.cfg)
-		require.ErrorContains(t, err, tc.want, name)
-		require.NotContains(t, err.Error(), "MII", "%s: the error quotes no key material", name)
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			tc.cfg.BaseURL, tc.cfg.ProjectID = srv.URL, "proj-1"
+			_, err := notify.NewFCM(tc.cfg)
+			require.ErrorContains(t, err, tc.want)
+			require.NotContains(t, err.Error(), "MII", "the error quotes no key material")
+		})
 	}
 }

@@ -205,13 +205,19 @@ func TestSMTPRequireTLSRefusesAPlaintextServer(t *testing.T) {
 
 func TestNewSMTPValidatesConfig(t *testing.T) {
 	t.Parallel()
-	for _, cfg := range []notify.SMTPConfig{
-		{From: "a@example.com"},
-		{Host: "127.0.0.1", From: "nope"},
-		{Host: "127.0.0.1", From: "a@example.com", Port: 70000},
-		{Host: "127.0.0.1", From: "a@example.com", Username: "u"},
+	for _, tc := range []struct {
+		name string
+		cfg  notify.SMTPConfig
+	}{
+		{"no host", notify.SMTPConfig{From: "a@example.com"}},
+		{"sender not an address", notify.SMTPConfig{Host: "127.0.0.1", From: "nope"}},
+		{"port out of range", notify.SMTPConfig{Host: "127.0.0.1", From: "a@example.com", Port: 70000}},
+		{"user without password", notify.SMTPConfig{Host: "127.0.0.1", From: "a@example.com", Username: "u"}},
 	} {
-		_, err := notify.NewSMTP(cfg)
-		require.Error(t, err, "%+v", cfg)
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := notify.NewSMTP(tc.cfg)
+			require.Error(t, err, "%+v", tc.cfg)
+		})
 	}
 }

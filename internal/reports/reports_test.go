@@ -171,10 +171,13 @@ func TestBadParameters(t *testing.T) {
 		"limit":    {From: t0, To: t0.Add(time.Hour), Limit: 5000},
 	}
 	for field, p := range cases {
-		_, err := reports.Run(context.Background(), pool, "delivery", p)
-		var ve *validation.Error
-		require.ErrorAs(t, err, &ve, field)
-		require.Equal(t, field, ve.Field)
+		t.Run(field, func(t *testing.T) {
+			t.Parallel()
+			_, err := reports.Run(context.Background(), pool, "delivery", p)
+			var ve *validation.Error
+			require.ErrorAs(t, err, &ve)
+			require.Equal(t, field, ve.Field)
+		})
 	}
 	_, err := reports.Run(context.Background(), pool, "everything", reports.Params{From: t0, To: t0.Add(time.Hour)})
 	require.ErrorContains(t, err, `unknown report "everything"`)

@@ -232,19 +232,26 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ws := river.NewWorkers()
-	cases := map[string]runner.Config{
-		"Config.Queues must list":    {Workers: ws, Logger: b.logger},
-		"Workers must be 1..10000":   {Queues: []jobs.QueueSpec{{Name: "q", Workers: 0, RetryBase: time.Second, Timeout: time.Second}}, Workers: ws, Logger: b.logger},
-		"Config.Workers is required": {Queues: jobs.DefaultQueues(), Logger: b.logger},
-		"RescueStuckJobsAfter":       {Queues: jobs.DefaultQueues(), Workers: ws, Logger: b.logger, JobTimeout: time.Hour, RescueStuckJobsAfter: time.Minute},
-		"lists \"q\" twice": {Queues: []jobs.QueueSpec{
+	cases := []struct {
+		name string
+		cfg  runner.Config
+		want string // in the error
+	}{
+		{"no queues", runner.Config{Workers: ws, Logger: b.logger}, "Config.Queues must list"},
+		{"no workers in a queue", runner.Config{Queues: []jobs.QueueSpec{{Name: "q", Workers: 0, RetryBase: time.Second, Timeout: time.Second}}, Workers: ws, Logger: b.logger}, "Workers must be 1..10000"},
+		{"no Workers", runner.Config{Queues: jobs.DefaultQueues(), Logger: b.logger}, "Config.Workers is required"},
+		{"rescue before the job timeout", runner.Config{Queues: jobs.DefaultQueues(), Workers: ws, Logger: b.logger, JobTimeout: time.Hour, RescueStuckJobsAfter: time.Minute}, "RescueStuckJobsAfter"},
+		{"queue twice", runner.Config{Queues: []jobs.QueueSpec{
 			{Name: "q", Workers: 1, RetryBase: time.Second, Timeout: time.Second},
 			{Name: "q", Workers: 1, RetryBase: time.Second, Timeout: time.Second},
-		}, Workers: ws, Logger: b.logger},
+		}, Workers: ws, Logger: b.logger}, "lists \"q\" twice"},
 	}
-	for want, cfg := range cases {
-		_, err := runner.New(b.pool, cfg)
-		require.ErrorContains(t, err, want)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := runner.New(b.pool, tc.cfg)
+			require.ErrorContains(t, err, tc.want)
+		})
 	}
 }
 
