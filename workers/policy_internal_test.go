@@ -64,13 +64,16 @@ func TestEachKindHasTheTimeoutAndRetryScheduleOfTheDesign(t *testing.T) {
 		jobs.KindIndexPending:         {60 * sec, nil},
 	}
 	for _, k := range jobs.Kinds() {
-		p, ok := byKind[k.Kind]
-		require.True(t, ok, "kind %s has no worker", k.Kind)
-		w := want[k.Kind]
-		require.Equal(t, w.timeout, p.timeout(), k.Kind)
-		for i, d := range w.delays {
-			require.Equal(t, d, p.delay(i+1), "%s after attempt %d", k.Kind, i+1)
-		}
+		t.Run(k.Kind, func(t *testing.T) {
+			t.Parallel()
+			p, ok := byKind[k.Kind]
+			require.True(t, ok, "kind %s has no worker", k.Kind)
+			w := want[k.Kind]
+			require.Equal(t, w.timeout, p.timeout())
+			for i, d := range w.delays {
+				require.Equal(t, d, p.delay(i+1), "after attempt %d", i+1)
+			}
+		})
 	}
 }
 
