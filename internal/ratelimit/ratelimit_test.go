@@ -80,18 +80,18 @@ func TestRedisClockByDefault(t *testing.T) {
 	l, err := ratelimit.New(rdb, ratelimit.Config{Prefix: prefix, PerSecond: 1, Burst: 2})
 	require.NoError(t, err)
 	for i := range 2 {
-		res, err := l.Allow(ctx, "alice")
+		res, err := l.Allow(ctx, "carol")
 		require.NoError(t, err)
 		require.True(t, res.Allowed, "request %d is within the burst", i+1)
 	}
-	res, err := l.Allow(ctx, "alice")
+	res, err := l.Allow(ctx, "carol")
 	require.NoError(t, err)
 	require.False(t, res.Allowed)
 	require.Greater(t, res.RetryAfter, time.Duration(0))
 	require.LessOrEqual(t, res.RetryAfter, time.Second)
 
 	// The state holds a time in microseconds of Redis's clock.
-	tat, err := rdb.Get(ctx, l.Key("alice")).Int64()
+	tat, err := rdb.Get(ctx, l.Key("carol")).Int64()
 	require.NoError(t, err)
 	redisNow, err := rdb.Time(ctx).Result()
 	require.NoError(t, err)
