@@ -106,9 +106,12 @@ func TestUsageErrors(t *testing.T) {
 		"flag provided but not defined":         {"migrate", "status", "--bogus"},
 	}
 	for want, args := range cases {
-		err := run(ctx, args, env(nil), &bytes.Buffer{}, io.Discard)
-		require.ErrorContains(t, err, want, args)
-		require.Equal(t, 2, exitCode(err), args)
+		t.Run(want, func(t *testing.T) {
+			t.Parallel()
+			err := run(ctx, args, env(nil), &bytes.Buffer{}, io.Discard)
+			require.ErrorContains(t, err, want, args)
+			require.Equal(t, 2, exitCode(err), args)
+		})
 	}
 
 	err := run(ctx, []string{"cleanup"}, env(nil), &bytes.Buffer{}, io.Discard)
