@@ -406,6 +406,9 @@ func (a ReleaseScheduledArgs) Validate() error { return requireID("scheduled_id"
 const (
 	DefaultHistoryHours         = 2
 	DefaultArchiveRetentionDays = 30
+	// DefaultHistoryInterval is how often the runner schedules job-history
+	// by default (JOB_HISTORY_INTERVAL).
+	DefaultHistoryInterval = 5 * time.Minute
 )
 
 // JobHistoryArgs asks for the job_stats rollup of the last Hours hours

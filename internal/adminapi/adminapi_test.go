@@ -166,7 +166,11 @@ func TestHealthThresholdsFlipTheStatus(t *testing.T) {
 	q := jobs.QueueMessageDelivery
 	status := func() (string, map[string]any) {
 		code, body := b.do(t, http.MethodGet, "/queue/health/"+q, viewerToken)
-		require.Equal(t, http.StatusOK, code, body)
+		if body["status"] == "unhealthy" {
+			require.Equal(t, http.StatusServiceUnavailable, code, "unhealthy answers 503: %v", body)
+		} else {
+			require.Equal(t, http.StatusOK, code, body)
+		}
 		return body["status"].(string), body
 	}
 	for range 19 {
@@ -204,7 +208,7 @@ func TestHealthThresholdsFlipTheStatus(t *testing.T) {
 	require.Equal(t, "unhealthy", s)
 
 	code, all := b.do(t, http.MethodGet, "/queue/health", viewerToken)
-	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.Equal(t, "unhealthy", all["status"], "the worst queue's status")
 	require.Equal(t, "healthy", all["queues"].(map[string]any)[jobs.QueueMessageNotification].(map[string]any)["status"])
 
@@ -356,6 +360,8 @@ func TestEveryRouteIsGuarded(t *testing.T) {
 		method, path string
 		mutates      bool
 	}
+	// The discarded job makes its queue unhealthy: health answers 503.
+	unhealthy := map[string]bool{"/queue/health": true, "/queue/health/" + jobs.QueueMessageDelivery: true}
 	routes := []route{
 		{http.MethodGet, "/queue/metrics", false},
 		{http.MethodGet, "/queue/health", false},
@@ -383,9 +389,12 @@ func TestEveryRouteIsGuarded(t *testing.T) {
 				require.Equal(t, http.StatusUnauthorized, code, "with %q", tok)
 			}
 			code, _ := b.do(t, r.method, r.path, viewerToken)
-			if r.mutates {
+			switch {
+			case r.mutates:
 				require.Equal(t, http.StatusForbidden, code, "viewer")
-			} else {
+			case unhealthy[r.path]:
+				require.Equal(t, http.StatusServiceUnavailable, code, "viewer")
+			default:
 				require.Equal(t, http.StatusOK, code, "viewer")
 			}
 			code, _ = b.do(t, r.method, r.path, operatorToken)
@@ -508,13 +517,13 @@ func TestQueueWithJobsButNoRunnerIsReported(t *testing.T) {
 	require.Contains(t, body["queues"], "orphan-queue")
 
 	code, body = b.do(t, http.MethodGet, "/queue/health", viewerToken)
-	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, http.StatusServiceUnavailable, code, body)
 	orphan := body["queues"].(map[string]any)["orphan-queue"].(map[string]any)
 	require.Equal(t, "unhealthy", orphan["status"], "a job waiting 10 minutes")
 	require.Equal(t, "unhealthy", body["status"])
 
 	code, body = b.do(t, http.MethodGet, "/queue/health/orphan-queue", viewerToken)
-	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, http.StatusServiceUnavailable, code, body)
 	code, body = b.do(t, http.MethodGet, "/queue/orphan-queue/failed", viewerToken)
 	require.Equal(t, http.StatusOK, code, body)
 	require.Len(t, body["jobs"], 1)
@@ -522,4 +531,67 @@ func TestQueueWithJobsButNoRunnerIsReported(t *testing.T) {
 
 	code, _ = b.do(t, http.MethodGet, "/queue/health/no-such-queue", viewerToken)
 	require.Equal(t, http.StatusNotFound, code)
+}
+
+// The periodic sweeps do not dilute a queue's failure rate: a queue is
+// judged by its worst real kind, and a sweep by whether it still
+// completes.
+func TestHealthJudgesTheWorstKindAndStaleSweeps(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	q := jobs.QueueMessageIndexing
+	health := func() (int, map[string]any) {
+		code, body := b.do(t, http.MethodGet, "/queue/health/"+q, viewerToken)
+		return code, body
+	}
+	// A sweep that completes every second, and one failed index-message.
+	for range 100 {
+		id := b.job(t, q, "completed")
+		b.exec(t, `UPDATE river_job SET kind = $2 WHERE id = $1`, id, jobs.KindIndexPending)
+	}
+	failed := b.job(t, q, "discarded")
+	b.exec(t, `UPDATE river_job SET kind = $2 WHERE id = $1`, failed, jobs.KindIndexMessage)
+
+	code, body := health()
+	require.Equal(t, http.StatusServiceUnavailable, code, body)
+	require.Equal(t, "unhealthy", body["status"])
+	require.EqualValues(t, 1, body["failure_rate"], "one failed index-message out of one, not 1 of 101")
+	kinds := body["kinds"].(map[string]any)
+	require.Equal(t, true, kinds[jobs.KindIndexPending].(map[string]any)["periodic"])
+	require.EqualValues(t, 100, kinds[jobs.KindIndexPending].(map[string]any)["completed"])
+	require.EqualValues(t, 1, kinds[jobs.KindIndexMessage].(map[string]any)["failed"])
+	require.Empty(t, body["stale_sweeps"])
+
+	// The failure is fixed (older than the window); then the sweep stops
+	// completing for more than three of its 1 s intervals: degraded.
+	b.exec(t, `UPDATE river_job SET finalized_at = now() - interval '2 hours' WHERE id = $1`, failed)
+	code, body = health()
+	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, "healthy", body["status"])
+	b.exec(t, `UPDATE river_job SET finalized_at = now() - interval '10 seconds' WHERE kind = $1`, jobs.KindIndexPending)
+	code, body = health()
+	require.Equal(t, http.StatusOK, code, "degraded is still 200")
+	require.Equal(t, "degraded", body["status"])
+	require.Equal(t, []any{jobs.KindIndexPending}, body["stale_sweeps"])
+}
+
+// A paused queue's jobs are paused, not waiting, and their age is not
+// held against it.
+func TestPausedQueueHealthCountsPausedJobs(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	for range 2 {
+		id := b.job(t, "paused-q", "available")
+		b.exec(t, `UPDATE river_job SET scheduled_at = now() - interval '10 minutes' WHERE id = $1`, id)
+	}
+	code, body := b.do(t, http.MethodGet, "/queue/health/paused-q", viewerToken)
+	require.Equal(t, http.StatusServiceUnavailable, code, "waiting 10 minutes while the queue runs: %v", body)
+
+	b.exec(t, `INSERT INTO river_queue (name, created_at, metadata, paused_at, updated_at) VALUES ('paused-q', now(), '{}', now(), now())`)
+	code, body = b.do(t, http.MethodGet, "/queue/health/paused-q", viewerToken)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, "healthy", body["status"])
+	require.EqualValues(t, 0, body["waiting"])
+	require.EqualValues(t, 2, body["paused"])
+	require.EqualValues(t, 0, body["oldest_waiting_age_seconds"])
 }

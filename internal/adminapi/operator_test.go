@@ -70,7 +70,7 @@ func TestOperatorFindsAFailedJobRetriesItAndItCompletes(t *testing.T) {
 	require.Equal(t, "smtp relay refused the connection", errs[1].(map[string]any)["error"])
 
 	code, _ = b.do(t, http.MethodGet, "/queue/health/"+queue.Name, viewerToken)
-	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, http.StatusServiceUnavailable, code, "its only job failed")
 
 	fixed.Store(true)
 	code, _ = b.do(t, http.MethodPost, fmt.Sprintf("/jobs/%d/retry", id), operatorToken)

@@ -135,13 +135,36 @@ func (s *Server) requireQueue(ctx context.Context, name string) error {
 }
 
 // Health is a queue's health over the window.
+//
+// A queue is judged by its worst kind: FailureRate is the highest
+// failure rate (discarded ÷ finalized in the window) among the kinds it
+// holds, leaving out the periodic sweeps (deliver-pending, index-pending,
+// job-history), whose frequent runs would dilute it. A sweep is judged by
+// staleness instead: one that has not completed for three of its
+// intervals (or that failed and never completed) makes its queue at
+// least degraded and is listed in StaleSweeps. The jobs of a paused queue
+// count as Paused, not Waiting, and their age is not held against it.
 type Health struct {
 	Status                  string  `json:"status"` // healthy, degraded, unhealthy
 	FailureRate             float64 `json:"failure_rate"`
 	Completed               int64   `json:"completed"`
 	Failed                  int64   `json:"failed"`
 	Waiting                 int64   `json:"waiting"`
+	Paused                  int64   `json:"paused"`
 	OldestWaitingAgeSeconds float64 `json:"oldest_waiting_age_seconds"`
+	// Kinds has each kind's figures over the window.
+	Kinds map[string]KindHealth `json:"kinds,omitempty"`
+	// StaleSweeps names the periodic sweeps that stopped completing.
+	StaleSweeps []string `json:"stale_sweeps,omitempty"`
+}
+
+// KindHealth is one job kind's figures over the window.
+type KindHealth struct {
+	FailureRate float64 `json:"failure_rate"`
+	Completed   int64   `json:"completed"`
+	Failed      int64   `json:"failed"`
+	// Periodic marks a sweep, judged by staleness rather than its rate.
+	Periodic bool `json:"periodic,omitempty"`
 }
 
 func worse(a, b string) string {
@@ -152,21 +175,54 @@ func worse(a, b string) string {
 	return a
 }
 
-func (s *Server) health(h db.QueueHealth) Health {
+// health judges one queue from its kinds' figures (all of one queue).
+func (s *Server) health(kinds []db.KindHealth, paused bool) Health {
 	t := s.cfg.Health
-	out := Health{Completed: h.Completed, Failed: h.Discarded, Waiting: h.Waiting, OldestWaitingAgeSeconds: h.OldestWaiting.Seconds(), Status: "healthy"}
-	if n := h.Completed + h.Discarded; n > 0 {
-		out.FailureRate = float64(h.Discarded) / float64(n)
+	out := Health{Status: "healthy"}
+	var oldest time.Duration
+	for _, k := range kinds {
+		out.Completed += k.Completed
+		out.Failed += k.Discarded
+		out.Waiting += k.Waiting
+		oldest = max(oldest, k.OldestWaiting)
+		if k.Kind == "" {
+			continue
+		}
+		if out.Kinds == nil {
+			out.Kinds = map[string]KindHealth{}
+		}
+		kh := KindHealth{Completed: k.Completed, Failed: k.Discarded}
+		if n := k.Completed + k.Discarded; n > 0 {
+			kh.FailureRate = float64(k.Discarded) / float64(n)
+		}
+		if every, ok := t.Sweeps[k.Kind]; ok {
+			kh.Periodic = true
+			stale := k.LastCompleted > 3*every || (k.LastCompleted < 0 && k.Discarded > 0)
+			if stale {
+				out.StaleSweeps = append(out.StaleSweeps, k.Kind)
+			}
+		} else {
+			out.FailureRate = max(out.FailureRate, kh.FailureRate)
+		}
+		out.Kinds[k.Kind] = kh
 	}
+	if paused {
+		out.Paused, out.Waiting, oldest = out.Waiting, 0, 0
+	}
+	out.OldestWaitingAgeSeconds = oldest.Seconds()
 	switch {
 	case out.FailureRate >= t.UnhealthyFailureRate || out.OldestWaitingAgeSeconds >= t.UnhealthyWaitSeconds:
 		out.Status = "unhealthy"
-	case out.FailureRate >= t.DegradedFailureRate || out.OldestWaitingAgeSeconds >= t.DegradedWaitSeconds:
+	case out.FailureRate >= t.DegradedFailureRate || out.OldestWaitingAgeSeconds >= t.DegradedWaitSeconds || len(out.StaleSweeps) > 0:
 		out.Status = "degraded"
 	}
 	return out
 }
 
+// queueHealth answers /queue/health and /queue/health/:queue: 503 when
+// the answer is unhealthy, so a load balancer or probe can act on the
+// status code alone; 200 for healthy and degraded. The body is the same
+// either way.
 func (s *Server) queueHealth(c echo.Context) error {
 	ctx := c.Request().Context()
 	var names []string
@@ -189,31 +245,51 @@ func (s *Server) queueHealth(c echo.Context) error {
 		}
 		slices.Sort(names)
 	}
-	stats, err := db.QueueHealthSince(ctx, s.pool, names, time.Now().Add(-s.cfg.Health.Window))
+	stats, err := db.QueueKindHealthSince(ctx, s.pool, names, time.Now().Add(-s.cfg.Health.Window))
 	if err != nil {
 		return err
+	}
+	paused, err := db.KnownQueues(ctx, s.pool)
+	if err != nil {
+		return err
+	}
+	byQueue := map[string][]db.KindHealth{}
+	for _, st := range stats {
+		byQueue[st.Queue] = append(byQueue[st.Queue], st)
+	}
+	sweeps := make(map[string]float64, len(s.cfg.Health.Sweeps))
+	for kind, every := range s.cfg.Health.Sweeps {
+		sweeps[kind] = every.Seconds()
 	}
 	thresholds := map[string]any{
 		"degraded_failure_rate": s.cfg.Health.DegradedFailureRate, "unhealthy_failure_rate": s.cfg.Health.UnhealthyFailureRate,
 		"degraded_oldest_waiting_age_seconds":  s.cfg.Health.DegradedWaitSeconds,
 		"unhealthy_oldest_waiting_age_seconds": s.cfg.Health.UnhealthyWaitSeconds,
 		"window_seconds":                       s.cfg.Health.Window.Seconds(),
+		"sweep_interval_seconds":               sweeps,
+	}
+	code := func(status string) int {
+		if status == "unhealthy" {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
 	}
 	if one != "" {
-		h := s.health(stats[0])
-		return c.JSON(http.StatusOK, map[string]any{
+		h := s.health(byQueue[one], paused[one])
+		return c.JSON(code(h.Status), map[string]any{
 			"queue": one, "status": h.Status, "failure_rate": h.FailureRate, "completed": h.Completed, "failed": h.Failed,
-			"waiting": h.Waiting, "oldest_waiting_age_seconds": h.OldestWaitingAgeSeconds, "thresholds": thresholds,
+			"waiting": h.Waiting, "paused": h.Paused, "oldest_waiting_age_seconds": h.OldestWaitingAgeSeconds,
+			"kinds": h.Kinds, "stale_sweeps": h.StaleSweeps, "thresholds": thresholds,
 		})
 	}
 	overall := "healthy"
-	queues := make(map[string]Health, len(stats))
-	for _, st := range stats {
-		h := s.health(st)
-		queues[st.Queue] = h
+	queues := make(map[string]Health, len(names))
+	for _, name := range names {
+		h := s.health(byQueue[name], paused[name])
+		queues[name] = h
 		overall = worse(overall, h.Status)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"status": overall, "queues": queues, "thresholds": thresholds})
+	return c.JSON(code(overall), map[string]any{"status": overall, "queues": queues, "thresholds": thresholds})
 }
 
 func queryLimit(c echo.Context, def, hi int) (int, error) {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/msgrunner/msgrunner/internal/httpserve"
 	"github.com/msgrunner/msgrunner/internal/tracing"
+	"github.com/msgrunner/msgrunner/jobs"
 )
 
 // Thresholds decide a queue's health status.
@@ -36,6 +37,22 @@ type Thresholds struct {
 	UnhealthyWaitSeconds float64 `json:"unhealthy_oldest_waiting_age_seconds"`
 	// Window over which the failure rate is computed. Default 1h.
 	Window time.Duration `json:"-"`
+	// Sweeps maps each periodic sweep's kind to the interval the runner
+	// schedules it at; a sweep that has not completed for three intervals
+	// makes its queue degraded. Kinds missing from it take the defaults
+	// (DefaultSweeps).
+	Sweeps map[string]time.Duration `json:"-"`
+}
+
+// DefaultSweeps are the periodic sweeps and the intervals the runner
+// schedules them at by default (DELIVERY_SWEEP_INTERVAL,
+// INDEX_SWEEP_INTERVAL, JOB_HISTORY_INTERVAL).
+func DefaultSweeps() map[string]time.Duration {
+	return map[string]time.Duration{
+		jobs.KindDeliverPending: jobs.DefaultDeliverySweep,
+		jobs.KindIndexPending:   jobs.DefaultIndexSweep,
+		jobs.KindJobHistory:     jobs.DefaultHistoryInterval,
+	}
 }
 
 func (t *Thresholds) setDefaults() {
@@ -44,6 +61,13 @@ func (t *Thresholds) setDefaults() {
 	t.DegradedWaitSeconds = cmp.Or(t.DegradedWaitSeconds, 60)
 	t.UnhealthyWaitSeconds = cmp.Or(t.UnhealthyWaitSeconds, 300)
 	t.Window = cmp.Or(t.Window, time.Hour)
+	sweeps := DefaultSweeps()
+	for kind, every := range t.Sweeps {
+		if every > 0 {
+			sweeps[kind] = every
+		}
+	}
+	t.Sweeps = sweeps
 }
 
 // Config configures a Server.

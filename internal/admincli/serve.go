@@ -44,6 +44,11 @@ func loadServeSettings(getenv func(string) string, logOut io.Writer) (serveSetti
 			UnhealthyFailureRate: float64(c.Health.UnhealthyFailurePercent) / 100,
 			DegradedWaitSeconds:  c.Health.DegradedWait.Seconds(),
 			UnhealthyWaitSeconds: c.Health.UnhealthyWait.Seconds(),
+			Sweeps: map[string]time.Duration{
+				jobs.KindDeliverPending: c.Health.DeliverySweep,
+				jobs.KindIndexPending:   c.Health.IndexSweep,
+				jobs.KindJobHistory:     c.Health.HistoryEvery,
+			},
 		},
 		Logger: s.Logger,
 	}

@@ -234,6 +234,13 @@ type Health struct {
 	UnhealthyFailurePercent int
 	DegradedWait            time.Duration
 	UnhealthyWait           time.Duration
+	// DeliverySweep, IndexSweep and HistoryEvery are the runner's sweep
+	// intervals (DELIVERY_SWEEP_INTERVAL, INDEX_SWEEP_INTERVAL,
+	// JOB_HISTORY_INTERVAL), against which a sweep that stopped completing
+	// is judged.
+	DeliverySweep time.Duration
+	IndexSweep    time.Duration
+	HistoryEvery  time.Duration
 }
 
 // TestServices is where the tests find PostgreSQL and Redis.
@@ -450,6 +457,9 @@ func (r *Reader) AdminServe() AdminServe {
 			UnhealthyFailurePercent: r.integer(AdminHealthUnhealthyFailurePercent),
 			DegradedWait:            r.duration(AdminHealthDegradedWait),
 			UnhealthyWait:           r.duration(AdminHealthUnhealthyWait),
+			DeliverySweep:           r.duration(DeliverySweepInterval),
+			IndexSweep:              r.duration(IndexSweepInterval),
+			HistoryEvery:            r.duration(JobHistoryInterval),
 		},
 	}
 	if !r.isSet(AdminToken) && !r.isSet(AdminViewerToken) && !c.InsecureDev {

@@ -47,29 +47,37 @@ func QueueHasJobs(ctx context.Context, q Querier, queue string) (bool, error) {
 	return ok, translate("checking queue", err)
 }
 
-// QueueHealth is the raw material of a queue's health.
-type QueueHealth struct {
+// KindHealth is the raw material of a queue's health, for one job kind
+// in it.
+type KindHealth struct {
 	Queue string
+	// Kind is empty for a queue that holds no job.
+	Kind string
 	// Completed and Discarded count jobs finalized in the window.
 	Completed, Discarded int64
 	// Waiting counts available jobs; OldestWaiting is how long the oldest
 	// of them has been due.
 	Waiting       int64
 	OldestWaiting time.Duration
+	// LastCompleted is how long ago a job of the kind last completed;
+	// negative when none is recorded (River prunes completed jobs).
+	LastCompleted time.Duration
 }
 
-// QueueHealthSince returns health figures for each of queues over the
-// window since since.
-func QueueHealthSince(ctx context.Context, q Querier, queues []string, since time.Time) ([]QueueHealth, error) {
-	rows, err := dbsqlc.New(q).QueueHealthStats(ctx, dbsqlc.QueueHealthStatsParams{Since: since, Queues: queues})
+// QueueKindHealthSince returns health figures for each kind in each of
+// queues over the window since since, ordered by queue and kind; a queue
+// without jobs has one entry with an empty Kind.
+func QueueKindHealthSince(ctx context.Context, q Querier, queues []string, since time.Time) ([]KindHealth, error) {
+	rows, err := dbsqlc.New(q).QueueKindHealthStats(ctx, dbsqlc.QueueKindHealthStatsParams{Since: since, Queues: queues})
 	if err != nil {
 		return nil, translate("computing queue health", err)
 	}
-	out := make([]QueueHealth, len(rows))
+	seconds := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+	out := make([]KindHealth, len(rows))
 	for i, r := range rows {
-		out[i] = QueueHealth{
-			Queue: r.Queue, Completed: r.Completed, Discarded: r.Discarded, Waiting: r.Waiting,
-			OldestWaiting: time.Duration(r.OldestWaitingSeconds * float64(time.Second)),
+		out[i] = KindHealth{
+			Queue: r.Queue, Kind: r.Kind, Completed: r.Completed, Discarded: r.Discarded, Waiting: r.Waiting,
+			OldestWaiting: seconds(r.OldestWaitingSeconds), LastCompleted: seconds(r.LastCompletedSeconds),
 		}
 	}
 	return out, nil

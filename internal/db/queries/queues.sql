@@ -6,17 +6,22 @@ GROUP BY queue, state;
 -- name: KnownQueues :many
 SELECT name, (paused_at IS NOT NULL)::bool AS paused FROM river_queue;
 
--- name: QueueHealthStats :many
--- Per queue: jobs finalized since @since as completed or discarded, jobs
--- waiting, and how long the oldest waiting job has been due.
+-- name: QueueKindHealthStats :many
+-- Per queue and job kind: jobs finalized since @since as completed or
+-- discarded, jobs waiting, how long the oldest waiting job has been due,
+-- and how long ago a job of the kind last completed (-1 when none is
+-- recorded). A queue without jobs has one row with an empty kind.
 SELECT q.queue::text AS queue,
+       coalesce(j.kind, '')::text AS kind,
        count(*) FILTER (WHERE j.state = 'completed' AND j.finalized_at >= @since::timestamptz)::bigint AS completed,
        count(*) FILTER (WHERE j.state = 'discarded' AND j.finalized_at >= @since::timestamptz)::bigint AS discarded,
        count(*) FILTER (WHERE j.state = 'available')::bigint AS waiting,
-       greatest(coalesce(extract(epoch FROM now() - min(j.scheduled_at) FILTER (WHERE j.state = 'available')), 0), 0)::float8 AS oldest_waiting_seconds
+       greatest(coalesce(extract(epoch FROM now() - min(j.scheduled_at) FILTER (WHERE j.state = 'available')), 0), 0)::float8 AS oldest_waiting_seconds,
+       coalesce(extract(epoch FROM now() - max(j.finalized_at) FILTER (WHERE j.state = 'completed')), -1)::float8 AS last_completed_seconds
 FROM (SELECT unnest(@queues::text[]) AS queue) q
 LEFT JOIN river_job j ON j.queue = q.queue
-GROUP BY q.queue;
+GROUP BY q.queue, j.kind
+ORDER BY 1, 2;
 
 -- name: QueueHasJobs :one
 -- Whether any job is in the queue (in any state): one index descent per

@@ -88,47 +88,56 @@ func (q *Queries) QueueHasJobs(ctx context.Context, queue string) (bool, error) 
 	return exists, err
 }
 
-const QueueHealthStats = `-- name: QueueHealthStats :many
+const QueueKindHealthStats = `-- name: QueueKindHealthStats :many
 SELECT q.queue::text AS queue,
+       coalesce(j.kind, '')::text AS kind,
        count(*) FILTER (WHERE j.state = 'completed' AND j.finalized_at >= $1::timestamptz)::bigint AS completed,
        count(*) FILTER (WHERE j.state = 'discarded' AND j.finalized_at >= $1::timestamptz)::bigint AS discarded,
        count(*) FILTER (WHERE j.state = 'available')::bigint AS waiting,
-       greatest(coalesce(extract(epoch FROM now() - min(j.scheduled_at) FILTER (WHERE j.state = 'available')), 0), 0)::float8 AS oldest_waiting_seconds
+       greatest(coalesce(extract(epoch FROM now() - min(j.scheduled_at) FILTER (WHERE j.state = 'available')), 0), 0)::float8 AS oldest_waiting_seconds,
+       coalesce(extract(epoch FROM now() - max(j.finalized_at) FILTER (WHERE j.state = 'completed')), -1)::float8 AS last_completed_seconds
 FROM (SELECT unnest($2::text[]) AS queue) q
 LEFT JOIN river_job j ON j.queue = q.queue
-GROUP BY q.queue
+GROUP BY q.queue, j.kind
+ORDER BY 1, 2
 `
 
-type QueueHealthStatsParams struct {
+type QueueKindHealthStatsParams struct {
 	Since  time.Time
 	Queues []string
 }
 
-type QueueHealthStatsRow struct {
+type QueueKindHealthStatsRow struct {
 	Queue                string
+	Kind                 string
 	Completed            int64
 	Discarded            int64
 	Waiting              int64
 	OldestWaitingSeconds float64
+	LastCompletedSeconds float64
 }
 
-// Per queue: jobs finalized since @since as completed or discarded, jobs
-// waiting, and how long the oldest waiting job has been due.
-func (q *Queries) QueueHealthStats(ctx context.Context, arg QueueHealthStatsParams) ([]QueueHealthStatsRow, error) {
-	rows, err := q.db.Query(ctx, QueueHealthStats, arg.Since, arg.Queues)
+// Per queue and job kind: jobs finalized since @since as completed or
+// discarded, jobs waiting, how long the oldest waiting job has been due,
+// and how long ago a job of the kind last completed (-1 when none is
+// recorded). A queue without jobs has one row with an empty kind.
+func (q *Queries) QueueKindHealthStats(ctx context.Context, arg QueueKindHealthStatsParams) ([]QueueKindHealthStatsRow, error) {
+	rows, err := q.db.Query(ctx, QueueKindHealthStats, arg.Since, arg.Queues)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []QueueHealthStatsRow
+	var items []QueueKindHealthStatsRow
 	for rows.Next() {
-		var i QueueHealthStatsRow
+		var i QueueKindHealthStatsRow
 		if err := rows.Scan(
 			&i.Queue,
+			&i.Kind,
 			&i.Completed,
 			&i.Discarded,
 			&i.Waiting,
 			&i.OldestWaitingSeconds,
+			&i.LastCompletedSeconds,
 		); err != nil {
 			return nil, err
 		}
