@@ -98,7 +98,9 @@ func FuzzRequestBodies(f *testing.F) {
 			requireRoundTrip(t, send)
 			at, scheduled, err := send.sendAt(now)
 			requireClientError(t, err)
-			if err == nil && send.DelayMS != nil {
+			if err == nil && send.DelayMS != nil && *send.DelayMS == 0 {
+				require.False(t, scheduled, "delay_ms 0 sends now")
+			} else if err == nil && send.DelayMS != nil {
 				require.True(t, scheduled)
 				require.True(t, at.After(now) && !at.After(now.Add(outbox.MaxScheduleAhead)), "delay_ms %d gave %v", *send.DelayMS, at)
 			}

@@ -65,7 +65,7 @@ type sendRequest struct {
 	RequiresEncryption bool   `json:"requires_encryption"`
 	Priority           string `json:"priority"`
 	// SendAt (RFC 3339) or DelayMS schedules the message instead of sending
-	// it now.
+	// it now; DelayMS 0 sends it now.
 	SendAt  string `json:"send_at"`
 	DelayMS *int64 `json:"delay_ms"`
 	// AttachmentIDs are uploads of the sender's to carry with the message
@@ -132,9 +132,11 @@ func (req sendRequest) sendAt(now time.Time) (time.Time, bool, error) {
 			return time.Time{}, false, validation.Errorf("send_at", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
 		}
 		return t, true, nil
+	case req.DelayMS != nil && *req.DelayMS == 0:
+		return time.Time{}, false, nil // "send now", as the earlier design's clients send it
 	case req.DelayMS != nil:
-		if *req.DelayMS <= 0 || *req.DelayMS > outbox.MaxScheduleAhead.Milliseconds() {
-			return time.Time{}, false, validation.Errorf("delay_ms", "must be between 1 and %d", outbox.MaxScheduleAhead.Milliseconds())
+		if *req.DelayMS < 0 || *req.DelayMS > outbox.MaxScheduleAhead.Milliseconds() {
+			return time.Time{}, false, validation.Errorf("delay_ms", "must be 0 (send now) or between 1 and %d", outbox.MaxScheduleAhead.Milliseconds())
 		}
 		return now.Add(time.Duration(*req.DelayMS) * time.Millisecond), true, nil
 	}

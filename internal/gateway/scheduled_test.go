@@ -102,7 +102,7 @@ func TestScheduleInputErrors(t *testing.T) {
 		{"send_at in the past", base(map[string]any{"send_at": time.Now().Add(-time.Hour).Format(time.RFC3339)}), aliceTok, 400, "send_at"},
 		{"send_at not a time", base(map[string]any{"send_at": "tomorrow"}), aliceTok, 400, "send_at"},
 		{"send_at and delay_ms", base(map[string]any{"send_at": time.Now().Add(time.Hour).Format(time.RFC3339), "delay_ms": 5}), aliceTok, 400, "send_at"},
-		{"delay_ms zero", base(map[string]any{"delay_ms": 0}), aliceTok, 400, "delay_ms"},
+		{"delay_ms negative", base(map[string]any{"delay_ms": -5}), aliceTok, 400, "delay_ms"},
 		{"delay_ms not a number", base(map[string]any{"delay_ms": "soon"}), aliceTok, 400, "delay_ms"},
 		{"empty content", base(map[string]any{"delay_ms": 1000, "content": ""}), aliceTok, 400, "content"},
 		{"foreign conversation", base(map[string]any{"delay_ms": 1000}), b.token(t, eve), 403, ""},

@@ -210,3 +210,37 @@ func TestSecurityMetricsNeedTheTokenOrTheirOwnListener(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 	require.Empty(t, off.srv.MetricsAddr())
 }
+
+// A known route asked with the wrong method answers 405 with Allow, as
+// the admin server does; an unknown path is still 404.
+func TestWrongMethodIs405WithAllow(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := "Bearer " + b.token(t, uuid.New())
+	resp, body := raw(t, http.MethodGet, b.nodes[0].base+"/v1/messages", tok, nil)
+	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, body)
+	require.Contains(t, resp.Header.Get("Allow"), http.MethodPost)
+	require.Equal(t, "method_not_allowed", body["error"].(map[string]any)["code"], "a JSON error body")
+
+	resp, _ = raw(t, http.MethodPut, b.nodes[0].base+"/v1/messages/"+uuid.NewString(), tok, nil)
+	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	require.Contains(t, resp.Header.Get("Allow"), http.MethodPatch)
+	require.Contains(t, resp.Header.Get("Allow"), http.MethodDelete)
+
+	resp, _ = raw(t, http.MethodGet, b.nodes[0].base+"/v1/no-such-route", tok, nil)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+}
+
+// delay_ms 0 is the earlier design's "send now": the message is sent,
+// not scheduled.
+func TestDelayZeroSendsNow(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alice, bob := uuid.New(), uuid.New()
+	body := msgBody(gateway.DirectConversationID(alice, bob), bob, "now, please")
+	body["delay_ms"] = 0
+	code, res := b.post(t, 0, b.token(t, alice), body)
+	require.Equal(t, http.StatusCreated, code, res)
+	require.EqualValues(t, 1, res["seq"])
+	require.Zero(t, b.count(t, `SELECT count(*) FROM scheduled_messages`))
+}
