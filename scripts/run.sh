@@ -36,6 +36,14 @@ bob=00000000-0000-4000-8000-000000000b0b
 alice_token=$(./bin/admin token --user "$alice" --ttl 24h)
 bob_token=$(./bin/admin token --user "$bob" --ttl 24h)
 
+# The token command the banner shows must work when pasted into another
+# shell, which does not have this script's AUTH_SECRET.
+if [[ -s .dev/auth-secret && $AUTH_SECRET == "$(cat .dev/auth-secret)" ]]; then
+	token_cmd='AUTH_SECRET=$(cat .dev/auth-secret) ./bin/admin token --user <uuid>'
+else
+	token_cmd='./bin/admin token --user <uuid>, with your AUTH_SECRET set'
+fi
+
 addr() { case $1 in :*) echo "127.0.0.1$1" ;; *) echo "$1" ;; esac; }
 gw=$(addr "${GATEWAY_ADDR:-:8081}")
 rn=$(addr "${RUNNER_ADDR:-:9090}")
@@ -50,7 +58,8 @@ cat <<EOT
 
   demo chat, as Alice:  http://$gw/?token=$alice_token&peer=$bob&name=Alice
   demo chat, as Bob:    http://$gw/?token=$bob_token&peer=$alice&name=Bob
-  message API:          http://$gw/v1/messages   (bearer tokens: ./bin/admin token --user <uuid>)
+  message API:          http://$gw/v1/messages
+  bearer tokens:        $token_cmd
   River UI:             http://$ad/river/
   reports:              http://$ad/reports
   admin API:            http://$ad/queue/metrics   (also /queue/health, /queue/<queue>/failed, /jobs/<id>)
