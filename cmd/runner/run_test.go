@@ -28,7 +28,8 @@ func TestDefaultsFollowTheDesign(t *testing.T) {
 	t.Parallel()
 	s, err := loadSettings(env(nil))
 	require.NoError(t, err)
-	require.Equal(t, "127.0.0.1:6379", s.Redis.Addr)
+	require.Equal(t, "127.0.0.1:6379", s.Redis.Single.Addr)
+	require.Nil(t, s.Redis.Cluster, "one server")
 	require.Equal(t, ":9090", s.Runner.Addr)
 	require.Equal(t, jobs.DefaultQueues(), s.Runner.Queues)
 	require.Equal(t, 7*24*time.Hour, s.Runner.DiscardedRetention)
@@ -65,16 +66,32 @@ func TestLegacyRedisVariables(t *testing.T) {
 		"REDIS_USERNAME": "app", "REDIS_PASSWORD": "pw", "REDIS_QUEUE_DB": "3",
 	}))
 	require.NoError(t, err)
-	require.Equal(t, "redis.internal:6380", s.Redis.Addr)
-	require.Equal(t, "app", s.Redis.Username)
-	require.Equal(t, "pw", s.Redis.Password)
-	require.Equal(t, 3, s.Redis.DB)
+	require.Equal(t, "redis.internal:6380", s.Redis.Single.Addr)
+	require.Equal(t, "app", s.Redis.Single.Username)
+	require.Equal(t, "pw", s.Redis.Single.Password)
+	require.Equal(t, 3, s.Redis.Single.DB)
 
 	// REDIS_URL wins over the legacy variables.
 	s, err = loadSettings(env(map[string]string{"REDIS_URL": "redis://127.0.0.1:6390/2", "REDIS_HOST": "ignored"}))
 	require.NoError(t, err)
-	require.Equal(t, "127.0.0.1:6390", s.Redis.Addr)
-	require.Equal(t, 2, s.Redis.DB)
+	require.Equal(t, "127.0.0.1:6390", s.Redis.Single.Addr)
+	require.Equal(t, 2, s.Redis.Single.DB)
+}
+
+func TestRedisClusterAddrsSelectTheClusterClient(t *testing.T) {
+	t.Parallel()
+	s, err := loadSettings(env(map[string]string{
+		"REDIS_CLUSTER_ADDRS": "10.0.0.1:6379,10.0.0.2:6379", "REDIS_USERNAME": "app", "REDIS_PASSWORD": "pw",
+	}))
+	require.NoError(t, err)
+	require.Nil(t, s.Redis.Single)
+	require.Equal(t, []string{"10.0.0.1:6379", "10.0.0.2:6379"}, s.Redis.Cluster.Addrs)
+	require.Equal(t, "app", s.Redis.Cluster.Username)
+	require.Equal(t, "pw", s.Redis.Cluster.Password)
+	require.Equal(t, "10.0.0.1:6379,10.0.0.2:6379", s.Redis.Addr())
+
+	_, err = loadSettings(env(map[string]string{"REDIS_CLUSTER_ADDRS": "10.0.0.1:6379", "REDIS_HOST": "redis.internal"}))
+	require.ErrorContains(t, err, "REDIS_CLUSTER_ADDRS: cannot be set together with REDIS_HOST")
 }
 
 func TestInvalidConfigNamesEveryVariable(t *testing.T) {
