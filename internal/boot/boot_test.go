@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
@@ -76,4 +78,25 @@ func TestStartRefusesAnUnmigratedDatabaseAndClosesWhatItOpened(t *testing.T) {
 	require.Nil(t, p.Tracer, "tracing off")
 	p.Close()
 	require.Error(t, p.Redis.Ping(ctx).Err(), "closed")
+}
+
+func TestStartOnARedisClusterGivesTheClusterClient(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cluster, prefix := dbtest.RedisCluster(t)
+	addrs := cluster.(*redis.ClusterClient).Options().Addrs
+	r := config.NewReader(func(v string) string {
+		return map[string]string{"REDIS_CLUSTER_ADDRS": strings.Join(addrs, ",")}[v]
+	})
+	opts := boot.RedisOptions(r, r.Runner().Redis)
+	require.NoError(t, r.Err())
+	p, err := boot.Start(ctx, boot.Config{Name: "test", Logger: boot.Logger(&bytes.Buffer{}, config.Log{}),
+		Database: config.Database{URL: dbtest.URL(t), MaxConns: 2}, Redis: opts})
+	require.NoError(t, err)
+	defer p.Close()
+	require.IsType(t, &redis.ClusterClient{}, p.Redis)
+	for i := range 12 {
+		key := prefix + "k:{" + strconv.Itoa(i) + "}"
+		require.NoError(t, p.Redis.Set(ctx, key, i, time.Minute).Err(), "every shard answers")
+	}
 }
