@@ -109,7 +109,7 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	if err := gw.Start(); err != nil {
 		return err
 	}
-	logger.Info("gateway ready", slog.String("addr", gw.Addr()), slog.String("database", db.Redact(s.Database.URL)), slog.String("redis", s.Redis.Addr),
+	logger.Info("gateway ready", slog.String("addr", gw.Addr()), slog.String("database", db.Redact(s.Database.URL)), slog.String("redis", s.Redis.Addr()),
 		slog.String("metrics", metricsWhere(s.Gateway, gw)), slog.Int("rate_limit_per_second", s.RateLimit.PerSecond), slog.Int("rate_limit_burst", s.RateLimit.Burst))
 	if ready != nil {
 		ready(gw.Addr())

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/msgrunner/msgrunner/internal/dbtest"
@@ -68,4 +69,35 @@ func TestRunServesAndDrains(t *testing.T) {
 		"DATABASE_URL": url, "AUTH_SECRET": secret, "GATEWAY_ADDR": "127.0.0.1:0", "SEARCH_LANGUAGE": "klingon",
 	}), nil)
 	require.ErrorContains(t, err, "SEARCH_LANGUAGE")
+}
+
+func TestRunOnARedisCluster(t *testing.T) {
+	t.Parallel()
+	url := dbtest.URL(t)
+	rdb, prefix := dbtest.RedisCluster(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan string, 1)
+	go func() {
+		done <- run(ctx, func() {}, env(map[string]string{
+			"DATABASE_URL": url, "AUTH_SECRET": secret, "GATEWAY_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error", "REDIS_PREFIX": prefix,
+			"REDIS_CLUSTER_ADDRS": strings.Join(rdb.(*redis.ClusterClient).Options().Addrs, ","), "RATE_LIMIT_PER_SECOND": "10",
+		}), func(addr string) { ready <- addr })
+	}()
+	select {
+	case addr := <-ready:
+		resp, err := http.Get("http://" + addr + "/readyz")
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	case err := <-done:
+		t.Fatalf("run returned before it was ready: %v", err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return after its context was cancelled")
+	}
 }

@@ -167,7 +167,7 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 		return err
 	}
 	logger.Info("runner ready", slog.String("health", "http://"+rn.Addr()+"/healthz"),
-		slog.String("database", db.Redact(s.Database.URL)), slog.String("redis", s.Redis.Addr))
+		slog.String("database", db.Redact(s.Database.URL)), slog.String("redis", s.Redis.Addr()))
 	if ready != nil {
 		ready(rn.Addr())
 	}

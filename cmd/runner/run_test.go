@@ -2,21 +2,28 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
-
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/msgrunner/msgrunner/internal/dbtest"
+	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/runner"
 	"github.com/msgrunner/msgrunner/jobs"
+	"github.com/msgrunner/msgrunner/outbox"
 	"github.com/msgrunner/msgrunner/workers"
 )
 
@@ -28,7 +35,8 @@ func TestDefaultsFollowTheDesign(t *testing.T) {
 	t.Parallel()
 	s, err := loadSettings(env(nil))
 	require.NoError(t, err)
-	require.Equal(t, "127.0.0.1:6379", s.Redis.Addr)
+	require.Equal(t, "127.0.0.1:6379", s.Redis.Single.Addr)
+	require.Nil(t, s.Redis.Cluster, "one server")
 	require.Equal(t, ":9090", s.Runner.Addr)
 	require.Equal(t, jobs.DefaultQueues(), s.Runner.Queues)
 	require.Equal(t, 7*24*time.Hour, s.Runner.DiscardedRetention)
@@ -65,16 +73,32 @@ func TestLegacyRedisVariables(t *testing.T) {
 		"REDIS_USERNAME": "app", "REDIS_PASSWORD": "pw", "REDIS_QUEUE_DB": "3",
 	}))
 	require.NoError(t, err)
-	require.Equal(t, "redis.internal:6380", s.Redis.Addr)
-	require.Equal(t, "app", s.Redis.Username)
-	require.Equal(t, "pw", s.Redis.Password)
-	require.Equal(t, 3, s.Redis.DB)
+	require.Equal(t, "redis.internal:6380", s.Redis.Single.Addr)
+	require.Equal(t, "app", s.Redis.Single.Username)
+	require.Equal(t, "pw", s.Redis.Single.Password)
+	require.Equal(t, 3, s.Redis.Single.DB)
 
 	// REDIS_URL wins over the legacy variables.
 	s, err = loadSettings(env(map[string]string{"REDIS_URL": "redis://127.0.0.1:6390/2", "REDIS_HOST": "ignored"}))
 	require.NoError(t, err)
-	require.Equal(t, "127.0.0.1:6390", s.Redis.Addr)
-	require.Equal(t, 2, s.Redis.DB)
+	require.Equal(t, "127.0.0.1:6390", s.Redis.Single.Addr)
+	require.Equal(t, 2, s.Redis.Single.DB)
+}
+
+func TestRedisClusterAddrsSelectTheClusterClient(t *testing.T) {
+	t.Parallel()
+	s, err := loadSettings(env(map[string]string{
+		"REDIS_CLUSTER_ADDRS": "10.0.0.1:6379,10.0.0.2:6379", "REDIS_USERNAME": "app", "REDIS_PASSWORD": "pw",
+	}))
+	require.NoError(t, err)
+	require.Nil(t, s.Redis.Single)
+	require.Equal(t, []string{"10.0.0.1:6379", "10.0.0.2:6379"}, s.Redis.Cluster.Addrs)
+	require.Equal(t, "app", s.Redis.Cluster.Username)
+	require.Equal(t, "pw", s.Redis.Cluster.Password)
+	require.Equal(t, "10.0.0.1:6379,10.0.0.2:6379", s.Redis.Addr())
+
+	_, err = loadSettings(env(map[string]string{"REDIS_CLUSTER_ADDRS": "10.0.0.1:6379", "REDIS_HOST": "redis.internal"}))
+	require.ErrorContains(t, err, "REDIS_CLUSTER_ADDRS: cannot be set together with REDIS_HOST")
 }
 
 func TestInvalidConfigNamesEveryVariable(t *testing.T) {
@@ -186,4 +210,99 @@ func TestPeriodicJobsAreNotMultipliedByRunners(t *testing.T) {
 	elapsed := time.Since(start)
 	n := count()
 	require.LessOrEqual(t, n, int(elapsed/every)+1, "one job per period, not one per runner")
+}
+
+// TestRunDeliversThroughARedisCluster runs the runner on a real Redis
+// Cluster (REDIS_CLUSTER_ADDRS): messages written through the outbox for
+// recipients whose channels lie on different shards reach a hub subscribed
+// on the cluster, and their conversations' caches are filled.
+func TestRunDeliversThroughARedisCluster(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.URL(t)
+	rdb, prefix := dbtest.RedisCluster(t)
+	keys := fanout.Keys{Prefix: prefix}
+	hub := fanout.NewHub(rdb, fanout.HubConfig{Keys: keys})
+	t.Cleanup(func() { _ = hub.Close() })
+
+	// Three recipients per shard, chosen by their channel's slot.
+	cluster := rdb.(*redis.ClusterClient)
+	slots, err := cluster.ClusterSlots(ctx).Result()
+	require.NoError(t, err)
+	perShard := map[string]int{}
+	for _, s := range slots {
+		perShard[s.Nodes[0].Addr] = 0
+	}
+	require.Len(t, perShard, 3)
+	var users []uuid.UUID
+	for len(users) < 3*len(perShard) {
+		u := uuid.New()
+		slot, err := cluster.ClusterKeySlot(ctx, keys.UserChannel(u)).Result()
+		require.NoError(t, err)
+		for _, s := range slots {
+			if int64(s.Start) <= slot && slot <= int64(s.End) && perShard[s.Nodes[0].Addr] < 3 {
+				perShard[s.Nodes[0].Addr]++
+				users = append(users, u)
+			}
+		}
+	}
+	convs, subs := make([]uuid.UUID, len(users)), make([]*fanout.Subscription, len(users))
+	for i := range users {
+		convs[i] = uuid.New()
+		s, err := hub.Subscribe(ctx, users[i], 8, nil)
+		require.NoError(t, err)
+		subs[i] = s
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	ready := make(chan string, 1)
+	go func() {
+		done <- run(runCtx, func() {}, env(map[string]string{
+			"DATABASE_URL": url, "RUNNER_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error", "REDIS_PREFIX": prefix,
+			"REDIS_CLUSTER_ADDRS": strings.Join(cluster.Options().Addrs, ","),
+		}), func(addr string) { ready <- addr })
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("run returned before it was ready: %v", err)
+	}
+
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	require.NoError(t, err)
+	ob, err := outbox.New(client, outbox.Config{})
+	require.NoError(t, err)
+	sender := uuid.New()
+	for i := range users {
+		_, err := ob.Send(ctx, pool, outbox.Message{ConversationID: convs[i], SenderID: sender, RecipientID: users[i], Content: "hello"})
+		require.NoError(t, err)
+	}
+
+	f := fanout.New(rdb, fanout.Config{Keys: keys})
+	for i := range users {
+		// The message frame, among the others (an in-app notification).
+		var fr fanout.MessageFrame
+		require.Eventually(t, func() bool {
+			raw, ok := subs[i].Next()
+			return ok && json.Unmarshal(raw, &fr) == nil && fr.Type == fanout.FrameMessage
+		}, 30*time.Second, 20*time.Millisecond, "recipient %d", i)
+		require.Equal(t, convs[i], fr.ConversationID)
+		require.Equal(t, "hello", fr.Content)
+		cached, _, hit := f.Recent(ctx, convs[i], 0, 10)
+		require.True(t, hit, "conversation %d is cached", i)
+		require.Len(t, cached, 1)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(40 * time.Second):
+		t.Fatal("run did not return after its context was cancelled")
+	}
 }

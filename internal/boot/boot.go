@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,25 +45,60 @@ func Logger(w io.Writer, c config.Log) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// RedisOptions returns the go-redis options of c: from its URL when set,
-// else from its address and credentials. A URL that does not parse is
+// RedisConfig is how a process reaches Redis: a Redis Cluster when
+// Cluster is set, else the single server of Single.
+type RedisConfig struct {
+	// Single is the options of a single server; nil when Cluster is set.
+	Single *redis.Options
+	// Cluster is the options of go-redis's cluster client; nil for a
+	// single server.
+	Cluster *redis.ClusterOptions
+}
+
+// NewClient returns a client on the cluster, or on the single server.
+func (c *RedisConfig) NewClient() redis.UniversalClient {
+	if c.Cluster != nil {
+		return redis.NewClusterClient(c.Cluster)
+	}
+	return redis.NewClient(c.Single)
+}
+
+// Addr is where the client connects, for logs: the server's address, or
+// the cluster's seed nodes joined by commas.
+func (c *RedisConfig) Addr() string {
+	if c.Cluster != nil {
+		return strings.Join(c.Cluster.Addrs, ",")
+	}
+	return c.Single.Addr
+}
+
+// RedisOptions returns how to reach the Redis of c: the cluster of its
+// seed nodes when c.ClusterAddrs is set; else the server of its URL when
+// set, else of its address and credentials. A URL that does not parse is
 // reported through r under REDIS_URL, without quoting it (it may hold a
 // password), and the local default address is returned.
-func RedisOptions(r *config.Reader, c config.Redis) *redis.Options {
+func RedisOptions(r *config.Reader, c config.Redis) *RedisConfig {
+	if len(c.ClusterAddrs) > 0 {
+		return &RedisConfig{Cluster: &redis.ClusterOptions{
+			Addrs:    c.ClusterAddrs,
+			Username: c.Username,
+			Password: c.Password,
+		}}
+	}
 	if c.URL != "" {
 		opts, err := redis.ParseURL(c.URL)
 		if err != nil {
 			r.Fail(config.RedisURL, "must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379/0")
-			return &redis.Options{Addr: "127.0.0.1:6379"}
+			return &RedisConfig{Single: &redis.Options{Addr: "127.0.0.1:6379"}}
 		}
-		return opts
+		return &RedisConfig{Single: opts}
 	}
-	return &redis.Options{
+	return &RedisConfig{Single: &redis.Options{
 		Addr:     net.JoinHostPort(c.Host, strconv.Itoa(c.Port)),
 		Username: c.Username,
 		Password: c.Password,
 		DB:       c.DB,
-	}
+	}}
 }
 
 // Sealer returns a Sealer over c's keyring, or nil when encryption is off.
@@ -123,7 +159,7 @@ type Config struct {
 	// Redis, when set, is connected and pinged. A failed ping is logged,
 	// not returned: Postgres is the source of truth, and Redis work
 	// resumes when it answers.
-	Redis *redis.Options
+	Redis *RedisConfig
 	// Tracing, when set, starts a tracer provider; TracedWork names what
 	// it traces in the log line that says so ("job work").
 	Tracing    *tracing.Config
@@ -140,8 +176,9 @@ type Process struct {
 	Logger *slog.Logger
 	// Pool is the PostgreSQL pool.
 	Pool *pgxpool.Pool
-	// Redis is nil when Config.Redis is.
-	Redis *redis.Client
+	// Redis is nil when Config.Redis is; a cluster client when
+	// Config.Redis.Cluster is set.
+	Redis redis.UniversalClient
 	// Tracer is nil when tracing is off.
 	Tracer trace.TracerProvider
 	// Registry holds the Go runtime and process collectors; the server
@@ -177,11 +214,11 @@ func Start(ctx context.Context, c Config) (_ *Process, err error) {
 		}
 	}
 	if c.Redis != nil {
-		p.Redis = redis.NewClient(c.Redis)
+		p.Redis = c.Redis.NewClient()
 		p.closers = append(p.closers, func() { _ = p.Redis.Close() })
 		if err := p.Redis.Ping(ctx).Err(); err != nil {
 			c.Logger.Warn("redis unreachable; starting anyway (messages are stored; live delivery resumes when it returns)",
-				slog.String("addr", c.Redis.Addr), slog.String("error", err.Error()))
+				slog.String("addr", c.Redis.Addr()), slog.String("error", err.Error()))
 		}
 	}
 	tp, stopTracing, err := tracing.Start(ctx, c.Tracing, c.Logger, c.TracedWork)

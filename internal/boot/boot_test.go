@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/msgrunner/msgrunner/internal/boot"
@@ -19,7 +22,7 @@ func TestBuildersNameTheVariableOfWhatTheirClientsRefuse(t *testing.T) {
 	t.Parallel()
 	r := config.NewReader(func(string) string { return "" })
 	opts := boot.RedisOptions(r, config.Redis{URL: "redis://:s3cret@[bad"})
-	require.Equal(t, "127.0.0.1:6379", opts.Addr)
+	require.Equal(t, "127.0.0.1:6379", opts.Single.Addr)
 	require.Nil(t, boot.Sealer(r, config.Encryption{Keys: "k1:" + strings.Repeat("A", 8), ActiveKey: "k1"}))
 	err := r.Err()
 	require.ErrorContains(t, err, "REDIS_URL: must be a redis:// or rediss:// URL")
@@ -28,8 +31,13 @@ func TestBuildersNameTheVariableOfWhatTheirClientsRefuse(t *testing.T) {
 
 	r = config.NewReader(func(string) string { return "" })
 	opts = boot.RedisOptions(r, config.Redis{Host: "redis.internal", Port: 6380, Username: "app", Password: "pw", DB: 3})
-	require.Equal(t, "redis.internal:6380", opts.Addr)
-	require.Equal(t, 3, opts.DB)
+	require.Equal(t, "redis.internal:6380", opts.Single.Addr)
+	require.Equal(t, 3, opts.Single.DB)
+	require.Nil(t, opts.Cluster)
+	opts = boot.RedisOptions(r, config.Redis{ClusterAddrs: []string{"10.0.0.1:6379"}, Username: "app", Password: "pw"})
+	require.Nil(t, opts.Single)
+	require.Equal(t, &redis.ClusterOptions{Addrs: []string{"10.0.0.1:6379"}, Username: "app", Password: "pw"}, opts.Cluster)
+	require.IsType(t, &redis.ClusterClient{}, opts.NewClient(), "one seed node is still a cluster")
 	require.Nil(t, boot.Sealer(r, config.Encryption{}), "no keys: encryption off")
 	require.Nil(t, boot.Attachments(r, ""), "no directory: no store")
 	require.NotNil(t, boot.Attachments(r, filepath.Join(t.TempDir(), "attachments")))
@@ -62,7 +70,7 @@ func TestStartRefusesAnUnmigratedDatabaseAndClosesWhatItOpened(t *testing.T) {
 
 	rdb, _ := dbtest.Redis(t)
 	p, err := boot.Start(ctx, boot.Config{Name: "test", Logger: logger, Database: config.Database{URL: dbtest.URL(t), MaxConns: 2},
-		SearchLanguage: "simple", Redis: rdb.Options()})
+		SearchLanguage: "simple", Redis: &boot.RedisConfig{Single: rdb.Options()}})
 	require.NoError(t, err)
 	require.NoError(t, p.Pool.Ping(ctx))
 	require.NoError(t, p.Redis.Ping(ctx).Err())
@@ -70,4 +78,25 @@ func TestStartRefusesAnUnmigratedDatabaseAndClosesWhatItOpened(t *testing.T) {
 	require.Nil(t, p.Tracer, "tracing off")
 	p.Close()
 	require.Error(t, p.Redis.Ping(ctx).Err(), "closed")
+}
+
+func TestStartOnARedisClusterGivesTheClusterClient(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cluster, prefix := dbtest.RedisCluster(t)
+	addrs := cluster.(*redis.ClusterClient).Options().Addrs
+	r := config.NewReader(func(v string) string {
+		return map[string]string{"REDIS_CLUSTER_ADDRS": strings.Join(addrs, ",")}[v]
+	})
+	opts := boot.RedisOptions(r, r.Runner().Redis)
+	require.NoError(t, r.Err())
+	p, err := boot.Start(ctx, boot.Config{Name: "test", Logger: boot.Logger(&bytes.Buffer{}, config.Log{}),
+		Database: config.Database{URL: dbtest.URL(t), MaxConns: 2}, Redis: opts})
+	require.NoError(t, err)
+	defer p.Close()
+	require.IsType(t, &redis.ClusterClient{}, p.Redis)
+	for i := range 12 {
+		key := prefix + "k:{" + strconv.Itoa(i) + "}"
+		require.NoError(t, p.Redis.Set(ctx, key, i, time.Minute).Err(), "every shard answers")
+	}
 }

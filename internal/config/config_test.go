@@ -139,3 +139,59 @@ func TestFormatDuration(t *testing.T) {
 		require.Equal(t, d, got)
 	}
 }
+
+func TestRedisClusterAddrsSelectTheClusterAndExcludeASingleServer(t *testing.T) {
+	t.Parallel()
+	r := reader(map[string]string{
+		"REDIS_CLUSTER_ADDRS": " 10.0.0.1:6379, redis-2.internal:6380 ,[::1]:6381", "REDIS_USERNAME": "app", "REDIS_PASSWORD": "pw",
+		"REDIS_PORT": "6390", "REDIS_QUEUE_DB": "3",
+	})
+	c := r.redis()
+	require.NoError(t, r.Err())
+	require.Equal(t, Redis{ClusterAddrs: []string{"10.0.0.1:6379", "redis-2.internal:6380", "[::1]:6381"},
+		Username: "app", Password: "pw", Prefix: "msgrunner:"}, c, "the port and database of a single server are not read")
+
+	r = reader(map[string]string{"REDIS_HOST": "10.0.0.9"})
+	require.Empty(t, r.redis().ClusterAddrs, "unset: one server")
+	require.NoError(t, r.Err())
+
+	for _, other := range []string{"REDIS_URL", "REDIS_HOST"} {
+		env := map[string]string{"REDIS_CLUSTER_ADDRS": "10.0.0.1:6379", "REDIS_URL": "redis://10.0.0.9:6379/0", "REDIS_HOST": "10.0.0.9"}
+		for _, v := range []string{"REDIS_URL", "REDIS_HOST"} {
+			if v != other {
+				delete(env, v)
+			}
+		}
+		r := reader(env)
+		r.redis()
+		require.ErrorContains(t, r.Err(), "REDIS_CLUSTER_ADDRS: cannot be set together with "+other)
+	}
+
+	for bad, want := range map[string]string{
+		"10.0.0.1":               `"10.0.0.1" is not a host:port address`,
+		"10.0.0.1:6379,10.0.0.2": `"10.0.0.2" is not a host:port address`,
+		":6379":                  `":6379" is not a host:port address`,
+		"10.0.0.1:redis":         `"10.0.0.1:redis" is not a host:port address`,
+		"10.0.0.1:70000":         `"10.0.0.1:70000" is not a host:port address`,
+		"redis://10.0.0.1:6379":  `"redis://10.0.0.1:6379" is not a host:port address`,
+		" , ":                    "lists no address",
+	} {
+		r := reader(map[string]string{"REDIS_CLUSTER_ADDRS": bad, "REDIS_PASSWORD": "hunter2"})
+		r.redis()
+		require.ErrorContains(t, r.Err(), "REDIS_CLUSTER_ADDRS: "+want, bad)
+		require.NotContains(t, r.Err().Error(), "hunter2")
+	}
+}
+
+func TestEveryServerReadsTheClusterSetting(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"REDIS_CLUSTER_ADDRS": "10.0.0.1:6379", "REDIS_URL": "redis://10.0.0.9:6379/0", "AUTH_SECRET": "x"}
+	for name, read := range map[string]func(r *Reader) Redis{
+		"runner":  func(r *Reader) Redis { return r.Runner().Redis },
+		"gateway": func(r *Reader) Redis { return r.Gateway().Redis },
+	} {
+		r := reader(env)
+		require.Equal(t, []string{"10.0.0.1:6379"}, read(r).ClusterAddrs, name)
+		require.ErrorContains(t, r.Err(), "REDIS_CLUSTER_ADDRS: cannot be set together with REDIS_URL", name)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -196,6 +197,15 @@ func parseLogLevel(v string) (slog.Level, error) {
 func checkAddr(v string) error {
 	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
 		return fmt.Errorf("%q is not a listen address (examples: :8080, 127.0.0.1:8080)", v)
+	}
+	return nil
+}
+
+// checkHostPort checks a server address: a host and a port in 1–65535.
+func checkHostPort(v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q is not a host:port address (example: 10.0.0.1:6379)", v)
 	}
 	return nil
 }

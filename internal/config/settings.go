@@ -13,13 +13,14 @@ const (
 	DatabaseURL      Var = "DATABASE_URL"
 	DatabaseMaxConns Var = "DATABASE_MAX_CONNS"
 
-	RedisURL      Var = "REDIS_URL"
-	RedisHost     Var = "REDIS_HOST"
-	RedisPort     Var = "REDIS_PORT"
-	RedisUsername Var = "REDIS_USERNAME"
-	RedisPassword Var = "REDIS_PASSWORD"
-	RedisQueueDB  Var = "REDIS_QUEUE_DB"
-	RedisPrefix   Var = "REDIS_PREFIX"
+	RedisURL          Var = "REDIS_URL"
+	RedisHost         Var = "REDIS_HOST"
+	RedisPort         Var = "REDIS_PORT"
+	RedisUsername     Var = "REDIS_USERNAME"
+	RedisPassword     Var = "REDIS_PASSWORD"
+	RedisQueueDB      Var = "REDIS_QUEUE_DB"
+	RedisPrefix       Var = "REDIS_PREFIX"
+	RedisClusterAddrs Var = "REDIS_CLUSTER_ADDRS"
 
 	LogLevel                 Var = "LOG_LEVEL"
 	LogFormat                Var = "LOG_FORMAT"
@@ -163,6 +164,9 @@ func settingList() []Setting {
 			Doc: "Redis ACL password when `REDIS_URL` is unset"},
 		{Name: RedisQueueDB, Group: groupRedis, Kind: KindInt, Default: "0", Min: "0", Max: "15", Binaries: services,
 			Doc: "Redis database number when `REDIS_URL` is unset"},
+		{Name: RedisClusterAddrs, Group: groupRedis, Kind: KindList, Format: "`host:port,host:port,...`", DefaultNote: "single server",
+			Binaries: services,
+			Doc:      "seed nodes of a Redis Cluster: selects the cluster client, with `REDIS_USERNAME` and `REDIS_PASSWORD`; not with `REDIS_URL` or `REDIS_HOST`"},
 		{Name: RedisPrefix, Group: groupRedis, Kind: KindString, Default: "msgrunner:", Binaries: services,
 			Doc: "prefix of every Redis key and channel; runners and gateways must agree"},
 

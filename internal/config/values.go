@@ -19,9 +19,13 @@ type Database struct {
 	MaxConns int
 }
 
-// Redis says how to reach Redis: URL when it is set, else the address and
-// credentials.
+// Redis says how to reach Redis: a Redis Cluster when ClusterAddrs is set,
+// else URL when it is set, else the address and credentials.
 type Redis struct {
+	// ClusterAddrs is REDIS_CLUSTER_ADDRS, the host:port seed nodes of a
+	// Redis Cluster; when it is set, only Username and Password are read
+	// besides it, and URL, Host, Port and DB are zero.
+	ClusterAddrs []string
 	// URL is REDIS_URL; when it is set, Host, Port, Username, Password
 	// and DB are not read (they are zero).
 	URL string
@@ -284,6 +288,16 @@ func (r *Reader) database(b Binary) Database {
 
 func (r *Reader) redis() Redis {
 	c := Redis{Prefix: r.str(RedisPrefix)}
+	if addrs := r.clusterAddrs(); len(addrs) > 0 {
+		for _, v := range []Var{RedisURL, RedisHost} {
+			if r.isSet(v) {
+				r.Fail(RedisClusterAddrs, "cannot be set together with %s: unset one of them", v)
+			}
+		}
+		c.ClusterAddrs = addrs
+		c.Username, c.Password = r.str(RedisUsername), r.secret(RedisPassword)
+		return c
+	}
 	if r.isSet(RedisURL) {
 		c.URL = r.str(RedisURL)
 		return c
@@ -292,6 +306,22 @@ func (r *Reader) redis() Redis {
 	c.Username, c.Password = r.str(RedisUsername), r.secret(RedisPassword)
 	c.DB = r.integer(RedisQueueDB)
 	return c
+}
+
+// clusterAddrs reads REDIS_CLUSTER_ADDRS: nil when it is unset or when an
+// address in it is not host:port (then the problem is recorded).
+func (r *Reader) clusterAddrs() []string {
+	addrs := splitList(r.str(RedisClusterAddrs))
+	if len(addrs) == 0 && r.isSet(RedisClusterAddrs) {
+		r.Fail(RedisClusterAddrs, "lists no address (example: 10.0.0.1:6379,10.0.0.2:6379)")
+	}
+	for _, a := range addrs {
+		if err := checkHostPort(a); err != nil {
+			r.Fail(RedisClusterAddrs, "%v", err)
+			return nil
+		}
+	}
+	return addrs
 }
 
 func (r *Reader) log() Log { return Log{Level: r.logLevel(LogLevel), Format: r.str(LogFormat)} }

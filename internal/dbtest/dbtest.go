@@ -9,7 +9,9 @@
 //
 // The server comes from TEST_DATABASE_URL, else DATABASE_URL, else
 // postgres://postgres@127.0.0.1:5432; Redis from TEST_REDIS_URL, else
-// REDIS_URL, else redis://127.0.0.1:6379/0.
+// REDIS_URL, else redis://127.0.0.1:6379/0. RedisCluster is apart from
+// that server: a Redis Cluster of three masters that a test binary starts
+// from the machine's redis-server on loopback ports of its own.
 package dbtest
 
 import (

@@ -97,6 +97,19 @@ func (f *Fanout) PublishEach(ctx context.Context, frs []MessageFrame) (ok []bool
 	return ok, err
 }
 
+// publish returns a PUBLISH of payload on channel that a cluster client
+// sends to the master of channel's hash slot, as it does with commands on
+// keys. go-redis's cluster client otherwise spreads PUBLISH, a command
+// without keys, over the masters in turn, and two frames for one user sent
+// through different nodes can reach that user's subscriber in the wrong
+// order; through one node they keep the order they were published in, as
+// on a single server. A single-server client ignores the key position.
+func publish(ctx context.Context, channel string, payload []byte) *redis.IntCmd {
+	cmd := redis.NewIntCmd(ctx, "publish", channel, payload)
+	cmd.SetFirstKeyPos(1)
+	return cmd
+}
+
 // Reachable reports whether Redis answers a PING.
 func (f *Fanout) Reachable(ctx context.Context) bool {
 	return f.rdb.Ping(ctx).Err() == nil
@@ -114,7 +127,9 @@ func (f *Fanout) queueMessage(ctx context.Context, pipe redis.Pipeliner, fr Mess
 	}
 	k := f.cfg.Keys
 	recent := k.recent(fr.ConversationID)
-	pipe.Publish(ctx, k.UserChannel(fr.RecipientID), b)
+	if err := pipe.Process(ctx, publish(ctx, k.UserChannel(fr.RecipientID), b)); err != nil {
+		return fmt.Errorf("queueing message frame: %w", err)
+	}
 	// Replace whatever the cache holds at this seq, then trim to the newest.
 	// An encrypted message is cached as its marker frame (no content), so
 	// the run stays whole; readers decrypt it from Postgres.
@@ -133,7 +148,7 @@ func (f *Fanout) PublishReceipt(ctx context.Context, sender uuid.UUID, fr Receip
 	if err != nil {
 		return fmt.Errorf("encoding receipt frame: %w", err)
 	}
-	if err := f.rdb.Publish(ctx, f.cfg.Keys.UserChannel(sender), b).Err(); err != nil {
+	if err := f.rdb.Process(ctx, publish(ctx, f.cfg.Keys.UserChannel(sender), b)); err != nil {
 		return fmt.Errorf("publishing receipt: %w: %w", ErrUnavailable, err)
 	}
 	return nil
@@ -344,14 +359,19 @@ func (f *Fanout) Online(ctx context.Context, user uuid.UUID) (bool, error) {
 
 // PublishNotification publishes an in-app notification to user and
 // returns how many subscribers received it: the gateways subscribed for
-// user, which they are while user has a socket open on them.
+// user, which they are while user has a socket open on them. On a Redis
+// Cluster the count is only of the gateways subscribed through the node
+// that took the publish, so 0 does not prove that nobody received it
+// (read presence then); more than 0 does prove someone did.
 func (f *Fanout) PublishNotification(ctx context.Context, user uuid.UUID, fr NotificationFrame) (int64, error) {
 	fr.Type = FrameNotification
 	b, err := json.Marshal(fr)
 	if err != nil {
 		return 0, err
 	}
-	n, err := f.rdb.Publish(ctx, f.cfg.Keys.UserChannel(user), b).Result()
+	cmd := publish(ctx, f.cfg.Keys.UserChannel(user), b)
+	_ = f.rdb.Process(ctx, cmd)
+	n, err := cmd.Result()
 	if err != nil {
 		return 0, fmt.Errorf("publishing notification: %w: %w", ErrUnavailable, err)
 	}
