@@ -40,30 +40,9 @@ func TestRunServesAndDrains(t *testing.T) {
 	t.Parallel()
 	url := dbtest.URL(t)
 	_, prefix := dbtest.Redis(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan string, 1)
-	go func() {
-		done <- run(ctx, func() {}, env(map[string]string{
-			"DATABASE_URL": url, "AUTH_SECRET": secret, "GATEWAY_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error", "REDIS_PREFIX": prefix,
-		}), func(addr string) { ready <- addr })
-	}()
-	select {
-	case addr := <-ready:
-		resp, err := http.Get("http://" + addr + "/readyz")
-		require.NoError(t, err)
-		resp.Body.Close()
-		require.Equal(t, http.StatusOK, resp.StatusCode)
-	case err := <-done:
-		t.Fatalf("run returned before it was ready: %v", err)
-	}
-	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not return after its context was cancelled")
-	}
+	serveUntilReady(t, map[string]string{
+		"DATABASE_URL": url, "AUTH_SECRET": secret, "GATEWAY_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error", "REDIS_PREFIX": prefix,
+	})
 
 	err := run(context.Background(), func() {}, env(map[string]string{
 		"DATABASE_URL": url, "AUTH_SECRET": secret, "GATEWAY_ADDR": "127.0.0.1:0", "SEARCH_LANGUAGE": "klingon",
@@ -75,15 +54,21 @@ func TestRunOnARedisCluster(t *testing.T) {
 	t.Parallel()
 	url := dbtest.URL(t)
 	rdb, prefix := dbtest.RedisCluster(t)
+	serveUntilReady(t, map[string]string{
+		"DATABASE_URL": url, "AUTH_SECRET": secret, "GATEWAY_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error", "REDIS_PREFIX": prefix,
+		"REDIS_CLUSTER_ADDRS": strings.Join(rdb.(*redis.ClusterClient).Options().Addrs, ","), "RATE_LIMIT_PER_SECOND": "10",
+	})
+}
+
+// serveUntilReady runs the gateway with vars until /readyz answers 200,
+// then cancels it and requires a clean return.
+func serveUntilReady(t *testing.T, vars map[string]string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
 	ready := make(chan string, 1)
-	go func() {
-		done <- run(ctx, func() {}, env(map[string]string{
-			"DATABASE_URL": url, "AUTH_SECRET": secret, "GATEWAY_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error", "REDIS_PREFIX": prefix,
-			"REDIS_CLUSTER_ADDRS": strings.Join(rdb.(*redis.ClusterClient).Options().Addrs, ","), "RATE_LIMIT_PER_SECOND": "10",
-		}), func(addr string) { ready <- addr })
-	}()
+	go func() { done <- run(ctx, func() {}, env(vars), func(addr string) { ready <- addr }) }()
 	select {
 	case addr := <-ready:
 		resp, err := http.Get("http://" + addr + "/readyz")
