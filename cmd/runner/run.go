@@ -104,6 +104,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		CancelledRetention:   c.CancelledRetention,
 		DiscardedRetention:   c.DiscardedRetention,
 		Logger:               s.Logger,
+		RiverLogger:          boot.AtLeast(s.Logger, c.RiverLogLevel),
 	}
 	if err := r.Err(); err != nil {
 		return settings{}, fmt.Errorf("invalid configuration:\n%w", err)

@@ -72,6 +72,31 @@ func (c *RedisConfig) Addr() string {
 	return c.Single.Addr
 }
 
+// AtLeast returns a logger writing through logger's handler only what is
+// at level or above (and what logger itself lets through): River's own
+// log lines at RIVER_LOG_LEVEL, say, while the process logs at LOG_LEVEL.
+func AtLeast(logger *slog.Logger, level slog.Level) *slog.Logger {
+	return slog.New(minLevel{Handler: logger.Handler(), level: level})
+}
+
+// minLevel is a handler that drops records below level.
+type minLevel struct {
+	slog.Handler
+	level slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.level && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{Handler: h.Handler.WithAttrs(attrs), level: h.level}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{Handler: h.Handler.WithGroup(name), level: h.level}
+}
+
 // RedisOptions returns how to reach the Redis of c: the cluster of its
 // seed nodes when c.ClusterAddrs is set; else the server of its URL when
 // set, else of its address and credentials. A URL that does not parse is

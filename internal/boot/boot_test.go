@@ -3,6 +3,7 @@ package boot_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -99,4 +100,24 @@ func TestStartOnARedisClusterGivesTheClusterClient(t *testing.T) {
 		key := prefix + "k:{" + strconv.Itoa(i) + "}"
 		require.NoError(t, p.Redis.Set(ctx, key, i, time.Minute).Err(), "every shard answers")
 	}
+}
+
+func TestAtLeastDropsWhatIsBelowItsLevel(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	base := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	river := boot.AtLeast(base, slog.LevelWarn).With("component", "river")
+
+	river.Info("producer: job counts")
+	river.Debug("debug line")
+	river.Warn("job failed")
+	base.Info("the process's own info line")
+	boot.AtLeast(base, slog.LevelDebug).Debug("still below the process's own level")
+
+	out := buf.String()
+	require.NotContains(t, out, "job counts")
+	require.NotContains(t, out, "debug line")
+	require.NotContains(t, out, "still below")
+	require.Contains(t, out, `msg="job failed" component=river`)
+	require.Contains(t, out, "the process's own info line")
 }

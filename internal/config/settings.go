@@ -34,6 +34,7 @@ const (
 	RunnerShutdownTimeout              Var = "RUNNER_SHUTDOWN_TIMEOUT"
 	RunnerAsyncCommit                  Var = "RUNNER_ASYNC_COMMIT"
 	RunnerLeaseTTL                     Var = "RUNNER_LEASE_TTL"
+	RiverLogLevel                      Var = "RIVER_LOG_LEVEL"
 	RiverFetchCooldown                 Var = "RIVER_FETCH_COOLDOWN"
 	RiverFetchPollInterval             Var = "RIVER_FETCH_POLL_INTERVAL"
 	RiverRescueStuckJobsAfter          Var = "RIVER_RESCUE_STUCK_JOBS_AFTER"
@@ -196,6 +197,8 @@ func settingList() []Setting {
 			Doc: "the runner's connections use `synchronous_commit=off` ([operations](operations.md#async-commit-in-the-runner))"},
 		{Name: RunnerLeaseTTL, Group: groupRunner, Kind: KindDuration, Default: "15s", Min: "1s", Max: "10m", Binaries: RunnerBinary,
 			Doc: "runner lease; a dead runner's jobs run again TTL + 2 s + up to min(TTL/3, 5 s) after its last renewal"},
+		{Name: RiverLogLevel, Group: groupRunner, Kind: KindLogLevel, Default: "warn", Values: []string{"debug", "info", "warn", "error"},
+			Binaries: RunnerBinary, Doc: "least level of River's own log lines (its producers report job counts at info every few seconds); `LOG_LEVEL` still applies"},
 		{Name: RiverFetchCooldown, Group: groupRunner, Kind: KindDuration, Default: "2ms", Min: "1ms", Max: "1m", Binaries: RunnerBinary,
 			Doc: "least time between two fetches of a queue"},
 		{Name: RiverFetchPollInterval, Group: groupRunner, Kind: KindDuration, Default: "100ms", Min: "1ms", Max: "1h", Binaries: RunnerBinary,

@@ -91,6 +91,8 @@ type Service struct {
 // Runner is cmd/runner's configuration.
 type Runner struct {
 	Service
+	// RiverLogLevel is RIVER_LOG_LEVEL.
+	RiverLogLevel slog.Level
 	// AsyncCommit is RUNNER_ASYNC_COMMIT.
 	AsyncCommit bool
 	// ID, Addr, ShutdownTimeout and LeaseTTL are RUNNER_ID, RUNNER_ADDR,
@@ -360,6 +362,7 @@ func (r *Reader) Runner() Runner {
 	c := Runner{
 		Service:              r.service(RunnerBinary),
 		AsyncCommit:          r.boolean(RunnerAsyncCommit),
+		RiverLogLevel:        r.logLevel(RiverLogLevel),
 		ID:                   r.str(RunnerID),
 		Addr:                 r.str(RunnerAddr),
 		ShutdownTimeout:      r.duration(RunnerShutdownTimeout),

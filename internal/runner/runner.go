@@ -97,6 +97,8 @@ type Config struct {
 	Addr string
 	// Logger receives structured logs; required.
 	Logger *slog.Logger
+	// RiverLogger receives River's own logs; Logger when nil.
+	RiverLogger *slog.Logger
 	// Registry receives the runner's Prometheus metrics, served on
 	// /metrics; a new registry when nil (never the global one).
 	Registry *prometheus.Registry
@@ -218,7 +220,7 @@ func New(pool *pgxpool.Pool, cfg Config) (*Runner, error) {
 		CompletedJobRetentionPeriod: cfg.CompletedRetention,
 		CancelledJobRetentionPeriod: cfg.CancelledRetention,
 		DiscardedJobRetentionPeriod: cfg.DiscardedRetention,
-		Logger:                      cfg.Logger,
+		Logger:                      cmp.Or(cfg.RiverLogger, cfg.Logger),
 		Middleware:                  middleware,
 		PeriodicJobs:                cfg.PeriodicJobs,
 	}
