@@ -7,7 +7,7 @@ SQLC := $(GO) tool -modfile=tools/go.mod sqlc
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/msgrunner?sslmode=disable
 export DATABASE_URL
 
-.PHONY: run test services browser-deps generate generate-config-doc check-generated vet fmt-check build bench bench-bull fuzz test-chaos clean
+.PHONY: run test services scale-deps browser-deps generate generate-config-doc check-generated vet fmt-check build bench bench-bull fuzz test-chaos clean
 
 ## services: start (and if needed install) PostgreSQL and Redis
 services:
@@ -23,8 +23,12 @@ run: services build
 	@bash scripts/run.sh
 
 ## test: vet, format and generated-code checks, then every test against real services
-test: services browser-deps check-generated vet fmt-check
+test: services scale-deps browser-deps check-generated vet fmt-check
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+## scale-deps: PgBouncer (Debian package), which the scale-out tests start on ports of their own
+scale-deps:
+	@bash scripts/scale-deps.sh
 
 ## browser-deps: chromium and playwright-core for the demo page's browser test (best effort)
 browser-deps:
@@ -53,7 +57,7 @@ fmt-check:
 
 ## test-chaos: the fault tests (tests/chaos): real runner, gateway and admin processes on a throwaway
 ## PostgreSQL and Redis of their own, killed and restarted under load; prints each test's FIGURES line
-test-chaos: services
+test-chaos: services scale-deps
 	$(GO) vet -tags chaos ./tests/chaos/
 	@set -o pipefail; $(GO) test -tags chaos -count=1 -v -timeout 20m ./tests/chaos/ 2>&1 | grep -v '^=== RUN'
 

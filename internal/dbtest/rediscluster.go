@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,9 +20,19 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// clusterMasters is how many masters the test cluster has: enough for keys
+// clusterMasters is how many masters a test cluster has: enough for keys
 // of different users and conversations to land on different shards.
 const clusterMasters = 3
+
+// clusterShape is how a test cluster is built.
+type clusterShape struct {
+	replicas    int // per master
+	nodeTimeout time.Duration
+}
+
+// sharedShape is the shape of the cluster RedisCluster shares between a
+// test binary's tests: masters only.
+var sharedShape = clusterShape{nodeTimeout: 5 * time.Second}
 
 // clusterDirPrefix names the test cluster's temporary directory,
 // msgrunner-rediscluster-<pid>-<random>, so a run can remove what a test
@@ -37,9 +48,10 @@ var clusterRefs struct {
 	c  *testCluster
 }
 
-// testCluster is a Redis Cluster of clusterMasters redis-server processes
-// on free loopback ports, each with its data in a directory under dir.
+// testCluster is a Redis Cluster of redis-server processes on free
+// loopback ports, each with its data in a directory under dir.
 type testCluster struct {
+	shape clusterShape
 	dir   string
 	addrs []string
 	procs []*exec.Cmd
@@ -73,7 +85,7 @@ func acquireCluster() (*testCluster, error) {
 	clusterRefs.mu.Lock()
 	defer clusterRefs.mu.Unlock()
 	if clusterRefs.c == nil {
-		c, err := startCluster()
+		c, err := startCluster(sharedShape)
 		if err != nil {
 			return nil, err
 		}
@@ -95,7 +107,7 @@ func releaseCluster() {
 
 // startCluster starts and joins the servers, retrying with other ports
 // when one was taken by another process in between.
-func startCluster() (*testCluster, error) {
+func startCluster(shape clusterShape) (*testCluster, error) {
 	for _, bin := range []string{"redis-server", "redis-cli"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			return nil, fmt.Errorf("dbtest: %s is not installed: install the redis-server package (apt-get install redis-server, or `make services`) to run the Redis Cluster tests", bin)
@@ -105,29 +117,30 @@ func startCluster() (*testCluster, error) {
 	var err error
 	for range 3 {
 		var c *testCluster
-		if c, err = tryStartCluster(); err == nil {
+		if c, err = tryStartCluster(shape); err == nil {
 			return c, nil
 		}
 	}
 	return nil, err
 }
 
-func tryStartCluster() (_ *testCluster, err error) {
+func tryStartCluster(shape clusterShape) (_ *testCluster, err error) {
 	dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", clusterDirPrefix, os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("dbtest: redis cluster: %w", err)
 	}
-	c := &testCluster{dir: dir}
+	c := &testCluster{shape: shape, dir: dir}
+	nodes := clusterMasters * (1 + shape.replicas)
 	defer func() {
 		if err != nil {
 			c.stop()
 		}
 	}()
-	ports, err := freePorts(2 * clusterMasters)
+	ports, err := freePorts(2 * nodes)
 	if err != nil {
 		return nil, err
 	}
-	for i := range clusterMasters {
+	for i := range nodes {
 		port, busPort := ports[2*i], ports[2*i+1]
 		nodeDir := filepath.Join(dir, strconv.Itoa(port))
 		if err := os.Mkdir(nodeDir, 0o700); err != nil {
@@ -136,7 +149,7 @@ func tryStartCluster() (_ *testCluster, err error) {
 		cmd := exec.Command("redis-server",
 			"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--cluster-port", strconv.Itoa(busPort),
 			"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(nodeDir, "nodes.conf"),
-			"--cluster-node-timeout", "5000", "--dir", nodeDir, "--save", "", "--appendonly", "no",
+			"--cluster-node-timeout", strconv.FormatInt(shape.nodeTimeout.Milliseconds(), 10), "--dir", nodeDir, "--save", "", "--appendonly", "no",
 			"--logfile", filepath.Join(nodeDir, "redis.log"))
 		dieWithParent(cmd)
 		if err := cmd.Start(); err != nil {
@@ -154,7 +167,7 @@ func tryStartCluster() (_ *testCluster, err error) {
 			return nil, err
 		}
 	}
-	args := append(append([]string{"--cluster", "create"}, c.addrs...), "--cluster-replicas", "0", "--cluster-yes")
+	args := append(append([]string{"--cluster", "create"}, c.addrs...), "--cluster-replicas", strconv.Itoa(shape.replicas), "--cluster-yes")
 	if out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("dbtest: redis-cli --cluster create: %w\n%s", err, out)
 	}
@@ -164,9 +177,17 @@ func tryStartCluster() (_ *testCluster, err error) {
 			if err != nil {
 				return err
 			}
-			want := fmt.Sprintf("cluster_known_nodes:%d", clusterMasters)
+			want := fmt.Sprintf("cluster_known_nodes:%d", nodes)
 			if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, want) {
 				return errors.New("cluster_state is not ok yet")
+			}
+			// A replica that has not synced yet could not take over.
+			repl, err := rdb.Info(ctx, "replication").Result()
+			if err != nil {
+				return err
+			}
+			if strings.Contains(repl, "role:slave") && !strings.Contains(repl, "master_link_status:up") {
+				return errors.New("replica not in sync yet")
 			}
 			return nil
 		})
@@ -177,8 +198,8 @@ func tryStartCluster() (_ *testCluster, err error) {
 	return c, nil
 }
 
-// waitNode retries ready against the server at addr until it succeeds, the
-// server exits or ctx ends.
+// waitNode retries ready against the server at addr until it succeeds,
+// that server exits or ctx ends.
 func (c *testCluster) waitNode(ctx context.Context, addr string, ready func(*redis.Client) error) error {
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
 	defer rdb.Close()
@@ -187,10 +208,10 @@ func (c *testCluster) waitNode(ctx context.Context, addr string, ready func(*red
 		if err == nil {
 			return nil
 		}
-		for _, exited := range c.exited {
+		if i := slices.Index(c.addrs, addr); i >= 0 {
 			select {
-			case <-exited:
-				return fmt.Errorf("dbtest: a redis-server of the test cluster exited:\n%s", c.logs())
+			case <-c.exited[i]:
+				return fmt.Errorf("dbtest: the redis-server at %s exited:\n%s", addr, c.logs())
 			default:
 			}
 		}

@@ -32,8 +32,9 @@ var ErrUnavailable = errors.New("fanout: redis unavailable")
 // Fanout publishes frames and maintains the caches. It is safe for
 // concurrent use.
 type Fanout struct {
-	rdb redis.UniversalClient
-	cfg Config
+	rdb     redis.UniversalClient
+	cfg     Config
+	sharded bool // rdb is a cluster client: sharded pub/sub
 }
 
 // New returns a Fanout on rdb.
@@ -44,7 +45,8 @@ func New(rdb redis.UniversalClient, cfg Config) *Fanout {
 	cfg.RecentMax = cmp.Or(cfg.RecentMax, 50)
 	cfg.RecentTTL = cmp.Or(cfg.RecentTTL, 24*time.Hour)
 	cfg.UnreadTTL = cmp.Or(cfg.UnreadTTL, 10*time.Minute)
-	return &Fanout{rdb: rdb, cfg: cfg}
+	_, sharded := rdb.(*redis.ClusterClient)
+	return &Fanout{rdb: rdb, cfg: cfg, sharded: sharded}
 }
 
 // Keys returns the key namer in use.
@@ -97,15 +99,18 @@ func (f *Fanout) PublishEach(ctx context.Context, frs []MessageFrame) (ok []bool
 	return ok, err
 }
 
-// publish returns a PUBLISH of payload on channel that a cluster client
-// sends to the master of channel's hash slot, as it does with commands on
-// keys. go-redis's cluster client otherwise spreads PUBLISH, a command
-// without keys, over the masters in turn, and two frames for one user sent
-// through different nodes can reach that user's subscriber in the wrong
-// order; through one node they keep the order they were published in, as
-// on a single server. A single-server client ignores the key position.
-func publish(ctx context.Context, channel string, payload []byte) *redis.IntCmd {
-	cmd := redis.NewIntCmd(ctx, "publish", channel, payload)
+// publish returns the command that publishes payload on channel. On a
+// Redis Cluster it is SPUBLISH, which the cluster client sends to the
+// master of the channel's hash slot and which reaches only the shard that
+// owns it, where the gateways' Hubs hold their sharded subscriptions;
+// frames for one user go through one node and so keep the order they were
+// published in. On a single server it is PUBLISH.
+func (f *Fanout) publish(ctx context.Context, channel string, payload []byte) *redis.IntCmd {
+	name := "publish"
+	if f.sharded {
+		name = "spublish"
+	}
+	cmd := redis.NewIntCmd(ctx, name, channel, payload)
 	cmd.SetFirstKeyPos(1)
 	return cmd
 }
@@ -127,7 +132,7 @@ func (f *Fanout) queueMessage(ctx context.Context, pipe redis.Pipeliner, fr Mess
 	}
 	k := f.cfg.Keys
 	recent := k.recent(fr.ConversationID)
-	if err := pipe.Process(ctx, publish(ctx, k.UserChannel(fr.RecipientID), b)); err != nil {
+	if err := pipe.Process(ctx, f.publish(ctx, k.UserChannel(fr.RecipientID), b)); err != nil {
 		return fmt.Errorf("queueing message frame: %w", err)
 	}
 	// Replace whatever the cache holds at this seq, then trim to the newest.
@@ -148,7 +153,7 @@ func (f *Fanout) PublishReceipt(ctx context.Context, sender uuid.UUID, fr Receip
 	if err != nil {
 		return fmt.Errorf("encoding receipt frame: %w", err)
 	}
-	if err := f.rdb.Process(ctx, publish(ctx, f.cfg.Keys.UserChannel(sender), b)); err != nil {
+	if err := f.rdb.Process(ctx, f.publish(ctx, f.cfg.Keys.UserChannel(sender), b)); err != nil {
 		return fmt.Errorf("publishing receipt: %w: %w", ErrUnavailable, err)
 	}
 	return nil
@@ -360,16 +365,15 @@ func (f *Fanout) Online(ctx context.Context, user uuid.UUID) (bool, error) {
 // PublishNotification publishes an in-app notification to user and
 // returns how many subscribers received it: the gateways subscribed for
 // user, which they are while user has a socket open on them. On a Redis
-// Cluster the count is only of the gateways subscribed through the node
-// that took the publish, so 0 does not prove that nobody received it
-// (read presence then); more than 0 does prove someone did.
+// Cluster too, since gateways subscribe on the master that takes the
+// publish.
 func (f *Fanout) PublishNotification(ctx context.Context, user uuid.UUID, fr NotificationFrame) (int64, error) {
 	fr.Type = FrameNotification
 	b, err := json.Marshal(fr)
 	if err != nil {
 		return 0, err
 	}
-	cmd := publish(ctx, f.cfg.Keys.UserChannel(user), b)
+	cmd := f.publish(ctx, f.cfg.Keys.UserChannel(user), b)
 	_ = f.rdb.Process(ctx, cmd)
 	n, err := cmd.Result()
 	if err != nil {

@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,30 +23,52 @@ var ResyncFrame = []byte(`{"type":"resync","reason":"live delivery was interrupt
 // ErrHubClosed is returned by Subscribe after Close.
 var ErrHubClosed = errors.New("fanout: hub closed")
 
-// Hub is a gateway node's single Redis subscription: it subscribes to the
-// channel of each user with at least one local Subscription, unsubscribes
-// when the last one closes, and hands every frame on a user's channel to
-// that user's Subscriptions. It is safe for concurrent use.
+// Hub is a gateway node's subscriptions to the channels of the users
+// connected to it: it subscribes to a user's channel while the user has at
+// least one local Subscription, unsubscribes when the last one closes, and
+// hands every frame on the channel to that user's Subscriptions. It is safe
+// for concurrent use.
+//
+// On a single Redis server the hub holds one connection (SUBSCRIBE). On a
+// Redis Cluster it uses sharded pub/sub: one connection to each master
+// that owns a connected user's channel (SSUBSCRIBE), so a frame travels
+// only to the shard of its channel and on to the gateways subscribed there,
+// never through the whole cluster.
+//
+// When a connection is lost (the server died, the network broke, a shard
+// failed over or its slots moved), the hub subscribes the channels again
+// where the cluster now has them, retrying until it can, and then sends
+// ResyncFrame to those channels' Subscriptions, since frames published in
+// between were lost; their clients catch up with resume.
 //
 // A Subscription that does not keep up (its buffer is full) is dropped and
 // its Dropped channel closed; its owner closes the connection and the
 // client resumes from Postgres. Others are not slowed down.
 type Hub struct {
-	ps     *redis.PubSub
-	keys   Keys
-	logger *slog.Logger
-	wait   time.Duration
+	rdb     redis.UniversalClient
+	cluster *redis.ClusterClient // rdb, when it is a cluster client: sharded pub/sub
+	keys    Keys
+	logger  *slog.Logger
+	wait    time.Duration
+	ping    time.Duration
 
-	// changeMu serialises SUBSCRIBE/UNSUBSCRIBE of one channel (so Redis
-	// sees them in the order the subscriber set changed), striped by
+	ctx    context.Context // ended by Close
+	cancel context.CancelFunc
+	kick   chan struct{} // wakes resubscribe
+	wg     sync.WaitGroup
+
+	// changeMu serialises subscribing and unsubscribing one channel (so
+	// Redis sees them in the order the subscriber set changed), striped by
 	// channel so that users connecting at once do not queue behind each
 	// other's Redis round trips.
 	changeMu [changeStripes]sync.Mutex
-	mu       sync.Mutex // guards the maps below
+	mu       sync.Mutex // guards the maps below and every link's maps
 	subs     map[string]map[*Subscription]struct{}
 	waiters  map[string][]chan struct{}
+	links    map[string]*link    // live connections, by server address
+	home     map[string]*link    // the link each channel is subscribed on; none while it waits to be subscribed again
+	resync   map[string]struct{} // channels whose Subscriptions get ResyncFrame once subscribed again
 	closed   bool
-	done     chan struct{}
 }
 
 // HubConfig configures a Hub.
@@ -55,9 +78,15 @@ type HubConfig struct {
 	// ConfirmTimeout bounds how long Subscribe waits for Redis to confirm a
 	// new channel subscription. Default 2s.
 	ConfirmTimeout time.Duration
+	// PingInterval is how long a connection may stay silent before the hub
+	// pings it; one more interval without an answer and the hub treats it
+	// as lost. Default 5s.
+	PingInterval time.Duration
 }
 
-// NewHub starts a hub on its own Redis connection (opened lazily).
+// NewHub returns a hub on rdb; its connections are opened as users
+// subscribe. A *redis.ClusterClient makes it use sharded pub/sub, as
+// Fanout then publishes with SPUBLISH.
 func NewHub(rdb redis.UniversalClient, cfg HubConfig) *Hub {
 	if cfg.Keys.Prefix == "" {
 		cfg.Keys.Prefix = DefaultPrefix
@@ -65,19 +94,26 @@ func NewHub(rdb redis.UniversalClient, cfg HubConfig) *Hub {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.ConfirmTimeout == 0 {
-		cfg.ConfirmTimeout = 2 * time.Second
-	}
+	cfg.ConfirmTimeout = cmp.Or(cfg.ConfirmTimeout, 2*time.Second)
+	cfg.PingInterval = cmp.Or(cfg.PingInterval, 5*time.Second)
+	cluster, _ := rdb.(*redis.ClusterClient)
 	h := &Hub{
-		ps:      rdb.Subscribe(context.Background()),
+		rdb:     rdb,
+		cluster: cluster,
 		keys:    cfg.Keys,
 		logger:  cfg.Logger,
 		wait:    cfg.ConfirmTimeout,
+		ping:    cfg.PingInterval,
+		kick:    make(chan struct{}, 1),
 		subs:    map[string]map[*Subscription]struct{}{},
 		waiters: map[string][]chan struct{}{},
-		done:    make(chan struct{}),
+		links:   map[string]*link{},
+		home:    map[string]*link{},
+		resync:  map[string]struct{}{},
 	}
-	go h.loop()
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.wg.Add(1)
+	go h.resubscribeLoop()
 	return h
 }
 
@@ -201,7 +237,8 @@ func (h *Hub) Subscribe(ctx context.Context, user uuid.UUID, buffer int, notify 
 		return s, nil
 	}
 
-	if err := h.ps.Subscribe(ctx, s.channel); err != nil {
+	if err := h.attach(s.channel); err != nil {
+		h.wake()
 		return s, fmt.Errorf("fanout: subscribing: %w", err)
 	}
 	timer := time.NewTimer(h.wait)
@@ -245,41 +282,21 @@ func (h *Hub) unsubscribe(s *Subscription) {
 	h.mu.Lock()
 	set := h.subs[s.channel]
 	delete(set, s)
-	last := set != nil && len(set) == 0
-	if last {
+	var l *link
+	if set != nil && len(set) == 0 {
 		delete(h.subs, s.channel)
+		delete(h.resync, s.channel)
+		if l = h.home[s.channel]; l != nil {
+			delete(h.home, s.channel)
+			delete(l.channels, s.channel)
+			l.unsubs[s.channel]++ // its confirmation is ours, not the server's
+		}
 	}
 	closed := h.closed
 	h.mu.Unlock()
-	if last && !closed {
-		if err := h.ps.Unsubscribe(context.Background(), s.channel); err != nil {
-			h.logger.Warn("unsubscribing", slog.String("error", err.Error()))
-		}
-	}
-}
-
-func (h *Hub) loop() {
-	defer close(h.done)
-	for msg := range h.ps.ChannelWithSubscriptions(redis.WithChannelSize(4096)) {
-		switch m := msg.(type) {
-		case *redis.Subscription:
-			if m.Kind != "subscribe" {
-				continue
-			}
-			h.mu.Lock()
-			waiters, first := h.waiters[m.Channel]
-			for _, w := range waiters {
-				close(w)
-			}
-			delete(h.waiters, m.Channel)
-			h.mu.Unlock()
-			if !first {
-				// A resubscription after Redis came back: frames published
-				// meanwhile are lost, so tell the sockets to resume.
-				h.dispatch(m.Channel, ResyncFrame)
-			}
-		case *redis.Message:
-			h.dispatch(m.Channel, []byte(m.Payload))
+	if l != nil && !closed {
+		if err := l.unsubscribe(h.ctx, s.channel); err != nil {
+			h.lose(l, err)
 		}
 	}
 }
@@ -310,7 +327,7 @@ func userOf(channel string) string {
 	return channel[i+1 : j]
 }
 
-// Close closes the hub's Redis connection; subscriptions stop receiving.
+// Close closes the hub's Redis connections; subscriptions stop receiving.
 func (h *Hub) Close() error {
 	h.mu.Lock()
 	if h.closed {
@@ -318,8 +335,18 @@ func (h *Hub) Close() error {
 		return nil
 	}
 	h.closed = true
+	links := make([]*link, 0, len(h.links))
+	for _, l := range h.links {
+		links = append(links, l)
+	}
 	h.mu.Unlock()
-	err := h.ps.Close()
-	<-h.done
+	h.cancel()
+	var err error
+	for _, l := range links {
+		if cerr := l.ps.Close(); cerr != nil && !errors.Is(cerr, redis.ErrClosed) {
+			err = cmp.Or(err, cerr)
+		}
+	}
+	h.wg.Wait()
 	return err
 }

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/msgrunner/msgrunner/internal/dbtest"
 )
 
 // binDir holds the runner, gateway and admin binaries built once by
@@ -339,14 +341,29 @@ func (p *proc) term(within time.Duration) {
 type cluster struct {
 	t      *testing.T
 	pg     *postgres
-	redis  *redisServer
+	redis  *redisServer                 // a single Redis, or
+	shards *dbtest.RedisFailoverCluster // a Redis Cluster with a replica per master
 	secret string
 	pool   *pgxpool.Pool
 }
 
+// newCluster starts Postgres and a single Redis.
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
-	c := &cluster{t: t, pg: startPostgres(t), redis: startRedis(t), secret: "chaos-test-secret-0123456789abcdef0123456789"}
+	return newClusterOn(t, startRedis(t), nil)
+}
+
+// newShardedCluster starts Postgres and a Redis Cluster of three masters
+// with a replica each; the processes reach it through
+// REDIS_CLUSTER_ADDRS.
+func newShardedCluster(t *testing.T) *cluster {
+	t.Helper()
+	return newClusterOn(t, nil, dbtest.NewRedisFailoverCluster(t))
+}
+
+func newClusterOn(t *testing.T, redis *redisServer, shards *dbtest.RedisFailoverCluster) *cluster {
+	t.Helper()
+	c := &cluster{t: t, pg: startPostgres(t), redis: redis, shards: shards, secret: "chaos-test-secret-0123456789abcdef0123456789"}
 	admin := exec.Command(filepath.Join(binDir, "admin"), "migrate", "up", "--create-database")
 	admin.Env = append(os.Environ(), "DATABASE_URL="+c.pg.url())
 	if out, err := admin.CombinedOutput(); err != nil {
@@ -362,8 +379,15 @@ func newCluster(t *testing.T) *cluster {
 }
 
 func (c *cluster) commonEnv() []string {
-	return []string{"DATABASE_URL=" + c.pg.url(), "REDIS_URL=" + c.redis.url(), "REDIS_PREFIX=chaos:"}
+	env := []string{"DATABASE_URL=" + c.pg.url(), "REDIS_PREFIX=" + redisPrefix}
+	if c.shards != nil {
+		return append(env, "REDIS_CLUSTER_ADDRS="+strings.Join(c.shards.Addrs(), ","))
+	}
+	return append(env, "REDIS_URL="+c.redis.url())
 }
+
+// redisPrefix is the processes' REDIS_PREFIX.
+const redisPrefix = "chaos:"
 
 // runner starts a runner; extra env entries override the defaults.
 func (c *cluster) runner(name string, extra ...string) *proc {

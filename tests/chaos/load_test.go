@@ -38,6 +38,7 @@ type world struct {
 	acked    map[uuid.UUID]uuid.UUID // message id → recipient
 	seen     map[uuid.UUID]int       // message id → message frames received
 	lastSeen time.Time
+	seenBy   map[uuid.UUID]time.Time // recipient → when its last message frame arrived
 
 	sent        atomic.Int64 // acknowledged sends
 	unavailable atomic.Int64 // 503 answers
@@ -58,7 +59,7 @@ func newWorld(t *testing.T, c *cluster, pairs int, gateways ...*proc) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, c: c, acked: map[uuid.UUID]uuid.UUID{}, seen: map[uuid.UUID]int{}}
+	w := &world{t: t, c: c, acked: map[uuid.UUID]uuid.UUID{}, seen: map[uuid.UUID]int{}, seenBy: map[uuid.UUID]time.Time{}}
 	w.setGateways(gateways...)
 	for i := 0; i < pairs; i++ {
 		p := pair{sender: uuid.New(), recipient: uuid.New()}
@@ -107,7 +108,7 @@ func (w *world) receive(ctx context.Context, i int, p pair, ready *sync.WaitGrou
 			continue
 		}
 		conn.SetReadLimit(64 << 20)
-		w.readFrames(ctx, conn, func() {
+		w.readFrames(ctx, conn, p.recipient, func() {
 			if first {
 				first = false
 				ready.Done()
@@ -126,7 +127,7 @@ func (w *world) receive(ctx context.Context, i int, p pair, ready *sync.WaitGrou
 
 // readFrames reads until the connection ends, resuming after every ready
 // and resync.
-func (w *world) readFrames(ctx context.Context, conn *websocket.Conn, onReady func()) {
+func (w *world) readFrames(ctx context.Context, conn *websocket.Conn, recipient uuid.UUID, onReady func()) {
 	for {
 		_, data, err := conn.Read(ctx)
 		if err != nil {
@@ -154,6 +155,7 @@ func (w *world) readFrames(ctx context.Context, conn *websocket.Conn, onReady fu
 			w.mu.Lock()
 			w.seen[f.ID]++
 			w.lastSeen = time.Now()
+			w.seenBy[recipient] = w.lastSeen
 			w.mu.Unlock()
 		}
 	}
@@ -219,6 +221,19 @@ func (w *world) sendOne(ctx context.Context, i int, p pair) {
 		}
 		sleep(ctx, 100*time.Millisecond)
 	}
+}
+
+// allSeenSince reports whether each of recipients received a message frame
+// after t.
+func (w *world) allSeenSince(recipients []uuid.UUID, t time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, r := range recipients {
+		if !w.seenBy[r].After(t) {
+			return false
+		}
+	}
+	return true
 }
 
 // missing returns the acknowledged messages no receiver has seen yet.
