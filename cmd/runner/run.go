@@ -103,6 +103,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		CompletedRetention:   c.CompletedRetention,
 		CancelledRetention:   c.CancelledRetention,
 		DiscardedRetention:   c.DiscardedRetention,
+		AsyncCommit:          c.AsyncCommit,
 		Logger:               s.Logger,
 		RiverLogger:          boot.AtLeast(s.Logger, c.RiverLogLevel),
 	}

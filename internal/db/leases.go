@@ -42,7 +42,7 @@ func StopLease(ctx context.Context, q Querier, runnerID string) error {
 	return translate("stopping the runner lease", dbsqlc.New(q).StopLease(ctx, runnerID))
 }
 
-// RescuedJob is a job handed back by RescueOrphanedJobs.
+// RescuedJob is a job handed back by RescueOrphanedJobs or RescueLostJobs.
 type RescuedJob struct {
 	ID   int64
 	Kind string
@@ -61,6 +61,29 @@ func RescueOrphanedJobs(ctx context.Context, q Querier, grace time.Duration, max
 	})
 	if err != nil {
 		return nil, translate("rescuing jobs of dead runners", err)
+	}
+	out := make([]RescuedJob, len(rows))
+	for i, r := range rows {
+		out[i] = RescuedJob{ID: r.ID, Kind: r.Kind, State: r.NewState}
+	}
+	return out, nil
+}
+
+// RescueLostJobs hands back up to max jobs shown as running under the
+// live runner runnerID, attempted more than grace ago, whose ids are not in
+// working (the jobs it works or has just finished): jobs it lost track of
+// when a fetch's answer or a completion's commit was lost with a database
+// connection. They are available at once when attempts remain, discarded
+// otherwise.
+func RescueLostJobs(ctx context.Context, q Querier, runnerID string, working []int64, grace time.Duration, max int) ([]RescuedJob, error) {
+	if working == nil {
+		working = []int64{}
+	}
+	rows, err := dbsqlc.New(q).RescueLostJobs(ctx, dbsqlc.RescueLostJobsParams{
+		RunnerID: runnerID, Working: working, GraceMs: float64(grace.Milliseconds()), MaxJobs: int32(max),
+	})
+	if err != nil {
+		return nil, translate("rescuing jobs the runner lost", err)
 	}
 	out := make([]RescuedJob, len(rows))
 	for i, r := range rows {

@@ -129,3 +129,28 @@ func Redact(url string) string {
 	}
 	return fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
 }
+
+// WaitDurable returns once every transaction that committed on pool's
+// server before it was called is flushed to disk and, when the server has
+// synchronous standbys, on them too: it commits a transaction of its own
+// with synchronous_commit=on, whose commit record follows theirs in the
+// WAL. On a pool with AsyncCommit this turns "committed" into "durable"
+// for what the caller wrote before, at the price of one synchronous commit
+// that many callers may share; but only on the server it reached. It
+// returns that server's start time (pg_postmaster_start_time), which
+// changes when the server restarts and differs on a promoted standby, so a
+// caller can tell whether its earlier commits went to this server.
+func WaitDurable(ctx context.Context, pool *pgxpool.Pool) (serverStart time.Time, err error) {
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = on"); err != nil {
+			return err
+		}
+		// A commit waits for the disk only when its transaction wrote
+		// WAL: a transactional logical message (no table, any role, any
+		// wal_level; a logical decoding consumer sees it under its
+		// prefix) is the smallest such write.
+		return tx.QueryRow(ctx, "SELECT pg_postmaster_start_time(), pg_logical_emit_message(true, 'msgrunner-durable', '') IS NOT NULL").
+			Scan(&serverStart, new(bool))
+	})
+	return serverStart, translate("waiting for earlier commits to be durable", err)
+}

@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -40,4 +41,33 @@ func TestPoolSettings(t *testing.T) {
 	require.NotContains(t, err.Error(), "hunter2")
 	_, err = db.NewPool(ctx, db.PoolConfig{URL: url, MaxConns: 2, MinConns: 5})
 	require.ErrorContains(t, err, "MinConns")
+}
+
+// WaitDurable flushes the WAL of what an asynchronously committing pool
+// committed before it, and leaves the connection's own setting as it was.
+func TestWaitDurableFlushesEarlierAsyncCommits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := db.NewPool(ctx, db.PoolConfig{URL: dbtest.URL(t), MaxConns: 1, AsyncCommit: true})
+	require.NoError(t, err)
+	defer pool.Close()
+	_, err = pool.Exec(ctx, "CREATE TABLE durable_probe (n int)")
+	require.NoError(t, err)
+	for range 20 {
+		_, err = pool.Exec(ctx, "INSERT INTO durable_probe VALUES (1)")
+		require.NoError(t, err)
+		var written string
+		require.NoError(t, pool.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&written))
+		started, err := db.WaitDurable(ctx, pool)
+		require.NoError(t, err)
+		var want time.Time
+		require.NoError(t, pool.QueryRow(ctx, "SELECT pg_postmaster_start_time()").Scan(&want))
+		require.True(t, want.Equal(started), "the server's start time")
+		var flushed bool
+		require.NoError(t, pool.QueryRow(ctx, "SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn", written).Scan(&flushed))
+		require.True(t, flushed, "the insert's WAL is on disk")
+	}
+	var sc string
+	require.NoError(t, pool.QueryRow(ctx, "SELECT current_setting('synchronous_commit')").Scan(&sc))
+	require.Equal(t, "off", sc, "SET LOCAL ended with its transaction")
 }

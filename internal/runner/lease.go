@@ -63,7 +63,7 @@ func newLeaseMetrics(reg prometheus.Registerer) (*leaseMetrics, error) {
 		}),
 		rescued: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "msgrunner_jobs_rescued_total",
-			Help: "Jobs of dead runners handed back by this runner's lease rescuer, by kind and new state.",
+			Help: "Jobs handed back by this runner: of runners whose lease ended, or that it lost track of when a database connection was lost; by kind and new state.",
 		}, []string{"kind", "state"}),
 	}
 	for _, c := range []prometheus.Collector{m.losses, m.rescued} {
@@ -118,6 +118,7 @@ func (r *Runner) leaseLoop(ctx context.Context, lastRenewal time.Time) {
 			}
 		case <-rescue.C:
 			r.rescueOrphans(ctx)
+			r.rescueLost(ctx)
 			if time.Since(lastPrune) > time.Hour {
 				lastPrune = time.Now()
 				pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -160,6 +161,36 @@ func (r *Runner) rescueOrphans(ctx context.Context) {
 		if len(rescued) < rescueBatch {
 			return
 		}
+	}
+}
+
+// rescueLost hands back the jobs shown as running under this runner's
+// current id that it is not working: attempted more than a lease TTL ago
+// and not run by its workers now or in the last TTL. A fetch whose answer
+// was lost with a database connection leaves such jobs (River never got
+// them), and so does a completion whose commit was lost (a failover of an
+// asynchronously committing primary). Without this they would stay
+// running until River's own rescuer, RescueStuckJobsAfter later, since the
+// runner's lease stays alive.
+func (r *Runner) rescueLost(ctx context.Context) {
+	keep := r.cfg.LeaseTTL
+	working := r.working.ids(keep)
+	id := r.ID()
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	rescued, err := db.RescueLostJobs(sctx, r.pool, id, working, keep, rescueBatch)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.logger.Warn("rescuing jobs this runner lost track of failed", slog.String("error", err.Error()))
+		}
+		return
+	}
+	for _, j := range rescued {
+		r.leaseMetrics.rescued.WithLabelValues(j.Kind, j.State).Inc()
+	}
+	if len(rescued) > 0 {
+		r.logger.Warn("handed back jobs this runner lost track of when a database connection was lost",
+			slog.String("runner_id", id), slog.Int("jobs", len(rescued)))
 	}
 }
 

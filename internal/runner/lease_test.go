@@ -127,3 +127,35 @@ func (b *testBundle) text(t *testing.T, sql string) string {
 	require.NoError(t, b.pool.QueryRow(context.Background(), sql).Scan(&s))
 	return s
 }
+
+// A job shown as running under a live runner that the runner is not
+// working (its fetch's answer was lost with a database connection, say)
+// is handed back and worked again, while a job the runner works for longer
+// than its lease TTL is left alone.
+func TestRunnerHandsBackJobsItLostTrackOf(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	w := &testWorker{pool: b.pool, hold: 4 * time.Second}
+	r := b.newRunner(t, w, func(c *runner.Config) {
+		c.LeaseTTL = 2 * time.Second
+		c.RescueGrace = 100 * time.Millisecond
+	})
+	require.NoError(t, r.Start(context.Background()))
+	defer func() { require.NoError(t, r.Shutdown(context.Background())) }()
+	b.insert(t, r, 1) // n=0, worked for twice the TTL
+	require.Eventually(t, func() bool { return w.started.Load() == 1 }, 10*time.Second, 5*time.Millisecond)
+
+	b.insertHeld(t, r, 1)
+	b.heldBy(t, r.ID(), time.Minute, 1) // fetched by this runner a minute ago; it never got it
+	require.Eventually(t, func() bool {
+		return b.scalar(t, `SELECT count(*) FROM worked WHERE n = 1`) == 1
+	}, 20*time.Second, 20*time.Millisecond, "the lost job is handed back and worked")
+	require.Contains(t, b.text(t, `SELECT errors[array_upper(errors, 1)]->>'error' FROM river_job WHERE (args->>'n')::int = 1`),
+		"lost track of this job")
+
+	require.Eventually(t, func() bool {
+		return b.scalar(t, `SELECT count(*) FROM river_job WHERE (args->>'n')::int = 0 AND state = 'completed'`) == 1
+	}, 20*time.Second, 20*time.Millisecond)
+	require.Equal(t, 1, b.scalar(t, `SELECT count(*) FROM worked WHERE n = 0`), "the long job ran once")
+	require.Equal(t, 0, b.scalar(t, `SELECT coalesce(cardinality(errors), 0) FROM river_job WHERE (args->>'n')::int = 0`), "and was never handed back")
+}

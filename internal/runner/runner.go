@@ -109,6 +109,11 @@ type Config struct {
 	// PeriodicJobs are scheduled by whichever runner is River's leader, so
 	// several runners do not multiply them.
 	PeriodicJobs []*river.PeriodicJob
+	// AsyncCommit tells that the pool's connections commit without
+	// waiting for the disk (db.PoolConfig.AsyncCommit): each job's writes
+	// are then made durable before River records its outcome, with one
+	// synchronous commit shared by the jobs finishing together.
+	AsyncCommit bool
 }
 
 func (c *Config) setDefaults() {
@@ -166,6 +171,7 @@ type Runner struct {
 	client       atomic.Pointer[river.Client[pgx.Tx]]
 	logger       *slog.Logger
 	leaseMetrics *leaseMetrics
+	working      *working // the jobs this process's workers run
 	idBase       string
 	server       *httpserve.Server // nil without Config.Addr
 	started      atomic.Bool
@@ -192,7 +198,14 @@ func New(pool *pgxpool.Pool, cfg Config) (*Runner, error) {
 	}
 	// With a tracer, each job's work is a span, linked to the traced
 	// request (the gateway's, the admin server's) that inserted the job.
-	middleware := append([]rivertype.Middleware{metrics}, tracing.RiverMiddleware(cfg.Tracer)...)
+	work := newWorking()
+	middleware := []rivertype.Middleware{metrics, work}
+	if cfg.AsyncCommit {
+		// Innermost of these: the wait counts in the job's run time, and
+		// the job is still among those working while it waits.
+		middleware = append(middleware, newDurable(pool))
+	}
+	middleware = append(middleware, tracing.RiverMiddleware(cfg.Tracer)...)
 	queues := make(map[string]river.QueueConfig, len(cfg.Queues))
 	for _, q := range cfg.Queues {
 		qc := river.QueueConfig{MaxWorkers: q.Workers, FetchCooldown: q.FetchCooldown}
@@ -206,7 +219,7 @@ func New(pool *pgxpool.Pool, cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runner: registering metrics: %w", err)
 	}
-	r := &Runner{cfg: cfg, pool: pool, logger: cfg.Logger, leaseMetrics: lm, idBase: cfg.ID}
+	r := &Runner{cfg: cfg, pool: pool, logger: cfg.Logger, leaseMetrics: lm, idBase: cfg.ID, working: work}
 	host, _ := os.Hostname()
 	r.lease = db.Lease{RunnerID: newRunnerID(cfg.ID), Hostname: host, PID: os.Getpid(), TTL: cfg.LeaseTTL}
 	r.riverCfg = river.Config{

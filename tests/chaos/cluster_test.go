@@ -61,6 +61,11 @@ func repoRoot() string {
 func cleanStale() {
 	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "msgrunner-chaos-pg-*"))
 	for _, d := range dirs {
+		// msgrunner-chaos-pg-<pid>-<random>: leave another live run's.
+		pid, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(filepath.Base(d), "msgrunner-chaos-pg-"), "-", 2)[0])
+		if err == nil && pid != os.Getpid() && syscall.Kill(pid, 0) == nil {
+			continue
+		}
 		if bin, err := pgBin(); err == nil {
 			_ = asPostgres(exec.Command(filepath.Join(bin, "pg_ctl"), "-D", filepath.Join(d, "data"), "-m", "immediate", "stop")).Run()
 		}
@@ -133,15 +138,7 @@ func startPostgres(t *testing.T) *postgres {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("", "msgrunner-chaos-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if os.Geteuid() == 0 {
-		if out, err := exec.Command("chown", "-R", "postgres:", dir).CombinedOutput(); err != nil {
-			t.Fatalf("chown %s: %v: %s", dir, err, out)
-		}
-	}
+	dir := newDataDir(t)
 	pg := &postgres{t: t, bin: bin, dir: dir, port: freePort(t)}
 	initdb := asPostgres(exec.Command(filepath.Join(bin, "initdb"), "-D", filepath.Join(dir, "data"),
 		"-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"))
@@ -184,6 +181,113 @@ func (pg *postgres) stop(mode string) {
 
 func (pg *postgres) url() string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/msgrunner?sslmode=disable", pg.port)
+}
+
+// databaseURL is the processes' DATABASE_URL: the server's, or, with a
+// standby, both servers with target_session_attrs=read-write, so clients
+// connect to whichever is the primary.
+func (c *cluster) databaseURL() string {
+	if c.standby == nil {
+		return c.pg.url()
+	}
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%d/msgrunner?sslmode=disable&target_session_attrs=read-write",
+		c.pg.port, c.standby.port)
+}
+
+// newDataDir returns a new server directory owned by the postgres user
+// when we are root.
+func newDataDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", fmt.Sprintf("msgrunner-chaos-pg-%d-", os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		if out, err := exec.Command("chown", "-R", "postgres:", dir).CombinedOutput(); err != nil {
+			t.Fatalf("chown %s: %v: %s", dir, err, out)
+		}
+	}
+	return dir
+}
+
+// addStandby starts a streaming replica of c.pg (pg_basebackup) on a port
+// of its own and makes it synchronous (synchronous_standby_names on the
+// primary), so a commit is acknowledged only once it is on both servers.
+// The processes started after it get both servers in DATABASE_URL, and
+// the test's own pool follows the primary too.
+func (c *cluster) addStandby() {
+	t := c.t
+	t.Helper()
+	sb := &postgres{t: t, bin: c.pg.bin, dir: newDataDir(t), port: freePort(t)}
+	t.Cleanup(func() {
+		_ = sb.ctl("-m", "immediate", "stop")
+		_ = os.RemoveAll(sb.dir)
+	})
+	backup := asPostgres(exec.Command(filepath.Join(sb.bin, "pg_basebackup"), "-D", filepath.Join(sb.dir, "data"),
+		"-h", "127.0.0.1", "-p", strconv.Itoa(c.pg.port), "-U", "postgres", "-X", "stream", "-R", "-c", "fast", "--no-sync"))
+	if out, err := backup.CombinedOutput(); err != nil {
+		t.Fatalf("pg_basebackup: %v: %s", err, out)
+	}
+	// Name the standby, so the primary can wait for it by name.
+	conninfo := fmt.Sprintf("\nprimary_conninfo = 'host=127.0.0.1 port=%d user=postgres application_name=standby'\n", c.pg.port)
+	f, err := os.OpenFile(filepath.Join(sb.dir, "data", "postgresql.auto.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteString(conninfo)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.start()
+	c.standby = sb
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := c.pool.Exec(ctx, `ALTER SYSTEM SET synchronous_standby_names = 'standby'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.pool.Exec(ctx, `SELECT pg_reload_conf()`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the standby streaming synchronously", time.Minute, func() bool {
+		var n int
+		err := c.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_replication WHERE application_name = 'standby' AND sync_state = 'sync'`).Scan(&n)
+		return err == nil && n == 1
+	})
+	pool, err := pgxpool.New(context.Background(), c.databaseURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	c.pool = pool
+}
+
+// kill SIGKILLs the server's postmaster, as a machine dying would, and
+// waits until its port refuses connections (its backends notice the
+// postmaster's death and exit).
+func (pg *postgres) kill() {
+	pg.t.Helper()
+	raw, err := os.ReadFile(filepath.Join(pg.dir, "data", "postmaster.pid"))
+	if err != nil {
+		pg.t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.SplitN(string(raw), "\n", 2)[0])
+	if err != nil {
+		pg.t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		pg.t.Fatal(err)
+	}
+	waitFor(pg.t, "the killed server's port closed", 30*time.Second, func() bool {
+		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", pg.port), 200*time.Millisecond)
+		if err != nil {
+			return true
+		}
+		conn.Close()
+		return false
+	})
 }
 
 // redisServer is a throwaway Redis on its own port, without persistence.
@@ -339,12 +443,13 @@ func (p *proc) term(within time.Duration) {
 
 // cluster is one test's world: Postgres, Redis and the processes on them.
 type cluster struct {
-	t      *testing.T
-	pg     *postgres
-	redis  *redisServer                 // a single Redis, or
-	shards *dbtest.RedisFailoverCluster // a Redis Cluster with a replica per master
-	secret string
-	pool   *pgxpool.Pool
+	t       *testing.T
+	pg      *postgres
+	standby *postgres                    // a synchronous streaming replica of pg, when started
+	redis   *redisServer                 // a single Redis, or
+	shards  *dbtest.RedisFailoverCluster // a Redis Cluster with a replica per master
+	secret  string
+	pool    *pgxpool.Pool
 }
 
 // newCluster starts Postgres and a single Redis.
@@ -379,7 +484,7 @@ func newClusterOn(t *testing.T, redis *redisServer, shards *dbtest.RedisFailover
 }
 
 func (c *cluster) commonEnv() []string {
-	env := []string{"DATABASE_URL=" + c.pg.url(), "REDIS_PREFIX=" + redisPrefix}
+	env := []string{"DATABASE_URL=" + c.databaseURL(), "REDIS_PREFIX=" + redisPrefix}
 	if c.shards != nil {
 		return append(env, "REDIS_CLUSTER_ADDRS="+strings.Join(c.shards.Addrs(), ","))
 	}
@@ -424,4 +529,26 @@ func (c *cluster) scalar(sql string, args ...any) int {
 		c.t.Fatalf("%s: %v", sql, err)
 	}
 	return n
+}
+
+// summary runs sql, which selects a label and a count, and joins the rows
+// as "label: count", for failure messages.
+func (c *cluster) summary(sql string, args ...any) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rows, err := c.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return err.Error()
+	}
+	defer rows.Close()
+	var parts []string
+	for rows.Next() {
+		var label string
+		var n int
+		if err := rows.Scan(&label, &n); err != nil {
+			return err.Error()
+		}
+		parts = append(parts, fmt.Sprintf("%s: %d", label, n))
+	}
+	return strings.Join(parts, "; ")
 }

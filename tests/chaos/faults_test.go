@@ -280,3 +280,45 @@ func TestRedisClusterMasterKilledUnderLoad(t *testing.T) {
 	}
 	w.report("redis-master-killed", "SIGKILL one of three Redis Cluster masters ("+strconv.Itoa(len(onShard))+" of "+strconv.Itoa(len(w.pairs))+" recipients on it), its replica promoted", recovery, rerun)
 }
+
+// 7. Postgres with a synchronous streaming standby, under load through
+// two gateways and two runners that reach it through a multi-host
+// DATABASE_URL with target_session_attrs=read-write. The primary is
+// SIGKILLed and the standby promoted (pg_ctl promote), as an HA manager
+// would. Sends answer 503 meanwhile and are retried with their ids;
+// afterwards every acknowledged message is stored once and delivered, and
+// every job finishes. Recovery is from the promotion until a send is
+// acknowledged again.
+func TestPostgresFailoverUnderLoad(t *testing.T) {
+	c := newCluster(t)
+	c.addStandby()
+	g1, g2 := c.gateway("gateway-1"), c.gateway("gateway-2")
+	ra, rb := c.runner("runner-a"), c.runner("runner-b")
+	w := newWorld(t, c, 40, g1, g2)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	w.connect(ctx)
+	sending := make(chan struct{})
+	go func() { defer close(sending); w.send(ctx, 100, 200) }() // 4,000 messages over ~20 s
+
+	waitFor(t, "1,000 messages sent", time.Minute, func() bool { return w.sent.Load() >= 1000 })
+	c.pg.kill()
+	killed := time.Now()
+	sentAtKill := w.sent.Load()
+	if err := c.standby.ctl("promote"); err != nil {
+		t.Fatal(err)
+	}
+	promoted := time.Now()
+	recovery := waitFor(t, "a send acknowledged by the promoted server", time.Minute, func() bool { return w.sent.Load() > sentAtKill+10 })
+	waitFor(t, "runners and gateways ready on the promoted server", time.Minute, func() bool {
+		return ra.ready() && rb.ready() && g1.ready() && g2.ready()
+	})
+	<-sending
+	w.waitAllSeen(time.Minute)
+	rerun := w.checkStored(2 * time.Minute)
+	if recovery > 15*time.Second {
+		t.Errorf("sends acknowledged again %.1fs after the promotion (target 15 s)", recovery.Seconds())
+	}
+	leases := c.scalar(`SELECT count(*) FROM runner_leases`)
+	w.report("postgres-failover", "SIGKILL the primary, promote the synchronous standby "+promoted.Sub(killed).Round(time.Millisecond).String()+" later; runner leases taken "+strconv.Itoa(leases), recovery, rerun)
+}

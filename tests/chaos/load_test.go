@@ -307,7 +307,10 @@ func (w *world) checkStored(within time.Duration) (jobsRerun int) {
 			break
 		}
 		if time.Now().After(deadline) {
-			w.t.Fatalf("after %s: %d messages still pending, %d jobs not finished, %d messages not indexed", within, unsent, open, unindexed)
+			w.t.Fatalf("after %s: %d messages still pending, %d jobs not finished (%s), %d messages not indexed; runner leases: %s",
+				within, unsent, open, c.summary(`SELECT state || ' attempt ' || attempt || ' by ' || coalesce(attempted_by[array_upper(attempted_by, 1)], '-') || ' at ' || coalesce(attempted_at::text, '-'), count(*)
+					FROM river_job WHERE kind = ANY($1) AND state NOT IN ('completed', 'cancelled', 'discarded') GROUP BY 1 ORDER BY 2 DESC LIMIT 5`, messageKinds),
+				unindexed, c.summary(`SELECT runner_id || ' renewed ' || renewed_at::text || ' stopped ' || coalesce(stopped_at::text, '-'), 0 FROM runner_leases`))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -340,7 +343,8 @@ func (w *world) checkStored(within time.Duration) (jobsRerun int) {
 	// The in-app notification is the runner's visible effect: exactly one
 	// per message, sent.
 	if got := c.scalar(`SELECT count(*) FROM notifications WHERE channel = 'in_app' AND status = 'sent'`); got != len(ids) {
-		w.t.Fatalf("%d messages, %d in-app notifications sent", len(ids), got)
+		w.t.Fatalf("%d messages, %d in-app notifications sent (%s)", len(ids), got,
+			c.summary(`SELECT status::text, count(*) FROM notifications WHERE channel = 'in_app' GROUP BY 1`))
 	}
 	return c.scalar(`SELECT count(*) FROM river_job WHERE kind = ANY($1) AND (attempt > 1 OR cardinality(errors) > 0)`, messageKinds)
 }

@@ -58,6 +58,74 @@ func (q *Queries) RenewLease(ctx context.Context, arg RenewLeaseParams) (time.Ti
 	return renewed_at, err
 }
 
+const RescueLostJobs = `-- name: RescueLostJobs :many
+WITH lost AS (
+    SELECT j.id
+    FROM river_job j
+    WHERE j.state = 'running'
+      AND j.attempted_by[array_upper(j.attempted_by, 1)] = $1::text
+      AND j.attempted_at < now() - make_interval(secs => $2::float8 / 1000)
+      AND NOT (j.id = ANY($3::bigint[]))
+    ORDER BY j.id
+    LIMIT $4::int
+    FOR UPDATE OF j SKIP LOCKED
+)
+UPDATE river_job j SET
+    state = CASE WHEN j.attempt >= j.max_attempts THEN 'discarded'::river_job_state ELSE 'available'::river_job_state END,
+    scheduled_at = CASE WHEN j.attempt >= j.max_attempts THEN j.scheduled_at ELSE now() END,
+    finalized_at = CASE WHEN j.attempt >= j.max_attempts THEN now() ELSE NULL END,
+    errors = array_append(j.errors, jsonb_build_object(
+        'at', now(), 'attempt', j.attempt, 'trace', '',
+        'error', 'runner ' || $1::text || ' lost track of this job (a database connection was lost while it was fetched or completed); handed back'))
+FROM lost o
+WHERE j.id = o.id AND j.state = 'running'
+RETURNING j.id, j.kind, j.state::text AS new_state
+`
+
+type RescueLostJobsParams struct {
+	RunnerID string
+	GraceMs  float64
+	Working  []int64
+	MaxJobs  int32
+}
+
+type RescueLostJobsRow struct {
+	ID       int64
+	Kind     string
+	NewState string
+}
+
+// Hands back jobs shown as running under a live runner (runner_id) that
+// it is not working: attempted more than grace ago and not among the ids
+// it still works or has just finished. A fetch whose answer, or a
+// completion whose commit, was lost with a database connection (a
+// failover, say) leaves such a job. Available again at once when attempts
+// remain, discarded otherwise; each gets an error entry.
+func (q *Queries) RescueLostJobs(ctx context.Context, arg RescueLostJobsParams) ([]RescueLostJobsRow, error) {
+	rows, err := q.db.Query(ctx, RescueLostJobs,
+		arg.RunnerID,
+		arg.GraceMs,
+		arg.Working,
+		arg.MaxJobs,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []RescueLostJobsRow
+	for rows.Next() {
+		var i RescueLostJobsRow
+		if err := rows.Scan(&i.ID, &i.Kind, &i.NewState); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const RescueOrphanedJobs = `-- name: RescueOrphanedJobs :many
 WITH orphaned AS (
     SELECT j.id
