@@ -140,27 +140,14 @@ func (r *Runner) renew(ctx context.Context, timeout time.Duration) (bool, error)
 	return db.RenewLease(ctx, r.pool, lease)
 }
 
-// rescueOrphans hands back jobs held by runners whose leases ended.
+// rescueOrphans hands back jobs held by runners whose leases ended, a
+// batch at a time until a batch comes back short.
 func (r *Runner) rescueOrphans(ctx context.Context) {
-	for {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		rescued, err := db.RescueOrphanedJobs(sctx, r.pool, r.cfg.RescueGrace, rescueBatch)
-		cancel()
-		if err != nil {
-			if ctx.Err() == nil {
-				r.logger.Warn("rescuing jobs of dead runners failed", slog.String("error", err.Error()))
-			}
-			return
-		}
-		for _, j := range rescued {
-			r.leaseMetrics.rescued.WithLabelValues(j.Kind, j.State).Inc()
-		}
-		if len(rescued) > 0 {
-			r.logger.Info("handed back jobs of runners whose lease ended", slog.Int("jobs", len(rescued)))
-		}
-		if len(rescued) < rescueBatch {
-			return
-		}
+	handBack := func(ctx context.Context) ([]db.RescuedJob, error) {
+		return db.RescueOrphanedJobs(ctx, r.pool, r.cfg.RescueGrace, rescueBatch)
+	}
+	for r.rescue(ctx, "jobs of runners whose lease ended", handBack) == rescueBatch {
+		// a full batch: there may be more
 	}
 }
 
@@ -174,24 +161,31 @@ func (r *Runner) rescueOrphans(ctx context.Context) {
 // runner's lease stays alive.
 func (r *Runner) rescueLost(ctx context.Context) {
 	keep := r.cfg.LeaseTTL
-	working := r.working.ids(keep)
-	id := r.ID()
+	working, id := r.working.ids(keep), r.ID()
+	r.rescue(ctx, "jobs runner "+id+" lost track of when a database connection was lost", func(ctx context.Context) ([]db.RescuedJob, error) {
+		return db.RescueLostJobs(ctx, r.pool, id, working, keep, rescueBatch)
+	})
+}
+
+// rescue runs one hand-back statement, counts and logs what it handed
+// back, and returns how many.
+func (r *Runner) rescue(ctx context.Context, what string, handBack func(context.Context) ([]db.RescuedJob, error)) int {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	rescued, err := db.RescueLostJobs(sctx, r.pool, id, working, keep, rescueBatch)
+	rescued, err := handBack(sctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			r.logger.Warn("rescuing jobs this runner lost track of failed", slog.String("error", err.Error()))
+			r.logger.Warn("handing back "+what+" failed", slog.String("error", err.Error()))
 		}
-		return
+		return 0
 	}
 	for _, j := range rescued {
 		r.leaseMetrics.rescued.WithLabelValues(j.Kind, j.State).Inc()
 	}
 	if len(rescued) > 0 {
-		r.logger.Warn("handed back jobs this runner lost track of when a database connection was lost",
-			slog.String("runner_id", id), slog.Int("jobs", len(rescued)))
+		r.logger.Warn("handed back "+what, slog.Int("jobs", len(rescued)))
 	}
+	return len(rescued)
 }
 
 // fence stops working every job at once (their contexts are cancelled),
