@@ -72,11 +72,13 @@ fuzz: services
 	done
 
 ## bench: every benchmark against local services (not part of make test); writes bench/results/latest.{md,json}
-bench: services
+bench: services scale-deps
 	@mkdir -p bench/results
 	@set -o pipefail; { \
 	  $(GO) test -run '^$$' -bench Drain -benchtime 3x -count 1 ./internal/runner/ && \
-	  $(GO) test -run '^$$' -bench WritePath -benchtime 1x -count 3 ./outbox/ && \
+	  $(GO) test -run '^$$' -bench 'WritePath$$' -benchtime 1x -count 3 ./outbox/ && \
+	  $(GO) test -run '^$$' -bench WritePathThroughPgBouncer -benchtime 1x -count 3 ./outbox/ && \
+	  $(GO) test -run '^$$' -bench LiveFanout -benchtime 1x -count 3 ./internal/fanout/ && \
 	  $(GO) test -run '^$$' -bench EndToEnd -benchtime 1x -count 3 ./internal/gateway/ && \
 	  $(GO) test -run '^$$' -bench Broadcast100k -benchtime 1x -count 1 -timeout 15m ./internal/gateway/ && \
 	  $(GO) test -run '^$$' -bench Delivery -benchtime 1x -count 3 -timeout 15m ./workers/ && \

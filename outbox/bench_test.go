@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
@@ -136,4 +137,73 @@ func newRow(from, to uuid.UUID) db.NewMessage {
 	key := "bench"
 	return db.NewMessage{ID: uuid.Must(uuid.NewV7()), ConversationID: outbox.DirectConversationID(from, to),
 		SenderID: from, RecipientID: to, Priority: 3, Ciphertext: []byte("benchmark message"), KeyID: &key}
+}
+
+// BenchmarkWritePathThroughPgBouncer writes messages as the gateway does
+// (CallerPublishes) from 16 senders, alternately straight to Postgres and
+// through PgBouncer in transaction mode with 8 server connections, in
+// interleaved one-second slices of the same run, and reports both rates
+// ("direct-msgs/s", "pgbouncer-msgs/s") and PgBouncer's as a ratio to
+// direct ("pgbouncer-ratio").
+func BenchmarkWritePathThroughPgBouncer(b *testing.B) {
+	const senders = 16
+	const slice, rounds = time.Second, 5
+	ctx := context.Background()
+	url := dbtest.URL(b)
+	bouncer := dbtest.NewPgBouncer(b, url, 8)
+	pools := make([]*pgxpool.Pool, 2)
+	for i, u := range []string{url, bouncer.URL(url)} {
+		pool, err := db.NewPool(ctx, db.PoolConfig{URL: u, MaxConns: senders})
+		require.NoError(b, err)
+		defer pool.Close()
+		pools[i] = pool
+	}
+	client, err := river.NewClient(riverpgxv5.New(pools[0]), &river.Config{})
+	require.NoError(b, err)
+	ob, err := outbox.New(client, outbox.Config{})
+	require.NoError(b, err)
+	// run has every sender write through pool for d and returns how many
+	// messages they wrote.
+	run := func(pool *pgxpool.Pool, d time.Duration) int64 {
+		var n atomic.Int64
+		var wg sync.WaitGroup
+		deadline := time.Now().Add(d)
+		for range senders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				from, to := uuid.New(), uuid.New()
+				for time.Now().Before(deadline) {
+					_, err := ob.Send(ctx, pool, outbox.Message{
+						ConversationID: outbox.DirectConversationID(from, to), SenderID: from, RecipientID: to,
+						Content: "benchmark message", CallerPublishes: true,
+					})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					n.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		return n.Load()
+	}
+	for _, pool := range pools {
+		run(pool, 200*time.Millisecond) // warm the connections
+	}
+	for b.Loop() {
+		written := make([]int64, 2)
+		for r := range rounds {
+			for i := range pools {
+				k := (r + i) % 2
+				written[k] += run(pools[k], slice)
+			}
+		}
+		direct := float64(written[0]) / (rounds * slice).Seconds()
+		pooled := float64(written[1]) / (rounds * slice).Seconds()
+		b.ReportMetric(direct, "direct-msgs/s")
+		b.ReportMetric(pooled, "pgbouncer-msgs/s")
+		b.ReportMetric(pooled/direct, "pgbouncer-ratio")
+	}
 }

@@ -79,6 +79,7 @@ var targets = []target{
 	{"BenchmarkResources", "p99-ms", "end to end at 500 msg/s, each part its own process: p99 ≤ 20 ms", 20, true},
 	{"BenchmarkBroadcast100k", "sent-s", "broadcast of 100,000: all sent ≤ 60 s", 60, true},
 	{"BenchmarkGatewayCapacity", "rss-KiB/conn", "idle websocket ≤ 20 KiB each (gateway RSS)", 20, true},
+	{"BenchmarkLiveFanout", "cluster-ratio", "live fan-out on a 3-master Redis Cluster ≥ 0.9× a single Redis (same run, same load)", 0.9, false},
 }
 
 // parse reads benchmark lines (name, iterations, then value/unit pairs)
