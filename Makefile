@@ -7,7 +7,7 @@ SQLC := $(GO) tool -modfile=tools/go.mod sqlc
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/msgrunner?sslmode=disable
 export DATABASE_URL
 
-.PHONY: run test services scale-deps browser-deps generate generate-config-doc check-generated vet fmt-check build bench bench-bull fuzz test-chaos clean
+.PHONY: run test services scale-deps browser-deps generate generate-config-doc check-generated vet fmt-check build bench bench-bull fuzz test-chaos test-scale clean
 
 ## services: start (and if needed install) PostgreSQL and Redis
 services:
@@ -57,9 +57,17 @@ fmt-check:
 
 ## test-chaos: the fault tests (tests/chaos): real runner, gateway and admin processes on a throwaway
 ## PostgreSQL and Redis of their own, killed and restarted under load; prints each test's FIGURES line
-test-chaos: services scale-deps
+test-chaos: services
 	$(GO) vet -tags chaos ./tests/chaos/
-	@set -o pipefail; $(GO) test -tags chaos -count=1 -v -timeout 20m ./tests/chaos/ 2>&1 | grep -v '^=== RUN'
+	@set -o pipefail; $(GO) test -tags chaos -count=1 -v -timeout 20m -skip '$(SCALE_TESTS)' ./tests/chaos/ 2>&1 | grep -v '^=== RUN'
+
+## test-scale: the fault tests past one machine (tests/chaos): a Redis Cluster with a replica per
+## master losing a master, and a Postgres primary with a synchronous standby failing over, under load
+## through two gateways and two runners; prints each test's FIGURES line
+SCALE_TESTS := TestRedisClusterMasterKilledUnderLoad|TestPostgresFailoverUnderLoad
+test-scale: services scale-deps
+	$(GO) vet -tags chaos ./tests/chaos/
+	@set -o pipefail; $(GO) test -tags chaos -count=1 -v -timeout 20m -run '$(SCALE_TESTS)' ./tests/chaos/ 2>&1 | grep -v '^=== RUN'
 
 ## fuzz: every fuzz target (func Fuzz* in *_test.go) for FUZZTIME each, one at a time; not part of make test,
 ## whose go test runs the seed corpora; a failure leaves its input under testdata/fuzz/ as a new seed
