@@ -102,6 +102,17 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, re
 	defer hub.Close()
 
 	s.Gateway.Tracer, s.Gateway.Registry = proc.Tracer, proc.Registry
+	if s.Database.ReadURL != "" {
+		replica, err := db.NewReplica(pool, db.ReplicaConfig{
+			URL: s.Database.ReadURL, MaxConns: int32(s.Database.MaxConns), MaxLag: s.Database.ReadMaxLag,
+			ApplicationName: "msgrunner-gateway", Logger: logger, Registry: proc.Registry,
+		})
+		if err != nil {
+			return err
+		}
+		defer replica.Close()
+		s.Gateway.Replica = replica
+	}
 	gw, err := gateway.New(pool, fanout.New(rdb, fanout.Config{Keys: keys}), hub, s.Gateway)
 	if err != nil {
 		return err

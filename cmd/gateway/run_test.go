@@ -7,9 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/msgrunner/msgrunner/internal/auth"
 	"github.com/msgrunner/msgrunner/internal/dbtest"
 )
 
@@ -60,9 +63,47 @@ func TestRunOnARedisCluster(t *testing.T) {
 	})
 }
 
+// With DATABASE_READ_URL the gateway's searches run on the standby.
+func TestRunSearchesOnTheReadReplica(t *testing.T) {
+	t.Parallel()
+	pair := dbtest.NewPostgresPair(t)
+	_, prefix := dbtest.Redis(t)
+	a, err := auth.New([]byte(secret))
+	require.NoError(t, err)
+	tok, err := a.Mint(uuid.New(), time.Minute)
+	require.NoError(t, err)
+	ctx := context.Background()
+	standby, err := pgx.Connect(ctx, pair.StandbyURL())
+	require.NoError(t, err)
+	defer standby.Close(ctx)
+	// searched reports whether a connection of the gateway on the standby
+	// last ran a search (the pool keeps it open, showing its last query).
+	searched := func() bool {
+		var n int
+		require.NoError(t, standby.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE application_name = 'msgrunner-gateway' AND query LIKE '%message_search%'`).Scan(&n))
+		return n > 0
+	}
+	serveUntilReady(t, map[string]string{
+		"DATABASE_URL": pair.PrimaryURL(), "DATABASE_READ_URL": pair.StandbyURL(), "AUTH_SECRET": secret,
+		"GATEWAY_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error", "REDIS_PREFIX": prefix,
+	}, func(addr string) {
+		require.Eventually(t, func() bool {
+			req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/v1/search?q=hello", nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			return searched()
+		}, 20*time.Second, 200*time.Millisecond, "the search ran on the standby")
+	})
+}
+
 // serveUntilReady runs the gateway with vars until /readyz answers 200,
-// then cancels it and requires a clean return.
-func serveUntilReady(t *testing.T, vars map[string]string) {
+// runs checks against its address, then cancels it and requires a clean
+// return.
+func serveUntilReady(t *testing.T, vars map[string]string, checks ...func(addr string)) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -75,6 +116,9 @@ func serveUntilReady(t *testing.T, vars map[string]string) {
 		require.NoError(t, err)
 		resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode)
+		for _, check := range checks {
+			check(addr)
+		}
 	case err := <-done:
 		t.Fatalf("run returned before it was ready: %v", err)
 	}

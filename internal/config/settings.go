@@ -10,8 +10,10 @@ import (
 // them. docs/configuration.md is generated from the list
 // (`make generate-config-doc`).
 const (
-	DatabaseURL      Var = "DATABASE_URL"
-	DatabaseMaxConns Var = "DATABASE_MAX_CONNS"
+	DatabaseURL        Var = "DATABASE_URL"
+	DatabaseMaxConns   Var = "DATABASE_MAX_CONNS"
+	DatabaseReadURL    Var = "DATABASE_READ_URL"
+	DatabaseReadMaxLag Var = "DATABASE_READ_MAX_LAG"
 
 	RedisURL          Var = "REDIS_URL"
 	RedisHost         Var = "REDIS_HOST"
@@ -151,6 +153,12 @@ func settingList() []Setting {
 			Variants: []Variant{{Binaries: AdminServeBinary, Default: "8", Min: "2"}},
 			Binaries: servers,
 			Doc:      "connection pool size per process (the other admin commands use 4 connections); much more than about 20 only adds contention on a small Postgres"},
+		{Name: DatabaseReadURL, Group: groupDatabase, Kind: KindDatabaseURL, DefaultNote: "every read on `DATABASE_URL`",
+			Binaries: GatewayBinary,
+			Doc:      "a streaming standby for reads that tolerate lag (search); bypassed while it is down or lags past `DATABASE_READ_MAX_LAG`"},
+		{Name: DatabaseReadMaxLag, Group: groupDatabase, Kind: KindDuration, Default: "5s", Min: "100ms", Max: "1h",
+			Binaries: GatewayBinary,
+			Doc:      "how far `DATABASE_READ_URL` may be behind the primary and still serve reads"},
 
 		{Name: RedisURL, Group: groupRedis, Kind: KindURL, Format: "`redis://[user:pass@]host:port/db`, or `rediss://`",
 			Binaries: services | Tests,

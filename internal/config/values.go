@@ -17,6 +17,11 @@ type Database struct {
 	URL string
 	// MaxConns is DATABASE_MAX_CONNS, the pool size.
 	MaxConns int
+	// ReadURL is DATABASE_READ_URL (the gateway's): a standby for reads
+	// that tolerate lag; empty when every read goes to URL.
+	ReadURL string
+	// ReadMaxLag is DATABASE_READ_MAX_LAG.
+	ReadMaxLag time.Duration
 }
 
 // Redis says how to reach Redis: a Redis Cluster when ClusterAddrs is set,
@@ -285,7 +290,11 @@ func (r *Reader) TestServices() TestServices {
 }
 
 func (r *Reader) database(b Binary) Database {
-	return Database{URL: r.DatabaseURL(), MaxConns: r.intOf(r.setting(DatabaseMaxConns, KindInt).For(b))}
+	d := Database{URL: r.DatabaseURL(), MaxConns: r.intOf(r.setting(DatabaseMaxConns, KindInt).For(b))}
+	if b == GatewayBinary {
+		d.ReadURL, d.ReadMaxLag = r.str(DatabaseReadURL), r.duration(DatabaseReadMaxLag)
+	}
+	return d
 }
 
 func (r *Reader) redis() Redis {

@@ -95,10 +95,7 @@ func NewPool(ctx context.Context, cfg PoolConfig) (*pgxpool.Pool, error) {
 	// google/uuid values travel as binary uuids: without this pgx encodes
 	// them through driver.Valuer as text (a few percent of the write
 	// path's CPU).
-	pc.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
-		pgxuuid.Register(conn.TypeMap())
-		return nil
-	}
+	pc.AfterConnect = registerTypes
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("creating pool: %w", err)
@@ -108,6 +105,12 @@ func NewPool(ctx context.Context, cfg PoolConfig) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("connecting to %s: %w", Redact(cfg.URL), err)
 	}
 	return pool, nil
+}
+
+// registerTypes is every pool's AfterConnect.
+func registerTypes(_ context.Context, conn *pgx.Conn) error {
+	pgxuuid.Register(conn.TypeMap())
+	return nil
 }
 
 // Querier is what query functions run on: a *pgxpool.Pool, a *pgx.Conn or a

@@ -140,6 +140,15 @@ func searchQuery(raw string) (string, error) {
 	return q, nil
 }
 
+// lagTolerant returns where to run a read that may miss the last few
+// seconds of writes: the read replica while it keeps up, else the pool.
+func (s *Server) lagTolerant() db.Querier {
+	if s.cfg.Replica != nil {
+		return s.cfg.Replica.Reads()
+	}
+	return s.pool
+}
+
 func (s *Server) search(c echo.Context) error {
 	q, err := searchQuery(c.QueryParam("q"))
 	if err != nil {
@@ -165,7 +174,7 @@ func (s *Server) search(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.DBTimeout)
 	defer cancel()
-	hits, err := db.SearchMessages(ctx, s.pool, userOf(c), q, s.cfg.SearchLanguage, conv, cursor, int(limit))
+	hits, err := db.SearchMessages(ctx, s.lagTolerant(), userOf(c), q, s.cfg.SearchLanguage, conv, cursor, int(limit))
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/attachments"
 	"github.com/msgrunner/msgrunner/internal/auth"
 	"github.com/msgrunner/msgrunner/internal/broadcast"
+	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/delivery"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/httpserve"
@@ -68,6 +69,11 @@ type Config struct {
 	AllowedOrigins []string
 	// Logger receives structured logs. Required.
 	Logger *slog.Logger
+	// Replica, when set, serves the reads that tolerate lag (search) from
+	// a streaming standby while it keeps up; every other read, and every
+	// read while it is bypassed, goes to the pool. Optional; the caller
+	// closes it.
+	Replica *db.Replica
 	// Sealer encrypts messages sent with requires_encryption and decrypts
 	// them for their participants; such sends answer 501 when nil.
 	Sealer *keyring.Sealer
