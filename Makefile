@@ -7,7 +7,7 @@ SQLC := $(GO) tool -modfile=tools/go.mod sqlc
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/msgrunner?sslmode=disable
 export DATABASE_URL
 
-.PHONY: run test services scale-deps browser-deps generate generate-config-doc check-generated vet fmt-check build bench bench-bull fuzz test-chaos test-scale clean
+.PHONY: run test services scale-deps browser-deps generate generate-config-doc check-generated vet fmt-check build bench bench-bull fuzz test-chaos test-scale bench-retention clean
 
 ## services: start (and if needed install) PostgreSQL and Redis
 services:
@@ -95,6 +95,12 @@ bench: services scale-deps
 	} 2>&1 | grep -v '^redis:' | tee bench/results/raw.txt
 	$(GO) run ./cmd/benchreport -out bench/results/latest -bullmq bench/results/bullmq.json < bench/results/raw.txt
 	@echo "wrote bench/results/latest.md and latest.json"
+
+## bench-retention: the cleanup job's message retention on a table of RETENTION_ROWS messages (default
+## 5,000,000; several minutes), half of them older than the 90-day cutoff
+RETENTION_ROWS ?= 5000000
+bench-retention: services
+	@set -o pipefail; RETENTION_ROWS=$(RETENTION_ROWS) $(GO) test -run '^$$' -bench Retention -benchtime 1x -count 1 -timeout 60m ./workers/ 2>&1 | grep -v '^redis:'
 
 ## bench-bull: the earlier stack for comparison: BullMQ (pinned in bench/bullmq/package.json) on the local
 ## Redis, enqueue rate, drain rate and add→complete latency, 3 runs, into bench/results/bullmq.json

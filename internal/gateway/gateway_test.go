@@ -163,7 +163,7 @@ func buildBundle(t testing.TB, editQueues func([]jobs.QueueSpec), logger *slog.L
 	if direct {
 		sweep = jobs.DefaultIndexSweep
 	}
-	r, err := runner.New(runnerPool, runner.Config{Queues: queues, Workers: ws, Logger: b.logger, ShutdownTimeout: 2 * time.Second,
+	r, err := runner.New(runnerPool, runner.Config{Queues: queues, Workers: ws, Logger: b.logger, ShutdownTimeout: 2 * time.Second, AsyncCommit: true,
 		PeriodicJobs: []*river.PeriodicJob{
 			jobs.DeliverPendingPeriodic(deliverySweep, outbox.DefaultDeliveryBackstop),
 			jobs.IndexPendingPeriodic(sweep),
