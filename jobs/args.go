@@ -115,6 +115,16 @@ type SendMessageArgs struct {
 // Kind implements river.JobArgs.
 func (SendMessageArgs) Kind() string { return KindSendMessage }
 
+// RedoneIfLost lists the kinds whose writes a later run redoes by itself
+// if a database crash or failover loses them after the job was recorded
+// done: a lost sent mark leaves the message pending for deliver-pending,
+// the sweeps' own lost writes leave their work for the next sweep, and
+// cleanup's lost deletes for the next cleanup. A runner committing
+// asynchronously need not wait for their writes to be durable.
+func RedoneIfLost() []string {
+	return []string{KindSendMessage, KindDeliverPending, KindIndexPending, KindCleanupMessages}
+}
+
 // InsertOpts implements river.JobArgsWithInsertOpts.
 func (SendMessageArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueMessageDelivery, MaxAttempts: 5, Priority: int(PriorityHigh)}

@@ -92,7 +92,8 @@ func drainSendMessages(b *testing.B, n, workersN int) (time.Duration, map[string
 	require.NoError(b, workers.Register(ws, workers.Deps{
 		Pool: pool, Logger: logger, Fanout: fanout.New(rdb, fanout.Config{Keys: fanout.Keys{Prefix: prefix}}),
 	}, queues))
-	r, err := runner.New(pool, runner.Config{Queues: queues, Workers: ws, Logger: logger, ShutdownTimeout: 5 * time.Second, AsyncCommit: true})
+	r, err := runner.New(pool, runner.Config{Queues: queues, Workers: ws, Logger: logger, ShutdownTimeout: 5 * time.Second,
+		AsyncCommit: true, NoDurabilityWait: jobs.RedoneIfLost()})
 	require.NoError(b, err)
 	completed, cancel := r.Client().Subscribe(river.EventKindJobCompleted)
 	defer cancel()

@@ -104,6 +104,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		CancelledRetention:   c.CancelledRetention,
 		DiscardedRetention:   c.DiscardedRetention,
 		AsyncCommit:          c.AsyncCommit,
+		NoDurabilityWait:     jobs.RedoneIfLost(),
 		Logger:               s.Logger,
 		RiverLogger:          boot.AtLeast(s.Logger, c.RiverLogLevel),
 	}

@@ -163,7 +163,8 @@ func buildBundle(t testing.TB, editQueues func([]jobs.QueueSpec), logger *slog.L
 	if direct {
 		sweep = jobs.DefaultIndexSweep
 	}
-	r, err := runner.New(runnerPool, runner.Config{Queues: queues, Workers: ws, Logger: b.logger, ShutdownTimeout: 2 * time.Second, AsyncCommit: true,
+	r, err := runner.New(runnerPool, runner.Config{Queues: queues, Workers: ws, Logger: b.logger, ShutdownTimeout: 2 * time.Second,
+		AsyncCommit: true, NoDurabilityWait: jobs.RedoneIfLost(),
 		PeriodicJobs: []*river.PeriodicJob{
 			jobs.DeliverPendingPeriodic(deliverySweep, outbox.DefaultDeliveryBackstop),
 			jobs.IndexPendingPeriodic(sweep),

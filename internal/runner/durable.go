@@ -34,6 +34,7 @@ var errServerChanged = errors.New("the database server restarted or failed over 
 type durable struct {
 	river.MiddlewareDefaults
 	pool *pgxpool.Pool
+	skip map[string]bool // kinds that do not wait
 
 	mu       sync.Mutex
 	server   time.Time // start time of the server the last wait reached
@@ -46,10 +47,19 @@ type durableResult struct {
 	err    error
 }
 
-func newDurable(pool *pgxpool.Pool) *durable { return &durable{pool: pool} }
+func newDurable(pool *pgxpool.Pool, skip []string) *durable {
+	d := &durable{pool: pool, skip: map[string]bool{}}
+	for _, kind := range skip {
+		d.skip[kind] = true
+	}
+	return d
+}
 
 // Work implements rivertype.WorkerMiddleware.
 func (d *durable) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
+	if d.skip[job.Kind] {
+		return doInner(ctx)
+	}
 	d.mu.Lock()
 	before := d.server
 	d.mu.Unlock()

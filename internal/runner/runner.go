@@ -114,6 +114,9 @@ type Config struct {
 	// are then made durable before River records its outcome, with one
 	// synchronous commit shared by the jobs finishing together.
 	AsyncCommit bool
+	// NoDurabilityWait lists the job kinds that skip that wait, because
+	// a later run redoes whatever of theirs is lost (jobs.RedoneIfLost).
+	NoDurabilityWait []string
 }
 
 func (c *Config) setDefaults() {
@@ -203,7 +206,7 @@ func New(pool *pgxpool.Pool, cfg Config) (*Runner, error) {
 	if cfg.AsyncCommit {
 		// Innermost of these: the wait counts in the job's run time, and
 		// the job is still among those working while it waits.
-		middleware = append(middleware, newDurable(pool))
+		middleware = append(middleware, newDurable(pool, cfg.NoDurabilityWait))
 	}
 	middleware = append(middleware, tracing.RiverMiddleware(cfg.Tracer)...)
 	queues := make(map[string]river.QueueConfig, len(cfg.Queues))
