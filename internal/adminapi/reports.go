@@ -72,12 +72,21 @@ func reportParams(c echo.Context) (reports.Params, error) {
 	return p, p.Validate()
 }
 
+// reportReads returns where reports run: the read replica while it keeps
+// up (a report may miss the last seconds of writes), else the pool.
+func (s *Server) reportReads() db.Querier {
+	if s.cfg.Replica != nil {
+		return s.cfg.Replica.Reads()
+	}
+	return s.pool
+}
+
 func (s *Server) reportJSON(c echo.Context) error {
 	p, err := reportParams(c)
 	if err != nil {
 		return err
 	}
-	r, err := reports.Run(c.Request().Context(), s.pool, c.Param("name"), p)
+	r, err := reports.Run(c.Request().Context(), s.reportReads(), c.Param("name"), p)
 	if err != nil {
 		var ve *validation.Error
 		if asValidation(err, &ve) && ve.Field == "name" {
@@ -162,7 +171,7 @@ func (s *Server) reportsPage(c echo.Context) error {
 	ctx := c.Request().Context()
 	var all []*reports.Report
 	for _, name := range reports.Names() {
-		r, err := reports.Run(ctx, s.pool, name, p)
+		r, err := reports.Run(ctx, s.reportReads(), name, p)
 		if err != nil {
 			return err
 		}

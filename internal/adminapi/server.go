@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"riverqueue.com/riverui"
 
+	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/httpserve"
 	"github.com/msgrunner/msgrunner/internal/tracing"
 	"github.com/msgrunner/msgrunner/jobs"
@@ -84,6 +85,10 @@ type Config struct {
 	// Queues are the queue names always reported (queues River has seen are
 	// added).
 	Queues []string
+	// Replica, when set, serves the reports from a streaming standby while
+	// it keeps up; every other read, and reports while it is bypassed, go
+	// to the pool. Optional; the caller closes it.
+	Replica *db.Replica
 	// Health thresholds and window.
 	Health Thresholds
 	// Logger receives logs and audit lines. Required.

@@ -76,6 +76,17 @@ func runServe(ctx context.Context, getenv func(string) string, stderr io.Writer,
 	if err != nil {
 		return fmt.Errorf("creating River client: %w", err)
 	}
+	if s.Database.ReadURL != "" {
+		replica, err := db.NewReplica(pool, db.ReplicaConfig{
+			URL: s.Database.ReadURL, MaxConns: int32(s.Database.MaxConns), MaxLag: s.Database.ReadMaxLag,
+			ApplicationName: "msgrunner-admin", Logger: s.Logger, Registry: proc.Registry,
+		})
+		if err != nil {
+			return err
+		}
+		defer replica.Close()
+		s.API.Replica = replica
+	}
 	srv, err := adminapi.New(pool, client, s.API)
 	if err != nil {
 		return err

@@ -17,8 +17,9 @@ type Database struct {
 	URL string
 	// MaxConns is DATABASE_MAX_CONNS, the pool size.
 	MaxConns int
-	// ReadURL is DATABASE_READ_URL (the gateway's): a standby for reads
-	// that tolerate lag; empty when every read goes to URL.
+	// ReadURL is DATABASE_READ_URL (the gateway's and admin serve's): a
+	// standby for reads that tolerate lag; empty when every read goes to
+	// URL.
 	ReadURL string
 	// ReadMaxLag is DATABASE_READ_MAX_LAG.
 	ReadMaxLag time.Duration
@@ -291,7 +292,7 @@ func (r *Reader) TestServices() TestServices {
 
 func (r *Reader) database(b Binary) Database {
 	d := Database{URL: r.DatabaseURL(), MaxConns: r.intOf(r.setting(DatabaseMaxConns, KindInt).For(b))}
-	if b == GatewayBinary {
+	if b == GatewayBinary || b == AdminServeBinary {
 		d.ReadURL, d.ReadMaxLag = r.str(DatabaseReadURL), r.duration(DatabaseReadMaxLag)
 	}
 	return d
