@@ -40,7 +40,7 @@ type pgServer struct {
 // NewPostgresPair starts a PostgresPair for t.
 func NewPostgresPair(t testing.TB) *PostgresPair {
 	t.Helper()
-	bin, err := postgresBin()
+	bin, err := PostgresBin()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,8 +194,10 @@ func (p *PostgresPair) command(name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// postgresBin finds the newest installed PostgreSQL server binaries.
-func postgresBin() (string, error) {
+// PostgresBin returns the directory of the newest installed PostgreSQL
+// server binaries (initdb, pg_ctl, pg_basebackup), for tests that run
+// servers of their own.
+func PostgresBin() (string, error) {
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
 	sort.Slice(dirs, func(i, j int) bool {
 		vi, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))

@@ -7,7 +7,6 @@ package chaos
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,7 +14,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -66,7 +64,7 @@ func cleanStale() {
 		if err == nil && pid != os.Getpid() && syscall.Kill(pid, 0) == nil {
 			continue
 		}
-		if bin, err := pgBin(); err == nil {
+		if bin, err := dbtest.PostgresBin(); err == nil {
 			_ = asPostgres(exec.Command(filepath.Join(bin, "pg_ctl"), "-D", filepath.Join(d, "data"), "-m", "immediate", "stop")).Run()
 		}
 		_ = os.RemoveAll(d)
@@ -89,22 +87,6 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// pgBin finds the newest installed PostgreSQL server binaries.
-func pgBin() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool {
-		vi, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))
-		vj, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[j])))
-		return vi > vj
-	})
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
-			return d, nil
-		}
-	}
-	return "", errors.New("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin: install the postgresql package (make services does, as root)")
 }
 
 // asPostgres runs cmd as the postgres user when we are root: PostgreSQL
@@ -134,7 +116,7 @@ type postgres struct {
 
 func startPostgres(t *testing.T) *postgres {
 	t.Helper()
-	bin, err := pgBin()
+	bin, err := dbtest.PostgresBin()
 	if err != nil {
 		t.Fatal(err)
 	}
