@@ -155,7 +155,7 @@ func settingList() []Setting {
 			Doc:      "connection pool size per process (the other admin commands use 4 connections); much more than about 20 only adds contention on a small Postgres"},
 		{Name: DatabaseReadURL, Group: groupDatabase, Kind: KindDatabaseURL, DefaultNote: "every read on `DATABASE_URL`",
 			Binaries: GatewayBinary | AdminServeBinary,
-			Doc:      "a streaming standby for reads that tolerate lag (the gateway's search, the admin server's reports); bypassed while it is down or lags past `DATABASE_READ_MAX_LAG`"},
+			Doc:      "a streaming standby for reads that tolerate lag (the gateway's search and full history pages, the admin server's reports); bypassed while it is down or lags past `DATABASE_READ_MAX_LAG`"},
 		{Name: DatabaseReadMaxLag, Group: groupDatabase, Kind: KindDuration, Default: "5s", Min: "100ms", Max: "1h",
 			Binaries: GatewayBinary | AdminServeBinary,
 			Doc:      "how far `DATABASE_READ_URL` may be behind the primary and still serve reads"},

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,9 +41,9 @@ type ReplicaConfig struct {
 // standby while it answers and has replayed to within MaxLag of the
 // primary, and to the primary otherwise: a standby that is down, lagging
 // or unreachable is bypassed, never an error for the reader. It measures
-// the lag every CheckEvery: none when the standby has replayed the WAL
-// position the primary had when the check began, else the time since the
-// last transaction it replayed. Close it when done.
+// the lag every CheckEvery: how long ago the primary was at the oldest WAL
+// position the standby has not replayed yet, to within CheckEvery. Close
+// it when done.
 type Replica struct {
 	primary, standby *pgxpool.Pool
 	cfg              ReplicaConfig
@@ -52,6 +54,8 @@ type Replica struct {
 
 	mu     sync.Mutex // guards reason
 	reason string     // why reads go to the primary; "" while the standby serves them
+
+	seen []lsnSample // the primary's positions not yet replayed, oldest first; the watcher's own
 }
 
 // NewReplica opens the standby pool (without waiting for the standby: one
@@ -84,7 +88,7 @@ func NewReplica(primary *pgxpool.Pool, cfg ReplicaConfig) (*Replica, error) {
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	r := &Replica{primary: primary, standby: standby, cfg: cfg, metrics: m, stop: stop, done: make(chan struct{}), reason: "not checked yet"}
+	r := &Replica{primary: primary, standby: standby, cfg: cfg, metrics: m, stop: stop, done: make(chan struct{}), reason: notChecked}
 	go r.watch(ctx)
 	return r, nil
 }
@@ -97,6 +101,10 @@ func (r *Replica) Reads() Querier {
 	}
 	return r.primary
 }
+
+// Standby returns the standby pool and whether it is in use now, for a
+// caller that reads there first and checks what it got.
+func (r *Replica) Standby() (Querier, bool) { return r.standby, r.inUse.Load() }
 
 // InUse reports whether reads go to the standby now, and if not, why.
 func (r *Replica) InUse() (bool, string) {
@@ -155,32 +163,80 @@ func (r *Replica) check(ctx context.Context) {
 		r.metrics.inUse.Set(0)
 	}
 	switch {
-	case reason != "" && was == "":
+	case reason != "" && (was == "" || was == notChecked):
 		r.cfg.Logger.Warn("reads that tolerate lag go to the primary", slog.String("reason", reason))
 	case reason == "" && was != "":
 		r.cfg.Logger.Info("reads that tolerate lag go to the read replica again", slog.Duration("lag", lag))
 	}
 }
 
-// lag returns how far the standby is behind the primary: zero when it has
-// replayed the primary's current WAL position, else the time since the
-// last transaction it replayed.
+// lag returns how far the standby is behind the primary: how long ago
+// the primary was at the oldest of the WAL positions seen at earlier
+// checks (and this one) that the standby has not replayed yet, so to
+// within CheckEvery; zero when it has replayed them all.
+// pg_last_xact_replay_timestamp would not do: it is NULL until the
+// standby replays a commit after it starts.
 func (r *Replica) lag(ctx context.Context) (time.Duration, error) {
 	var primaryLSN string
 	if err := r.primary.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&primaryLSN); err != nil {
 		return 0, fmt.Errorf("reading the primary's WAL position: %w", err)
 	}
-	var seconds float64
-	err := r.standby.QueryRow(ctx, `SELECT CASE
-			WHEN NOT pg_is_in_recovery() THEN 0
-			WHEN pg_last_wal_replay_lsn() >= $1::pg_lsn THEN 0
-			ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 1e9)
-		END::float8`, primaryLSN).Scan(&seconds)
+	at, err := parseLSN(primaryLSN)
 	if err != nil {
 		return 0, err
 	}
-	return time.Duration(seconds * float64(time.Second)), nil
+	now := time.Now()
+	if len(r.seen) < maxLSNSamples {
+		r.seen = append(r.seen, lsnSample{lsn: at, at: now})
+	}
+	var recovering bool
+	var replayLSN string
+	err = r.standby.QueryRow(ctx, "SELECT pg_is_in_recovery(), coalesce(pg_last_wal_replay_lsn()::text, '0/0')").Scan(&recovering, &replayLSN)
+	if err != nil {
+		return 0, err
+	}
+	replayed, err := parseLSN(replayLSN)
+	if err != nil {
+		return 0, err
+	}
+	if !recovering { // promoted, or not a standby: nothing to wait for
+		r.seen = r.seen[:0]
+		return 0, nil
+	}
+	i := 0
+	for i < len(r.seen) && r.seen[i].lsn <= replayed {
+		i++
+	}
+	r.seen = append(r.seen[:0], r.seen[i:]...)
+	if len(r.seen) == 0 {
+		return 0, nil
+	}
+	return now.Sub(r.seen[0].at), nil
 }
+
+// lsnSample is the primary's WAL position at a check.
+type lsnSample struct {
+	lsn uint64
+	at  time.Time
+}
+
+// maxLSNSamples bounds the positions kept while the standby lags (a day of
+// checks at one a second).
+const maxLSNSamples = 86400
+
+// parseLSN reads a pg_lsn's text form, "X/Y" in hex.
+func parseLSN(s string) (uint64, error) {
+	hi, lo, ok := strings.Cut(s, "/")
+	h, err1 := strconv.ParseUint(hi, 16, 32)
+	l, err2 := strconv.ParseUint(lo, 16, 32)
+	if !ok || err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("db: not a WAL position: %q", s)
+	}
+	return h<<32 | l, nil
+}
+
+// notChecked is the reason reads go to the primary before the first check.
+const notChecked = "the read replica has not been checked yet"
 
 type replicaMetrics struct {
 	lag, inUse prometheus.Gauge

@@ -90,9 +90,30 @@ func pgURL(port int) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/msgrunner?sslmode=disable", port)
 }
 
-// PauseReplay stops the standby applying WAL (pg_wal_replay_pause), so it
-// falls behind; ResumeReplay lets it catch up.
-func (p *PostgresPair) PauseReplay() { p.standbyExec("SELECT pg_wal_replay_pause()") }
+// PauseReplay stops the standby applying WAL (pg_wal_replay_pause) and
+// waits until it has paused, so what the primary commits next is not
+// replayed; ResumeReplay lets it catch up.
+func (p *PostgresPair) PauseReplay() {
+	p.t.Helper()
+	p.standbyExec("SELECT pg_wal_replay_pause()")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, p.StandbyURL())
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for {
+		var state string
+		if err := conn.QueryRow(ctx, "SELECT pg_get_wal_replay_pause_state()").Scan(&state); err != nil {
+			p.t.Fatalf("dbtest: waiting for the standby to pause: %v", err)
+		}
+		if state == "paused" {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
 
 // ResumeReplay: see PauseReplay.
 func (p *PostgresPair) ResumeReplay() { p.standbyExec("SELECT pg_wal_replay_resume()") }

@@ -463,7 +463,7 @@ func (s *Server) history(c echo.Context) error {
 		hit = false
 	}
 	if !hit {
-		msgs, err := db.ListConversationMessages(ctx, s.pool, conv, after, int(limit))
+		msgs, err := s.historyPage(ctx, conv, after, int(limit))
 		if err != nil {
 			return err
 		}
@@ -489,6 +489,26 @@ func (s *Server) history(c echo.Context) error {
 		next = frames[len(frames)-1].Seq
 	}
 	return c.JSON(http.StatusOK, map[string]any{"messages": frames, "next_after": next, "cached": hit})
+}
+
+// historyPage reads up to limit messages of conv after seq after. With a
+// read replica in use it reads there first and keeps a full page: seqs
+// are given in commit order within a conversation and the standby
+// replays commits in order, so it holds a prefix of every conversation,
+// and a full page from it misses nothing. It may show an edit, a delete or
+// a cleanup up to DATABASE_READ_MAX_LAG late. A short page may lack
+// messages the standby has not replayed yet, so it is read again on the
+// primary; only such pages seed the recent cache.
+func (s *Server) historyPage(ctx context.Context, conv uuid.UUID, after int64, limit int) ([]db.Message, error) {
+	if s.cfg.Replica != nil {
+		if standby, ok := s.cfg.Replica.Standby(); ok {
+			msgs, err := db.ListConversationMessages(ctx, standby, conv, after, limit)
+			if err == nil && len(msgs) == limit {
+				return msgs, nil
+			}
+		}
+	}
+	return db.ListConversationMessages(ctx, s.pool, conv, after, limit)
 }
 
 func (s *Server) unread(c echo.Context) error {
