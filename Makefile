@@ -62,9 +62,9 @@ test-chaos: services
 	@set -o pipefail; $(GO) test -tags chaos -count=1 -v -timeout 20m -skip '$(SCALE_TESTS)' ./tests/chaos/ 2>&1 | grep -v '^=== RUN'
 
 ## test-scale: the fault tests past one machine (tests/chaos): a Redis Cluster with a replica per
-## master losing a master, and a Postgres primary with a synchronous standby failing over, under load
-## through two gateways and two runners; prints each test's FIGURES line
-SCALE_TESTS := TestRedisClusterMasterKilledUnderLoad|TestPostgresFailoverUnderLoad
+## master losing a master, a Postgres primary with a synchronous standby failing over, and PgBouncer
+## in front of the gateways restarting, under load; prints each test's FIGURES line
+SCALE_TESTS := TestRedisClusterMasterKilledUnderLoad|TestPostgresFailoverUnderLoad|TestPgBouncerRestartUnderLoad
 test-scale: services scale-deps
 	$(GO) vet -tags chaos ./tests/chaos/
 	@set -o pipefail; $(GO) test -tags chaos -count=1 -v -timeout 20m -run '$(SCALE_TESTS)' ./tests/chaos/ 2>&1 | grep -v '^=== RUN'

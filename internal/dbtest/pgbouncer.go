@@ -167,7 +167,9 @@ func (b *PgBouncer) Addr() string { return net.JoinHostPort("127.0.0.1", strconv
 // URL returns databaseURL (on the server PgBouncer fronts) pointed at
 // PgBouncer instead, with the query exec mode that transaction pooling
 // needs: pgx's default caches named prepared statements per connection,
-// which PgBouncer 1.18 cannot carry from one server connection to another.
+// which PgBouncer 1.18 cannot carry from one server connection to another;
+// cache_describe uses the unnamed statement only and still knows the
+// parameter types (exec does not, and cannot encode a list of uuids).
 func (b *PgBouncer) URL(databaseURL string) string {
 	u, err := url.Parse(databaseURL)
 	if err != nil || !strings.HasPrefix(u.Scheme, "postgres") {
@@ -175,7 +177,7 @@ func (b *PgBouncer) URL(databaseURL string) string {
 	}
 	u.Host = b.Addr()
 	q := u.Query()
-	q.Set("default_query_exec_mode", "exec")
+	q.Set("default_query_exec_mode", "cache_describe")
 	u.RawQuery = q.Encode()
 	return u.String()
 }

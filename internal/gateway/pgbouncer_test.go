@@ -14,6 +14,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/dbtest"
 	"github.com/msgrunner/msgrunner/internal/gateway"
+	"github.com/msgrunner/msgrunner/outbox"
 )
 
 // TestGatewayThroughPgBouncerInTransactionMode runs a gateway node whose
@@ -69,6 +70,14 @@ func TestGatewayThroughPgBouncerInTransactionMode(t *testing.T) {
 	close(ids)
 	require.False(t, t.Failed())
 	require.Equal(t, senders*each, b.count(t, `SELECT count(*) FROM messages WHERE recipient_id = $1`, bob), "each stored once")
+	// The gateway marks what it published sent, in batches, through the
+	// pooler too: well before the runner's deliver-pending backstop
+	// (outbox.DefaultDeliveryBackstop) would.
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM messages WHERE recipient_id = $1 AND status = 'sent'`, bob) == senders*each
+	}, 10*time.Second, 20*time.Millisecond, "marked sent")
+	require.Zero(t, b.count(t, `SELECT count(*) FROM messages WHERE recipient_id = $1 AND sent_at - created_at >= $2::interval`,
+		bob, outbox.DefaultDeliveryBackstop.String()), "marked by the gateway, not by the backstop")
 
 	got := map[string]bool{}
 	for len(got) < senders*each {

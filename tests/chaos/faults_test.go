@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/msgrunner/msgrunner/internal/dbtest"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 )
 
@@ -321,4 +322,41 @@ func TestPostgresFailoverUnderLoad(t *testing.T) {
 	}
 	leases := c.scalar(`SELECT count(*) FROM runner_leases`)
 	w.report("postgres-failover", "SIGKILL the primary, promote the synchronous standby "+promoted.Sub(killed).Round(time.Millisecond).String()+" later; runner leases taken "+strconv.Itoa(leases), recovery, rerun)
+}
+
+// 8. Gateways reach Postgres through PgBouncer in transaction mode (the
+// runner directly, as docs/operations.md says). Under load PgBouncer is
+// stopped for 3 s and started again: sends answer 503 meanwhile and are
+// retried with their ids; the gateways reconnect by themselves, and
+// nothing is lost or stored twice. Recovery is from the restart until a
+// send is acknowledged again.
+func TestPgBouncerRestartUnderLoad(t *testing.T) {
+	c := newCluster(t)
+	bouncer := dbtest.NewPgBouncer(t, c.pg.url(), 10)
+	pooled := "DATABASE_URL=" + bouncer.URL(c.pg.url())
+	g1, g2 := c.gateway("gateway-1", pooled), c.gateway("gateway-2", pooled)
+	c.runner("runner-a")
+	w := newWorld(t, c, 40, g1, g2)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	w.connect(ctx)
+	sending := make(chan struct{})
+	go func() { defer close(sending); w.send(ctx, 100, 250) }() // 4,000 messages over ~16 s
+
+	waitFor(t, "1,000 messages sent", time.Minute, func() bool { return w.sent.Load() >= 1000 })
+	bouncer.Stop()
+	time.Sleep(3 * time.Second)
+	bouncer.Start()
+	sentAtStart := w.sent.Load()
+	recovery := waitFor(t, "sends acknowledged through PgBouncer again", time.Minute, func() bool { return w.sent.Load() > sentAtStart+10 })
+	<-sending
+	if w.unavailable.Load() == 0 && w.failures.Load() == 0 {
+		t.Fatal("no send failed while PgBouncer was down: the outage did not happen")
+	}
+	w.waitAllSeen(time.Minute)
+	rerun := w.checkStored(2 * time.Minute)
+	if recovery > 15*time.Second {
+		t.Errorf("sends acknowledged again %.1fs after PgBouncer restarted (target 15 s)", recovery.Seconds())
+	}
+	w.report("pgbouncer-restart", "PgBouncer (transaction mode, 10 server connections) in front of both gateways stopped for 3s and started", recovery, rerun)
 }
