@@ -49,11 +49,7 @@ func TestRunnerKilledWhileMessagesAreInFlight(t *testing.T) {
 	g := c.gateway("gateway-1")
 	a := c.runner("runner-a")
 	w := newWorld(t, c, 50, g)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	w.connect(ctx)
-	sending := make(chan struct{})
-	go func() { defer close(sending); w.send(ctx, 100, 400) }()
+	sending := w.start(100, 400)
 
 	waitFor(t, "2,000 messages sent", time.Minute, func() bool { return w.sent.Load() >= 2000 })
 	waitFor(t, "runner-a holding jobs", 30*time.Second, func() bool { return c.heldBy("runner-a") > 0 })
@@ -92,11 +88,7 @@ func TestGracefulStopOfABusyRunner(t *testing.T) {
 	g := c.gateway("gateway-1")
 	a := c.runner("runner-a")
 	w := newWorld(t, c, 40, g)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	w.connect(ctx)
-	sending := make(chan struct{})
-	go func() { defer close(sending); w.send(ctx, 50, 400) }()
+	sending := w.start(50, 400)
 
 	waitFor(t, "800 messages sent", time.Minute, func() bool { return w.sent.Load() >= 800 })
 	waitFor(t, "runner-a holding jobs", 30*time.Second, func() bool { return c.heldBy("runner-a") > 0 })
@@ -125,11 +117,7 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 	g := c.gateway("gateway-1")
 	c.runner("runner-a")
 	w := newWorld(t, c, 40, g)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	w.connect(ctx)
-	sending := make(chan struct{})
-	go func() { defer close(sending); w.send(ctx, 150, 200) }() // 6,000 messages over ~30 s
+	sending := w.start(150, 200) // 6,000 messages over ~30 s
 
 	waitFor(t, "1,000 messages sent", time.Minute, func() bool { return w.sent.Load() >= 1000 })
 	c.redis.stop()
@@ -167,11 +155,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 	r := c.runner("runner-a")
 	admin := c.admin("admin", "chaos-admin-token-0123456789")
 	w := newWorld(t, c, 40, g)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	w.connect(ctx)
-	sending := make(chan struct{})
-	go func() { defer close(sending); w.send(ctx, 100, 250) }() // 4,000 messages over ~16 s
+	sending := w.start(100, 250) // 4,000 messages over ~16 s
 
 	waitFor(t, "1,000 messages sent", time.Minute, func() bool { return w.sent.Load() >= 1000 })
 	c.pg.stop("fast")
@@ -210,11 +194,7 @@ func TestKillOneOfTwoRunnersAndGateways(t *testing.T) {
 	a := c.runner("runner-a")
 	c.runner("runner-b")
 	w := newWorld(t, c, 50, g1, g2)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	w.connect(ctx)
-	sending := make(chan struct{})
-	go func() { defer close(sending); w.send(ctx, 80, 300) }() // 4,000 messages
+	sending := w.start(80, 300) // 4,000 messages
 
 	waitFor(t, "1,500 messages sent", time.Minute, func() bool { return w.sent.Load() >= 1500 })
 	waitFor(t, "runner-a holding jobs", 30*time.Second, func() bool { return c.heldBy("runner-a") > 0 })
@@ -246,11 +226,8 @@ func TestRedisClusterMasterKilledUnderLoad(t *testing.T) {
 	c.runner("runner-a")
 	c.runner("runner-b")
 	w := newWorld(t, c, 48, g1, g2)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	w.connect(ctx)
-	sending := make(chan struct{})
-	go func() { defer close(sending); w.send(ctx, 100, 240) }() // 4,800 messages over ~20 s
+	sending := w.start(100, 240) // 4,800 messages over ~20 s
+	ctx := context.Background()
 
 	waitFor(t, "1,000 messages sent", time.Minute, func() bool { return w.sent.Load() >= 1000 })
 	keys := fanout.Keys{Prefix: redisPrefix}
@@ -296,11 +273,7 @@ func TestPostgresFailoverUnderLoad(t *testing.T) {
 	g1, g2 := c.gateway("gateway-1"), c.gateway("gateway-2")
 	ra, rb := c.runner("runner-a"), c.runner("runner-b")
 	w := newWorld(t, c, 40, g1, g2)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	w.connect(ctx)
-	sending := make(chan struct{})
-	go func() { defer close(sending); w.send(ctx, 100, 200) }() // 4,000 messages over ~20 s
+	sending := w.start(100, 200) // 4,000 messages over ~20 s
 
 	waitFor(t, "1,000 messages sent", time.Minute, func() bool { return w.sent.Load() >= 1000 })
 	c.pg.kill()
@@ -337,11 +310,7 @@ func TestPgBouncerRestartUnderLoad(t *testing.T) {
 	g1, g2 := c.gateway("gateway-1", pooled), c.gateway("gateway-2", pooled)
 	c.runner("runner-a")
 	w := newWorld(t, c, 40, g1, g2)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	w.connect(ctx)
-	sending := make(chan struct{})
-	go func() { defer close(sending); w.send(ctx, 100, 250) }() // 4,000 messages over ~16 s
+	sending := w.start(100, 250) // 4,000 messages over ~16 s
 
 	waitFor(t, "1,000 messages sent", time.Minute, func() bool { return w.sent.Load() >= 1000 })
 	bouncer.Stop()

@@ -83,6 +83,19 @@ func (w *world) gateway(i int) *proc {
 	return gs[i%len(gs)]
 }
 
+// start connects every receiver, then has the senders post perPair
+// messages per pair at about rate messages/s in all, for at most five
+// minutes; both stop when the test ends. The channel it returns is closed
+// once every message was acknowledged.
+func (w *world) start(perPair int, rate float64) <-chan struct{} {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	w.t.Cleanup(cancel)
+	w.connect(ctx)
+	sending := make(chan struct{})
+	go func() { defer close(sending); w.send(ctx, perPair, rate) }()
+	return sending
+}
+
 // connect starts every receiver; they run until ctx ends.
 func (w *world) connect(ctx context.Context) {
 	var ready sync.WaitGroup
