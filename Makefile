@@ -7,7 +7,7 @@ SQLC := $(GO) tool -modfile=tools/go.mod sqlc
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/msgrunner?sslmode=disable
 export DATABASE_URL
 
-.PHONY: run test services scale-deps browser-deps generate generate-config-doc check-generated vet fmt-check build bench bench-bull fuzz test-chaos test-scale bench-retention clean
+.PHONY: run test services scale-deps browser-deps node-deps generate generate-config-doc check-generated vet fmt-check build bench bench-bull fuzz test-chaos test-scale bench-retention clean
 
 ## services: start (and if needed install) PostgreSQL and Redis
 services:
@@ -23,7 +23,7 @@ run: services build
 	@bash scripts/run.sh
 
 ## test: vet, format and generated-code checks, then every test against real services
-test: services scale-deps browser-deps check-generated vet fmt-check
+test: services scale-deps browser-deps node-deps check-generated vet fmt-check
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 ## scale-deps: PgBouncer (Debian package), which the scale-out tests start on ports of their own
@@ -33,6 +33,10 @@ scale-deps:
 ## browser-deps: chromium and playwright-core for the demo page's browser test (best effort)
 browser-deps:
 	@bash scripts/browser-deps.sh
+
+## node-deps: node and npm (Debian packages) and clients/js's dev dependencies, for the Node tests (best effort)
+node-deps:
+	@bash scripts/node-deps.sh
 
 ## generate: regenerate sqlc code from migrations/ and internal/db/queries/, and docs/configuration.md
 generate: generate-config-doc
