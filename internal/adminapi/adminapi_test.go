@@ -15,10 +15,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/msgrunner/msgrunner/api/apitest"
 	"github.com/msgrunner/msgrunner/internal/adminapi"
 	"github.com/msgrunner/msgrunner/internal/dbtest"
 	"github.com/msgrunner/msgrunner/jobs"
@@ -76,7 +78,7 @@ func (b *bundle) do(t *testing.T, method, path, token string) (int, map[string]a
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	rec := httptest.NewRecorder()
-	b.server.Handler().ServeHTTP(rec, req)
+	b.serve(t, rec, req)
 	var body map[string]any
 	_ = json.Unmarshal(rec.Body.Bytes(), &body)
 	return rec.Code, body
@@ -148,7 +150,7 @@ func TestQueueMetricsMatchAHandCount(t *testing.T) {
 	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+viewerToken)
 	rec := httptest.NewRecorder()
-	b.server.Handler().ServeHTTP(rec, req)
+	b.serve(t, rec, req)
 	require.Equal(t, http.StatusOK, rec.Code)
 	require.Contains(t, rec.Body.String(), `msgrunner_queue_jobs{queue="message-delivery",state="failed"} 2`)
 	require.Contains(t, rec.Body.String(), `msgrunner_queue_jobs{queue="paused-q",state="paused"} 2`)
@@ -418,7 +420,7 @@ func TestEveryRouteIsGuarded(t *testing.T) {
 			req.SetBasicAuth("ops", operatorToken)
 			req.Header.Set(tc.header, tc.value)
 			rec := httptest.NewRecorder()
-			b.server.Handler().ServeHTTP(rec, req)
+			b.serve(t, rec, req)
 			require.Equal(t, http.StatusForbidden, rec.Code)
 			require.Contains(t, rec.Body.String(), "cross_site")
 		})
@@ -427,18 +429,18 @@ func TestEveryRouteIsGuarded(t *testing.T) {
 	req0.SetBasicAuth("ops", operatorToken)
 	req0.Header.Set("Sec-Fetch-Site", "same-origin")
 	rec0 := httptest.NewRecorder()
-	b.server.Handler().ServeHTTP(rec0, req0)
+	b.serve(t, rec0, req0)
 	require.Equal(t, http.StatusOK, rec0.Code)
 
 	// Browsers: basic auth with the token as password.
 	req := httptest.NewRequest(http.MethodGet, "/queue/metrics", nil)
 	req.SetBasicAuth("alice", viewerToken)
 	rec := httptest.NewRecorder()
-	b.server.Handler().ServeHTTP(rec, req)
+	b.serve(t, rec, req)
 	require.Equal(t, http.StatusOK, rec.Code)
 	req = httptest.NewRequest(http.MethodGet, "/river/", nil)
 	rec = httptest.NewRecorder()
-	b.server.Handler().ServeHTTP(rec, req)
+	b.serve(t, rec, req)
 	require.Equal(t, http.StatusUnauthorized, rec.Code)
 	require.Contains(t, rec.Header().Get("WWW-Authenticate"), "Basic")
 }
@@ -476,7 +478,7 @@ func TestReportsPageAndJSON(t *testing.T) {
 	req := httptest.NewRequest(http.MethodGet, "/reports", nil)
 	req.SetBasicAuth("ops", viewerToken)
 	rec := httptest.NewRecorder()
-	b.server.Handler().ServeHTTP(rec, req)
+	b.serve(t, rec, req)
 	require.Equal(t, http.StatusOK, rec.Code)
 	page := rec.Body.String()
 	require.Contains(t, page, "<svg")
@@ -594,4 +596,38 @@ func TestPausedQueueHealthCountsPausedJobs(t *testing.T) {
 	require.EqualValues(t, 0, body["waiting"])
 	require.EqualValues(t, 2, body["paused"])
 	require.EqualValues(t, 0, body["oldest_waiting_age_seconds"])
+}
+
+// serve runs req through the server into rec and checks the answer against
+// api/admin.yaml.
+func (b *bundle) serve(t *testing.T, rec *httptest.ResponseRecorder, req *http.Request) {
+	t.Helper()
+	b.server.Handler().ServeHTTP(rec, req)
+	apitest.Admin(t).Response(t, req, rec.Result(), rec.Body.Bytes())
+}
+
+// TestRoutesMatchTheDocument: every route the admin server serves is in
+// api/admin.yaml and every operation there is served. River UI is mounted
+// under /river for every method; the document describes its entry page.
+func TestRoutesMatchTheDocument(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	e, ok := b.server.Handler().(*echo.Echo)
+	require.True(t, ok)
+	skip := []string{"* /river/*"}
+	for _, m := range []string{"CONNECT", "DELETE", "HEAD", "OPTIONS", "PATCH", "POST", "PROPFIND", "PUT", "REPORT", "TRACE"} {
+		skip = append(skip, m+" /river")
+	}
+	apitest.Admin(t).CheckRoutes(t, e, skip...)
+}
+
+// TestOpenAPIDocumentIsServed: GET /openapi.json answers the document to
+// anyone.
+func TestOpenAPIDocumentIsServed(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	status, doc := b.do(t, http.MethodGet, "/openapi.json", "")
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, "3.1.0", doc["openapi"])
+	require.Contains(t, doc["paths"], "/queue/health")
 }

@@ -18,7 +18,7 @@ func (b *bundle) post(t *testing.T, path, token, body string) (int, map[string]a
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
-	b.server.Handler().ServeHTTP(rec, req)
+	b.serve(t, rec, req)
 	var out map[string]any
 	_ = json.Unmarshal(rec.Body.Bytes(), &out)
 	return rec.Code, out

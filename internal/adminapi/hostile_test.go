@@ -108,7 +108,7 @@ func TestHostileInputToMutatingAdminRoutesIsRefusedAndWritesNothing(t *testing.T
 			req.Header.Set("Authorization", "Bearer "+operatorToken)
 			req.Header.Set("Content-Type", "application/json")
 			rec := httptest.NewRecorder()
-			b.server.Handler().ServeHTTP(rec, req)
+			b.serve(t, rec, req)
 			var body map[string]any
 			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body), "%.200s", rec.Body.String())
 			require.Equal(t, tc.status, rec.Code, "%v", body)
@@ -130,7 +130,7 @@ func TestHostileInputToMutatingAdminRoutesIsRefusedAndWritesNothing(t *testing.T
 			req.Header.Set("Authorization", "Bearer "+operatorToken)
 			req.Header.Set("Content-Type", ct)
 			rec := httptest.NewRecorder()
-			b.server.Handler().ServeHTTP(rec, req)
+			b.serve(t, rec, req)
 			require.Equal(t, http.StatusUnsupportedMediaType, rec.Code, "%s", rec.Body.String())
 			require.Contains(t, rec.Body.String(), `"unsupported_type"`)
 			require.Contains(t, rec.Body.String(), `"field":"Content-Type"`)

@@ -14,14 +14,14 @@ import (
 
 // TestEveryRegisteredRouteRefusesStrangersAndViewersCannotMutate walks the
 // routes the server actually registers (not a hand-kept list), so a route
-// added later without protection fails here. The only public route is
-// GET /healthz.
+// added later without protection fails here. The only public routes are
+// GET /healthz and GET /openapi.json.
 func TestEveryRegisteredRouteRefusesStrangersAndViewersCannotMutate(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
 	e, ok := b.server.Handler().(*echo.Echo)
 	require.True(t, ok, "the admin handler is an *echo.Echo")
-	public := []string{"GET /healthz"}
+	public := []string{"GET /healthz", "GET /openapi.json"}
 
 	// Concrete paths for the patterns: River UI's API and page under the
 	// wildcard, a job id and a queue that do not exist (a refusal must

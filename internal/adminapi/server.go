@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"riverqueue.com/riverui"
 
+	"github.com/msgrunner/msgrunner/api"
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/httpserve"
 	"github.com/msgrunner/msgrunner/internal/tracing"
@@ -174,6 +175,7 @@ func (s *Server) routes() *echo.Echo {
 	e.Use(tracing.Echo(s.cfg.Tracer, func(path string) bool { return path == "/healthz" || path == "/metrics" }))
 	e.Use(s.authenticate)
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/openapi.json", func(c echo.Context) error { return c.JSONBlob(http.StatusOK, api.AdminJSON()) })
 	ui := echo.WrapHandler(s.ui)
 	e.Any("/river", ui)
 	e.Any("/river/*", ui)

@@ -24,6 +24,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/msgrunner/msgrunner/api/apitest"
 	"github.com/msgrunner/msgrunner/internal/attachments"
 	"github.com/msgrunner/msgrunner/internal/auth"
 	"github.com/msgrunner/msgrunner/internal/broadcast"
@@ -214,6 +215,7 @@ func (b *bundle) startNode(t testing.TB, pool *pgxpool.Pool) *node {
 		_ = srv.Shutdown(context.Background())
 		_ = hub.Close()
 	})
+	checked.Serve(srv.Addr(), apitest.Gateway(t))
 	return &node{srv: srv, base: "http://" + srv.Addr()}
 }
 
@@ -292,6 +294,9 @@ func (b *bundle) dial(t *testing.T, n int, token string) *client {
 			}
 			var f map[string]any
 			if json.Unmarshal(raw, &f) == nil {
+				if f["type"] != "burst" && f["type"] != "bulk" { // published raw by writer_test
+					apitest.Gateway(t).Schema(t, "ServerFrame", raw)
+				}
 				cl.frames <- f
 			}
 		}

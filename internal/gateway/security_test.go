@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/msgrunner/msgrunner/api/apitest"
 	"github.com/msgrunner/msgrunner/internal/attachments"
 	"github.com/msgrunner/msgrunner/internal/clocktest"
 	"github.com/msgrunner/msgrunner/internal/fanout"
@@ -50,6 +51,7 @@ func (b *bundle) startNodeWith(t *testing.T, limit *ratelimit.Config, edit func(
 		_ = srv.Shutdown(context.Background())
 		_ = hub.Close()
 	})
+	checked.Serve(srv.Addr(), apitest.Gateway(t))
 	return &node{srv: srv, base: "http://" + srv.Addr()}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/msgrunner/msgrunner/api"
 	"github.com/msgrunner/msgrunner/internal/attachments"
 	"github.com/msgrunner/msgrunner/internal/auth"
 	"github.com/msgrunner/msgrunner/internal/broadcast"
@@ -205,6 +206,7 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/", s.demoPage)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	e.GET("/v1/openapi.json", func(c echo.Context) error { return c.JSONBlob(http.StatusOK, api.GatewayJSON()) })
 	if s.cfg.MetricsAddr == "" && !s.cfg.MetricsOff {
 		e.GET("/metrics", echo.WrapHandler(s.metricsHandler()))
 	}
