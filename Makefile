@@ -7,7 +7,7 @@ SQLC := $(GO) tool -modfile=tools/go.mod sqlc
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/msgrunner?sslmode=disable
 export DATABASE_URL
 
-.PHONY: run test services scale-deps browser-deps node-deps generate generate-config-doc check-generated vet fmt-check build bench bench-bull fuzz test-chaos test-scale bench-retention clean
+.PHONY: run test services scale-deps browser-deps node-deps generate generate-config-doc generate-js check-generated vet fmt-check build bench bench-bull fuzz test-chaos test-scale bench-retention clean
 
 ## services: start (and if needed install) PostgreSQL and Redis
 services:
@@ -38,9 +38,15 @@ browser-deps:
 node-deps:
 	@bash scripts/node-deps.sh
 
-## generate: regenerate sqlc code from migrations/ and internal/db/queries/, and docs/configuration.md
-generate: generate-config-doc
+## generate: regenerate sqlc code from migrations/ and internal/db/queries/, docs/configuration.md, and
+## the TypeScript client's types (from api/gateway.yaml) and build (clients/js/dist)
+generate: generate-config-doc generate-js
 	$(SQLC) generate
+
+## generate-js: clients/js/src/schema.ts from api/gateway.yaml (openapi-typescript) and clients/js/dist
+## (tsc), which the gateway embeds; needs node-deps
+generate-js: node-deps
+	@cd clients/js && npm run --silent build
 
 ## generate-config-doc: write docs/configuration.md from the settings list in internal/config/settings.go
 generate-config-doc:
@@ -51,6 +57,7 @@ generate-config-doc:
 check-generated:
 	@$(SQLC) diff || { echo "generated code is stale: run 'make generate' and commit the result" >&2; exit 1; }
 	@$(GO) run ./internal/config/cmd/configdoc -check -o docs/configuration.md
+	@bash scripts/check-js.sh
 
 vet:
 	$(GO) vet ./...

@@ -19,7 +19,7 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 
 if command -v npm >/dev/null 2>&1; then
-	if [[ ! -d node_modules/pg ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+	if [[ ! -d node_modules/pg || ! -x node_modules/.bin/tsc ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
 		say "installing clients/js dev dependencies (npm ci)"
 		npm ci --no-audit --no-fund --silent >/dev/null 2>&1 || say "npm ci failed in clients/js; the Node tests will skip"
 	fi

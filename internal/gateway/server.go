@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/msgrunner/msgrunner/api"
+	jsclient "github.com/msgrunner/msgrunner/clients/js"
 	"github.com/msgrunner/msgrunner/internal/attachments"
 	"github.com/msgrunner/msgrunner/internal/auth"
 	"github.com/msgrunner/msgrunner/internal/broadcast"
@@ -204,6 +205,9 @@ func (s *Server) routes() *echo.Echo {
 		return false
 	}))
 	e.GET("/", s.demoPage)
+	e.GET("/client.js", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, "text/javascript; charset=utf-8", jsclient.Module)
+	})
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/v1/openapi.json", func(c echo.Context) error { return c.JSONBlob(http.StatusOK, api.GatewayJSON()) })
