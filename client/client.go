@@ -80,6 +80,10 @@ type Config struct {
 	// OnState is told when the websocket is up (after ready) and when it
 	// dropped, with why.
 	OnState func(State)
+	// OnRetry, when set, is told of every failed attempt of a request
+	// that retries (an *APIError for a 5xx answer, else the transport
+	// error or timeout), for metrics and logs.
+	OnRetry func(err error)
 	// Logger receives what the client recovers from; discarded when nil.
 	Logger *slog.Logger
 }
@@ -239,6 +243,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			c.failover(u) // the node is unreachable: try the next
 		}
 		c.stats.retries.Add(1)
+		if c.cfg.OnRetry != nil {
+			c.cfg.OnRetry(err)
+		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
 		}

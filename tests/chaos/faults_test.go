@@ -201,7 +201,6 @@ func TestKillOneOfTwoRunnersAndGateways(t *testing.T) {
 	a.kill()
 	g1.kill()
 	killed := time.Now()
-	w.setGateways(g2)
 	<-sending
 	waitFor(t, "the dead runner's jobs handed back", 60*time.Second, func() bool { return c.heldBy("runner-a") == 0 })
 	recovery := time.Since(killed)

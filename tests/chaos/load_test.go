@@ -3,54 +3,50 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/google/uuid"
 
+	"github.com/msgrunner/msgrunner/client"
 	"github.com/msgrunner/msgrunner/internal/auth"
 	"github.com/msgrunner/msgrunner/outbox"
 )
 
 // world is the chat traffic of one test: pairs of users, one sending to
 // the other through the gateways' HTTP API, the other connected by
-// websocket and counting what it receives. Senders retry a send with the
-// same id until it is acknowledged (the API is idempotent by id), moving
-// to the next gateway when one fails; receivers reconnect to the next
-// gateway and resume after every ready and resync, as docs/api.md tells
-// clients to.
+// websocket, both through the Go client (package client), as a service
+// would be: senders retry a send with the same id until it is
+// acknowledged, moving to the next gateway when one fails; receivers
+// reconnect to the next gateway, resume after every ready and resync, and
+// are handed each message once and in order per conversation.
 type world struct {
 	t        *testing.T
 	c        *cluster
-	gateways atomic.Pointer[[]*proc]
+	gateways []*proc
 	pairs    []pair
 
 	mu       sync.Mutex
 	acked    map[uuid.UUID]uuid.UUID // message id → recipient
-	seen     map[uuid.UUID]int       // message id → message frames received
+	seen     map[uuid.UUID]int       // message id → times handed over
 	lastSeen time.Time
-	seenBy   map[uuid.UUID]time.Time // recipient → when its last message frame arrived
+	seenBy   map[uuid.UUID]time.Time // recipient → when its last message was handed over
 
 	sent        atomic.Int64 // acknowledged sends
 	unavailable atomic.Int64 // 503 answers
 	failures    atomic.Int64 // transport errors and other 5xx
-	reconnects  atomic.Int64
 }
 
 type pair struct {
 	sender, recipient uuid.UUID
-	senderToken       string
-	recipientToken    string
 	conversation      uuid.UUID
+	from, to          *client.Client
 }
 
 func newWorld(t *testing.T, c *cluster, pairs int, gateways ...*proc) *world {
@@ -59,28 +55,55 @@ func newWorld(t *testing.T, c *cluster, pairs int, gateways ...*proc) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, c: c, acked: map[uuid.UUID]uuid.UUID{}, seen: map[uuid.UUID]int{}, seenBy: map[uuid.UUID]time.Time{}}
-	w.setGateways(gateways...)
+	w := &world{t: t, c: c, gateways: gateways, acked: map[uuid.UUID]uuid.UUID{}, seen: map[uuid.UUID]int{}, seenBy: map[uuid.UUID]time.Time{}}
 	for i := 0; i < pairs; i++ {
 		p := pair{sender: uuid.New(), recipient: uuid.New()}
 		p.conversation = outbox.DirectConversationID(p.sender, p.recipient)
-		if p.senderToken, err = a.Mint(p.sender, time.Hour); err != nil {
-			t.Fatal(err)
-		}
-		if p.recipientToken, err = a.Mint(p.recipient, time.Hour); err != nil {
-			t.Fatal(err)
-		}
+		p.from = w.client(t, a, p.sender, i, nil)
+		recipient := p.recipient
+		p.to = w.client(t, a, p.recipient, i, func(m client.Message) {
+			w.mu.Lock()
+			w.seen[m.ID]++
+			w.lastSeen = time.Now()
+			w.seenBy[recipient] = w.lastSeen
+			w.mu.Unlock()
+		})
 		w.pairs = append(w.pairs, p)
 	}
 	return w
 }
 
-// setGateways replaces the gateways senders and receivers use.
-func (w *world) setGateways(gs ...*proc) { w.gateways.Store(&gs) }
-
-func (w *world) gateway(i int) *proc {
-	gs := *w.gateways.Load()
-	return gs[i%len(gs)]
+// client returns a client of user whose endpoints start at gateway i (so
+// the pairs spread over the gateways), counting the failed attempts it
+// retries.
+func (w *world) client(t *testing.T, a *auth.Authority, user uuid.UUID, i int, onMessage func(client.Message)) *client.Client {
+	t.Helper()
+	tok, err := a.Mint(user, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var endpoints []string
+	for k := range w.gateways {
+		endpoints = append(endpoints, "http://"+w.gateways[(i+k)%len(w.gateways)].addr)
+	}
+	cl, err := client.New(client.Config{
+		Endpoints:  endpoints,
+		Token:      func(context.Context) (string, error) { return tok, nil },
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
+		OnMessage: onMessage,
+		OnRetry: func(err error) {
+			var apiErr *client.APIError
+			if errors.As(err, &apiErr) && apiErr.Status == http.StatusServiceUnavailable {
+				w.unavailable.Add(1)
+			} else {
+				w.failures.Add(1)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
 }
 
 // start connects every receiver, then has the senders post perPair
@@ -89,89 +112,32 @@ func (w *world) gateway(i int) *proc {
 // once every message was acknowledged.
 func (w *world) start(perPair int, rate float64) <-chan struct{} {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	w.t.Cleanup(cancel)
-	w.connect(ctx)
+	w.t.Cleanup(cancel) // if connect fails the test
+	running := w.connect(ctx)
+	w.t.Cleanup(func() { cancel(); running.Wait() })
 	sending := make(chan struct{})
 	go func() { defer close(sending); w.send(ctx, perPair, rate) }()
 	return sending
 }
 
-// connect starts every receiver; they run until ctx ends.
-func (w *world) connect(ctx context.Context) {
-	var ready sync.WaitGroup
-	for i, p := range w.pairs {
-		ready.Add(1)
-		go w.receive(ctx, i, p, &ready)
+// connect runs every receiver until ctx ends and waits until each is
+// connected; the WaitGroup it returns is done when every receiver ended.
+func (w *world) connect(ctx context.Context) *sync.WaitGroup {
+	running := &sync.WaitGroup{}
+	for _, p := range w.pairs {
+		running.Add(1)
+		go func() { defer running.Done(); _ = p.to.Run(ctx) }()
 	}
-	ready.Wait()
-}
-
-func (w *world) receive(ctx context.Context, i int, p pair, ready *sync.WaitGroup) {
-	first := true
-	for attempt := i; ctx.Err() == nil; attempt++ {
-		g := w.gateway(attempt)
-		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		conn, _, err := websocket.Dial(dctx, "ws://"+g.addr+"/v1/ws", &websocket.DialOptions{
-			HTTPHeader: http.Header{"Authorization": {"Bearer " + p.recipientToken}},
-		})
-		cancel()
-		if err != nil {
-			w.reconnects.Add(1)
-			sleep(ctx, 200*time.Millisecond)
-			continue
-		}
-		conn.SetReadLimit(64 << 20)
-		w.readFrames(ctx, conn, p.recipient, func() {
-			if first {
-				first = false
-				ready.Done()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, p := range w.pairs {
+		for p.to.Stats().Connects == 0 {
+			if time.Now().After(deadline) {
+				w.t.Fatal("receivers not connected within 30s")
 			}
-		})
-		conn.CloseNow()
-		if ctx.Err() == nil {
-			w.reconnects.Add(1)
-			sleep(ctx, 100*time.Millisecond)
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	if first {
-		ready.Done()
-	}
-}
-
-// readFrames reads until the connection ends, resuming after every ready
-// and resync.
-func (w *world) readFrames(ctx context.Context, conn *websocket.Conn, recipient uuid.UUID, onReady func()) {
-	for {
-		_, data, err := conn.Read(ctx)
-		if err != nil {
-			return
-		}
-		var f struct {
-			Type string    `json:"type"`
-			ID   uuid.UUID `json:"id"`
-		}
-		if json.Unmarshal(data, &f) != nil {
-			continue
-		}
-		switch f.Type {
-		case "ready", "resync":
-			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err := conn.Write(wctx, websocket.MessageText, []byte(`{"type":"resume","after":{}}`))
-			cancel()
-			if err != nil {
-				return
-			}
-			if f.Type == "ready" {
-				onReady()
-			}
-		case "message":
-			w.mu.Lock()
-			w.seen[f.ID]++
-			w.lastSeen = time.Now()
-			w.seenBy[recipient] = w.lastSeen
-			w.mu.Unlock()
-		}
-	}
+	return running
 }
 
 // send posts n messages per pair at about rate messages/s in all, and
@@ -179,14 +145,14 @@ func (w *world) readFrames(ctx context.Context, conn *websocket.Conn, recipient 
 func (w *world) send(ctx context.Context, n int, rate float64) {
 	var wg sync.WaitGroup
 	perPair := time.Duration(float64(time.Second) * float64(len(w.pairs)) / rate)
-	for i, p := range w.pairs {
+	for _, p := range w.pairs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			tick := time.NewTicker(perPair)
 			defer tick.Stop()
 			for k := 0; k < n && ctx.Err() == nil; k++ {
-				w.sendOne(ctx, i+k, p)
+				w.sendOne(ctx, p)
 				select {
 				case <-ctx.Done():
 				case <-tick.C:
@@ -197,43 +163,23 @@ func (w *world) send(ctx context.Context, n int, rate float64) {
 	wg.Wait()
 }
 
+// httpClient is the tests' own client for the admin API.
 var httpClient = &http.Client{Timeout: 10 * time.Second}
 
-// sendOne posts one message, retrying with the same id until it is
-// acknowledged.
-func (w *world) sendOne(ctx context.Context, i int, p pair) {
-	id := uuid.New()
-	body, _ := json.Marshal(map[string]any{"id": id, "conversation_id": p.conversation, "recipient_id": p.recipient, "content": "chaos " + id.String()})
-	for attempt := i; ctx.Err() == nil; attempt++ {
-		g := w.gateway(attempt)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+g.addr+"/v1/messages", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+p.senderToken)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := httpClient.Do(req)
-		if err != nil {
-			w.failures.Add(1)
-			sleep(ctx, 100*time.Millisecond)
-			continue
+// sendOne sends one message; the client retries it with its id until it
+// is acknowledged.
+func (w *world) sendOne(ctx context.Context, p pair) {
+	res, err := p.from.Send(ctx, client.Outgoing{ConversationID: p.conversation, RecipientID: p.recipient, Content: "chaos"})
+	if err != nil {
+		if ctx.Err() == nil {
+			w.t.Errorf("send refused: %v", err)
 		}
-		msg, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		switch {
-		case resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusOK:
-			w.mu.Lock()
-			w.acked[id] = p.recipient
-			w.mu.Unlock()
-			w.sent.Add(1)
-			return
-		case resp.StatusCode == http.StatusServiceUnavailable:
-			w.unavailable.Add(1)
-		case resp.StatusCode >= 500:
-			w.failures.Add(1)
-		default:
-			w.t.Errorf("POST /v1/messages answered %d: %s", resp.StatusCode, msg)
-			return
-		}
-		sleep(ctx, 100*time.Millisecond)
+		return
 	}
+	w.mu.Lock()
+	w.acked[res.ID] = p.recipient
+	w.mu.Unlock()
+	w.sent.Add(1)
 }
 
 // allSeenSince reports whether each of recipients received a message frame
@@ -279,16 +225,29 @@ func (w *world) waitAllSeen(within time.Duration) time.Duration {
 	}
 }
 
-// duplicates returns how many message frames arrived more than once (live
-// and in a resume, or published twice): receivers dedupe them by id.
-func (w *world) duplicates() int {
+// duplicates returns how many message frames the receivers' clients
+// dropped as already handed over (live and in a resume, or published
+// twice), and fails the test if any message was handed over twice.
+func (w *world) duplicates() int64 {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	n := 0
-	for _, c := range w.seen {
-		if c > 1 {
-			n += c - 1
+	for id, n := range w.seen {
+		if n > 1 {
+			w.t.Errorf("message %s handed over %d times", id, n)
 		}
+	}
+	w.mu.Unlock()
+	var n int64
+	for _, p := range w.pairs {
+		n += p.to.Stats().Duplicates
+	}
+	return n
+}
+
+// reconnects returns the receivers' websocket reconnections.
+func (w *world) reconnects() int64 {
+	var n int64
+	for _, p := range w.pairs {
+		n += p.to.Stats().Reconnects
 	}
 	return n
 }
@@ -368,10 +327,11 @@ var messageKinds = []string{"send-notification"}
 
 // report prints a test's figures in one line docs/reliability.md quotes.
 func (w *world) report(name string, faults string, recovery time.Duration, rerun int) {
-	w.t.Logf("FIGURES %s: messages %d acknowledged, faults: %s, lost 0, frames received twice %d (deduped by id), jobs run more than once %d, 503 answers %d, transport failures %d, reconnects %d, recovery %.1fs",
-		name, w.sent.Load(), faults, w.duplicates(), rerun, w.unavailable.Load(), w.failures.Load(), w.reconnects.Load(), recovery.Seconds())
+	dups, reconnects := w.duplicates(), w.reconnects()
+	w.t.Logf("FIGURES %s: messages %d acknowledged, faults: %s, lost 0, frames received twice %d (dropped by the client), jobs run more than once %d, 503 answers %d, transport failures %d, reconnects %d, recovery %.1fs",
+		name, w.sent.Load(), faults, dups, rerun, w.unavailable.Load(), w.failures.Load(), reconnects, recovery.Seconds())
 	fmt.Printf("FIGURES %s: acknowledged=%d faults=%q lost=0 frames_twice=%d jobs_rerun=%d http_503=%d transport_failures=%d reconnects=%d recovery_s=%.1f\n",
-		name, w.sent.Load(), faults, w.duplicates(), rerun, w.unavailable.Load(), w.failures.Load(), w.reconnects.Load(), recovery.Seconds())
+		name, w.sent.Load(), faults, dups, rerun, w.unavailable.Load(), w.failures.Load(), reconnects, recovery.Seconds())
 }
 
 func sleep(ctx context.Context, d time.Duration) {
