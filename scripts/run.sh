@@ -29,6 +29,21 @@ export ATTACHMENTS_DIR=${ATTACHMENTS_DIR:-.dev/attachments}
 # Compliance exports (encrypt-decrypt decrypt jobs) land here.
 export EXPORT_DIR=${EXPORT_DIR:-.dev/exports}
 
+addr() { case $1 in :*) echo "127.0.0.1$1" ;; *) echo "$1" ;; esac; }
+gw=$(addr "${GATEWAY_ADDR:-:8081}")
+rn=$(addr "${RUNNER_ADDR:-:9090}")
+ad=$(addr "${ADMIN_ADDR:-:8080}")
+# A port already taken is said plainly, before anything starts.
+port_busy() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
+for pair in "GATEWAY_ADDR $gw" "RUNNER_ADDR $rn" "ADMIN_ADDR $ad"; do
+	set -- $pair
+	if port_busy "$2"; then
+		echo "make run: port ${2##*:} ($1) is already in use: another 'make run' may be running;" \
+			"stop it, or set $1 to another address" >&2
+		exit 1
+	fi
+done
+
 ./bin/admin migrate up --create-database
 
 alice=00000000-0000-4000-8000-00000000a11c
@@ -44,17 +59,14 @@ else
 	token_cmd='./bin/admin token --user <uuid>, with your AUTH_SECRET set'
 fi
 
-addr() { case $1 in :*) echo "127.0.0.1$1" ;; *) echo "$1" ;; esac; }
-gw=$(addr "${GATEWAY_ADDR:-:8081}")
-rn=$(addr "${RUNNER_ADDR:-:9090}")
-ad=$(addr "${ADMIN_ADDR:-:8080}")
 if [[ -z ${ADMIN_TOKEN:-}${ADMIN_VIEWER_TOKEN:-} ]]; then
 	# Development: the admin server is open to anyone who can reach it, and
 	# says so loudly in its log.
 	export ADMIN_INSECURE_DEV=1
 fi
 
-cat <<EOT
+banner() {
+	cat <<EOT
 
   demo chat, as Alice:  http://$gw/?token=$alice_token&peer=$bob&name=Alice
   demo chat, as Bob:    http://$gw/?token=$bob_token&peer=$alice&name=Bob
@@ -68,6 +80,7 @@ cat <<EOT
   Ctrl-C stops all three; running jobs get RUNNER_SHUTDOWN_TIMEOUT to finish.
 
 EOT
+}
 
 pids=()
 stop() {
@@ -87,12 +100,39 @@ if [[ ${FAKE_PROVIDERS:-} == 1 ]]; then
 	# shellcheck disable=SC1091
 	source .dev/fakeproviders.env
 fi
-./bin/runner &
+# Each process's lines start with its name.
+./bin/runner > >(sed -u 's/^/runner  | /') 2>&1 &
 pids+=($!)
-./bin/gateway &
+./bin/gateway > >(sed -u 's/^/gateway | /') 2>&1 &
 pids+=($!)
-./bin/admin serve &
+./bin/admin serve > >(sed -u 's/^/admin   | /') 2>&1 &
 pids+=($!)
+
+# The banner once all three answer (or say which did not within 60 s).
+ready() { # URL http://host:port/path answers 200 (bash's /dev/tcp: no curl needed)
+	local rest=${1#http://} line
+	local hostport=${rest%%/*} path=/${rest#*/}
+	(
+		exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}" || exit 1
+		printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hostport" >&3
+		IFS= read -r -t 2 line <&3 || exit 1
+		[[ $line == *" 200 "* ]]
+	) 2>/dev/null
+}
+for _ in $(seq 600); do
+	if ready "http://$gw/readyz" && ready "http://$rn/readyz" && ready "http://$ad/healthz"; then
+		banner
+		break
+	fi
+	if ! kill -0 "${pids[@]}" 2>/dev/null; then
+		break # one exited: the wait below reports it
+	fi
+	sleep 0.1
+done
+if ! { ready "http://$gw/readyz" && ready "http://$rn/readyz" && ready "http://$ad/healthz"; }; then
+	echo "make run: not everything answered its health check within 60 s (gateway http://$gw/readyz," \
+		"runner http://$rn/readyz, admin http://$ad/healthz); see the lines above" >&2
+fi
 
 # When any process exits, stop the others and report its status.
 set +e

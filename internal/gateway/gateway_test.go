@@ -318,11 +318,12 @@ func (c *client) write(v any) {
 	c.t.Helper()
 	var raw []byte
 	if s, ok := v.(string); ok {
-		raw = []byte(s)
+		raw = []byte(s) // as written: hostile frames come this way
 	} else {
 		var err error
 		raw, err = json.Marshal(v)
 		require.NoError(c.t, err)
+		apitest.Gateway(c.t).Schema(c.t, "ClientFrame", raw)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -756,7 +757,14 @@ func TestBadInputGetsAClearErrorAndWritesNothing(t *testing.T) {
 	for _, f := range frames {
 		t.Run("frame "+f.name, func(t *testing.T) {
 			ws := ws.with(t)
-			ws.write(f.raw)
+			raw := f.raw
+			if m, ok := raw.(map[string]any); ok {
+				// Refused on purpose: written as text, not checked against ClientFrame.
+				b, err := json.Marshal(m)
+				require.NoError(t, err)
+				raw = string(b)
+			}
+			ws.write(raw)
 			e := ws.expect("error", nil)
 			require.Equal(t, f.code, e["code"], "%v", f.raw)
 			if f.field != "" {
