@@ -33,8 +33,16 @@ try {
     const meta = document.querySelector(".msg.mine .meta");
     return meta && /delivered|read/.test(meta.textContent);
   }, null, { timeout: 15000 });
+  // The page has its icon, and "later" holds a message as scheduled.
+  if (!(await alice.$('link[rel="icon"]'))) throw new Error("the demo page has no favicon");
+  const inAnHour = new Date(Date.now() + 3600_000);
+  const local = new Date(inAnHour.getTime() - inAnHour.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+  await alice.fill("#text", "see you in an hour");
+  await alice.fill("#later", local);
+  await alice.click("#send");
+  await alice.waitForFunction(() => /scheduled for/.test(document.querySelector("#status").textContent), null, { timeout: 15000 });
   if (shot) await alice.screenshot({ path: shot });
-  console.log("browser: Bob received Alice's message and Alice saw the receipt");
+  console.log("browser: Bob received Alice's message, Alice saw the receipt, and a message for later was scheduled");
 } finally {
   await browser.close();
 }

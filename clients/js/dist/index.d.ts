@@ -97,8 +97,8 @@ export interface ClientEvents {
     receipt: Receipt;
     notification: Notification;
     connection: ConnectionEvent;
-    /** An outbox message that was stored (after its send() resolved). */
-    sent: SentMessage;
+    /** An outbox message that was stored, or held as scheduled (after its send() resolved). */
+    sent: SentMessage | ScheduledMessage;
     /** An outbox message the gateway refused (4xx): removed from the outbox. */
     refused: {
         id: string;
@@ -183,7 +183,7 @@ export declare class MsgrunnerClient {
      */
     send(message: Omit<SendRequest, "conversation_id"> & {
         conversation_id?: string;
-    }): Promise<SentMessage>;
+    }): Promise<SentMessage | ScheduledMessage>;
     private deliverEntry;
     /** Messages in the outbox, not yet stored. */
     outbox(): Promise<OutboxEntry[]>;

@@ -156,8 +156,8 @@ export interface ClientEvents {
   receipt: Receipt;
   notification: Notification;
   connection: ConnectionEvent;
-  /** An outbox message that was stored (after its send() resolved). */
-  sent: SentMessage;
+  /** An outbox message that was stored, or held as scheduled (after its send() resolved). */
+  sent: SentMessage | ScheduledMessage;
   /** An outbox message the gateway refused (4xx): removed from the outbox. */
   refused: { id: string; error: ApiError };
 }
@@ -239,7 +239,7 @@ export class MsgrunnerClient {
   private resumeAgain = false;
   private resumeErrors = 0;
   private loaded: Promise<void> | null = null;
-  private readonly pending = new Map<string, Promise<SentMessage>>();
+  private readonly pending = new Map<string, Promise<SentMessage | ScheduledMessage>>();
   /** Counters of what the client recovered from. */
   readonly stats: ClientStats = { delivered: 0, duplicates: 0, gaps: 0, resumes: 0, connects: 0, reconnects: 0, retries: 0 };
 
@@ -352,14 +352,14 @@ export class MsgrunnerClient {
    * or when the client is closed first (the message stays in a persistent
    * outbox and is sent on the next connect()).
    */
-  async send(message: Omit<SendRequest, "conversation_id"> & { conversation_id?: string }): Promise<SentMessage> {
+  async send(message: Omit<SendRequest, "conversation_id"> & { conversation_id?: string }): Promise<SentMessage | ScheduledMessage> {
     const id = message.id ?? newMessageId();
     const entry: OutboxEntry = { id, body: { ...message, id } };
     await this.outboxStore.put(entry);
     return this.deliverEntry(entry);
   }
 
-  private deliverEntry(entry: OutboxEntry): Promise<SentMessage> {
+  private deliverEntry(entry: OutboxEntry): Promise<SentMessage | ScheduledMessage> {
     const inFlight = this.pending.get(entry.id);
     if (inFlight) return inFlight;
     const signal = this.stopper.signal;
@@ -368,7 +368,7 @@ export class MsgrunnerClient {
         const body = { ...entry.body };
         body.conversation_id ??= await this.request<{ conversation_id: string }>("GET",
           `/v1/dm/${encodeURIComponent(body.recipient_id)}`, { retry: true, signal }).then((r) => r.conversation_id);
-        const sent = await this.request<SentMessage>("POST", "/v1/messages", { body, retry: true, signal });
+        const sent = await this.request<SentMessage | ScheduledMessage>("POST", "/v1/messages", { body, retry: true, signal });
         await this.outboxStore.remove(entry.id);
         this.emit("sent", sent);
         return sent;
