@@ -55,6 +55,12 @@ func TestRunnerKilledWhileMessagesAreInFlight(t *testing.T) {
 	waitFor(t, "runner-a holding jobs", 30*time.Second, func() bool { return c.heldBy("runner-a") > 0 })
 	a.kill()
 	killed := time.Now()
+	// A statement the runner sent just before it died (a fetch) still
+	// runs and commits on its backend; count what it holds once Postgres
+	// has ended every session of the dead runner, the only runner yet.
+	waitFor(t, "the dead runner's database sessions ended", 30*time.Second, func() bool {
+		return c.scalar(`SELECT count(*) FROM pg_stat_activity WHERE application_name = 'msgrunner-runner'`) == 0
+	})
 	held := c.heldBy("runner-a")
 	if held == 0 {
 		t.Fatal("the killed runner held no job: the test proves nothing")
