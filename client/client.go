@@ -101,8 +101,8 @@ type Client struct {
 	stats   stats
 
 	mu    sync.Mutex
-	live  *session      // the connected session, nil while disconnected
-	acks  []clientFrame // acks made while disconnected, sent after ready
+	live  *session   // the connected session, nil while disconnected
+	acks  []ackFrame // acks made while disconnected, sent after ready
 	convs map[uuid.UUID]*conversation
 }
 

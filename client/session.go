@@ -32,7 +32,7 @@ type conversation struct {
 	// cursor is the seq up to which messages were handed to OnMessage.
 	cursor int64
 	// held are live messages that arrived ahead of cursor+1, each with the
-	// number of resumes sent before it arrived.
+	// number of resumes the client had sent before it arrived.
 	held map[int64]heldMessage
 }
 
@@ -41,13 +41,19 @@ type heldMessage struct {
 	resumesBefore int64
 }
 
-// clientFrame is a frame the client sends.
-type clientFrame struct {
-	Type      string              `json:"type"`
-	Ref       string              `json:"ref,omitempty"`
-	MessageID *uuid.UUID          `json:"message_id,omitempty"`
-	Status    string              `json:"status,omitempty"`
-	After     map[uuid.UUID]int64 `json:"after,omitempty"`
+// ackFrame is an ack the client sends.
+type ackFrame struct {
+	Type      string    `json:"type"` // "ack"
+	MessageID uuid.UUID `json:"message_id"`
+	Status    string    `json:"status"`
+}
+
+// resumeFrame is a resume the client sends; an empty After asks for
+// everything ("after": {}).
+type resumeFrame struct {
+	Type  string              `json:"type"` // "resume"
+	Ref   string              `json:"ref"`
+	After map[uuid.UUID]int64 `json:"after"`
 }
 
 // session is one websocket connection.
@@ -57,10 +63,9 @@ type session struct {
 	endpoint string
 	ready    bool
 
-	resumes      int64 // resume frames sent on this connection
-	resumeRef    string
-	inFlight     bool // a resume awaits its resumed frame
-	again        bool // another resume is wanted once it ends
+	resumeNum    int64 // the number (Stats().Resumes) of the last resume sent here
+	inFlight     bool  // that resume awaits its resumed frame
+	again        bool  // another resume is wanted once it ends
 	retryResume  <-chan time.Time
 	resumeErrors int
 }
@@ -228,7 +233,7 @@ func (s *session) keepAlive(ctx context.Context) {
 }
 
 // write sends one frame.
-func (s *session) write(ctx context.Context, f clientFrame) error {
+func (s *session) write(ctx context.Context, f any) error {
 	data, err := json.Marshal(f)
 	if err != nil {
 		return err
@@ -273,9 +278,9 @@ func (s *session) handle(ctx context.Context, data []byte) error {
 		m.Raw = append(json.RawMessage(nil), data...)
 		return s.message(ctx, m)
 	case "resumed":
-		if f.Ref == s.resumeRef && s.inFlight {
+		if f.Ref == resumeRef(s.resumeNum) && s.inFlight {
 			s.inFlight, s.resumeErrors = false, 0
-			s.releaseHeld(ctx, s.resumes)
+			s.releaseHeld(ctx, s.resumeNum)
 			if s.again {
 				return s.resume(ctx)
 			}
@@ -291,7 +296,7 @@ func (s *session) handle(ctx context.Context, data []byte) error {
 			s.c.cfg.OnNotification(n)
 		}
 	case "error":
-		if f.Ref != "" && f.Ref == s.resumeRef && s.inFlight {
+		if f.Ref == resumeRef(s.resumeNum) && s.inFlight {
 			// The resume failed (say the database was briefly away): try
 			// it again after a backoff.
 			s.inFlight = false
@@ -316,23 +321,13 @@ func (s *session) resume(ctx context.Context) error {
 			after[id] = cv.cursor
 		}
 	}
-	s.resumes++
-	s.resumeRef = "resume-" + strconv.FormatInt(s.resumes, 10)
+	s.resumeNum = s.c.stats.resumes.Add(1)
 	s.inFlight, s.again = true, false
-	s.c.stats.resumes.Add(1)
-	// A resume with no cursors still needs "after": {} (from 0 everywhere).
-	f := clientFrame{Type: "resume", Ref: s.resumeRef, After: after}
-	data, err := json.Marshal(f)
-	if err != nil {
-		return err
-	}
-	if len(after) == 0 {
-		data = []byte(`{"type":"resume","ref":"` + s.resumeRef + `","after":{}}`)
-	}
-	wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-	defer cancel()
-	return s.conn.Write(wctx, websocket.MessageText, data)
+	return s.write(ctx, resumeFrame{Type: "resume", Ref: resumeRef(s.resumeNum), After: after})
 }
+
+// resumeRef is the ref of the client's resume number n.
+func resumeRef(n int64) string { return "resume-" + strconv.FormatInt(n, 10) }
 
 // message places one message frame: handed over when it is the next of
 // its conversation or comes from a resume, dropped when already handed
@@ -356,7 +351,7 @@ func (s *session) message(ctx context.Context, m Message) error {
 			s.c.stats.duplicates.Add(1)
 			return nil
 		}
-		cv.held[m.Seq] = heldMessage{msg: m, resumesBefore: s.resumes}
+		cv.held[m.Seq] = heldMessage{msg: m, resumesBefore: s.c.stats.resumes.Load()}
 		s.c.stats.gaps.Add(1)
 		return s.resume(ctx)
 	}
@@ -434,7 +429,7 @@ func (c *Client) Ack(ctx context.Context, id uuid.UUID, status string) error {
 	if status != "delivered" && status != "read" {
 		return fmt.Errorf("client: ack status must be delivered or read, got %q", status)
 	}
-	f := clientFrame{Type: "ack", MessageID: &id, Status: status}
+	f := ackFrame{Type: "ack", MessageID: id, Status: status}
 	c.mu.Lock()
 	s := c.live
 	if s == nil {

@@ -119,9 +119,11 @@ ready() { # URL http://host:port/path answers 200 (bash's /dev/tcp: no curl need
 		[[ $line == *" 200 "* ]]
 	) 2>/dev/null
 }
+shown=0
 for _ in $(seq 600); do
 	if ready "http://$gw/readyz" && ready "http://$rn/readyz" && ready "http://$ad/healthz"; then
 		banner
+		shown=1
 		break
 	fi
 	if ! kill -0 "${pids[@]}" 2>/dev/null; then
@@ -129,7 +131,7 @@ for _ in $(seq 600); do
 	fi
 	sleep 0.1
 done
-if ! { ready "http://$gw/readyz" && ready "http://$rn/readyz" && ready "http://$ad/healthz"; }; then
+if ((!shown)); then
 	echo "make run: not everything answered its health check within 60 s (gateway http://$gw/readyz," \
 		"runner http://$rn/readyz, admin http://$ad/healthz); see the lines above" >&2
 fi

@@ -79,8 +79,7 @@ func (b *bundle) newClient(t *testing.T, user uuid.UUID, rec *received, endpoint
 	return c
 }
 
-// run runs c until the test ends, and returns a channel closed once it is
-// connected.
+// runClient runs c until the test ends, and returns once it is connected.
 func runClient(t *testing.T, c *msgclient.Client) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -108,14 +107,14 @@ func TestClientEveryMessageOnceInOrderThroughFaults(t *testing.T) {
 	const pairs, each = 10, 100
 	type pair struct {
 		from, to *msgclient.Client
-		to_      uuid.UUID
+		bob      uuid.UUID
 		rec      *received
 	}
 	var ps []pair
 	for range pairs {
 		alice, bob := uuid.New(), uuid.New()
 		rec := newReceived()
-		p := pair{from: b.newClient(t, alice, nil, endpoints...), to: b.newClient(t, bob, rec, endpoints...), to_: bob, rec: rec}
+		p := pair{from: b.newClient(t, alice, nil, endpoints...), to: b.newClient(t, bob, rec, endpoints...), bob: bob, rec: rec}
 		runClient(t, p.to)
 		ps = append(ps, p)
 	}
@@ -130,7 +129,7 @@ func TestClientEveryMessageOnceInOrderThroughFaults(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for k := range each {
-				if _, err := p.from.Send(ctx, msgclient.Outgoing{RecipientID: p.to_, Content: fmt.Sprintf("message %d", k)}); err != nil {
+				if _, err := p.from.Send(ctx, msgclient.Outgoing{RecipientID: p.bob, Content: fmt.Sprintf("message %d", k)}); err != nil {
 					errs <- err
 					return
 				}

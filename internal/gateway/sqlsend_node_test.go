@@ -61,7 +61,7 @@ func TestNodeTransactionalSendExample(t *testing.T) {
 	id := committed["message_id"].(string)
 	f := ws.expect("message", func(f map[string]any) bool { return f["id"] == id })
 	require.Equal(t, clinic.String(), f["sender_id"])
-	require.Equal(t, gatewayDirect(clinic, patient), f["conversation_id"])
+	require.Equal(t, gateway.DirectConversationID(clinic, patient).String(), f["conversation_id"])
 	require.EqualValues(t, 1, f["seq"])
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM example_appointments WHERE id = $1`, committed["appointment_id"]))
 	require.NotEqual(t, "pending", steps["delivered"]["status"])
@@ -77,5 +77,3 @@ func TestNodeTransactionalSendExample(t *testing.T) {
 	require.Equal(t, "priority", refused["field"])
 	require.Contains(t, refused["message"], "invalid_field: priority")
 }
-
-func gatewayDirect(a, b uuid.UUID) string { return gateway.DirectConversationID(a, b).String() }

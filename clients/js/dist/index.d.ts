@@ -152,7 +152,6 @@ export declare class MsgrunnerClient {
     private running;
     private stopper;
     private acks;
-    private resumes;
     private resumeRef;
     private resumeInFlight;
     private resumeAgain;

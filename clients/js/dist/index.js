@@ -140,7 +140,6 @@ export class MsgrunnerClient {
     running = false;
     stopper = new AbortController();
     acks = [];
-    resumes = 0;
     resumeRef = "";
     resumeInFlight = false;
     resumeAgain = false;
@@ -489,7 +488,7 @@ export class MsgrunnerClient {
                         if (f.ref === this.resumeRef && this.resumeInFlight) {
                             this.resumeInFlight = false;
                             this.resumeErrors = 0;
-                            this.releaseHeld(this.resumes);
+                            this.releaseHeld(this.stats.resumes);
                             if (this.resumeAgain)
                                 this.resume(ws);
                         }
@@ -557,9 +556,8 @@ export class MsgrunnerClient {
         for (const [id, c] of this.convs)
             if (c.cursor > 0)
                 after[id] = c.cursor;
-        this.resumes++;
         this.stats.resumes++;
-        this.resumeRef = `resume-${this.resumes}`;
+        this.resumeRef = `resume-${this.stats.resumes}`;
         this.resumeInFlight = true;
         this.resumeAgain = false;
         ws.send(JSON.stringify({ type: "resume", ref: this.resumeRef, after }));
@@ -580,7 +578,7 @@ export class MsgrunnerClient {
             this.stats.duplicates++;
         }
         else {
-            c.held.set(m.seq, { message: m, resumesBefore: this.resumes });
+            c.held.set(m.seq, { message: m, resumesBefore: this.stats.resumes });
             this.stats.gaps++;
             this.resume(ws);
         }

@@ -233,7 +233,6 @@ export class MsgrunnerClient {
   private running = false;
   private stopper = new AbortController();
   private acks: string[] = [];
-  private resumes = 0;
   private resumeRef = "";
   private resumeInFlight = false;
   private resumeAgain = false;
@@ -570,7 +569,7 @@ export class MsgrunnerClient {
             if (f.ref === this.resumeRef && this.resumeInFlight) {
               this.resumeInFlight = false;
               this.resumeErrors = 0;
-              this.releaseHeld(this.resumes);
+              this.releaseHeld(this.stats.resumes);
               if (this.resumeAgain) this.resume(ws);
             }
             break;
@@ -627,9 +626,8 @@ export class MsgrunnerClient {
     if (this.resumeInFlight) { this.resumeAgain = true; return; }
     const after: Record<string, number> = {};
     for (const [id, c] of this.convs) if (c.cursor > 0) after[id] = c.cursor;
-    this.resumes++;
     this.stats.resumes++;
-    this.resumeRef = `resume-${this.resumes}`;
+    this.resumeRef = `resume-${this.stats.resumes}`;
     this.resumeInFlight = true;
     this.resumeAgain = false;
     ws.send(JSON.stringify({ type: "resume", ref: this.resumeRef, after }));
@@ -648,7 +646,7 @@ export class MsgrunnerClient {
     } else if (c.held.has(m.seq)) {
       this.stats.duplicates++;
     } else {
-      c.held.set(m.seq, { message: m, resumesBefore: this.resumes });
+      c.held.set(m.seq, { message: m, resumesBefore: this.stats.resumes });
       this.stats.gaps++;
       this.resume(ws);
     }
