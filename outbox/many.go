@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
@@ -34,6 +35,9 @@ func (o *Outbox) SendManyTx(ctx context.Context, tx pgx.Tx, ms []Message) ([]*Re
 		}
 		if err != nil {
 			return nil, err
+		}
+		if v.row.RecipientID == uuid.Nil {
+			return nil, validation.Errorf(fmt.Sprintf("messages[%d].recipient_id", i), "is required: bulk sends take direct messages only")
 		}
 		if v.row.Content == nil {
 			return nil, validation.Errorf(fmt.Sprintf("messages[%d].ciphertext", i), "bulk sends take plaintext messages only")

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/keyring"
@@ -107,10 +108,15 @@ type Message struct {
 	ID             uuid.UUID
 	ConversationID uuid.UUID
 	SenderID       uuid.UUID
-	RecipientID    uuid.UUID
-	Content        string
-	Ciphertext     []byte
-	KeyID          string
+	// RecipientID is the other user of a direct conversation. Leave it
+	// zero for a message to a group (ConversationID a group's): the
+	// sender must be a current member, and the message goes to every
+	// member (ErrNotParticipant otherwise, or when there is no such
+	// group).
+	RecipientID uuid.UUID
+	Content     string
+	Ciphertext  []byte
+	KeyID       string
 	// Encrypt asks the outbox to seal Content (Config.Sealer) for this
 	// message's id before storing it: only ciphertext reaches the
 	// database, job args and Redis. A plaintext message to a conversation
@@ -149,6 +155,10 @@ type Result struct {
 	Seq            int64
 	Status         string
 	CreatedAt      time.Time
+	// MembershipVersion is a group's membership version when the message
+	// took its seq (0 for a direct message): its audience is the
+	// membership at that version (package delivery caches it by version).
+	MembershipVersion int64
 	// Attachments is the JSON array of the message's attachments as stored
 	// ({id, content_type, size} each); nil when it has none.
 	Attachments []byte
@@ -178,11 +188,15 @@ type validated struct {
 // delivery (unless the caller publishes it) and its recipient's
 // notification. Search indexing needs no job: the message's insert put a
 // plaintext message in the search backlog, which the runner's
-// index-pending sweep works in batches.
+// index-pending sweep works in batches. A group message gets no
+// notification job: group notifications are not built yet.
 func (v validated) followUps(id uuid.UUID, params []river.InsertManyParams) []river.InsertManyParams {
 	prio := &river.InsertOpts{Priority: int(v.priority)}
 	if !v.callerPublishes {
 		params = append(params, river.InsertManyParams{Args: jobs.SendMessageArgs{MessageID: id}, InsertOpts: prio})
+	}
+	if v.row.RecipientID == uuid.Nil {
+		return params
 	}
 	return append(params,
 		river.InsertManyParams{Args: jobs.SendNotificationArgs{MessageID: id, RecipientID: v.row.RecipientID}, InsertOpts: prio})
@@ -195,8 +209,6 @@ func (o *Outbox) validate(m Message) (validated, error) {
 		return v, validation.Errorf("conversation_id", "is required")
 	case m.SenderID == uuid.Nil:
 		return v, validation.Errorf("sender_id", "is required")
-	case m.RecipientID == uuid.Nil:
-		return v, validation.Errorf("recipient_id", "is required")
 	case m.RecipientID == m.SenderID:
 		return v, validation.Errorf("recipient_id", "must differ from sender_id")
 	}
@@ -366,7 +378,7 @@ func (o *Outbox) insertRow(ctx context.Context, tx pgx.Tx, v validated) (db.Inse
 	}
 	ins, err := db.InsertMessage(ctx, tx, v.row)
 	if err != nil {
-		return db.InsertedMessage{}, insertError(err)
+		return db.InsertedMessage{}, insertRowError(v.row, err)
 	}
 	return ins, nil
 }
@@ -374,25 +386,40 @@ func (o *Outbox) insertRow(ctx context.Context, tx pgx.Tx, v validated) (db.Inse
 // insertJobs inserts the jobs of the stored message ins in tx and returns
 // what the send wrote.
 func (o *Outbox) insertJobs(ctx context.Context, tx pgx.Tx, v validated, ins db.InsertedMessage) (*Result, error) {
-	inserted, err := o.river.InsertManyTx(ctx, tx, v.followUps(ins.ID, nil))
-	if err != nil {
-		return nil, fmt.Errorf("outbox: inserting jobs: %w", err)
+	var inserted []*rivertype.JobInsertResult
+	if params := v.followUps(ins.ID, nil); len(params) > 0 {
+		// A group message its caller publishes has no job yet.
+		var err error
+		if inserted, err = o.river.InsertManyTx(ctx, tx, params); err != nil {
+			return nil, fmt.Errorf("outbox: inserting jobs: %w", err)
+		}
 	}
 
 	res := &Result{
-		ID:             ins.ID,
-		ConversationID: ins.ConversationID,
-		Seq:            ins.Seq,
-		Status:         string(ins.Status),
-		CreatedAt:      ins.CreatedAt,
-		Attachments:    v.row.Attachments,
-		Encrypted:      v.row.KeyID != nil,
-		Jobs:           make([]Job, 0, len(inserted)),
+		ID:                ins.ID,
+		ConversationID:    ins.ConversationID,
+		Seq:               ins.Seq,
+		Status:            string(ins.Status),
+		CreatedAt:         ins.CreatedAt,
+		MembershipVersion: ins.MembershipVersion,
+		Attachments:       v.row.Attachments,
+		Encrypted:         v.row.KeyID != nil,
+		Jobs:              make([]Job, 0, len(inserted)),
 	}
 	for _, r := range inserted {
 		res.Jobs = append(res.Jobs, Job{ID: r.Job.ID, Kind: r.Job.Kind})
 	}
 	return res, nil
+}
+
+// insertRowError is insertError for a single message row, saying what a
+// refused group message lacked.
+func insertRowError(row db.NewMessage, err error) error {
+	if errors.Is(err, db.ErrNotParticipant) && row.RecipientID == uuid.Nil {
+		return fmt.Errorf("%w: %s is not a group with the sender as a current member (a direct message needs a recipient)",
+			ErrNotParticipant, row.ConversationID)
+	}
+	return insertError(err)
 }
 
 // insertError maps an error of inserting messages onto the outbox's own.
@@ -525,7 +552,7 @@ func (o *Outbox) begin(ctx context.Context, b Beginner, v *validated) (pgx.Tx, d
 	if q != nil && v.row.KeyID == nil && len(v.attachmentIDs) == 0 {
 		tx, ins, err := db.BeginInsertMessage(ctx, q, v.row)
 		if err != nil {
-			return nil, db.InsertedMessage{}, insertError(err)
+			return nil, db.InsertedMessage{}, insertRowError(v.row, err)
 		}
 		return tx, ins, nil
 	}

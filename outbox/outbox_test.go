@@ -205,7 +205,6 @@ func TestInvalidInputIsTypedAndWritesNothing(t *testing.T) {
 	}{
 		{"no conversation", func(m *outbox.Message) { m.ConversationID = uuid.Nil }, "conversation_id"},
 		{"no sender", func(m *outbox.Message) { m.SenderID = uuid.Nil }, "sender_id"},
-		{"no recipient", func(m *outbox.Message) { m.RecipientID = uuid.Nil }, "recipient_id"},
 		{"self", func(m *outbox.Message) { m.RecipientID = m.SenderID }, "recipient_id"},
 		{"empty content", func(m *outbox.Message) { m.Content = "" }, "content"},
 		{"blank content", func(m *outbox.Message) { m.Content = " \n\t" }, "content"},

@@ -52,6 +52,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		Auth:               authority,
 		MaxContentBytes:    c.MaxContentBytes,
 		SendBuffer:         c.SendBuffer,
+		GroupMaxMembers:    c.GroupMaxMembers,
 		DBTimeout:          c.DBTimeout,
 		ShutdownTimeout:    c.ShutdownTimeout,
 		AllowedOrigins:     c.AllowedOrigins,

@@ -13,6 +13,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/fanout"
 	"github.com/msgrunner/msgrunner/internal/gateway"
+	"github.com/msgrunner/msgrunner/internal/groups"
 	"github.com/msgrunner/msgrunner/internal/notify"
 	"github.com/msgrunner/msgrunner/internal/runner"
 	"github.com/msgrunner/msgrunner/outbox"
@@ -42,6 +43,7 @@ func TestDefaultsAgreeWithTheirPackages(t *testing.T) {
 		config.DatabaseMaxConns:          strconv.Itoa(db.DefaultMaxConns),
 		config.RedisPrefix:               fanout.DefaultPrefix,
 		config.MaxContentBytes:           strconv.Itoa(outbox.DefaultMaxContentBytes),
+		config.GroupMaxMembers:           strconv.Itoa(groups.DefaultMaxMembers),
 		config.DeliveryBackstopDelay:     duration(outbox.DefaultDeliveryBackstop),
 		config.RunnerShutdownTimeout:     duration(runner.DefaultShutdownTimeout),
 		config.RunnerLeaseTTL:            duration(runner.DefaultLeaseTTL),

@@ -62,6 +62,7 @@ const (
 	GatewayAddr                        Var = "GATEWAY_ADDR"
 	GatewayAllowedOrigins              Var = "GATEWAY_ALLOWED_ORIGINS"
 	GatewayDBTimeout                   Var = "GATEWAY_DB_TIMEOUT"
+	GroupMaxMembers                    Var = "GROUP_MAX_MEMBERS"
 	GatewayShutdownTimeout             Var = "GATEWAY_SHUTDOWN_TIMEOUT"
 	WSSendBuffer                       Var = "WS_SEND_BUFFER"
 	MetricsToken                       Var = "METRICS_TOKEN"
@@ -265,6 +266,8 @@ func settingList() []Setting {
 			Doc: "extra websocket origins; same-origin always works"},
 		{Name: GatewayDBTimeout, Group: groupGateway, Kind: KindDuration, Default: "5s", Min: "100ms", Max: "1m", Binaries: GatewayBinary,
 			Doc: "bound on each request's database work"},
+		{Name: GroupMaxMembers, Group: groupGateway, Kind: KindInt, Default: "1000", Min: "2", Max: "100000",
+			Binaries: GatewayBinary, Doc: "most members a group conversation may have"},
 		{Name: GatewayShutdownTimeout, Group: groupGateway, Kind: KindDuration, Default: "10s", Min: "1s", Max: "10m", Binaries: GatewayBinary,
 			Doc: "drain time on SIGTERM"},
 		{Name: WSSendBuffer, Group: groupGateway, Kind: KindInt, Default: "256", Min: "1", Max: "65536", Binaries: GatewayBinary,

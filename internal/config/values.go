@@ -197,6 +197,8 @@ type Gateway struct {
 	DBTimeout       time.Duration
 	ShutdownTimeout time.Duration
 	SendBuffer      int
+	// GroupMaxMembers is GROUP_MAX_MEMBERS.
+	GroupMaxMembers int
 	// MetricsToken is METRICS_TOKEN; MetricsAddr is GATEWAY_METRICS_ADDR.
 	MetricsToken string
 	MetricsAddr  string
@@ -470,6 +472,7 @@ func (r *Reader) Gateway() Gateway {
 		DBTimeout:          r.duration(GatewayDBTimeout),
 		ShutdownTimeout:    r.duration(GatewayShutdownTimeout),
 		SendBuffer:         r.integer(WSSendBuffer),
+		GroupMaxMembers:    r.integer(GroupMaxMembers),
 		MetricsToken:       r.secret(MetricsToken),
 		MetricsAddr:        r.str(GatewayMetricsAddr),
 		RateLimitPerSecond: r.integer(RateLimitPerSecond),

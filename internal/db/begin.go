@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -39,7 +40,7 @@ func BeginInsertMessage(ctx context.Context, q BatchSender, m NewMessage) (pgx.T
 		rollback(ctx, tx) // a no-op when BEGIN itself failed
 		return nil, InsertedMessage{}, translate("beginning transaction", err)
 	}
-	ins, err := readInsertMessage(br)
+	ins, err := readInsertMessage(br, m.RecipientID == uuid.Nil)
 	if err != nil {
 		rollback(ctx, tx)
 		return nil, InsertedMessage{}, err

@@ -12,14 +12,6 @@ import (
 	"github.com/msgrunner/msgrunner/internal/db/internal/dbsqlc"
 )
 
-// HiddenThroughSeq returns the seq up to which user's history of the
-// conversation is hidden (0 unless they deleted it on their side), or
-// ErrNotFound when they are not a participant.
-func HiddenThroughSeq(ctx context.Context, q Querier, conversationID, userID uuid.UUID) (int64, error) {
-	n, err := dbsqlc.New(q).HiddenThroughSeq(ctx, dbsqlc.HiddenThroughSeqParams{ConversationID: conversationID, UserID: userID})
-	return n, translate("checking participant", err)
-}
-
 // MarkSentRelaxed moves a pending message to sent (a message already past
 // pending is left alone, so retries are no-ops) without waiting for the
 // commit to reach disk (synchronous_commit off for this one transaction),
@@ -62,7 +54,7 @@ type Receipt struct {
 // changed=false.
 func ApplyReceipt(ctx context.Context, q Querier, id, recipient uuid.UUID, status MessageStatus, at time.Time) (r Receipt, changed bool, err error) {
 	row, err := dbsqlc.New(q).ApplyReceipt(ctx, dbsqlc.ApplyReceiptParams{
-		Status: string(status), At: at, ID: id, RecipientID: recipient,
+		Status: string(status), At: at, ID: id, RecipientID: &recipient,
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Receipt{}, false, nil
@@ -79,7 +71,7 @@ func ApplyReceipt(ctx context.Context, q Querier, id, recipient uuid.UUID, statu
 // RecipientOf returns the sender of message id if recipient is its
 // recipient, or ErrNotFound.
 func RecipientOf(ctx context.Context, q Querier, id, recipient uuid.UUID) (sender uuid.UUID, err error) {
-	row, err := dbsqlc.New(q).GetMessageForRecipient(ctx, dbsqlc.GetMessageForRecipientParams{ID: id, RecipientID: recipient})
+	row, err := dbsqlc.New(q).GetMessageForRecipient(ctx, dbsqlc.GetMessageForRecipientParams{ID: id, RecipientID: &recipient})
 	if err != nil {
 		return uuid.Nil, translate("getting message", err)
 	}
@@ -129,7 +121,7 @@ func ResumeMessages(ctx context.Context, q Querier, user uuid.UUID, after map[uu
 // UnreadCounts returns the number of unread messages addressed to user per
 // conversation; conversations with none are absent.
 func UnreadCounts(ctx context.Context, q Querier, user uuid.UUID) (map[uuid.UUID]int64, error) {
-	rows, err := dbsqlc.New(q).UnreadCounts(ctx, user)
+	rows, err := dbsqlc.New(q).UnreadCounts(ctx, &user)
 	if err != nil {
 		return nil, translate("counting unread messages", err)
 	}

@@ -34,11 +34,13 @@ type NewMessage struct {
 	ID             uuid.UUID
 	ConversationID uuid.UUID
 	SenderID       uuid.UUID
-	RecipientID    uuid.UUID
-	Priority       int
-	Content        *string
-	Ciphertext     []byte
-	KeyID          *string
+	// RecipientID is the other user of a direct conversation; uuid.Nil
+	// for a message to a group, whose audience is its members.
+	RecipientID uuid.UUID
+	Priority    int
+	Content     *string
+	Ciphertext  []byte
+	KeyID       *string
 	// Attachments is the JSON array of the attachments the message
 	// carries ({id, content_type, size}); nil when none.
 	Attachments []byte
@@ -51,6 +53,10 @@ type InsertedMessage struct {
 	Seq            int64
 	Status         MessageStatus
 	CreatedAt      time.Time
+	// MembershipVersion is the group's membership version under the lock
+	// that gave the seq (0 for a direct message): the message's audience
+	// is the membership at that version.
+	MembershipVersion int64
 }
 
 // Message is a stored message row.
@@ -58,25 +64,32 @@ type Message struct {
 	ID             uuid.UUID
 	ConversationID uuid.UUID
 	SenderID       uuid.UUID
-	RecipientID    uuid.UUID
-	Seq            int64
-	Priority       int
-	Content        *string
-	Ciphertext     []byte
-	KeyID          *string
-	Status         MessageStatus
-	FailureReason  *string
-	CreatedAt      time.Time
-	SentAt         *time.Time
-	DeliveredAt    *time.Time
-	ReadAt         *time.Time
-	FailedAt       *time.Time
-	EditedAt       *time.Time
-	DeletedAt      *time.Time
+	// RecipientID is uuid.Nil for a group message (IsGroup).
+	RecipientID   uuid.UUID
+	Seq           int64
+	Priority      int
+	Content       *string
+	Ciphertext    []byte
+	KeyID         *string
+	Status        MessageStatus
+	FailureReason *string
+	CreatedAt     time.Time
+	SentAt        *time.Time
+	DeliveredAt   *time.Time
+	ReadAt        *time.Time
+	FailedAt      *time.Time
+	EditedAt      *time.Time
+	DeletedAt     *time.Time
 	// Attachments is the JSON array of the message's attachments
 	// ({id, content_type, size}); nil when none.
 	Attachments []byte
+	// Event is a group's system message ({"type": ..., ...}: a
+	// membership or title change), which has no content; nil otherwise.
+	Event []byte
 }
+
+// IsGroup reports whether m was sent to a group (it has no recipient).
+func (m Message) IsGroup() bool { return m.RecipientID == uuid.Nil }
 
 // InsertMessage writes m with the conversation's next seq, creating the
 // conversation (with sender and recipient as its participants) on first use,
@@ -87,7 +100,7 @@ type Message struct {
 func InsertMessage(ctx context.Context, tx pgx.Tx, m NewMessage) (InsertedMessage, error) {
 	b := &pgx.Batch{}
 	queueInsertMessage(b, m)
-	return readInsertMessage(tx.SendBatch(ctx, b))
+	return readInsertMessage(tx.SendBatch(ctx, b), m.RecipientID == uuid.Nil)
 }
 
 // queueInsertMessage queues the two statements that store m: AllocateSeq,
@@ -95,6 +108,13 @@ func InsertMessage(ctx context.Context, tx pgx.Tx, m NewMessage) (InsertedMessag
 // statements so the second's snapshot is taken after the first has waited
 // for the conversation's row lock (see InsertMessage in messages.sql).
 func queueInsertMessage(b *pgx.Batch, m NewMessage) {
+	if m.RecipientID == uuid.Nil {
+		b.Queue(dbsqlc.AllocateGroupSeq, m.ConversationID)
+		// In the order of dbsqlc.InsertGroupMessageParams.
+		b.Queue(dbsqlc.InsertGroupMessage, m.ID, int16(m.Priority), m.Content, m.Ciphertext, m.KeyID, m.Attachments,
+			m.SenderID, m.ConversationID)
+		return
+	}
 	b.Queue(dbsqlc.AllocateSeq, m.ConversationID)
 	// The arguments in the order of dbsqlc.InsertMessageParams ($1…$9),
 	// which follows their first use in the statement's text; the db,
@@ -105,9 +125,21 @@ func queueInsertMessage(b *pgx.Batch, m NewMessage) {
 
 // readInsertMessage reads the results of queueInsertMessage's statements,
 // the next ones in br, and closes br.
-func readInsertMessage(br pgx.BatchResults) (InsertedMessage, error) {
+func readInsertMessage(br pgx.BatchResults, group bool) (InsertedMessage, error) {
 	defer br.Close()
-	if _, err := br.Exec(); err != nil {
+	var version int64
+	if group {
+		var seq int64
+		err := br.QueryRow().Scan(&seq, &version)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// No such group: the insert after it writes nothing either.
+			_ = br.Close()
+			return InsertedMessage{}, ErrNotParticipant
+		}
+		if err != nil {
+			return InsertedMessage{}, translate("allocating seq", err)
+		}
+	} else if _, err := br.Exec(); err != nil {
 		return InsertedMessage{}, translate("allocating seq", err)
 	}
 	var row dbsqlc.InsertMessageRow
@@ -122,11 +154,12 @@ func readInsertMessage(br pgx.BatchResults) (InsertedMessage, error) {
 		return InsertedMessage{}, translate("inserting message", err)
 	}
 	return InsertedMessage{
-		ID:             row.ID,
-		ConversationID: row.ConversationID,
-		Seq:            row.Seq,
-		Status:         MessageStatus(row.Status),
-		CreatedAt:      row.CreatedAt,
+		ID:                row.ID,
+		ConversationID:    row.ConversationID,
+		Seq:               row.Seq,
+		Status:            MessageStatus(row.Status),
+		CreatedAt:         row.CreatedAt,
+		MembershipVersion: version,
 	}, nil
 }
 
@@ -158,7 +191,7 @@ func messageFromRow(r dbsqlc.Message) Message {
 		ID:             r.ID,
 		ConversationID: r.ConversationID,
 		SenderID:       r.SenderID,
-		RecipientID:    r.RecipientID,
+		RecipientID:    recipientOf(r.RecipientID),
 		Seq:            r.Seq,
 		Priority:       int(r.Priority),
 		Content:        r.Content,
@@ -174,7 +207,16 @@ func messageFromRow(r dbsqlc.Message) Message {
 		EditedAt:       r.EditedAt,
 		DeletedAt:      r.DeletedAt,
 		Attachments:    r.Attachments,
+		Event:          r.Event,
 	}
+}
+
+// recipientOf is a stored recipient id, uuid.Nil for a group message.
+func recipientOf(id *uuid.UUID) uuid.UUID {
+	if id == nil {
+		return uuid.Nil
+	}
+	return *id
 }
 
 func messagesFromRows(rows []dbsqlc.Message) []Message {

@@ -29,10 +29,11 @@ type Config struct {
 // Deliverer publishes stored messages on their recipients' Redis
 // channels and marks them sent. It is safe for concurrent use.
 type Deliverer struct {
-	pool   *pgxpool.Pool
-	fanout *fanout.Fanout
-	logger *slog.Logger
-	marks  *marker // nil unless Config.DeferMarks
+	pool    *pgxpool.Pool
+	fanout  *fanout.Fanout
+	logger  *slog.Logger
+	marks   *marker // nil unless Config.DeferMarks
+	members memberships
 }
 
 // New returns a Deliverer that reads and marks messages in pool and
@@ -81,13 +82,25 @@ const (
 // when marking failed after publishing (the messages then stay pending,
 // and the sweep or a retry publishes them again). sent is nil when a
 // frame could not be encoded.
-func (d *Deliverer) deliver(ctx context.Context, ms []db.Message, mode markMode) (sent []bool, err error) {
+//
+// A group message's frame goes to its members at its seq (apart from the
+// sender), their membership read once per group per call, or taken from
+// the cache when versions gives the membership version its send saw.
+func (d *Deliverer) deliver(ctx context.Context, ms []db.Message, mode markMode, versions map[uuid.UUID]int64) (sent []bool, err error) {
+	groups, err := d.audiences(ctx, ms, versions)
+	if err != nil {
+		return make([]bool, len(ms)), fmt.Errorf("delivery: %w", err)
+	}
 	sent = make([]bool, len(ms))
 	frs := make([]fanout.MessageFrame, 0, len(ms))
 	at := make([]int, 0, len(ms)) // frs[k] is the frame of ms[at[k]]
 	for i, m := range ms {
 		if m.Status == db.MessagePending {
-			frs = append(frs, Frame(m))
+			fr := Frame(m)
+			if m.IsGroup() {
+				fr.Audience = groups[m.ConversationID].Audience(m.Seq, m.SenderID)
+			}
+			frs = append(frs, fr)
 			at = append(at, i)
 		}
 	}
@@ -127,13 +140,13 @@ func (d *Deliverer) deliver(ctx context.Context, ms []db.Message, mode markMode)
 // marking failed after publishing; sent is nil when a frame could not be
 // encoded.
 func (d *Deliverer) Deliver(ctx context.Context, ms []db.Message) (sent []bool, err error) {
-	return d.deliver(ctx, ms, markNow)
+	return d.deliver(ctx, ms, markNow, nil)
 }
 
 // DeliverMany is Deliver counting: it returns how many of ms it published
 // (a broadcast chunk's delivery).
 func (d *Deliverer) DeliverMany(ctx context.Context, ms []db.Message) (int, error) {
-	sent, err := d.deliver(ctx, ms, markNow)
+	sent, err := d.deliver(ctx, ms, markNow, nil)
 	n := 0
 	for _, ok := range sent {
 		if ok {
@@ -151,12 +164,18 @@ var ErrNotPublished = errors.New("delivery: message not published")
 // AfterCommit is the fast path of a writer that publishes its own
 // messages (outbox.Message.CallerPublishes): right after m's transaction
 // commits, it publishes m, and marks it sent after returning when the
-// Deliverer defers marks (else before). On an error wrapping
-// ErrNotPublished the message stays pending and the runner's
-// deliver-pending sweep delivers it. A lost deferred mark costs a
-// duplicate frame later, never the message.
-func (d *Deliverer) AfterCommit(ctx context.Context, m db.Message) error {
-	sent, err := d.deliver(ctx, []db.Message{m}, markDeferred)
+// Deliverer defers marks (else before). membershipVersion is what the
+// send returned for a group message (outbox.Result.MembershipVersion; 0
+// for a direct one): a cached membership at that version or later is
+// used without a read. On an error wrapping ErrNotPublished the message
+// stays pending and the runner's deliver-pending sweep delivers it. A
+// lost deferred mark costs a duplicate frame later, never the message.
+func (d *Deliverer) AfterCommit(ctx context.Context, m db.Message, membershipVersion int64) error {
+	var versions map[uuid.UUID]int64
+	if m.IsGroup() {
+		versions = map[uuid.UUID]int64{m.ConversationID: membershipVersion}
+	}
+	sent, err := d.deliver(ctx, []db.Message{m}, markDeferred, versions)
 	if len(sent) == 1 && sent[0] {
 		return err // nil, or a failed synchronous mark
 	}

@@ -70,7 +70,7 @@ func TestAfterCommitPublishesNowAndMarksInABatch(t *testing.T) {
 	_, err := sub.Receive(ctx)
 	require.NoError(t, err)
 
-	require.NoError(t, d.AfterCommit(ctx, m))
+	require.NoError(t, d.AfterCommit(ctx, m, 0))
 	got, err := sub.ReceiveMessage(ctx)
 	require.NoError(t, err)
 	var fr fanout.MessageFrame
@@ -84,14 +84,14 @@ func TestAfterCommitPublishesNowAndMarksInABatch(t *testing.T) {
 
 	// After Close the mark is written before AfterCommit returns.
 	late := b.pending(t)
-	require.NoError(t, d.AfterCommit(ctx, late))
+	require.NoError(t, d.AfterCommit(ctx, late, 0))
 	require.Equal(t, db.MessageSent, b.status(t, late.ID))
 	require.NoError(t, d.Close(ctx), "closing twice is harmless")
 
 	// Redis refusing the frame: not published, still pending.
 	refused := b.pending(t)
 	b.refuse(t, refused)
-	err = d.AfterCommit(ctx, refused)
+	err = d.AfterCommit(ctx, refused, 0)
 	require.ErrorIs(t, err, ErrNotPublished)
 	require.ErrorIs(t, err, fanout.ErrUnavailable)
 	require.Equal(t, db.MessagePending, b.status(t, refused.ID))
@@ -103,7 +103,7 @@ func TestAfterCommitWithoutDeferredMarksMarksAtOnce(t *testing.T) {
 	b := setup(t)
 	d := New(b.pool, b.fanout, Config{})
 	m := b.pending(t)
-	require.NoError(t, d.AfterCommit(context.Background(), m))
+	require.NoError(t, d.AfterCommit(context.Background(), m, 0))
 	require.Equal(t, db.MessageSent, b.status(t, m.ID))
 }
 

@@ -113,7 +113,7 @@ func ExampleDeliverer_AfterCommit() {
 	}
 	defer sub.Close()
 
-	if err := d.AfterCommit(ctx, m); err != nil {
+	if err := d.AfterCommit(ctx, m, 0); err != nil { // 0: a direct message has no membership version
 		log.Fatal(err) // the message stays pending, and the sweep delivers it
 	}
 	<-arrived

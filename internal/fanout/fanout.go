@@ -52,7 +52,8 @@ func New(rdb redis.UniversalClient, cfg Config) *Fanout {
 // Keys returns the key namer in use.
 func (f *Fanout) Keys() Keys { return f.cfg.Keys }
 
-// PublishMessage publishes fr on its recipient's channel, adds it to the
+// PublishMessage publishes fr on its recipient's channel (on each of
+// its audience's, for a group message), adds it to the
 // conversation's recent-messages cache and invalidates the recipient's
 // cached unread counts, in one round trip. Publishing the same frame twice
 // is harmless: clients dedupe by id and the cache by seq.
@@ -132,8 +133,14 @@ func (f *Fanout) queueMessage(ctx context.Context, pipe redis.Pipeliner, fr Mess
 	}
 	k := f.cfg.Keys
 	recent := k.recent(fr.ConversationID)
-	if err := pipe.Process(ctx, f.publish(ctx, k.UserChannel(fr.RecipientID), b)); err != nil {
-		return fmt.Errorf("queueing message frame: %w", err)
+	to := fr.Audience
+	if fr.RecipientID != uuid.Nil {
+		to = []uuid.UUID{fr.RecipientID}
+	}
+	for _, u := range to {
+		if err := pipe.Process(ctx, f.publish(ctx, k.UserChannel(u), b)); err != nil {
+			return fmt.Errorf("queueing message frame: %w", err)
+		}
 	}
 	// Replace whatever the cache holds at this seq, then trim to the newest.
 	// An encrypted message is cached as its marker frame (no content), so
@@ -142,7 +149,12 @@ func (f *Fanout) queueMessage(ctx context.Context, pipe redis.Pipeliner, fr Mess
 	pipe.ZAdd(ctx, recent, redis.Z{Score: float64(fr.Seq), Member: b})
 	pipe.ZRemRangeByRank(ctx, recent, 0, int64(-f.cfg.RecentMax-1))
 	pipe.Expire(ctx, recent, f.cfg.RecentTTL)
-	f.bumpUnread(ctx, pipe, fr.RecipientID)
+	if fr.Event != nil {
+		return nil // a system message counts as unread for nobody
+	}
+	for _, u := range to {
+		f.bumpUnread(ctx, pipe, u)
+	}
 	return nil
 }
 

@@ -13,15 +13,24 @@ const (
 	FrameReceipt = "receipt"
 )
 
-// MessageFrame carries one message to its recipient.
+// MessageFrame carries one message to its recipient, or to the members of
+// its group.
 type MessageFrame struct {
 	Type           string    `json:"type"` // "message"
 	ID             uuid.UUID `json:"id"`
 	ConversationID uuid.UUID `json:"conversation_id"`
 	Seq            int64     `json:"seq"`
 	SenderID       uuid.UUID `json:"sender_id"`
-	RecipientID    uuid.UUID `json:"recipient_id"`
-	Content        string    `json:"content"`
+	// RecipientID is the recipient of a direct message; a group
+	// message's frame leaves it out.
+	RecipientID uuid.UUID `json:"recipient_id,omitzero"`
+	Content     string    `json:"content"`
+	// Event is a group's system message (a membership or title change:
+	// {"type": ..., ...}); such a frame has no content.
+	Event json.RawMessage `json:"event,omitempty"`
+	// Audience is who a group message's frame is published to (its
+	// members at its seq, apart from the sender); never encoded.
+	Audience []uuid.UUID `json:"-"`
 	// Attachments are the attachments the message carries ({id,
 	// content_type, size} each; the recipient fetches them with GET
 	// /v1/attachments/:id); left out when there are none, or when the
@@ -62,4 +71,10 @@ type ReceiptFrame struct {
 	ConversationID uuid.UUID `json:"conversation_id"`
 	Status         string    `json:"status"` // "delivered" or "read"
 	At             time.Time `json:"at"`
+	// Group receipts count instead: of Members (those who could see the
+	// message, apart from its sender), how many have it delivered and
+	// read. Left out for direct messages.
+	Members        *int64 `json:"members,omitempty"`
+	DeliveredCount *int64 `json:"delivered_count,omitempty"`
+	ReadCount      *int64 `json:"read_count,omitempty"`
 }

@@ -137,9 +137,9 @@ func (s *Server) deleteConversation(c echo.Context) error {
 }
 
 // mayRead reports whether user may read attachment a: its owner may, and
-// so may the recipient of the message that carries it, while that message
-// is not deleted and is not hidden from the recipient (a conversation
-// they deleted).
+// so may whoever may see the message that carries it (its recipient, or a
+// member of its group whose window covers it), while that message is not
+// deleted and is not hidden from them (a conversation they deleted).
 func (s *Server) mayRead(ctx context.Context, user uuid.UUID, a db.Attachment) (bool, error) {
 	if a.OwnerID == user {
 		return true, nil
@@ -154,12 +154,12 @@ func (s *Server) mayRead(ctx context.Context, user uuid.UUID, a db.Attachment) (
 	if err != nil {
 		return false, err
 	}
-	if m.RecipientID != user || m.DeletedAt != nil {
+	if (!m.IsGroup() && m.RecipientID != user) || m.DeletedAt != nil {
 		return false, nil
 	}
-	hidden, err := db.HiddenThroughSeq(ctx, s.pool, m.ConversationID, user)
+	vis, err := db.MemberVisibility(ctx, s.pool, m.ConversationID, user)
 	if errors.Is(err, db.ErrNotFound) {
 		return false, nil // no longer a participant
 	}
-	return err == nil && m.Seq > hidden, err
+	return err == nil && vis.Covers(m.Seq), err
 }

@@ -103,13 +103,18 @@ type scheduledResponse struct {
 	SendAt    time.Time `json:"send_at"`
 }
 
-// target parses the conversation and recipient ids. Conversations are
-// direct ones between two users, so the conversation id must be theirs
-// (DirectConversationID, as GET /v1/dm/:peer gives it): nobody can create,
-// and so take over, the conversation of two other users.
+// target parses the conversation and recipient ids. A direct message's
+// conversation id must be the sender's and the recipient's
+// (DirectConversationID, as GET /v1/dm/:peer gives it): nobody can
+// create, and so take over, the conversation of two other users. A
+// message to a group has no recipient (recipient is uuid.Nil); the
+// outbox checks that the sender is a current member.
 func (req sendRequest) target(sender uuid.UUID) (conv, recipient uuid.UUID, err error) {
 	if conv, err = parseID("conversation_id", req.ConversationID); err != nil {
 		return uuid.Nil, uuid.Nil, err
+	}
+	if req.RecipientID == "" {
+		return conv, uuid.Nil, nil
 	}
 	if recipient, err = parseID("recipient_id", req.RecipientID); err != nil {
 		return uuid.Nil, uuid.Nil, err
@@ -192,6 +197,9 @@ func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sen
 	if errors.Is(err, db.ErrConflict) && req.ID != "" {
 		return s.replay(ctx, user, conv, msg.ID)
 	}
+	if errors.Is(err, outbox.ErrNotParticipant) && recipient == uuid.Nil {
+		return sendResponse{}, notGroupMember(conv)
+	}
 	if err != nil {
 		return sendResponse{}, err
 	}
@@ -206,18 +214,9 @@ func (s *Server) send(ctx context.Context, user uuid.UUID, req sendRequest) (sen
 	if !res.Encrypted {
 		stored.Content = &msg.Content // a sealed message's frame carries no content
 	}
-	if err := s.delivery.AfterCommit(ctx, stored); errors.Is(err, delivery.ErrNotPublished) {
-		s.logger.Warn("immediate delivery failed; the runner's deliver-pending sweep will deliver it",
-			slog.String("message_id", res.ID.String()), slog.String("error", err.Error()))
-	} else {
+	if s.afterCommit(ctx, stored, res.MembershipVersion) {
 		out.Status = string(db.MessageSent)
 		s.metrics.postToPublish.Observe(time.Since(start).Seconds())
-		if err != nil {
-			// Published, but the mark was not written: the sweep
-			// publishes it again, which clients absorb by id.
-			s.logger.Warn("marking a published message sent failed; the deliver-pending sweep will publish it again",
-				slog.String("message_id", res.ID.String()), slog.String("error", err.Error()))
-		}
 	}
 	s.metrics.messages.WithLabelValues(out.Status).Inc()
 	return out, nil
@@ -308,6 +307,10 @@ func (s *Server) schedule(ctx context.Context, user uuid.UUID, req sendRequest, 
 	conv, recipient, err := req.target(user)
 	if err != nil {
 		return scheduledResponse{}, err
+	}
+	if recipient == uuid.Nil {
+		return scheduledResponse{}, validation.Errorf("recipient_id",
+			"is required to schedule a message: scheduling a message to a group is not supported yet")
 	}
 	if len(req.AttachmentIDs) > 0 {
 		return scheduledResponse{}, validation.Errorf("attachment_ids", "cannot be scheduled yet: send the message now, or without attachments")
@@ -447,15 +450,19 @@ func (s *Server) history(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.DBTimeout)
 	defer cancel()
-	hidden, err := db.HiddenThroughSeq(ctx, s.pool, conv, userOf(c))
+	vis, err := db.MemberVisibility(ctx, s.pool, conv, userOf(c))
 	if errors.Is(err, db.ErrNotFound) {
 		return notParticipant()
 	}
 	if err != nil {
 		return err
 	}
-	// What the caller deleted on their side stays hidden from them.
-	after = max(after, hidden)
+	// What the caller deleted on their side stays hidden from them, and
+	// a group shows its messages from the one that added them.
+	after = vis.After(after)
+	if vis.LeftSeq != nil && after >= *vis.LeftSeq {
+		return c.JSON(http.StatusOK, map[string]any{"messages": []fanout.MessageFrame{}, "next_after": after, "cached": false})
+	}
 	frames, version, hit := s.fanout.Recent(ctx, conv, after, int(limit))
 	if hit && slices.ContainsFunc(frames, func(f fanout.MessageFrame) bool { return f.Encrypted }) {
 		// Cached encrypted frames carry no content: one page read from
@@ -483,6 +490,11 @@ func (s *Server) history(c echo.Context) error {
 		for i := range frames {
 			s.reveal(ctx, op, &frames[i], &msgs[i])
 		}
+	}
+	if vis.LeftSeq != nil {
+		// A former member sees nothing after the message that removed
+		// them.
+		frames = slices.DeleteFunc(frames, func(f fanout.MessageFrame) bool { return f.Seq > *vis.LeftSeq })
 	}
 	next := after
 	if len(frames) > 0 {

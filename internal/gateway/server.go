@@ -31,6 +31,7 @@ import (
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/delivery"
 	"github.com/msgrunner/msgrunner/internal/fanout"
+	"github.com/msgrunner/msgrunner/internal/groups"
 	"github.com/msgrunner/msgrunner/internal/httpserve"
 	"github.com/msgrunner/msgrunner/internal/keyring"
 	"github.com/msgrunner/msgrunner/internal/ratelimit"
@@ -88,6 +89,9 @@ type Config struct {
 	AttachmentMaxBytes int64
 	AttachmentTTL      time.Duration
 	AttachmentTypes    []string
+	// GroupMaxMembers caps a group's members (GROUP_MAX_MEMBERS);
+	// groups.DefaultMaxMembers when zero.
+	GroupMaxMembers int
 	// SearchLanguage is the text-search configuration queries are parsed
 	// with; "simple" when empty. It should match the runner's.
 	SearchLanguage string
@@ -123,6 +127,7 @@ type Server struct {
 	river       *river.Client[pgx.Tx]
 	outbox      *outbox.Outbox
 	bcast       *broadcast.Service
+	groups      *groups.Service
 	fanout      *fanout.Fanout
 	delivery    *delivery.Deliverer // the fast path: publish after commit, mark sent in batches
 	hub         *fanout.Hub
@@ -154,7 +159,7 @@ func New(pool *pgxpool.Pool, fo *fanout.Fanout, hub *fanout.Hub, cfg Config) (*S
 		return nil, errors.New("gateway: Config.Logger is required")
 	case pool == nil || fo == nil || hub == nil:
 		return nil, errors.New("gateway: pool, fanout and hub are required")
-	case cfg.SendBuffer < 0 || cfg.MaxFrameBytes < 0:
+	case cfg.SendBuffer < 0 || cfg.MaxFrameBytes < 0 || cfg.GroupMaxMembers < 0:
 		return nil, errors.New("gateway: Config sizes and durations must not be negative")
 	}
 	cfg.SendBuffer = cmp.Or(cfg.SendBuffer, DefaultSendBuffer)
@@ -177,6 +182,10 @@ func New(pool *pgxpool.Pool, fo *fanout.Fanout, hub *fanout.Hub, cfg Config) (*S
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	gs, err := groups.New(pool, groups.Config{MaxMembers: cfg.GroupMaxMembers})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
@@ -186,7 +195,7 @@ func New(pool *pgxpool.Pool, fo *fanout.Fanout, hub *fanout.Hub, cfg Config) (*S
 	}
 	s := &Server{
 		cfg: cfg, pool: pool, river: rc, outbox: ob, bcast: broadcast.New(pool, ob, rc, broadcast.Options{}), fanout: fo, hub: hub, logger: cfg.Logger,
-		metrics: metrics, conns: map[*conn]struct{}{},
+		groups: gs, metrics: metrics, conns: map[*conn]struct{}{},
 		delivery: delivery.New(pool, fo, delivery.Config{DeferMarks: true, Logger: cfg.Logger}),
 	}
 	s.echo = s.routes()
@@ -224,7 +233,15 @@ func (s *Server) routes() *echo.Echo {
 	v1.PATCH("/messages/:id", s.editMessage, mw...)
 	v1.DELETE("/messages/:id", s.deleteMessage, mw...)
 	v1.GET("/search", s.search, mw...)
+	v1.GET("/conversations", s.listConversations, mw...)
+	v1.POST("/conversations", s.createGroup, mw...)
+	v1.GET("/conversations/:id", s.getConversation, mw...)
+	v1.PATCH("/conversations/:id", s.renameGroup, mw...)
 	v1.DELETE("/conversations/:id", s.deleteConversation, mw...)
+	v1.POST("/conversations/:id/members", s.addMembers, mw...)
+	v1.PUT("/conversations/:id/members/:user_id", s.setMemberRole, mw...)
+	v1.DELETE("/conversations/:id/members/:user_id", s.removeMember, mw...)
+	v1.GET("/conversations/:id/messages/:message_id/receipts", s.groupReceipts, mw...)
 	v1.GET("/me/profile", s.getProfile, mw...)
 	v1.PUT("/me/profile", s.putProfile, mw...)
 	v1.DELETE("/me/profile", s.deleteProfile, mw...)

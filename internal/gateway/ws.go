@@ -352,7 +352,9 @@ func (c *conn) revealLive(b []byte) []byte {
 		return b
 	}
 	var fr fanout.MessageFrame
-	if err := json.Unmarshal(b, &fr); err != nil || fr.Type != fanout.FrameMessage || fr.RecipientID != c.user {
+	// A group message's frame has no recipient: it reached this user's
+	// channel because they are in its audience.
+	if err := json.Unmarshal(b, &fr); err != nil || fr.Type != fanout.FrameMessage || (fr.RecipientID != c.user && fr.RecipientID != uuid.Nil) {
 		return b
 	}
 	c.s.reveal(c.ctx, nil, &fr, nil)
@@ -576,13 +578,18 @@ func (c *conn) handleSend(ctx context.Context, f clientFrame) error {
 func (c *conn) handleAck(ctx context.Context, f clientFrame) error {
 	ctx, cancel := context.WithTimeout(ctx, c.s.cfg.DBTimeout)
 	defer cancel()
-	if _, err := db.RecipientOf(ctx, c.s.pool, f.MessageID, c.user); err != nil {
-		if errors.Is(err, db.ErrNotFound) {
-			return &apiError{Status: http.StatusNotFound, Code: "not_found", Field: "message_id", Message: "no message with this id was sent to you"}
-		}
+	_, err := db.RecipientOf(ctx, c.s.pool, f.MessageID, c.user)
+	if errors.Is(err, db.ErrNotFound) {
+		// A group message acks within the member's window.
+		_, err = db.GroupMessageForMember(ctx, c.s.pool, f.MessageID, c.user)
+	}
+	if errors.Is(err, db.ErrNotFound) {
+		return &apiError{Status: http.StatusNotFound, Code: "not_found", Field: "message_id", Message: "no message with this id was sent to you"}
+	}
+	if err != nil {
 		return err
 	}
-	_, err := c.s.river.Insert(ctx, jobs.DeliveryConfirmationArgs{
+	_, err = c.s.river.Insert(ctx, jobs.DeliveryConfirmationArgs{
 		MessageID: f.MessageID, UserID: c.user, Status: f.Status, At: time.Now().UTC(),
 	}, nil)
 	return err

@@ -178,7 +178,10 @@ export declare class MsgrunnerClient {
      * with the stored message (or the scheduled one, with send_at or
      * delay_ms); rejects with an ApiError on a 4xx, which is never retried,
      * or when the client is closed first (the message stays in a persistent
-     * outbox and is sent on the next connect()).
+     * outbox and is sent on the next connect()). A direct message needs
+     * recipient_id (its conversation_id is looked up when left out); a
+     * message to a group gives the group's conversation_id and no
+     * recipient_id.
      */
     send(message: Omit<SendRequest, "conversation_id"> & {
         conversation_id?: string;

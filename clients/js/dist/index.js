@@ -265,9 +265,15 @@ export class MsgrunnerClient {
      * with the stored message (or the scheduled one, with send_at or
      * delay_ms); rejects with an ApiError on a 4xx, which is never retried,
      * or when the client is closed first (the message stays in a persistent
-     * outbox and is sent on the next connect()).
+     * outbox and is sent on the next connect()). A direct message needs
+     * recipient_id (its conversation_id is looked up when left out); a
+     * message to a group gives the group's conversation_id and no
+     * recipient_id.
      */
     async send(message) {
+        if (!message.conversation_id && !message.recipient_id) {
+            throw new TypeError("send: give recipient_id (a direct message) or conversation_id (a group's)");
+        }
         const id = message.id ?? newMessageId();
         const entry = { id, body: { ...message, id } };
         await this.outboxStore.put(entry);
@@ -281,7 +287,7 @@ export class MsgrunnerClient {
         const p = (async () => {
             try {
                 const body = { ...entry.body };
-                body.conversation_id ??= await this.request("GET", `/v1/dm/${encodeURIComponent(body.recipient_id)}`, { retry: true, signal }).then((r) => r.conversation_id);
+                body.conversation_id ??= await this.request("GET", `/v1/dm/${encodeURIComponent(body.recipient_id ?? "")}`, { retry: true, signal }).then((r) => r.conversation_id);
                 const sent = await this.request("POST", "/v1/messages", { body, retry: true, signal });
                 await this.outboxStore.remove(entry.id);
                 this.emit("sent", sent);

@@ -349,9 +349,15 @@ export class MsgrunnerClient {
    * with the stored message (or the scheduled one, with send_at or
    * delay_ms); rejects with an ApiError on a 4xx, which is never retried,
    * or when the client is closed first (the message stays in a persistent
-   * outbox and is sent on the next connect()).
+   * outbox and is sent on the next connect()). A direct message needs
+   * recipient_id (its conversation_id is looked up when left out); a
+   * message to a group gives the group's conversation_id and no
+   * recipient_id.
    */
   async send(message: Omit<SendRequest, "conversation_id"> & { conversation_id?: string }): Promise<SentMessage | ScheduledMessage> {
+    if (!message.conversation_id && !message.recipient_id) {
+      throw new TypeError("send: give recipient_id (a direct message) or conversation_id (a group's)");
+    }
     const id = message.id ?? newMessageId();
     const entry: OutboxEntry = { id, body: { ...message, id } };
     await this.outboxStore.put(entry);
@@ -366,7 +372,7 @@ export class MsgrunnerClient {
       try {
         const body = { ...entry.body };
         body.conversation_id ??= await this.request<{ conversation_id: string }>("GET",
-          `/v1/dm/${encodeURIComponent(body.recipient_id)}`, { retry: true, signal }).then((r) => r.conversation_id);
+          `/v1/dm/${encodeURIComponent(body.recipient_id ?? "")}`, { retry: true, signal }).then((r) => r.conversation_id);
         const sent = await this.request<SentMessage | ScheduledMessage>("POST", "/v1/messages", { body, retry: true, signal });
         await this.outboxStore.remove(entry.id);
         this.emit("sent", sent);

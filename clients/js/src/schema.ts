@@ -92,7 +92,25 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/conversations/{id}": {
+    "/v1/conversations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your conversations, direct and group, newest activity first */
+        get: operations["listConversations"];
+        put?: never;
+        /** Create a group; you are its owner */
+        post: operations["createGroup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{id}/members": {
         parameters: {
             query?: never;
             header?: never;
@@ -101,12 +119,69 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** Add members to a group (owners and admins) */
+        post: operations["addMembers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{id}/members/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ConversationID"];
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /** Change a member's role (owners) */
+        put: operations["setMemberRole"];
+        post?: never;
+        /** Remove a member (owners; admins remove members), or leave (your own user id) */
+        delete: operations["removeMember"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{id}/messages/{message_id}/receipts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who has a group message delivered and read (its sender and the group's owners) */
+        get: operations["getGroupReceipts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A conversation with its members and their roles */
+        get: operations["getConversation"];
+        put?: never;
         post?: never;
         /** Delete a conversation on your side */
         delete: operations["deleteConversation"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Change a group's title (owners and admins) */
+        patch: operations["renameGroup"];
         trace?: never;
     };
     "/v1/dm/{peer}": {
@@ -463,7 +538,8 @@ export interface components {
             delay_ms?: number;
             attachment_ids?: string[];
         };
-        SendRequest: WithRequired<components["schemas"]["SendFields"], "conversation_id" | "recipient_id" | "content">;
+        /** @description A direct message names its recipient_id; a message to a group leaves it out. */
+        SendRequest: WithRequired<components["schemas"]["SendFields"], "conversation_id" | "content">;
         SentMessage: {
             /** Format: uuid */
             id: string;
@@ -579,7 +655,11 @@ export interface components {
                 [key: string]: string;
             };
         };
-        /** @description A message, live (no status), resumed or read from history (with status). */
+        /**
+         * @description A message, live (no status), resumed or read from history (with status). A group message has
+         *     no recipient_id; a group's system message (a membership or title change) has an event and
+         *     empty content.
+         */
         MessageFrame: {
             /** @constant */
             type: "message";
@@ -592,7 +672,7 @@ export interface components {
             /** Format: uuid */
             sender_id: string;
             /** Format: uuid */
-            recipient_id: string;
+            recipient_id?: string;
             /** @description Empty when the message was deleted, or is encrypted and could not be opened. */
             content: string;
             attachments?: components["schemas"]["Attachment"][];
@@ -604,6 +684,81 @@ export interface components {
             deleted?: boolean;
             /** @description Why an encrypted message could not be opened for you. */
             unreadable?: string;
+            event?: components["schemas"]["GroupEvent"];
+        };
+        /** @description A change of a group, as the system message that records it. */
+        GroupEvent: {
+            /** @enum {string} */
+            type: "group_created" | "members_added" | "member_removed" | "member_left" | "role_changed" | "title_changed";
+            /** @description The members the change is about. */
+            user_ids?: string[];
+            /** @enum {string} */
+            role?: "owner" | "admin" | "member";
+            title?: string;
+        };
+        GroupMember: {
+            /** Format: uuid */
+            user_id: string;
+            /** @enum {string} */
+            role: "owner" | "admin" | "member";
+            /**
+             * Format: int64
+             * @description The seq of the message that added them; they see the group's messages from there on.
+             */
+            joined_seq: number;
+        };
+        /** @description A conversation as the caller sees it. members is left out for a former member of a group. */
+        Conversation: {
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            kind: "direct" | "group";
+            title?: string;
+            /** Format: date-time */
+            created_at?: string;
+            /** Format: int64 */
+            last_seq: number;
+            /** @enum {string} */
+            role: "owner" | "admin" | "member";
+            /** Format: int64 */
+            joined_seq: number;
+            /**
+             * Format: int64
+             * @description Set once the caller left or was removed; they see messages up to it.
+             */
+            left_seq?: number;
+            members?: components["schemas"]["GroupMember"][];
+        };
+        ConversationSummary: {
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            kind: "direct" | "group";
+            title?: string;
+            members: number;
+            unread: number;
+            last_message: {
+                /** Format: uuid */
+                id: string;
+                /** Format: int64 */
+                seq: number;
+                /** Format: uuid */
+                sender_id: string;
+                /** Format: date-time */
+                created_at: string;
+                encrypted?: boolean;
+                event?: components["schemas"]["GroupEvent"];
+            };
+        };
+        /** @description A change made, and the system message (its seq) that records it in the group. */
+        GroupChange: {
+            /** Format: uuid */
+            conversation_id: string;
+            /** Format: uuid */
+            message_id: string;
+            /** Format: int64 */
+            seq: number;
+            event: components["schemas"]["GroupEvent"];
         };
         /** @description A frame the gateway sends on the websocket. */
         ServerFrame: components["schemas"]["ReadyFrame"] | components["schemas"]["ResyncFrame"] | components["schemas"]["MessageFrame"] | components["schemas"]["ReceiptFrame"] | components["schemas"]["SentFrame"] | components["schemas"]["ScheduledFrame"] | components["schemas"]["ResumedFrame"] | components["schemas"]["PongFrame"] | components["schemas"]["NotificationFrame"] | components["schemas"]["ErrorFrame"];
@@ -629,6 +784,12 @@ export interface components {
             status: "delivered" | "read";
             /** Format: date-time */
             at: string;
+            /** @description A group message's receipts are counts instead; of this many members (apart from the sender) who could see it ... */
+            members?: number;
+            /** @description ... this many have it delivered ... */
+            delivered_count?: number;
+            /** @description ... and this many read it. */
+            read_count?: number;
         };
         SentFrame: {
             /** @constant */
@@ -705,7 +866,7 @@ export interface components {
             /** @constant */
             type: "send";
             ref?: string;
-        } & WithRequired<components["schemas"]["SendFields"], "conversation_id" | "recipient_id" | "content">) | {
+        } & WithRequired<components["schemas"]["SendFields"], "conversation_id" | "content">) | {
             /** @constant */
             type: "ping";
             ref?: string;
@@ -731,7 +892,7 @@ export interface components {
                 "application/json": components["schemas"]["ErrorBody"];
             };
         };
-        /** @description Not a participant of the conversation (not_participant), or a websocket from an origin not allowed. */
+        /** @description Not a participant of the conversation (not_participant), a group change your role does not allow (forbidden), or a websocket from an origin not allowed. */
         Forbidden: {
             headers: {
                 [name: string]: unknown;
@@ -749,7 +910,7 @@ export interface components {
                 "application/json": components["schemas"]["ErrorBody"];
             };
         };
-        /** @description A message id already used by someone else's message (id_taken). */
+        /** @description A message id already used by someone else's message (id_taken); a member to add who is one already (already_member); a change that would leave a group without an owner (last_owner). */
         Conflict: {
             headers: {
                 [name: string]: unknown;
@@ -1032,6 +1193,254 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    listConversations: {
+        parameters: {
+            query?: {
+                /** @description At most this many (default 50). */
+                limit?: number;
+                /** @description The next_cursor of the page before. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of conversations. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        conversations: components["schemas"]["ConversationSummary"][];
+                        /** @description Present when there may be more. */
+                        next_cursor?: string;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createGroup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    title: string;
+                    /** @description The other members (not you), at most GROUP_MAX_MEMBERS - 1, none twice. */
+                    member_ids: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description Created; its first message (seq 1) records it. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    addMembers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ConversationID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    member_ids: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description Added; they see the group's messages from the change's seq on. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroupChange"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    setMemberRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ConversationID"];
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    role: "owner" | "admin" | "member";
+                };
+            };
+        };
+        responses: {
+            /** @description Changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroupChange"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    removeMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ConversationID"];
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed; they keep what they saw up to the change's seq and nothing after. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroupChange"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getGroupReceipts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ConversationID"];
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The receipts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        message_id: string;
+                        members: number;
+                        delivered_count: number;
+                        read_count: number;
+                        receipts: {
+                            /** Format: uuid */
+                            user_id: string;
+                            delivered: boolean;
+                            read: boolean;
+                        }[];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getConversation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ConversationID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The conversation. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     deleteConversation: {
         parameters: {
             query?: never;
@@ -1059,6 +1468,43 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    renameGroup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ConversationID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    title: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Retitled. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroupChange"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];

@@ -34,7 +34,9 @@ WITH existing AS (
            sqlc.narg('content')::text, sqlc.narg('ciphertext')::bytea, sqlc.narg('key_id')::text, sqlc.narg('attachments')::jsonb
     FROM existing
     WHERE (existing.total = 0 OR existing.matched = 2)
-      AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = @conversation_id::uuid AND c.deleted_at IS NOT NULL)
+      -- A direct message never enters a group (nor a conversation every
+      -- participant deleted).
+      AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = @conversation_id::uuid AND (c.deleted_at IS NOT NULL OR c.kind = 'group'))
     RETURNING id, conversation_id, seq, status, created_at, content IS NOT NULL AS plaintext
 ), backlog AS (
     -- A plaintext message waits for the index-pending sweep.
@@ -53,12 +55,6 @@ SELECT * FROM messages WHERE id = ANY(@ids::uuid[]);
 SELECT user_id FROM conversation_participants
 WHERE conversation_id = @conversation_id
 ORDER BY user_id;
-
--- name: HiddenThroughSeq :one
--- The seq up to which the user's history of the conversation is hidden (0
--- unless they deleted it); no row when they are not a participant.
-SELECT hidden_through_seq FROM conversation_participants
-WHERE conversation_id = @conversation_id AND user_id = @user_id;
 
 -- name: ApplyReceipt :one
 -- Records a delivered or read receipt from the message's recipient. State
@@ -84,9 +80,10 @@ LIMIT @max_rows;
 
 -- name: ResumeMessages :many
 -- Every message of the user's conversations after the given seq per
--- conversation (0 for conversations not listed) and after what the user
--- hid by deleting the conversation on their side, ordered by conversation
--- and seq, from the (cursor_conversation, cursor_seq) position on.
+-- conversation (0 for conversations not listed), after what the user hid
+-- by deleting the conversation on their side and within their membership
+-- window of a group, ordered by conversation and seq, from the
+-- (cursor_conversation, cursor_seq) position on.
 WITH req AS (
     SELECT unnest(@conversation_ids::uuid[]) AS conversation_id,
            unnest(@after_seqs::bigint[])    AS after_seq
@@ -95,17 +92,28 @@ SELECT m.* FROM conversation_participants p
 JOIN messages m ON m.conversation_id = p.conversation_id
 LEFT JOIN req ON req.conversation_id = p.conversation_id
 WHERE p.user_id = @user_id
-  AND m.seq > greatest(coalesce(req.after_seq, 0), p.hidden_through_seq)
+  AND m.seq > greatest(coalesce(req.after_seq, 0), p.hidden_through_seq, p.joined_seq - 1)
+  AND (p.left_seq IS NULL OR m.seq <= p.left_seq)
   AND (m.conversation_id, m.seq) > (@cursor_conversation::uuid, @cursor_seq::bigint)
 ORDER BY m.conversation_id, m.seq
 LIMIT @max_rows;
 
 -- name: UnreadCounts :many
--- Messages the user deleted with their conversation do not count.
+-- Messages the user deleted with their conversation do not count. In a
+-- group, unread is what others wrote after the user's read cursor, within
+-- their membership window (system messages do not count).
 SELECT m.conversation_id, count(*)::bigint AS unread
 FROM messages m
 JOIN conversation_participants p ON p.conversation_id = m.conversation_id AND p.user_id = m.recipient_id
 WHERE m.recipient_id = @recipient_id AND m.read_at IS NULL AND m.seq > p.hidden_through_seq
+GROUP BY m.conversation_id
+UNION ALL
+SELECT m.conversation_id, count(*)::bigint AS unread
+FROM conversation_participants p
+JOIN messages m ON m.conversation_id = p.conversation_id
+WHERE p.user_id = @recipient_id AND p.left_seq IS NULL AND m.recipient_id IS NULL
+  AND m.seq > greatest(p.hidden_through_seq, p.last_read_seq, p.joined_seq - 1)
+  AND m.sender_id <> @recipient_id AND m.event IS NULL AND m.deleted_at IS NULL
 GROUP BY m.conversation_id;
 
 -- name: AllocateSeqs :many
@@ -144,7 +152,7 @@ WITH input AS (
     SELECT i.id, i.conversation_id, i.sender_id, i.recipient_id, i.seq, i.priority, i.content
     FROM input i JOIN counts c ON c.id = i.id
     WHERE (c.total = 0 OR c.matched = 2)
-      AND NOT EXISTS (SELECT 1 FROM conversations cv WHERE cv.id = i.conversation_id AND cv.deleted_at IS NOT NULL)
+      AND NOT EXISTS (SELECT 1 FROM conversations cv WHERE cv.id = i.conversation_id AND (cv.deleted_at IS NOT NULL OR cv.kind = 'group'))
     RETURNING id, created_at
 ), backlog AS (
     -- Every message here is plaintext: each waits for the index-pending sweep.
@@ -165,3 +173,28 @@ LIMIT @max_rows;
 -- name: DatabaseNow :one
 -- Postgres's clock, for cutoffs compared with columns it stamped.
 SELECT now()::timestamptz AS now;
+
+-- name: AllocateGroupSeq :one
+-- AllocateSeq for a group: the group must exist (groups are created by
+-- CreateGroup, never by a first message). Returns the membership version
+-- under the same row lock, so the audience of the message is the
+-- membership at that version.
+UPDATE conversations SET last_seq = last_seq + 1
+WHERE id = @id AND kind = 'group' AND deleted_at IS NULL
+RETURNING last_seq, membership_version;
+
+-- name: InsertGroupMessage :one
+-- InsertMessage for a group: written, with the seq AllocateGroupSeq just
+-- took, only when the sender is a current member; no row otherwise.
+WITH inserted AS (
+    INSERT INTO messages (id, conversation_id, sender_id, seq, priority, content, ciphertext, key_id, attachments)
+    SELECT @id::uuid, c.id, p.user_id, c.last_seq, @priority::smallint,
+           sqlc.narg('content')::text, sqlc.narg('ciphertext')::bytea, sqlc.narg('key_id')::text, sqlc.narg('attachments')::jsonb
+    FROM conversations c
+    JOIN conversation_participants p ON p.conversation_id = c.id AND p.user_id = @sender_id::uuid AND p.left_seq IS NULL
+    WHERE c.id = @conversation_id::uuid AND c.kind = 'group' AND c.deleted_at IS NULL
+    RETURNING id, conversation_id, seq, status, created_at, content IS NOT NULL AS plaintext
+), backlog AS (
+    INSERT INTO search_backlog (message_id) SELECT id FROM inserted WHERE plaintext
+)
+SELECT id, conversation_id, seq, status, created_at FROM inserted;

@@ -6,9 +6,11 @@ RETURNING *;
 -- name: ConversationAdmits :one
 -- True when the conversation does not exist yet (it will be created with
 -- these two) or both users are its participants.
-SELECT NOT EXISTS (SELECT 1 FROM conversation_participants p1 WHERE p1.conversation_id = @conversation_id::uuid)
+-- A group admits no direct message.
+SELECT NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = @conversation_id::uuid AND c.kind = 'group') AND (
+    NOT EXISTS (SELECT 1 FROM conversation_participants p1 WHERE p1.conversation_id = @conversation_id::uuid)
     OR (SELECT count(*) FROM conversation_participants p2
-        WHERE p2.conversation_id = @conversation_id::uuid AND p2.user_id IN (@sender_id::uuid, @recipient_id::uuid)) = 2;
+        WHERE p2.conversation_id = @conversation_id::uuid AND p2.user_id IN (@sender_id::uuid, @recipient_id::uuid)) = 2);
 
 -- name: ClaimScheduled :one
 -- Takes a pending scheduled message for release, locking it until commit so

@@ -56,6 +56,7 @@ FROM (SELECT websearch_to_tsquery((@language::text)::regconfig, @query::text) AS
 JOIN message_search s ON s.document @@ q.query
 JOIN messages m ON m.id = s.message_id AND m.deleted_at IS NULL
 JOIN conversation_participants p ON p.conversation_id = s.conversation_id AND p.user_id = @user_id AND m.seq > p.hidden_through_seq
+    AND m.seq >= p.joined_seq AND (p.left_seq IS NULL OR m.seq <= p.left_seq)
 WHERE (sqlc.narg('conversation_id')::uuid IS NULL OR s.conversation_id = sqlc.narg('conversation_id')::uuid)
   AND (NOT @after::bool OR (ts_rank(s.document, q.query)::float4, m.id) < (@after_rank::float4, @after_id::uuid))
 ORDER BY rank DESC, m.id DESC

@@ -84,7 +84,7 @@ func (q *Queries) DeleteSearchEntries(ctx context.Context, ids []uuid.UUID) (int
 }
 
 const ExportMessages = `-- name: ExportMessages :many
-SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at, attachments FROM messages
+SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at, attachments, event FROM messages
 WHERE conversation_id = $1 AND seq > $2
 ORDER BY seq
 LIMIT $3
@@ -127,6 +127,7 @@ func (q *Queries) ExportMessages(ctx context.Context, arg ExportMessagesParams) 
 			&i.EditedAt,
 			&i.DeletedAt,
 			&i.Attachments,
+			&i.Event,
 		); err != nil {
 			return nil, err
 		}

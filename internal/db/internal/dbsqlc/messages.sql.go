@@ -12,6 +12,28 @@ import (
 	"github.com/google/uuid"
 )
 
+const AllocateGroupSeq = `-- name: AllocateGroupSeq :one
+UPDATE conversations SET last_seq = last_seq + 1
+WHERE id = $1 AND kind = 'group' AND deleted_at IS NULL
+RETURNING last_seq, membership_version
+`
+
+type AllocateGroupSeqRow struct {
+	LastSeq           int64
+	MembershipVersion int64
+}
+
+// AllocateSeq for a group: the group must exist (groups are created by
+// CreateGroup, never by a first message). Returns the membership version
+// under the same row lock, so the audience of the message is the
+// membership at that version.
+func (q *Queries) AllocateGroupSeq(ctx context.Context, id uuid.UUID) (AllocateGroupSeqRow, error) {
+	row := q.db.QueryRow(ctx, AllocateGroupSeq, id)
+	var i AllocateGroupSeqRow
+	err := row.Scan(&i.LastSeq, &i.MembershipVersion)
+	return i, err
+}
+
 const AllocateSeq = `-- name: AllocateSeq :one
 INSERT INTO conversations AS c (id, last_seq)
 VALUES ($1, 1)
@@ -77,7 +99,7 @@ type ApplyReceiptParams struct {
 	Status      string
 	At          time.Time
 	ID          uuid.UUID
-	RecipientID uuid.UUID
+	RecipientID *uuid.UUID
 }
 
 type ApplyReceiptRow struct {
@@ -122,7 +144,7 @@ func (q *Queries) DatabaseNow(ctx context.Context) (time.Time, error) {
 }
 
 const GetMessage = `-- name: GetMessage :one
-SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at, attachments FROM messages WHERE id = $1
+SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at, attachments, event FROM messages WHERE id = $1
 `
 
 func (q *Queries) GetMessage(ctx context.Context, id uuid.UUID) (Message, error) {
@@ -148,6 +170,7 @@ func (q *Queries) GetMessage(ctx context.Context, id uuid.UUID) (Message, error)
 		&i.EditedAt,
 		&i.DeletedAt,
 		&i.Attachments,
+		&i.Event,
 	)
 	return i, err
 }
@@ -158,7 +181,7 @@ SELECT id, sender_id, status FROM messages WHERE id = $1 AND recipient_id = $2
 
 type GetMessageForRecipientParams struct {
 	ID          uuid.UUID
-	RecipientID uuid.UUID
+	RecipientID *uuid.UUID
 }
 
 type GetMessageForRecipientRow struct {
@@ -175,7 +198,7 @@ func (q *Queries) GetMessageForRecipient(ctx context.Context, arg GetMessageForR
 }
 
 const GetMessages = `-- name: GetMessages :many
-SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at, attachments FROM messages WHERE id = ANY($1::uuid[])
+SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at, attachments, event FROM messages WHERE id = ANY($1::uuid[])
 `
 
 // The messages with these ids that exist, in no particular order.
@@ -208,6 +231,7 @@ func (q *Queries) GetMessages(ctx context.Context, ids []uuid.UUID) ([]Message, 
 			&i.EditedAt,
 			&i.DeletedAt,
 			&i.Attachments,
+			&i.Event,
 		); err != nil {
 			return nil, err
 		}
@@ -219,23 +243,62 @@ func (q *Queries) GetMessages(ctx context.Context, ids []uuid.UUID) ([]Message, 
 	return items, nil
 }
 
-const HiddenThroughSeq = `-- name: HiddenThroughSeq :one
-SELECT hidden_through_seq FROM conversation_participants
-WHERE conversation_id = $1 AND user_id = $2
+const InsertGroupMessage = `-- name: InsertGroupMessage :one
+WITH inserted AS (
+    INSERT INTO messages (id, conversation_id, sender_id, seq, priority, content, ciphertext, key_id, attachments)
+    SELECT $1::uuid, c.id, p.user_id, c.last_seq, $2::smallint,
+           $3::text, $4::bytea, $5::text, $6::jsonb
+    FROM conversations c
+    JOIN conversation_participants p ON p.conversation_id = c.id AND p.user_id = $7::uuid AND p.left_seq IS NULL
+    WHERE c.id = $8::uuid AND c.kind = 'group' AND c.deleted_at IS NULL
+    RETURNING id, conversation_id, seq, status, created_at, content IS NOT NULL AS plaintext
+), backlog AS (
+    INSERT INTO search_backlog (message_id) SELECT id FROM inserted WHERE plaintext
+)
+SELECT id, conversation_id, seq, status, created_at FROM inserted
 `
 
-type HiddenThroughSeqParams struct {
+type InsertGroupMessageParams struct {
+	ID             uuid.UUID
+	Priority       int16
+	Content        *string
+	Ciphertext     []byte
+	KeyID          *string
+	Attachments    []byte
+	SenderID       uuid.UUID
 	ConversationID uuid.UUID
-	UserID         uuid.UUID
 }
 
-// The seq up to which the user's history of the conversation is hidden (0
-// unless they deleted it); no row when they are not a participant.
-func (q *Queries) HiddenThroughSeq(ctx context.Context, arg HiddenThroughSeqParams) (int64, error) {
-	row := q.db.QueryRow(ctx, HiddenThroughSeq, arg.ConversationID, arg.UserID)
-	var hidden_through_seq int64
-	err := row.Scan(&hidden_through_seq)
-	return hidden_through_seq, err
+type InsertGroupMessageRow struct {
+	ID             uuid.UUID
+	ConversationID uuid.UUID
+	Seq            int64
+	Status         MessageStatus
+	CreatedAt      time.Time
+}
+
+// InsertMessage for a group: written, with the seq AllocateGroupSeq just
+// took, only when the sender is a current member; no row otherwise.
+func (q *Queries) InsertGroupMessage(ctx context.Context, arg InsertGroupMessageParams) (InsertGroupMessageRow, error) {
+	row := q.db.QueryRow(ctx, InsertGroupMessage,
+		arg.ID,
+		arg.Priority,
+		arg.Content,
+		arg.Ciphertext,
+		arg.KeyID,
+		arg.Attachments,
+		arg.SenderID,
+		arg.ConversationID,
+	)
+	var i InsertGroupMessageRow
+	err := row.Scan(
+		&i.ID,
+		&i.ConversationID,
+		&i.Seq,
+		&i.Status,
+		&i.CreatedAt,
+	)
+	return i, err
 }
 
 const InsertMessage = `-- name: InsertMessage :one
@@ -256,7 +319,9 @@ WITH existing AS (
            $6::text, $7::bytea, $8::text, $9::jsonb
     FROM existing
     WHERE (existing.total = 0 OR existing.matched = 2)
-      AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = $3::uuid AND c.deleted_at IS NOT NULL)
+      -- A direct message never enters a group (nor a conversation every
+      -- participant deleted).
+      AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = $3::uuid AND (c.deleted_at IS NOT NULL OR c.kind = 'group'))
     RETURNING id, conversation_id, seq, status, created_at, content IS NOT NULL AS plaintext
 ), backlog AS (
     -- A plaintext message waits for the index-pending sweep.
@@ -342,7 +407,7 @@ WITH input AS (
     SELECT i.id, i.conversation_id, i.sender_id, i.recipient_id, i.seq, i.priority, i.content
     FROM input i JOIN counts c ON c.id = i.id
     WHERE (c.total = 0 OR c.matched = 2)
-      AND NOT EXISTS (SELECT 1 FROM conversations cv WHERE cv.id = i.conversation_id AND cv.deleted_at IS NOT NULL)
+      AND NOT EXISTS (SELECT 1 FROM conversations cv WHERE cv.id = i.conversation_id AND (cv.deleted_at IS NOT NULL OR cv.kind = 'group'))
     RETURNING id, created_at
 ), backlog AS (
     -- Every message here is plaintext: each waits for the index-pending sweep.
@@ -399,7 +464,7 @@ func (q *Queries) InsertMessages(ctx context.Context, arg InsertMessagesParams) 
 }
 
 const ListConversationMessages = `-- name: ListConversationMessages :many
-SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at, attachments FROM messages
+SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at, attachments, event FROM messages
 WHERE conversation_id = $1 AND seq > $2
 ORDER BY seq
 LIMIT $3
@@ -440,6 +505,7 @@ func (q *Queries) ListConversationMessages(ctx context.Context, arg ListConversa
 			&i.EditedAt,
 			&i.DeletedAt,
 			&i.Attachments,
+			&i.Event,
 		); err != nil {
 			return nil, err
 		}
@@ -478,7 +544,7 @@ func (q *Queries) ListParticipants(ctx context.Context, conversationID uuid.UUID
 }
 
 const PendingMessagesBefore = `-- name: PendingMessagesBefore :many
-SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at, attachments FROM messages
+SELECT id, conversation_id, sender_id, recipient_id, seq, priority, content, ciphertext, key_id, status, failure_reason, created_at, sent_at, delivered_at, read_at, failed_at, edited_at, deleted_at, attachments, event FROM messages
 WHERE status = 'pending' AND created_at < $1
   AND (created_at, id) > ($2::timestamptz, $3::uuid)
 ORDER BY created_at, id
@@ -529,6 +595,7 @@ func (q *Queries) PendingMessagesBefore(ctx context.Context, arg PendingMessages
 			&i.EditedAt,
 			&i.DeletedAt,
 			&i.Attachments,
+			&i.Event,
 		); err != nil {
 			return nil, err
 		}
@@ -545,11 +612,12 @@ WITH req AS (
     SELECT unnest($5::uuid[]) AS conversation_id,
            unnest($6::bigint[])    AS after_seq
 )
-SELECT m.id, m.conversation_id, m.sender_id, m.recipient_id, m.seq, m.priority, m.content, m.ciphertext, m.key_id, m.status, m.failure_reason, m.created_at, m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.edited_at, m.deleted_at, m.attachments FROM conversation_participants p
+SELECT m.id, m.conversation_id, m.sender_id, m.recipient_id, m.seq, m.priority, m.content, m.ciphertext, m.key_id, m.status, m.failure_reason, m.created_at, m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.edited_at, m.deleted_at, m.attachments, m.event FROM conversation_participants p
 JOIN messages m ON m.conversation_id = p.conversation_id
 LEFT JOIN req ON req.conversation_id = p.conversation_id
 WHERE p.user_id = $1
-  AND m.seq > greatest(coalesce(req.after_seq, 0), p.hidden_through_seq)
+  AND m.seq > greatest(coalesce(req.after_seq, 0), p.hidden_through_seq, p.joined_seq - 1)
+  AND (p.left_seq IS NULL OR m.seq <= p.left_seq)
   AND (m.conversation_id, m.seq) > ($2::uuid, $3::bigint)
 ORDER BY m.conversation_id, m.seq
 LIMIT $4
@@ -565,9 +633,10 @@ type ResumeMessagesParams struct {
 }
 
 // Every message of the user's conversations after the given seq per
-// conversation (0 for conversations not listed) and after what the user
-// hid by deleting the conversation on their side, ordered by conversation
-// and seq, from the (cursor_conversation, cursor_seq) position on.
+// conversation (0 for conversations not listed), after what the user hid
+// by deleting the conversation on their side and within their membership
+// window of a group, ordered by conversation and seq, from the
+// (cursor_conversation, cursor_seq) position on.
 func (q *Queries) ResumeMessages(ctx context.Context, arg ResumeMessagesParams) ([]Message, error) {
 	rows, err := q.db.Query(ctx, ResumeMessages,
 		arg.UserID,
@@ -604,6 +673,7 @@ func (q *Queries) ResumeMessages(ctx context.Context, arg ResumeMessagesParams) 
 			&i.EditedAt,
 			&i.DeletedAt,
 			&i.Attachments,
+			&i.Event,
 		); err != nil {
 			return nil, err
 		}
@@ -621,6 +691,14 @@ FROM messages m
 JOIN conversation_participants p ON p.conversation_id = m.conversation_id AND p.user_id = m.recipient_id
 WHERE m.recipient_id = $1 AND m.read_at IS NULL AND m.seq > p.hidden_through_seq
 GROUP BY m.conversation_id
+UNION ALL
+SELECT m.conversation_id, count(*)::bigint AS unread
+FROM conversation_participants p
+JOIN messages m ON m.conversation_id = p.conversation_id
+WHERE p.user_id = $1 AND p.left_seq IS NULL AND m.recipient_id IS NULL
+  AND m.seq > greatest(p.hidden_through_seq, p.last_read_seq, p.joined_seq - 1)
+  AND m.sender_id <> $1 AND m.event IS NULL AND m.deleted_at IS NULL
+GROUP BY m.conversation_id
 `
 
 type UnreadCountsRow struct {
@@ -628,8 +706,10 @@ type UnreadCountsRow struct {
 	Unread         int64
 }
 
-// Messages the user deleted with their conversation do not count.
-func (q *Queries) UnreadCounts(ctx context.Context, recipientID uuid.UUID) ([]UnreadCountsRow, error) {
+// Messages the user deleted with their conversation do not count. In a
+// group, unread is what others wrote after the user's read cursor, within
+// their membership window (system messages do not count).
+func (q *Queries) UnreadCounts(ctx context.Context, recipientID *uuid.UUID) ([]UnreadCountsRow, error) {
 	rows, err := q.db.Query(ctx, UnreadCounts, recipientID)
 	if err != nil {
 		return nil, err

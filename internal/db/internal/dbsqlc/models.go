@@ -520,11 +520,14 @@ type BatchRecipient struct {
 }
 
 type Conversation struct {
-	ID        uuid.UUID
-	LastSeq   int64
-	Encrypted bool
-	CreatedAt time.Time
-	DeletedAt *time.Time
+	ID                uuid.UUID
+	LastSeq           int64
+	Encrypted         bool
+	CreatedAt         time.Time
+	DeletedAt         *time.Time
+	Kind              string
+	Title             *string
+	MembershipVersion int64
 }
 
 type ConversationKey struct {
@@ -542,6 +545,11 @@ type ConversationParticipant struct {
 	JoinedAt         time.Time
 	DeletedAt        *time.Time
 	HiddenThroughSeq int64
+	Role             string
+	JoinedSeq        int64
+	LeftSeq          *int64
+	LastDeliveredSeq int64
+	LastReadSeq      int64
 }
 
 type DeviceToken struct {
@@ -590,7 +598,7 @@ type Message struct {
 	ID             uuid.UUID
 	ConversationID uuid.UUID
 	SenderID       uuid.UUID
-	RecipientID    uuid.UUID
+	RecipientID    *uuid.UUID
 	Seq            int64
 	Priority       int16
 	Content        *string
@@ -606,6 +614,7 @@ type Message struct {
 	EditedAt       *time.Time
 	DeletedAt      *time.Time
 	Attachments    []byte
+	Event          []byte
 }
 
 type MessageSearch struct {

@@ -72,7 +72,7 @@ WITH pref AS (
     WHERE n.message_id = $2::uuid AND n.user_id = $1::uuid
       AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.channel = n.channel::text)
 )
-SELECT m.id, m.conversation_id, m.sender_id, m.recipient_id, m.seq, m.priority, m.content, m.ciphertext, m.key_id, m.status, m.failure_reason, m.created_at, m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.edited_at, m.deleted_at, m.attachments,
+SELECT m.id, m.conversation_id, m.sender_id, m.recipient_id, m.seq, m.priority, m.content, m.ciphertext, m.key_id, m.status, m.failure_reason, m.created_at, m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.edited_at, m.deleted_at, m.attachments, m.event,
        p.push_enabled, p.in_app_enabled, p.email_enabled, p.sms_enabled, p.email, p.phone, p.notify_when_online,
        coalesce(w.channel, '')::text AS wanted_channel,
        coalesce(c.id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS claim_id,
@@ -166,6 +166,7 @@ func (q *Queries) ClaimMessageNotifications(ctx context.Context, arg ClaimMessag
 			&i.Message.EditedAt,
 			&i.Message.DeletedAt,
 			&i.Message.Attachments,
+			&i.Message.Event,
 			&i.PushEnabled,
 			&i.InAppEnabled,
 			&i.EmailEnabled,

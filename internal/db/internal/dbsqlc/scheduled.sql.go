@@ -60,9 +60,10 @@ func (q *Queries) ClaimScheduled(ctx context.Context, id uuid.UUID) (ScheduledMe
 }
 
 const ConversationAdmits = `-- name: ConversationAdmits :one
-SELECT NOT EXISTS (SELECT 1 FROM conversation_participants p1 WHERE p1.conversation_id = $1::uuid)
+SELECT NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = $1::uuid AND c.kind = 'group') AND (
+    NOT EXISTS (SELECT 1 FROM conversation_participants p1 WHERE p1.conversation_id = $1::uuid)
     OR (SELECT count(*) FROM conversation_participants p2
-        WHERE p2.conversation_id = $1::uuid AND p2.user_id IN ($2::uuid, $3::uuid)) = 2
+        WHERE p2.conversation_id = $1::uuid AND p2.user_id IN ($2::uuid, $3::uuid)) = 2)
 `
 
 type ConversationAdmitsParams struct {
@@ -73,6 +74,7 @@ type ConversationAdmitsParams struct {
 
 // True when the conversation does not exist yet (it will be created with
 // these two) or both users are its participants.
+// A group admits no direct message.
 func (q *Queries) ConversationAdmits(ctx context.Context, arg ConversationAdmitsParams) (*bool, error) {
 	row := q.db.QueryRow(ctx, ConversationAdmits, arg.ConversationID, arg.SenderID, arg.RecipientID)
 	var column_1 *bool

@@ -94,6 +94,7 @@ FROM (SELECT websearch_to_tsquery(($1::text)::regconfig, $2::text) AS query) q
 JOIN message_search s ON s.document @@ q.query
 JOIN messages m ON m.id = s.message_id AND m.deleted_at IS NULL
 JOIN conversation_participants p ON p.conversation_id = s.conversation_id AND p.user_id = $3 AND m.seq > p.hidden_through_seq
+    AND m.seq >= p.joined_seq AND (p.left_seq IS NULL OR m.seq <= p.left_seq)
 WHERE ($4::uuid IS NULL OR s.conversation_id = $4::uuid)
   AND (NOT $5::bool OR (ts_rank(s.document, q.query)::float4, m.id) < ($6::float4, $7::uuid))
 ORDER BY rank DESC, m.id DESC
