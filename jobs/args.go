@@ -190,10 +190,12 @@ const (
 )
 
 // SendNotificationArgs asks for a user to be notified about a message on
-// their preferred channels (or on Channels, when set).
+// their preferred channels (or on Channels, when set). Without a
+// RecipientID it is a group message's: every member who could see it,
+// apart from its sender, is notified, each on their own channels.
 type SendNotificationArgs struct {
 	MessageID   uuid.UUID `json:"message_id"`
-	RecipientID uuid.UUID `json:"recipient_id"`
+	RecipientID uuid.UUID `json:"recipient_id,omitzero"`
 	// Type selects the template; "new_message" when empty.
 	Type string `json:"type,omitempty"`
 	// Channels overrides the recipient's preferences when non-empty.
@@ -214,9 +216,6 @@ func (SendNotificationArgs) Hooks() []rivertype.Hook { return hooks() }
 // Validate checks the args.
 func (a SendNotificationArgs) Validate() error {
 	if err := requireID("message_id", a.MessageID); err != nil {
-		return err
-	}
-	if err := requireID("recipient_id", a.RecipientID); err != nil {
 		return err
 	}
 	if len(a.Type) > 64 || strings.ContainsRune(a.Type, 0) {

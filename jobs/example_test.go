@@ -78,7 +78,7 @@ func ExampleSendNotificationArgs_Validate() {
 	id := uuid.New()
 	for _, args := range []jobs.SendNotificationArgs{
 		{MessageID: id, RecipientID: id, Channels: []string{jobs.ChannelPush, jobs.ChannelEmail}},
-		{MessageID: id},
+		{RecipientID: id},
 		{MessageID: id, RecipientID: id, Channels: []string{"push", "fax"}},
 		{MessageID: id, RecipientID: id, Channels: []string{"sms", "sms"}},
 	} {
@@ -94,7 +94,7 @@ func ExampleSendNotificationArgs_Validate() {
 
 	// Output:
 	// valid
-	// recipient_id: is required (a non-nil UUID)
+	// message_id: is required (a non-nil UUID)
 	// channels[1]: must be one of [push email sms in_app], got "fax"
 	// channels[1]: repeats "sms"
 }

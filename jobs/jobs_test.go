@@ -114,7 +114,8 @@ func TestArgsValidation(t *testing.T) {
 		{jobs.SendNotificationArgs{MessageID: id, RecipientID: id, Channels: []string{"push", "email"}}, ""},
 		{jobs.SendNotificationArgs{MessageID: id, RecipientID: id, Channels: []string{"fax"}}, "channels[0]"},
 		{jobs.SendNotificationArgs{MessageID: id, RecipientID: id, Channels: []string{"sms", "sms"}}, "channels[1]"},
-		{jobs.SendNotificationArgs{MessageID: id}, "recipient_id"},
+		{jobs.SendNotificationArgs{MessageID: id}, ""}, // a group message's: its members
+		{jobs.SendNotificationArgs{RecipientID: id}, "message_id"},
 		{jobs.IndexMessageArgs{MessageID: id, Operation: "delete"}, ""},
 		{jobs.IndexMessageArgs{MessageID: id, Operation: "drop"}, "operation"},
 		{jobs.EncryptDecryptArgs{Operation: "rotate", ConversationID: id, ReencryptContent: true}, ""},

@@ -19,7 +19,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/msgrunner/msgrunner/internal/db"
 	"github.com/msgrunner/msgrunner/internal/keyring"
@@ -188,15 +187,12 @@ type validated struct {
 // delivery (unless the caller publishes it) and its recipient's
 // notification. Search indexing needs no job: the message's insert put a
 // plaintext message in the search backlog, which the runner's
-// index-pending sweep works in batches. A group message gets no
-// notification job: group notifications are not built yet.
+// index-pending sweep works in batches. A group message's one
+// send-notification job names no recipient: it notifies the members.
 func (v validated) followUps(id uuid.UUID, params []river.InsertManyParams) []river.InsertManyParams {
 	prio := &river.InsertOpts{Priority: int(v.priority)}
 	if !v.callerPublishes {
 		params = append(params, river.InsertManyParams{Args: jobs.SendMessageArgs{MessageID: id}, InsertOpts: prio})
-	}
-	if v.row.RecipientID == uuid.Nil {
-		return params
 	}
 	return append(params,
 		river.InsertManyParams{Args: jobs.SendNotificationArgs{MessageID: id, RecipientID: v.row.RecipientID}, InsertOpts: prio})
@@ -386,13 +382,9 @@ func (o *Outbox) insertRow(ctx context.Context, tx pgx.Tx, v validated) (db.Inse
 // insertJobs inserts the jobs of the stored message ins in tx and returns
 // what the send wrote.
 func (o *Outbox) insertJobs(ctx context.Context, tx pgx.Tx, v validated, ins db.InsertedMessage) (*Result, error) {
-	var inserted []*rivertype.JobInsertResult
-	if params := v.followUps(ins.ID, nil); len(params) > 0 {
-		// A group message its caller publishes has no job yet.
-		var err error
-		if inserted, err = o.river.InsertManyTx(ctx, tx, params); err != nil {
-			return nil, fmt.Errorf("outbox: inserting jobs: %w", err)
-		}
+	inserted, err := o.river.InsertManyTx(ctx, tx, v.followUps(ins.ID, nil))
+	if err != nil {
+		return nil, fmt.Errorf("outbox: inserting jobs: %w", err)
 	}
 
 	res := &Result{

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -87,14 +88,56 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 	if !tpl.Has(typ) {
 		return river.JobCancel(fmt.Errorf("%w: %q", notify.ErrNoTemplate, typ))
 	}
-	// The message, the preferences and every channel's claim: one
-	// statement.
-	claimed, err := db.ClaimMessageNotifications(ctx, w.pool, a.MessageID, a.RecipientID, a.Channels, typ)
-	if errors.Is(err, db.ErrNotFound) {
-		return river.JobCancel(fmt.Errorf("message %s no longer exists", a.MessageID))
+	if a.RecipientID == uuid.Nil {
+		return w.notifyGroup(ctx, job, typ, tpl)
 	}
+	u, err := w.notifyUser(ctx, job, a.RecipientID, typ, tpl)
 	if err != nil {
 		return err
+	}
+	_ = river.RecordOutput(ctx, u.out)
+	return u.verdict()
+}
+
+// userOutcome is how notifying one user went: each channel's outcome,
+// the transient failures to retry, the refusals, and how many channels
+// were disabled (no provider) out of how many wanted.
+type userOutcome struct {
+	out                NotificationOutput
+	transient, refused []error
+	disabled, channels int
+}
+
+// verdict is the job's ending for one user's outcome: retried while a
+// channel failed transiently, cancelled when every channel is disabled or
+// none got through.
+func (u userOutcome) verdict() error {
+	if len(u.transient) > 0 {
+		return errors.Join(u.transient...)
+	}
+	switch {
+	case u.channels > 0 && u.disabled == u.channels:
+		return river.JobCancel(fmt.Errorf("every channel of this notification is disabled (%s): no provider configured", strings.Join(slices.Sorted(maps.Keys(u.out)), ", ")))
+	case u.channels > 0 && len(u.refused) == u.channels:
+		return river.JobCancel(fmt.Errorf("no channel of this notification got through: %w", errors.Join(u.refused...)))
+	}
+	return nil
+}
+
+// notifyUser notifies recipient of the job's message on their channels.
+// Its error ends the job at once (the message is gone, a template does
+// not render, Redis is down, the database failed); everything else is in
+// the outcome.
+func (w *SendNotificationWorker) notifyUser(ctx context.Context, job *river.Job[jobs.SendNotificationArgs], recipient uuid.UUID, typ string, tpl *notify.Templates) (userOutcome, error) {
+	a := job.Args
+	// The message, the preferences and every channel's claim: one
+	// statement.
+	claimed, err := db.ClaimMessageNotifications(ctx, w.pool, a.MessageID, recipient, a.Channels, typ)
+	if errors.Is(err, db.ErrNotFound) {
+		return userOutcome{}, river.JobCancel(fmt.Errorf("message %s no longer exists", a.MessageID))
+	}
+	if err != nil {
+		return userOutcome{}, err
 	}
 	m, prefs, claims := claimed.Message, claimed.Preferences, claimed.Claims
 	channels := inAppFirst(claimed.Channels)
@@ -108,7 +151,7 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 	var online, presenceKnown bool
 	isOnline := func() bool {
 		if !presenceKnown && w.fanout != nil {
-			online, _ = w.fanout.Online(ctx, a.RecipientID)
+			online, _ = w.fanout.Online(ctx, recipient)
 		}
 		presenceKnown = true
 		return online
@@ -141,29 +184,31 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 		}
 		c, err := tpl.Render(typ, ch, vars)
 		if err != nil {
-			return river.JobCancel(err)
+			return userOutcome{}, river.JobCancel(err)
 		}
 		var o channelOutcome
 		external := false
 		switch {
 		case ch == jobs.ChannelInApp:
 			if w.fanout == nil {
-				return errors.New("send-notification: the worker has no fanout for in-app notifications")
+				return userOutcome{}, errors.New("send-notification: the worker has no fanout for in-app notifications")
 			}
-			receivers, err := w.fanout.PublishNotification(ctx, a.RecipientID, fanout.NotificationFrame{
+			receivers, err := w.fanout.PublishNotification(ctx, recipient, fanout.NotificationFrame{
 				ID: id, MessageID: m.ID, Title: c.Title, Body: c.Body, CreatedAt: time.Now().UTC(),
 			})
 			if err != nil {
-				return snoozeOnRedis(w.Queue, job.JobRow, w.logger, err)
+				return userOutcome{}, snoozeOnRedis(w.Queue, job.JobRow, w.logger, err)
 			}
 			if receivers > 0 {
 				online, presenceKnown = true, true
 			}
 			o.res.Status = "sent"
+		case claimed.Muted && !critical:
+			o.res.Status, o.res.Reason = "suppressed", ptr("the recipient muted the conversation")
 		case !critical && !prefs.NotifyWhenOnline && isOnline():
 			o.res.Status, o.res.Reason = "suppressed", ptr("the recipient is online")
 		default:
-			o, external = w.send(ctx, id, m, a.RecipientID, ch, prefs, c), true
+			o, external = w.send(ctx, id, m, recipient, ch, prefs, c), true
 		}
 		if o.disabled {
 			disabled++
@@ -184,7 +229,7 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 		o.res.Title, o.res.Body = &c.Title, &c.Body
 		if external {
 			if err := db.FinishNotification(ctx, w.pool, id, o.res); err != nil {
-				return err
+				return userOutcome{}, err
 			}
 		} else {
 			deferred[id] = o.res
@@ -199,18 +244,71 @@ func (w *SendNotificationWorker) Work(ctx context.Context, job *river.Job[jobs.S
 		}
 	}
 	if err := db.FinishNotifications(ctx, w.pool, deferred); err != nil {
-		return err
+		return userOutcome{}, err
 	}
 	deferred = nil
+	return userOutcome{out: out, transient: transient, refused: refused, disabled: disabled, channels: len(channels)}, nil
+}
+
+// groupPage is how many members of a group notifyGroup reads at a time.
+const groupPage = 200
+
+// GroupNotificationOutput is a group notification job's recorded output.
+type GroupNotificationOutput struct {
+	// Members is how many members were notified (each on their own
+	// channels); Retrying how many had a channel fail transiently.
+	Members  int `json:"members"`
+	Retrying int `json:"retrying"`
+}
+
+// notifyGroup notifies every member who could see a group message (its
+// window covers the message's seq), apart from its sender, working the
+// members in pages of groupPage. Each member's channels are claimed as a
+// direct message's are, one notification row per (message, member,
+// channel), so a retry passes over what an earlier attempt sent. A
+// member's channels failing for good do not fail the job; one failing
+// transiently makes the job retry, which notifies only what is still
+// pending.
+func (w *SendNotificationWorker) notifyGroup(ctx context.Context, job *river.Job[jobs.SendNotificationArgs], typ string, tpl *notify.Templates) error {
+	m, err := db.GetMessage(ctx, w.pool, job.Args.MessageID)
+	if errors.Is(err, db.ErrNotFound) {
+		return river.JobCancel(fmt.Errorf("message %s no longer exists", job.Args.MessageID))
+	}
+	if err != nil {
+		return err
+	}
+	if !m.IsGroup() {
+		return river.JobCancel(fmt.Errorf("message %s is a direct message: its notification names its recipient", m.ID))
+	}
+	var out GroupNotificationOutput
+	var transient []error
+	after := uuid.Nil
+	for {
+		page, err := db.GroupNotificationAudience(ctx, w.pool, m.ConversationID, m.SenderID, m.Seq, after, groupPage)
+		if err != nil {
+			return err
+		}
+		for _, member := range page {
+			u, err := w.notifyUser(ctx, job, member, typ, tpl)
+			if err != nil {
+				return err
+			}
+			out.Members++
+			if len(u.transient) > 0 {
+				out.Retrying++
+				if len(transient) < 3 { // the first few say enough
+					transient = append(transient, fmt.Errorf("member %s: %w", member, errors.Join(u.transient...)))
+				}
+			}
+		}
+		if len(page) < groupPage {
+			break
+		}
+		after = page[len(page)-1]
+	}
 	_ = river.RecordOutput(ctx, out)
 	if len(transient) > 0 {
-		return errors.Join(transient...)
-	}
-	switch {
-	case len(channels) > 0 && disabled == len(channels):
-		return river.JobCancel(fmt.Errorf("every channel of this notification is disabled (%s): no provider configured", strings.Join(channels, ", ")))
-	case len(channels) > 0 && len(refused) == len(channels):
-		return river.JobCancel(fmt.Errorf("no channel of this notification got through: %w", errors.Join(refused...)))
+		return fmt.Errorf("%d of %d members to retry: %w", out.Retrying, out.Members, errors.Join(transient...))
 	}
 	return nil
 }

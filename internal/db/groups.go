@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -336,4 +337,27 @@ func GroupReceipts(ctx context.Context, q Querier, group, sender uuid.UUID, seq 
 		out[i] = MemberReceipt{UserID: r.UserID, Delivered: r.Delivered, Read: r.Read}
 	}
 	return out, nil
+}
+
+// GroupNotificationAudience returns up to limit of the members to notify
+// of group message seq from sender (those whose window covers it, apart
+// from the sender) after user id after, in user id order.
+func GroupNotificationAudience(ctx context.Context, q Querier, group, sender uuid.UUID, seq int64, after uuid.UUID, limit int) ([]uuid.UUID, error) {
+	ids, err := dbsqlc.New(q).GroupNotificationAudience(ctx, dbsqlc.GroupNotificationAudienceParams{
+		ConversationID: group, SenderID: sender, Seq: seq, AfterUser: after, MaxRows: int32(limit),
+	})
+	return ids, translate("listing members to notify", err)
+}
+
+// SetMuted mutes a conversation for user until until (nil unmutes);
+// ErrNotFound when user is not a current participant.
+func SetMuted(ctx context.Context, q Querier, conversation, user uuid.UUID, until *time.Time) error {
+	n, err := dbsqlc.New(q).SetMuted(ctx, dbsqlc.SetMutedParams{ConversationID: conversation, UserID: user, MutedUntil: until})
+	if err != nil {
+		return translate("muting conversation", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("muting conversation: %w", ErrNotFound)
+	}
+	return nil
 }

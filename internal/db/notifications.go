@@ -78,6 +78,9 @@ type NotificationClaims struct {
 	Claims map[string]Claim
 	// SenderName is the sender's display name; empty when none is set.
 	SenderName string
+	// Muted says the recipient muted the message's conversation until
+	// later than now: push, email and SMS are suppressed, in-app is not.
+	Muted bool
 }
 
 // ClaimMessageNotifications reads message and the notification
@@ -110,7 +113,7 @@ func ClaimMessageNotifications(ctx context.Context, q Querier, message, user uui
 	}
 	r := rows[0]
 	out := NotificationClaims{Message: messageFromRow(r.Message), Preferences: d, Claims: make(map[string]Claim, len(rows)),
-		SenderName: deref(r.SenderName)}
+		SenderName: deref(r.SenderName), Muted: r.Muted}
 	if r.PushEnabled != nil { // the user has stored preferences
 		out.Preferences = Preferences{Push: *r.PushEnabled, InApp: deref(r.InAppEnabled), Email: deref(r.EmailEnabled),
 			SMS: deref(r.SmsEnabled), EmailAddress: r.Email, Phone: r.Phone, NotifyWhenOnline: deref(r.NotifyWhenOnline)}

@@ -386,3 +386,37 @@ func notGroupMember(conv uuid.UUID) *apiError {
 	return &apiError{Status: http.StatusForbidden, Code: "not_participant", Field: "conversation_id",
 		Message: fmt.Sprintf("%s is not a group you are a member of (a direct message needs recipient_id)", conv)}
 }
+
+// putConversationSettings sets the caller's settings of a conversation:
+// muted_until (RFC 3339, or null to unmute) suppresses push, email and
+// SMS notifications of its messages for them until then; in-app ones
+// still arrive.
+func (s *Server) putConversationSettings(c echo.Context) error {
+	id, err := parseID("id", c.Param("id"))
+	if err != nil {
+		return err
+	}
+	var req struct {
+		MutedUntil *string `json:"muted_until"`
+	}
+	if err := readJSON(c, 4096, &req); err != nil {
+		return err
+	}
+	var until *time.Time
+	if req.MutedUntil != nil {
+		t, err := time.Parse(time.RFC3339, *req.MutedUntil)
+		if err != nil {
+			return validation.Errorf("muted_until", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z, or null to unmute")
+		}
+		t = t.UTC()
+		until = &t
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.DBTimeout)
+	defer cancel()
+	if err := db.SetMuted(ctx, s.pool, id, userOf(c), until); errors.Is(err, db.ErrNotFound) {
+		return notParticipant()
+	} else if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"conversation_id": id, "muted_until": until})
+}

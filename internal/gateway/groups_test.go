@@ -188,7 +188,7 @@ func TestGroupMessagesFromTheOutboxAndTheSweepReachMembers(t *testing.T) {
 	ctx := context.Background()
 	res, err := ob.Send(ctx, b.pool, outbox.Message{ConversationID: uuid.MustParse(g.id), SenderID: alice, Content: "from the service"})
 	require.NoError(t, err)
-	require.Equal(t, []string{"send-message"}, kinds(res.Jobs), "a group message gets its delivery job and no notification job yet")
+	require.Equal(t, []string{"send-message", "send-notification"}, kinds(res.Jobs), "one delivery job and one notification job for the whole group")
 	f := bobWS.expect("message", nil)
 	require.Equal(t, res.ID.String(), f["id"])
 
@@ -405,4 +405,56 @@ func TestGroupBadInputWritesNothing(t *testing.T) {
 		})
 	}
 	require.Equal(t, before, state(), "nothing was written")
+}
+
+// A group message gets one notification job, which notifies every member
+// but the sender on their own channels, once each; a member who muted the
+// group gets in-app but no push.
+func TestGroupNotificationsReachMembersAndRespectMute(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alice, bob, carol, dave := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	bobWS := b.dial(t, 0, b.token(t, bob))
+	carolWS := b.dial(t, 1, b.token(t, carol))
+	g := b.createGroup(t, "night shift", alice, bob, carol, dave)
+
+	code, res := do(t, http.MethodPut, b.groupURL(1, g, "/settings"), g.tok[carol],
+		map[string]any{"muted_until": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
+	require.Equal(t, http.StatusOK, code, res)
+	code, res = do(t, http.MethodPut, b.groupURL(1, g, "/settings"), g.tok[carol], map[string]any{"muted_until": "tomorrow"})
+	require.Equal(t, http.StatusBadRequest, code, res)
+	require.Equal(t, "muted_until", res["error"].(map[string]any)["field"])
+
+	code, res = b.post(t, 0, g.tok[alice], groupMsg(g, "who has the keys?"))
+	require.Equal(t, http.StatusCreated, code, res)
+	id := res["id"].(string)
+	for _, ws := range []*client{bobWS, carolWS} {
+		require.Equal(t, id, ws.expect("notification", nil)["message_id"], "in-app reaches members, muted or not")
+	}
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'send-notification' AND args->>'message_id' = $1`, id))
+	type row struct{ user, channel, status, reason string }
+	var got []row
+	require.Eventually(t, func() bool {
+		rows, err := b.pool.Query(context.Background(), `SELECT user_id::text, channel::text, status::text, coalesce(failure_reason, '')
+			FROM notifications WHERE message_id = $1 AND status <> 'pending' ORDER BY user_id, channel`, uuid.MustParse(id))
+		require.NoError(t, err)
+		got = got[:0]
+		for rows.Next() {
+			var r row
+			require.NoError(t, rows.Scan(&r.user, &r.channel, &r.status, &r.reason))
+			got = append(got, r)
+		}
+		return len(got) == 6
+	}, 20*time.Second, 50*time.Millisecond, "two channels for each of three members: %v", got)
+	by := map[string]row{}
+	for _, r := range got {
+		by[r.user+"/"+r.channel] = r
+	}
+	require.NotContains(t, by, alice.String()+"/push", "the sender is not notified")
+	require.Equal(t, "sent", by[bob.String()+"/in_app"].status)
+	require.Equal(t, "the recipient is online", by[bob.String()+"/push"].reason)
+	require.Equal(t, "sent", by[carol.String()+"/in_app"].status)
+	require.Equal(t, "suppressed", by[carol.String()+"/push"].status)
+	require.Equal(t, "the recipient muted the conversation", by[carol.String()+"/push"].reason)
+	require.Equal(t, "cancelled", by[dave.String()+"/push"].status, "dave is offline: push is tried (no provider in this test)")
 }

@@ -238,6 +238,7 @@ func (s *Server) routes() *echo.Echo {
 	v1.GET("/conversations/:id", s.getConversation, mw...)
 	v1.PATCH("/conversations/:id", s.renameGroup, mw...)
 	v1.DELETE("/conversations/:id", s.deleteConversation, mw...)
+	v1.PUT("/conversations/:id/settings", s.putConversationSettings, mw...)
 	v1.POST("/conversations/:id/members", s.addMembers, mw...)
 	v1.PUT("/conversations/:id/members/:user_id", s.setMemberRole, mw...)
 	v1.DELETE("/conversations/:id/members/:user_id", s.removeMember, mw...)

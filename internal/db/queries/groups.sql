@@ -151,3 +151,19 @@ FROM conversation_participants
 WHERE conversation_id = @conversation_id AND user_id <> @sender_id
   AND joined_seq <= @seq::bigint AND (left_seq IS NULL OR left_seq >= @seq::bigint)
 ORDER BY user_id;
+
+-- name: GroupNotificationAudience :many
+-- A page of the members to notify of group message @seq from @sender_id:
+-- those whose window covers it, apart from the sender, after @after_user
+-- in user id order.
+SELECT user_id FROM conversation_participants
+WHERE conversation_id = @conversation_id AND user_id <> @sender_id
+  AND joined_seq <= @seq::bigint AND (left_seq IS NULL OR left_seq >= @seq::bigint)
+  AND user_id > @after_user::uuid
+ORDER BY user_id
+LIMIT @max_rows;
+
+-- name: SetMuted :execrows
+-- Mutes (or, with NULL, unmutes) a conversation for a current participant.
+UPDATE conversation_participants SET muted_until = sqlc.narg('muted_until')::timestamptz
+WHERE conversation_id = @conversation_id AND user_id = @user_id AND left_seq IS NULL;

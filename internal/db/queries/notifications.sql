@@ -71,7 +71,8 @@ WHERE id = @id AND token = @token AND active;
 -- wanted_channel when there is none; no row when the message does not
 -- exist. A claim another transaction is creating at this moment has an
 -- empty claim_status. sender_name is the sender's display name (NULL when
--- the sender set none).
+-- the sender set none); muted says the user muted the message's
+-- conversation until later than now.
 WITH pref AS (
     SELECT push_enabled, in_app_enabled, email_enabled, sms_enabled
     FROM notification_preferences WHERE user_id = @user_id::uuid
@@ -104,10 +105,12 @@ SELECT sqlc.embed(m),
        coalesce(w.channel, '')::text AS wanted_channel,
        coalesce(c.id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS claim_id,
        coalesce(c.status, '')::text AS claim_status,
-       sp.display_name AS sender_name
+       sp.display_name AS sender_name,
+       coalesce(cp.muted_until > now(), false)::bool AS muted
 FROM messages m
 LEFT JOIN notification_preferences p ON p.user_id = @user_id::uuid
 LEFT JOIN user_profiles sp ON sp.user_id = m.sender_id
+LEFT JOIN conversation_participants cp ON cp.conversation_id = m.conversation_id AND cp.user_id = @user_id::uuid
 LEFT JOIN wanted w ON true
 LEFT JOIN claims c ON c.channel = w.channel
 WHERE m.id = @message_id::uuid

@@ -200,6 +200,52 @@ func (q *Queries) GroupMessageForMember(ctx context.Context, arg GroupMessageFor
 	return i, err
 }
 
+const GroupNotificationAudience = `-- name: GroupNotificationAudience :many
+SELECT user_id FROM conversation_participants
+WHERE conversation_id = $1 AND user_id <> $2
+  AND joined_seq <= $3::bigint AND (left_seq IS NULL OR left_seq >= $3::bigint)
+  AND user_id > $4::uuid
+ORDER BY user_id
+LIMIT $5
+`
+
+type GroupNotificationAudienceParams struct {
+	ConversationID uuid.UUID
+	SenderID       uuid.UUID
+	Seq            int64
+	AfterUser      uuid.UUID
+	MaxRows        int32
+}
+
+// A page of the members to notify of group message @seq from @sender_id:
+// those whose window covers it, apart from the sender, after @after_user
+// in user id order.
+func (q *Queries) GroupNotificationAudience(ctx context.Context, arg GroupNotificationAudienceParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, GroupNotificationAudience,
+		arg.ConversationID,
+		arg.SenderID,
+		arg.Seq,
+		arg.AfterUser,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var user_id uuid.UUID
+		if err := rows.Scan(&user_id); err != nil {
+			return nil, err
+		}
+		items = append(items, user_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const GroupReceiptCounts = `-- name: GroupReceiptCounts :one
 SELECT count(*)::bigint AS members,
        count(*) FILTER (WHERE last_delivered_seq >= $1::bigint)::bigint AS delivered,
@@ -527,6 +573,26 @@ type SetMemberRoleParams struct {
 
 func (q *Queries) SetMemberRole(ctx context.Context, arg SetMemberRoleParams) (int64, error) {
 	result, err := q.db.Exec(ctx, SetMemberRole, arg.Role, arg.ConversationID, arg.UserID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const SetMuted = `-- name: SetMuted :execrows
+UPDATE conversation_participants SET muted_until = $1::timestamptz
+WHERE conversation_id = $2 AND user_id = $3 AND left_seq IS NULL
+`
+
+type SetMutedParams struct {
+	MutedUntil     *time.Time
+	ConversationID uuid.UUID
+	UserID         uuid.UUID
+}
+
+// Mutes (or, with NULL, unmutes) a conversation for a current participant.
+func (q *Queries) SetMuted(ctx context.Context, arg SetMutedParams) (int64, error) {
+	result, err := q.db.Exec(ctx, SetMuted, arg.MutedUntil, arg.ConversationID, arg.UserID)
 	if err != nil {
 		return 0, err
 	}

@@ -550,6 +550,7 @@ type ConversationParticipant struct {
 	LeftSeq          *int64
 	LastDeliveredSeq int64
 	LastReadSeq      int64
+	MutedUntil       *time.Time
 }
 
 type DeviceToken struct {

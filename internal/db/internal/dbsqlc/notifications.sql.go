@@ -77,10 +77,12 @@ SELECT m.id, m.conversation_id, m.sender_id, m.recipient_id, m.seq, m.priority, 
        coalesce(w.channel, '')::text AS wanted_channel,
        coalesce(c.id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS claim_id,
        coalesce(c.status, '')::text AS claim_status,
-       sp.display_name AS sender_name
+       sp.display_name AS sender_name,
+       coalesce(cp.muted_until > now(), false)::bool AS muted
 FROM messages m
 LEFT JOIN notification_preferences p ON p.user_id = $1::uuid
 LEFT JOIN user_profiles sp ON sp.user_id = m.sender_id
+LEFT JOIN conversation_participants cp ON cp.conversation_id = m.conversation_id AND cp.user_id = $1::uuid
 LEFT JOIN wanted w ON true
 LEFT JOIN claims c ON c.channel = w.channel
 WHERE m.id = $2::uuid
@@ -113,6 +115,7 @@ type ClaimMessageNotificationsRow struct {
 	ClaimID          uuid.UUID
 	ClaimStatus      string
 	SenderName       *string
+	Muted            bool
 }
 
 // send-notification's first statement: the message, its recipient's
@@ -125,7 +128,8 @@ type ClaimMessageNotificationsRow struct {
 // wanted_channel when there is none; no row when the message does not
 // exist. A claim another transaction is creating at this moment has an
 // empty claim_status. sender_name is the sender's display name (NULL when
-// the sender set none).
+// the sender set none); muted says the user muted the message's
+// conversation until later than now.
 func (q *Queries) ClaimMessageNotifications(ctx context.Context, arg ClaimMessageNotificationsParams) ([]ClaimMessageNotificationsRow, error) {
 	rows, err := q.db.Query(ctx, ClaimMessageNotifications,
 		arg.UserID,
@@ -178,6 +182,7 @@ func (q *Queries) ClaimMessageNotifications(ctx context.Context, arg ClaimMessag
 			&i.ClaimID,
 			&i.ClaimStatus,
 			&i.SenderName,
+			&i.Muted,
 		); err != nil {
 			return nil, err
 		}
