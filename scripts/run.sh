@@ -70,6 +70,7 @@ banner() {
 
   demo chat, as Alice:  http://$gw/?token=$alice_token&peer=$bob&name=Alice
   demo chat, as Bob:    http://$gw/?token=$bob_token&peer=$alice&name=Bob
+                        (either page starts a group chat: "New group with your peer")
   message API:          http://$gw/v1/messages
   bearer tokens:        $token_cmd
   River UI:             http://$ad/river/

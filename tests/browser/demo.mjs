@@ -41,8 +41,29 @@ try {
   await alice.fill("#later", local);
   await alice.click("#send");
   await alice.waitForFunction(() => /scheduled for/.test(document.querySelector("#status").textContent), null, { timeout: 15000 });
+
+  // A group: Alice starts one with Bob, Bob finds it in his list, and
+  // Alice's message there shows how many members read it.
+  await alice.click("#newgroup");
+  await alice.waitForURL(/group=/, { timeout: 15000 });
+  await alice.waitForSelector("#state.live", { timeout: 15000 });
+  const link = await bob.waitForSelector("#grouplinks a:has-text('Demo group')", { timeout: 15000 });
+  await link.click();
+  await bob.waitForURL(/group=/, { timeout: 15000 });
+  await bob.waitForSelector("#state.live", { timeout: 15000 });
+  await bob.waitForFunction(() => /created the group/.test(document.querySelector("#log").textContent), null, { timeout: 15000 });
+  const groupText = "hello group " + Date.now();
+  await alice.fill("#text", groupText);
+  await alice.click("#send");
+  await bob.waitForFunction((t) => [...document.querySelectorAll(".msg .bubble")].some((b) => b.textContent.includes(t)),
+    groupText, { timeout: 15000 });
+  await alice.waitForFunction(() => {
+    const metas = [...document.querySelectorAll(".msg.mine .meta")];
+    return metas.some((m) => / of 1,/.test(m.textContent));
+  }, null, { timeout: 15000 });
   if (shot) await alice.screenshot({ path: shot });
-  console.log("browser: Bob received Alice's message, Alice saw the receipt, and a message for later was scheduled");
+  console.log("browser: Bob received Alice's message, Alice saw the receipt, a message for later was scheduled, " +
+    "and in a group Alice started Bob got her message and she saw it counted");
 } finally {
   await browser.close();
 }

@@ -24,6 +24,10 @@ export type NotificationPreferences = Schemas["NotificationPreferences"];
 export type Profile = Schemas["Profile"];
 /** The body of POST /v1/messages. */
 export type SendRequest = Schemas["SendRequest"];
+/** A conversation with its members (a group's title and roles). */
+export type Conversation = Schemas["Conversation"];
+/** One line of the conversation list. */
+export type ConversationSummary = Schemas["ConversationSummary"];
 /** An error answer of the gateway: the API's code and field, unchanged. */
 export declare class ApiError extends Error {
     /** HTTP status. */
@@ -191,6 +195,15 @@ export declare class MsgrunnerClient {
     outbox(): Promise<OutboxEntry[]>;
     /** The conversation of the user and peer (GET /v1/dm/:peer). */
     directConversation(peer: string): Promise<string>;
+    /** Creates a group with the other members given; you are its owner (POST /v1/conversations). */
+    createGroup(title: string, memberIds: string[]): Promise<Conversation>;
+    /** A conversation with its members and their roles (GET /v1/conversations/:id). */
+    conversation(id: string): Promise<Conversation>;
+    /** A page of your conversations, newest activity first (GET /v1/conversations). */
+    conversations(cursor?: string, limit?: number): Promise<{
+        conversations: ConversationSummary[];
+        next_cursor?: string;
+    }>;
     /** A page of a conversation's history after a seq (GET /v1/conversations/:id/messages). */
     history(conversationId: string, after?: number, limit?: number): Promise<{
         messages: Message[];

@@ -314,6 +314,23 @@ export class MsgrunnerClient {
         const r = await this.request("GET", `/v1/dm/${encodeURIComponent(peer)}`, { retry: true });
         return r.conversation_id;
     }
+    /** Creates a group with the other members given; you are its owner (POST /v1/conversations). */
+    createGroup(title, memberIds) {
+        return this.request("POST", "/v1/conversations", { body: { title, member_ids: memberIds } });
+    }
+    /** A conversation with its members and their roles (GET /v1/conversations/:id). */
+    conversation(id) {
+        return this.request("GET", `/v1/conversations/${encodeURIComponent(id)}`, { retry: true });
+    }
+    /** A page of your conversations, newest activity first (GET /v1/conversations). */
+    conversations(cursor, limit) {
+        const q = new URLSearchParams();
+        if (cursor)
+            q.set("cursor", cursor);
+        if (limit)
+            q.set("limit", String(limit));
+        return this.request("GET", `/v1/conversations?${q}`, { retry: true });
+    }
     /** A page of a conversation's history after a seq (GET /v1/conversations/:id/messages). */
     history(conversationId, after = 0, limit) {
         const q = new URLSearchParams({ after: String(after) });

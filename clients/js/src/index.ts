@@ -47,6 +47,10 @@ export type NotificationPreferences = Schemas["NotificationPreferences"];
 export type Profile = Schemas["Profile"];
 /** The body of POST /v1/messages. */
 export type SendRequest = Schemas["SendRequest"];
+/** A conversation with its members (a group's title and roles). */
+export type Conversation = Schemas["Conversation"];
+/** One line of the conversation list. */
+export type ConversationSummary = Schemas["ConversationSummary"];
 
 /** An error answer of the gateway: the API's code and field, unchanged. */
 export class ApiError extends Error {
@@ -194,7 +198,7 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
 }
 
-interface Conversation {
+interface ConvState {
   cursor: number;
   held: Map<number, { message: Message; resumesBefore: number }>;
 }
@@ -227,7 +231,7 @@ export class MsgrunnerClient {
   private readonly cursors: CursorStorage;
   private readonly outboxStore: OutboxStorage;
   private readonly handlers = new Map<keyof ClientEvents, Set<Handler<never>>>();
-  private readonly convs = new Map<string, Conversation>();
+  private readonly convs = new Map<string, ConvState>();
   private next = 0;
   private ws: WebSocket | null = null;
   private running = false;
@@ -400,6 +404,24 @@ export class MsgrunnerClient {
     return r.conversation_id;
   }
 
+  /** Creates a group with the other members given; you are its owner (POST /v1/conversations). */
+  createGroup(title: string, memberIds: string[]): Promise<Conversation> {
+    return this.request<Conversation>("POST", "/v1/conversations", { body: { title, member_ids: memberIds } });
+  }
+
+  /** A conversation with its members and their roles (GET /v1/conversations/:id). */
+  conversation(id: string): Promise<Conversation> {
+    return this.request<Conversation>("GET", `/v1/conversations/${encodeURIComponent(id)}`, { retry: true });
+  }
+
+  /** A page of your conversations, newest activity first (GET /v1/conversations). */
+  conversations(cursor?: string, limit?: number): Promise<{ conversations: ConversationSummary[]; next_cursor?: string }> {
+    const q = new URLSearchParams();
+    if (cursor) q.set("cursor", cursor);
+    if (limit) q.set("limit", String(limit));
+    return this.request("GET", `/v1/conversations?${q}`, { retry: true });
+  }
+
   /** A page of a conversation's history after a seq (GET /v1/conversations/:id/messages). */
   history(conversationId: string, after = 0, limit?: number): Promise<{ messages: Message[]; next_after: number; cached: boolean }> {
     const q = new URLSearchParams({ after: String(after) });
@@ -514,7 +536,7 @@ export class MsgrunnerClient {
     }
   }
 
-  private conv(id: string): Conversation {
+  private conv(id: string): ConvState {
     let c = this.convs.get(id);
     if (!c) { c = { cursor: 0, held: new Map() }; this.convs.set(id, c); }
     return c;
@@ -673,7 +695,7 @@ export class MsgrunnerClient {
     }
   }
 
-  private deliver(c: Conversation, m: Message): void {
+  private deliver(c: ConvState, m: Message): void {
     c.cursor = m.seq;
     for (const seq of c.held.keys()) {
       if (seq <= c.cursor) { c.held.delete(seq); this.stats.duplicates++; }
@@ -683,7 +705,7 @@ export class MsgrunnerClient {
     Promise.resolve(this.cursors.save(m.conversation_id, m.seq)).catch(() => { /* a restart may see it again */ });
   }
 
-  private drain(c: Conversation): void {
+  private drain(c: ConvState): void {
     for (let h = c.held.get(c.cursor + 1); h; h = c.held.get(c.cursor + 1)) {
       c.held.delete(c.cursor + 1);
       this.deliver(c, h.message);

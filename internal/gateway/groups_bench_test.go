@@ -1,0 +1,260 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/msgrunner/msgrunner/internal/gateway"
+	"github.com/msgrunner/msgrunner/internal/latency"
+)
+
+// arrival is one stamped message frame read by a member's socket: the
+// stamp (unique per message) and the message's age when it arrived.
+type arrival struct {
+	stamp string
+	age   time.Duration
+}
+
+// readStamped reads c until ctx ends, closing ready at its "ready" frame
+// and sending every stamped message frame's arrival to out.
+func readStamped(ctx context.Context, c *websocket.Conn, ready chan<- struct{}, out chan<- arrival) {
+	once := sync.OnceFunc(func() { close(ready) })
+	for {
+		_, raw, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		var f struct {
+			Type    string `json:"type"`
+			Content string `json:"content"`
+		}
+		if json.Unmarshal(raw, &f) != nil {
+			continue
+		}
+		if f.Type == "ready" {
+			once()
+		}
+		if f.Type != "message" || !strings.HasPrefix(f.Content, "t=") {
+			continue
+		}
+		ns, err := strconv.ParseInt(strings.TrimPrefix(f.Content, "t="), 10, 64)
+		if err == nil {
+			out <- arrival{stamp: f.Content, age: time.Since(time.Unix(0, ns))}
+		}
+	}
+}
+
+// benchGroup creates a group of n members (the first its owner), each
+// with a socket on node i%2, and returns the members, their tokens and the
+// group's id.
+func benchGroup(b *testing.B, bb *bundle, n int, out chan<- arrival) ([]uuid.UUID, []string, string) {
+	ctx := b.Context()
+	users := make([]uuid.UUID, n)
+	toks := make([]string, n)
+	ids := make([]string, 0, n-1)
+	for i := range users {
+		users[i] = uuid.New()
+		toks[i] = bb.token(b, users[i])
+		if i > 0 {
+			ids = append(ids, users[i].String())
+		}
+	}
+	body, _ := json.Marshal(map[string]any{"title": "bench", "member_ids": ids})
+	req, _ := http.NewRequest(http.MethodPost, bb.nodes[0].base+"/v1/conversations", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+toks[0])
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(b, err)
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(b, http.StatusCreated, resp.StatusCode, string(raw))
+	var g struct {
+		ID string `json:"id"`
+	}
+	require.NoError(b, json.Unmarshal(raw, &g))
+	for i := range users {
+		c, _, err := websocket.Dial(ctx, strings.Replace(bb.nodes[i%2].base, "http", "ws", 1)+"/v1/ws?token="+toks[i], nil)
+		require.NoError(b, err)
+		b.Cleanup(func() { c.CloseNow() })
+		ready := make(chan struct{})
+		go readStamped(ctx, c, ready, out)
+		<-ready
+	}
+	return users, toks, g.ID
+}
+
+// postStamped posts a message stamped with the time to conv (a group's
+// when to is uuid.Nil) as tok's user.
+func postStamped(b *testing.B, client *http.Client, base, tok, conv string, to uuid.UUID) {
+	m := map[string]any{"conversation_id": conv, "content": latency.Stamp(time.Now())}
+	if to != uuid.Nil {
+		m["recipient_id"] = to
+	}
+	body, _ := json.Marshal(m)
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/messages", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		b.Errorf("post answered %s", resp.Status)
+	}
+}
+
+func quantileMS(ds []time.Duration, p float64) float64 {
+	slices.Sort(ds)
+	return float64(ds[int(p*float64(len(ds)-1))].Microseconds()) / 1000
+}
+
+// BenchmarkGroupFanout measures group conversations on two gateways.
+//
+// members=1000: a 1,000-member group with every member's socket open (half
+// on each gateway); 100 messages, one at a time, from members in turn:
+// the time from the POST to the last member's frame (p50, p99), and the
+// rows written per message (the message, its jobs, its search entry;
+// notifications, one per member and channel, apart) against a 10-member
+// group's.
+//
+// members=50: a 50-member group at 200 msg/s for 10 s against direct
+// conversations at the same rate in the same run: every frame's age,
+// p50/p99 of each, and the ratio of the group's p99 to the direct one's.
+func BenchmarkGroupFanout(b *testing.B) {
+	bb := setupDirect(b)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+	// rows counts the rows a group's messages wrote, apart from their
+	// notifications.
+	rows := func(conv string) (msgs, total int) {
+		var n, all int
+		require.NoError(b, bb.pool.QueryRow(context.Background(), `
+			WITH m AS (SELECT id FROM messages WHERE conversation_id = $1 AND event IS NULL)
+			SELECT (SELECT count(*) FROM m),
+			       (SELECT count(*) FROM m)
+			     + (SELECT count(*) FROM river_job j JOIN m ON j.args->>'message_id' = m.id::text)
+			     + (SELECT count(*) FROM message_search s JOIN m ON s.message_id = m.id)
+			     + (SELECT count(*) FROM search_backlog s JOIN m ON s.message_id = m.id)`, conv).Scan(&n, &all))
+		return n, all
+	}
+
+	b.Run("members=1000", func(b *testing.B) {
+		const members, messages = 1000, 100
+		arrivals := make(chan arrival, members*4)
+		_, toks, conv := benchGroup(b, bb, members, arrivals)
+		small := make(chan arrival, 1000)
+		_, smallToks, smallConv := benchGroup(b, bb, 10, small)
+		go func() {
+			for range small {
+				// Drained: the small group only counts rows.
+			}
+		}()
+		for b.Loop() {
+			lasts := make([]time.Duration, 0, messages)
+			for i := range messages {
+				postStamped(b, client, bb.nodes[i%2].base, toks[i%members], conv, uuid.Nil)
+				postStamped(b, client, bb.nodes[i%2].base, smallToks[i%10], smallConv, uuid.Nil)
+				// Every other member gets this message's frame once.
+				var last time.Duration
+				timeout := time.After(30 * time.Second)
+				for got := 0; got < members-1; {
+					select {
+					case a := <-arrivals:
+						got++
+						last = max(last, a.age)
+					case <-timeout:
+						b.Fatalf("message %d: only %d of %d members got its frame", i, got, members-1)
+					}
+				}
+				lasts = append(lasts, last)
+				time.Sleep(20 * time.Millisecond)
+			}
+			b.ReportMetric(quantileMS(lasts, 0.50), "last-frame-p50-ms")
+			b.ReportMetric(quantileMS(lasts, 0.99), "last-frame-p99-ms")
+		}
+		// Let the side work (indexing) finish before counting rows.
+		require.Eventually(b, func() bool {
+			n, err := sideBacklog(bb)
+			return err == nil && n == 0
+		}, 2*time.Minute, 100*time.Millisecond)
+		n, all := rows(conv)
+		sn, sall := rows(smallConv)
+		b.ReportMetric(float64(all)/float64(n), "rows-per-msg-1000")
+		b.ReportMetric(float64(sall)/float64(sn), "rows-per-msg-10")
+	})
+
+	b.Run("members=50", func(b *testing.B) {
+		const members, rate, seconds = 50, 200, 10
+		groupArrivals := make(chan arrival, rate*seconds*members)
+		_, toks, conv := benchGroup(b, bb, members, groupArrivals)
+		directArrivals := make(chan arrival, rate*seconds*2)
+		type pair struct {
+			to        uuid.UUID
+			tok, conv string
+		}
+		pairs := make([]pair, members)
+		for i := range pairs {
+			from, to := uuid.New(), uuid.New()
+			pairs[i] = pair{to: to, tok: bb.token(b, from), conv: gateway.DirectConversationID(from, to).String()}
+			c, _, err := websocket.Dial(b.Context(), strings.Replace(bb.nodes[i%2].base, "http", "ws", 1)+"/v1/ws?token="+bb.token(b, to), nil)
+			require.NoError(b, err)
+			b.Cleanup(func() { c.CloseNow() })
+			ready := make(chan struct{})
+			go readStamped(b.Context(), c, ready, directArrivals)
+			<-ready
+		}
+		// run posts at rate for seconds and returns every frame's age.
+		run := func(post func(i int), frames int, in <-chan arrival) []time.Duration {
+			var wg sync.WaitGroup
+			tick := time.NewTicker(time.Second / rate)
+			for i := range rate * seconds {
+				<-tick.C
+				wg.Add(1)
+				go func() { defer wg.Done(); post(i) }()
+			}
+			tick.Stop()
+			wg.Wait()
+			ages := make([]time.Duration, 0, frames)
+			timeout := time.After(60 * time.Second)
+			for len(ages) < frames {
+				select {
+				case a := <-in:
+					ages = append(ages, a.age)
+				case <-timeout:
+					b.Fatalf("only %d of %d frames arrived", len(ages), frames)
+				}
+			}
+			return ages
+		}
+		for b.Loop() {
+			direct := run(func(i int) {
+				p := pairs[i%members]
+				postStamped(b, client, bb.nodes[0].base, p.tok, p.conv, p.to)
+			}, rate*seconds, directArrivals)
+			group := run(func(i int) {
+				postStamped(b, client, bb.nodes[0].base, toks[i%members], conv, uuid.Nil)
+			}, rate*seconds*(members-1), groupArrivals)
+			dp99, gp99 := quantileMS(direct, 0.99), quantileMS(group, 0.99)
+			b.ReportMetric(quantileMS(direct, 0.50), "direct-p50-ms")
+			b.ReportMetric(dp99, "direct-p99-ms")
+			b.ReportMetric(quantileMS(group, 0.50), "group-p50-ms")
+			b.ReportMetric(gp99, "group-p99-ms")
+			b.ReportMetric(gp99/dp99, "p99-ratio")
+		}
+	})
+}
