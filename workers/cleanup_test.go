@@ -73,6 +73,32 @@ func TestCleanupDeletesExactlyTheRightRows(t *testing.T) {
 	msg(convs["half"], "read", day)
 	halfPending := msg(convs["half"], "pending", day) // not delivered: stays, and so does its conversation
 	msg(convs["gone"], "read", day)
+	// Groups: a group message is done once sent. One group lives on; the
+	// other every member left, so it goes whole, system messages too.
+	groups := map[string]uuid.UUID{"live": uuid.New(), "left": uuid.New()}
+	for name, g := range groups {
+		exec(`INSERT INTO conversations (id, kind, title, last_seq) VALUES ($1, 'group', 'g', 10)`, g)
+		exec(`INSERT INTO conversation_participants (conversation_id, user_id, role, joined_seq) VALUES ($1, $2, 'owner', 1)`, g, a)
+		if name == "left" {
+			exec(`UPDATE conversation_participants SET left_seq = 3 WHERE conversation_id = $1`, g)
+			exec(`UPDATE conversations SET deleted_at = now() WHERE id = $1`, g)
+		}
+	}
+	groupMsg := func(g uuid.UUID, age time.Duration, event bool) uuid.UUID {
+		seq++
+		id := uuid.New()
+		content, ev := any("x"), any(nil)
+		if event {
+			content, ev = nil, `{"type":"member_left"}`
+		}
+		exec(`INSERT INTO messages (id, conversation_id, sender_id, seq, content, event, status, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, 'sent', now() - $7::interval)`, id, g, a, seq, content, ev, age.String())
+		return id
+	}
+	groupMsg(groups["live"], 100*day, false) // old and sent: goes
+	keepGroupFresh := groupMsg(groups["live"], day, false)
+	groupMsg(groups["left"], day, false)
+	groupMsg(groups["left"], day, true)
 	exec(`INSERT INTO conversation_keys (conversation_id, kek_id, wrapped_key) VALUES ($1, 'k1', '\x00'), ($2, 'k1', '\x00')`, convs["gone"], convs["kept"])
 
 	files := map[string]time.Duration{"old1": -time.Hour, "old2": -2 * time.Hour, "fresh": time.Hour}
@@ -109,9 +135,9 @@ func TestCleanupDeletesExactlyTheRightRows(t *testing.T) {
 
 	// Dry runs count and delete nothing.
 	out := run(jobs.CleanupMessagesArgs{Type: jobs.CleanupOldMessages, RetentionDays: 90, DryRun: true})
-	require.EqualValues(t, 3, out["messages"])
+	require.EqualValues(t, 4, out["messages"])
 	out = run(jobs.CleanupMessagesArgs{Type: jobs.CleanupDeletedConversations, DryRun: true})
-	require.EqualValues(t, 3, out["messages"])
+	require.EqualValues(t, 5, out["messages"])
 	out = run(jobs.CleanupMessagesArgs{Type: jobs.CleanupExpiredAttachments, DryRun: true})
 	require.EqualValues(t, 2, out["attachments"])
 	require.Equal(t, totalMessages, count(pool, `SELECT count(*) FROM messages`))
@@ -119,13 +145,13 @@ func TestCleanupDeletesExactlyTheRightRows(t *testing.T) {
 
 	// Real runs, two rows per transaction.
 	out = run(jobs.CleanupMessagesArgs{Type: jobs.CleanupOldMessages, RetentionDays: 90, BatchSize: 2})
-	require.EqualValues(t, 3, out["messages"])
-	require.EqualValues(t, 2, out["batches"], "2 + 1")
+	require.EqualValues(t, 4, out["messages"])
+	require.EqualValues(t, 3, out["batches"], "2 + 2, and an empty one that finds nothing left")
 	out = run(jobs.CleanupMessagesArgs{Type: jobs.CleanupDeletedConversations, BatchSize: 2})
 	require.EqualValues(t, 1, out["keys_shredded"], "the deleted conversation's key is destroyed first")
 	require.Equal(t, 1, count(pool, `SELECT count(*) FROM conversation_keys`), "the live conversation keeps its key")
-	require.EqualValues(t, 3, out["messages"])
-	require.EqualValues(t, 1, out["conversations"])
+	require.EqualValues(t, 5, out["messages"])
+	require.EqualValues(t, 2, out["conversations"])
 	out = run(jobs.CleanupMessagesArgs{Type: jobs.CleanupExpiredAttachments, BatchSize: 1})
 	require.EqualValues(t, 2, out["attachments"])
 
@@ -137,8 +163,8 @@ func TestCleanupDeletesExactlyTheRightRows(t *testing.T) {
 		require.NoError(t, rows.Scan(&id))
 		left = append(left, id)
 	}
-	require.ElementsMatch(t, []uuid.UUID{keepPending, keepFresh, keepLive, halfPending}, left)
-	require.Equal(t, 2, count(pool, `SELECT count(*) FROM conversations`), "the emptied deleted conversation is gone")
+	require.ElementsMatch(t, []uuid.UUID{keepPending, keepFresh, keepLive, halfPending, keepGroupFresh}, left)
+	require.Equal(t, 3, count(pool, `SELECT count(*) FROM conversations`), "the emptied deleted conversation and the left group are gone")
 	require.Equal(t, 1, count(pool, `SELECT count(*) FROM attachments`))
 	_, err = os.Stat(filepath.Join(dir, a.String(), "fresh"))
 	require.NoError(t, err)

@@ -361,3 +361,9 @@ func SetMuted(ctx context.Context, q Querier, conversation, user uuid.UUID, unti
 	}
 	return nil
 }
+
+// MarkGroupDeleted marks a group every member left deleted: cleanup then
+// removes its messages and the group.
+func MarkGroupDeleted(ctx context.Context, q Querier, id uuid.UUID) error {
+	return translate("marking group deleted", dbsqlc.New(q).MarkGroupDeleted(ctx, id))
+}

@@ -344,6 +344,34 @@ func TestGroupRolesGovernChanges(t *testing.T) {
 		events = append(events, f["event"].(map[string]any)["type"].(string))
 	}
 	require.Equal(t, []string{"group_created", "role_changed", "members_added", "title_changed", "member_removed", "role_changed", "member_left"}, events)
+
+	// When the last member leaves, the group is deleted, for cleanup to
+	// remove.
+	for _, u := range []uuid.UUID{bob, carol} {
+		code, res = do(t, http.MethodDelete, b.groupURL(0, g, "/members/"+u.String()), g.tok[u], nil)
+		require.Equal(t, http.StatusOK, code, res)
+	}
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM conversations WHERE id = $1 AND deleted_at IS NOT NULL`, g.id))
+}
+
+// A group can be encrypted at rest like a direct conversation: the stored
+// message is ciphertext, and each member's gateway opens it for them, live
+// and in history.
+func TestEncryptedGroupMessagesOpenForMembers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alice, bob := uuid.New(), uuid.New()
+	bobWS := b.dial(t, 1, b.token(t, bob))
+	g := b.createGroup(t, "vault", alice, bob)
+	bobWS.expect("message", nil)
+	code, res := b.post(t, 0, g.tok[alice], map[string]any{"conversation_id": g.id, "content": "the combination is 1234", "requires_encryption": true})
+	require.Equal(t, http.StatusCreated, code, res)
+	f := bobWS.expect("message", nil)
+	require.Equal(t, true, f["encrypted"])
+	require.Equal(t, "the combination is 1234", f["content"])
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM messages WHERE id = $1 AND content IS NULL AND ciphertext IS NOT NULL`, res["id"]))
+	h := b.history(t, g, g.tok[bob])
+	require.Equal(t, "the combination is 1234", h[len(h)-1]["content"])
 }
 
 // Bad input to the group routes gets a clear 4xx naming the field and

@@ -234,7 +234,8 @@ func (s *Service) AddMembers(ctx context.Context, actor, group uuid.UUID, users 
 // RemoveMember ends user's membership of group. With actor == user it is
 // leaving, which any member may do; otherwise the owner removes anyone
 // and an admin removes members. The last owner cannot leave or be
-// removed (ErrLastOwner).
+// removed while others remain (ErrLastOwner); when the last member
+// leaves, the group is marked deleted and cleanup removes it.
 func (s *Service) RemoveMember(ctx context.Context, actor, group, user uuid.UUID) (Change, error) {
 	return s.change(ctx, actor, group, true, func(tx pgx.Tx, lock db.GroupLock, members map[uuid.UUID]string) (Event, error) {
 		role := members[user]
@@ -243,11 +244,16 @@ func (s *Service) RemoveMember(ctx context.Context, actor, group, user uuid.UUID
 			return Event{}, fieldError("user_id", ErrNoSuchMember)
 		case actor != user && !outranks(members[actor], role):
 			return Event{}, ErrForbidden
-		case role == db.RoleOwner && owners(members) == 1:
+		case role == db.RoleOwner && owners(members) == 1 && len(members) > 1:
 			return Event{}, fieldError("user_id", ErrLastOwner)
 		}
 		if _, err := db.EndMembership(ctx, tx, group, user, lock.Seq); err != nil {
 			return Event{}, err
+		}
+		if len(members) == 1 {
+			if err := db.MarkGroupDeleted(ctx, tx, group); err != nil {
+				return Event{}, err
+			}
 		}
 		typ := EventMemberRemoved
 		if actor == user {

@@ -1,9 +1,11 @@
 -- name: DeleteOldMessages :execrows
 -- Deletes up to @max_rows delivered or read messages created before
--- @before that no live job still refers to.
+-- @before that no live job still refers to. A group message is done once
+-- sent (its receipts are its members' cursors).
 DELETE FROM messages WHERE id IN (
     SELECT m.id FROM messages m
-    WHERE m.created_at < @before::timestamptz AND m.status IN ('delivered', 'read')
+    WHERE m.created_at < @before::timestamptz
+      AND (m.status IN ('delivered', 'read') OR (m.recipient_id IS NULL AND m.status = 'sent'))
       AND NOT EXISTS (
           SELECT 1 FROM river_job j
           WHERE j.args @> jsonb_build_object('message_id', m.id::text)
@@ -15,7 +17,8 @@ DELETE FROM messages WHERE id IN (
 
 -- name: CountOldMessages :one
 SELECT count(*)::bigint FROM messages m
-WHERE m.created_at < @before::timestamptz AND m.status IN ('delivered', 'read')
+WHERE m.created_at < @before::timestamptz
+  AND (m.status IN ('delivered', 'read') OR (m.recipient_id IS NULL AND m.status = 'sent'))
   AND NOT EXISTS (
       SELECT 1 FROM river_job j
       WHERE j.args @> jsonb_build_object('message_id', m.id::text)
@@ -44,12 +47,13 @@ SELECT (SELECT count(*) FROM mine)::bigint AS marked, (SELECT count(*) FROM conv
 
 -- name: DeleteDeletedConversationMessages :execrows
 -- Deletes up to @max_rows messages of conversations every participant
--- deleted: delivered, read, failed (final) or sender-deleted ones, never
--- one still on its way or with a live job.
+-- deleted (or, for a group, left): delivered, read, failed (final),
+-- sender-deleted or sent group messages, never one still on its way or
+-- with a live job.
 DELETE FROM messages WHERE id IN (
     SELECT m.id FROM messages m
     JOIN conversations c ON c.id = m.conversation_id AND c.deleted_at IS NOT NULL
-    WHERE (m.status IN ('delivered', 'read', 'failed') OR m.deleted_at IS NOT NULL)
+    WHERE (m.status IN ('delivered', 'read', 'failed') OR m.deleted_at IS NOT NULL OR (m.recipient_id IS NULL AND m.status = 'sent'))
       AND NOT EXISTS (
           SELECT 1 FROM river_job j
           WHERE j.args @> jsonb_build_object('message_id', m.id::text)
@@ -70,7 +74,7 @@ WHERE c.id IN (
 -- name: CountDeletedConversationMessages :one
 SELECT count(*)::bigint FROM messages m
 JOIN conversations c ON c.id = m.conversation_id AND c.deleted_at IS NOT NULL
-WHERE (m.status IN ('delivered', 'read', 'failed') OR m.deleted_at IS NOT NULL)
+WHERE (m.status IN ('delivered', 'read', 'failed') OR m.deleted_at IS NOT NULL OR (m.recipient_id IS NULL AND m.status = 'sent'))
   AND NOT EXISTS (
       SELECT 1 FROM river_job j
       WHERE j.args @> jsonb_build_object('message_id', m.id::text)

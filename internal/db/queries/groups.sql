@@ -167,3 +167,7 @@ LIMIT @max_rows;
 -- Mutes (or, with NULL, unmutes) a conversation for a current participant.
 UPDATE conversation_participants SET muted_until = sqlc.narg('muted_until')::timestamptz
 WHERE conversation_id = @conversation_id AND user_id = @user_id AND left_seq IS NULL;
+
+-- name: MarkGroupDeleted :exec
+-- Marks a group every member left deleted, for cleanup to remove.
+UPDATE conversations SET deleted_at = coalesce(deleted_at, now()) WHERE id = @id AND kind = 'group';

@@ -1,7 +1,9 @@
 -- name: DeliveryReport :many
 -- Messages created per interval in [from, to), how far each got, and the
 -- latency percentiles (milliseconds) of created->sent and sent->delivered;
--- -1 where there is nothing to measure.
+-- -1 where there is nothing to measure. A group's system messages are left
+-- out; its messages count as created and sent (their receipts are each
+-- member's cursors, not the message's status).
 SELECT date_bin(@bucket::interval, m.created_at, @origin::timestamptz)::timestamptz AS bucket,
        count(*)::bigint AS created,
        count(m.sent_at)::bigint AS sent,
@@ -15,7 +17,7 @@ SELECT date_bin(@bucket::interval, m.created_at, @origin::timestamptz)::timestam
        coalesce(percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM m.delivered_at - m.sent_at) * 1000) FILTER (WHERE m.delivered_at IS NOT NULL AND m.sent_at IS NOT NULL), -1)::float8 AS delivered_p95_ms,
        coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM m.delivered_at - m.sent_at) * 1000) FILTER (WHERE m.delivered_at IS NOT NULL AND m.sent_at IS NOT NULL), -1)::float8 AS delivered_p99_ms
 FROM messages m
-WHERE m.created_at >= @from_time::timestamptz AND m.created_at < @to_time::timestamptz
+WHERE m.created_at >= @from_time::timestamptz AND m.created_at < @to_time::timestamptz AND m.event IS NULL
 GROUP BY 1
 ORDER BY 1;
 

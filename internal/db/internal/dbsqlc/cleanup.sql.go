@@ -15,7 +15,7 @@ import (
 const CountDeletedConversationMessages = `-- name: CountDeletedConversationMessages :one
 SELECT count(*)::bigint FROM messages m
 JOIN conversations c ON c.id = m.conversation_id AND c.deleted_at IS NOT NULL
-WHERE (m.status IN ('delivered', 'read', 'failed') OR m.deleted_at IS NOT NULL)
+WHERE (m.status IN ('delivered', 'read', 'failed') OR m.deleted_at IS NOT NULL OR (m.recipient_id IS NULL AND m.status = 'sent'))
   AND NOT EXISTS (
       SELECT 1 FROM river_job j
       WHERE j.args @> jsonb_build_object('message_id', m.id::text)
@@ -42,7 +42,8 @@ func (q *Queries) CountExpiredAttachments(ctx context.Context, now time.Time) (i
 
 const CountOldMessages = `-- name: CountOldMessages :one
 SELECT count(*)::bigint FROM messages m
-WHERE m.created_at < $1::timestamptz AND m.status IN ('delivered', 'read')
+WHERE m.created_at < $1::timestamptz
+  AND (m.status IN ('delivered', 'read') OR (m.recipient_id IS NULL AND m.status = 'sent'))
   AND NOT EXISTS (
       SELECT 1 FROM river_job j
       WHERE j.args @> jsonb_build_object('message_id', m.id::text)
@@ -72,7 +73,7 @@ const DeleteDeletedConversationMessages = `-- name: DeleteDeletedConversationMes
 DELETE FROM messages WHERE id IN (
     SELECT m.id FROM messages m
     JOIN conversations c ON c.id = m.conversation_id AND c.deleted_at IS NOT NULL
-    WHERE (m.status IN ('delivered', 'read', 'failed') OR m.deleted_at IS NOT NULL)
+    WHERE (m.status IN ('delivered', 'read', 'failed') OR m.deleted_at IS NOT NULL OR (m.recipient_id IS NULL AND m.status = 'sent'))
       AND NOT EXISTS (
           SELECT 1 FROM river_job j
           WHERE j.args @> jsonb_build_object('message_id', m.id::text)
@@ -84,8 +85,9 @@ DELETE FROM messages WHERE id IN (
 `
 
 // Deletes up to @max_rows messages of conversations every participant
-// deleted: delivered, read, failed (final) or sender-deleted ones, never
-// one still on its way or with a live job.
+// deleted (or, for a group, left): delivered, read, failed (final),
+// sender-deleted or sent group messages, never one still on its way or
+// with a live job.
 func (q *Queries) DeleteDeletedConversationMessages(ctx context.Context, maxRows int32) (int64, error) {
 	result, err := q.db.Exec(ctx, DeleteDeletedConversationMessages, maxRows)
 	if err != nil {
@@ -114,7 +116,8 @@ func (q *Queries) DeleteEmptyDeletedConversations(ctx context.Context, maxRows i
 const DeleteOldMessages = `-- name: DeleteOldMessages :execrows
 DELETE FROM messages WHERE id IN (
     SELECT m.id FROM messages m
-    WHERE m.created_at < $1::timestamptz AND m.status IN ('delivered', 'read')
+    WHERE m.created_at < $1::timestamptz
+      AND (m.status IN ('delivered', 'read') OR (m.recipient_id IS NULL AND m.status = 'sent'))
       AND NOT EXISTS (
           SELECT 1 FROM river_job j
           WHERE j.args @> jsonb_build_object('message_id', m.id::text)
@@ -131,7 +134,8 @@ type DeleteOldMessagesParams struct {
 }
 
 // Deletes up to @max_rows delivered or read messages created before
-// @before that no live job still refers to.
+// @before that no live job still refers to. A group message is done once
+// sent (its receipts are its members' cursors).
 func (q *Queries) DeleteOldMessages(ctx context.Context, arg DeleteOldMessagesParams) (int64, error) {
 	result, err := q.db.Exec(ctx, DeleteOldMessages, arg.Before, arg.MaxRows)
 	if err != nil {

@@ -512,6 +512,16 @@ func (q *Queries) LockGroup(ctx context.Context, arg LockGroupParams) (LockGroup
 	return i, err
 }
 
+const MarkGroupDeleted = `-- name: MarkGroupDeleted :exec
+UPDATE conversations SET deleted_at = coalesce(deleted_at, now()) WHERE id = $1 AND kind = 'group'
+`
+
+// Marks a group every member left deleted, for cleanup to remove.
+func (q *Queries) MarkGroupDeleted(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, MarkGroupDeleted, id)
+	return err
+}
+
 const MemberVisibility = `-- name: MemberVisibility :one
 SELECT p.hidden_through_seq, p.joined_seq, p.left_seq, c.kind
 FROM conversation_participants p

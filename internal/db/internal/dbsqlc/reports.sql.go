@@ -82,7 +82,7 @@ SELECT date_bin($1::interval, m.created_at, $2::timestamptz)::timestamptz AS buc
        coalesce(percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM m.delivered_at - m.sent_at) * 1000) FILTER (WHERE m.delivered_at IS NOT NULL AND m.sent_at IS NOT NULL), -1)::float8 AS delivered_p95_ms,
        coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM m.delivered_at - m.sent_at) * 1000) FILTER (WHERE m.delivered_at IS NOT NULL AND m.sent_at IS NOT NULL), -1)::float8 AS delivered_p99_ms
 FROM messages m
-WHERE m.created_at >= $3::timestamptz AND m.created_at < $4::timestamptz
+WHERE m.created_at >= $3::timestamptz AND m.created_at < $4::timestamptz AND m.event IS NULL
 GROUP BY 1
 ORDER BY 1
 `
@@ -111,7 +111,9 @@ type DeliveryReportRow struct {
 
 // Messages created per interval in [from, to), how far each got, and the
 // latency percentiles (milliseconds) of created->sent and sent->delivered;
-// -1 where there is nothing to measure.
+// -1 where there is nothing to measure. A group's system messages are left
+// out; its messages count as created and sent (their receipts are each
+// member's cursors, not the message's status).
 func (q *Queries) DeliveryReport(ctx context.Context, arg DeliveryReportParams) ([]DeliveryReportRow, error) {
 	rows, err := q.db.Query(ctx, DeliveryReport,
 		arg.Bucket,
