@@ -43,6 +43,9 @@ import (
 const (
 	testDBPrefix   = "msgrunner_t_"
 	templatePrefix = "msgrunner_tpl_"
+	// keptTemplates is how many templates of other schema versions are
+	// kept when a new one is built.
+	keptTemplates = 3
 )
 
 var (
@@ -138,8 +141,11 @@ func setup(ctx context.Context) error {
 	if exists {
 		return nil
 	}
-	// Templates of other schema versions are no longer of use.
-	rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE datname LIKE $1", templatePrefix+"%")
+	// Templates of other schema versions are of no use here, but another
+	// checkout testing on the same server may be cloning one right now:
+	// the newest few are kept, older ones dropped.
+	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE $1 AND datname NOT LIKE $2
+		ORDER BY oid DESC OFFSET $3`, templatePrefix+"%", templatePrefix+"%_building", keptTemplates)
 	if err != nil {
 		return fmt.Errorf("listing old templates: %w", err)
 	}
