@@ -100,6 +100,7 @@ bench: services scale-deps
 	  $(GO) test -run '^$$' -bench LiveFanout -benchtime 1x -count 3 ./internal/fanout/ && \
 	  $(GO) test -run '^$$' -bench EndToEnd -benchtime 1x -count 3 ./internal/gateway/ && \
 	  $(GO) test -run '^$$' -bench Broadcast100k -benchtime 1x -count 1 -timeout 15m ./internal/gateway/ && \
+	  $(GO) test -run '^$$' -bench GroupFanout -benchtime 1x -count 1 -timeout 20m ./internal/gateway/ && \
 	  $(GO) test -run '^$$' -bench Delivery -benchtime 1x -count 3 -timeout 15m ./workers/ && \
 	  $(GO) test -run '^$$' -bench GatewayCapacity -benchtime 1x -count 3 -timeout 15m ./tests/perf/ && \
 	  $(GO) test -run '^$$' -bench Resources -benchtime 1x -count 3 -timeout 15m ./tests/perf/ ; \

@@ -15,18 +15,22 @@ import (
 // Message is a message received, live or resumed (docs/api.md, "message"
 // frames), or read from history.
 type Message struct {
-	ID             uuid.UUID    `json:"id"`
-	ConversationID uuid.UUID    `json:"conversation_id"`
-	Seq            int64        `json:"seq"`
-	SenderID       uuid.UUID    `json:"sender_id"`
-	RecipientID    uuid.UUID    `json:"recipient_id"`
-	Content        string       `json:"content"`
-	CreatedAt      time.Time    `json:"created_at"`
-	Attachments    []Attachment `json:"attachments,omitempty"`
-	Encrypted      bool         `json:"encrypted,omitempty"`
-	Edited         bool         `json:"edited,omitempty"`
-	Deleted        bool         `json:"deleted,omitempty"`
-	Unreadable     string       `json:"unreadable,omitempty"`
+	ID             uuid.UUID `json:"id"`
+	ConversationID uuid.UUID `json:"conversation_id"`
+	Seq            int64     `json:"seq"`
+	SenderID       uuid.UUID `json:"sender_id"`
+	// RecipientID is zero for a message to a group.
+	RecipientID uuid.UUID `json:"recipient_id,omitzero"`
+	Content     string    `json:"content"`
+	CreatedAt   time.Time `json:"created_at"`
+	// Event is set on a group's system message (a membership or title
+	// change: {"type": ..., "user_ids": [...], ...}), which has no content.
+	Event       json.RawMessage `json:"event,omitempty"`
+	Attachments []Attachment    `json:"attachments,omitempty"`
+	Encrypted   bool            `json:"encrypted,omitempty"`
+	Edited      bool            `json:"edited,omitempty"`
+	Deleted     bool            `json:"deleted,omitempty"`
+	Unreadable  string          `json:"unreadable,omitempty"`
 	// Status is the stored delivery state; set on resumed and history
 	// messages, empty on live ones.
 	Status string `json:"status,omitempty"`
@@ -47,6 +51,12 @@ type Receipt struct {
 	ConversationID uuid.UUID `json:"conversation_id"`
 	Status         string    `json:"status"`
 	At             time.Time `json:"at"`
+	// A group message's receipt counts: of Members (who could see it,
+	// apart from its sender), how many have it delivered and read. Zero
+	// for a direct message.
+	Members        int64 `json:"members,omitempty"`
+	DeliveredCount int64 `json:"delivered_count,omitempty"`
+	ReadCount      int64 `json:"read_count,omitempty"`
 }
 
 // Notification is an in-app notification.
@@ -75,10 +85,12 @@ type Outgoing struct {
 	// retry of one Send carries the same id.
 	ID uuid.UUID `json:"id"`
 	// ConversationID is the conversation; DirectConversation gives the one
-	// with a peer. Zero asks Send to look it up.
+	// with a peer. Zero asks Send to look it up from RecipientID.
 	ConversationID uuid.UUID `json:"conversation_id"`
-	RecipientID    uuid.UUID `json:"recipient_id"`
-	Content        string    `json:"content"`
+	// RecipientID is the peer of a direct message; zero for a message to
+	// a group (ConversationID the group's).
+	RecipientID uuid.UUID `json:"recipient_id,omitzero"`
+	Content     string    `json:"content"`
 	// Priority is critical, high, normal or low; normal when empty.
 	Priority           string      `json:"priority,omitempty"`
 	RequiresEncryption bool        `json:"requires_encryption,omitempty"`
@@ -144,6 +156,47 @@ func (c *Client) DirectConversation(ctx context.Context, peer uuid.UUID) (uuid.U
 		return uuid.Nil, err
 	}
 	return out.ConversationID, nil
+}
+
+// Group is a group conversation as its member sees it.
+type Group struct {
+	ID        uuid.UUID `json:"id"`
+	Title     string    `json:"title"`
+	Role      string    `json:"role"`
+	LastSeq   int64     `json:"last_seq"`
+	JoinedSeq int64     `json:"joined_seq"`
+	// LeftSeq is set once the user left or was removed.
+	LeftSeq *int64        `json:"left_seq,omitempty"`
+	Members []GroupMember `json:"members,omitempty"`
+}
+
+// GroupMember is a member of a group.
+type GroupMember struct {
+	UserID    uuid.UUID `json:"user_id"`
+	Role      string    `json:"role"`
+	JoinedSeq int64     `json:"joined_seq"`
+}
+
+// CreateGroup creates a group titled title with members (not the user,
+// who becomes its owner) through POST /v1/conversations. It is not
+// retried: a retry after an answer lost in flight would create a second
+// group.
+func (c *Client) CreateGroup(ctx context.Context, title string, members []uuid.UUID) (*Group, error) {
+	var out Group
+	body := map[string]any{"title": title, "member_ids": members}
+	if err := c.do(ctx, http.MethodPost, "/v1/conversations", nil, body, &out, false); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Group returns a group with its members (GET /v1/conversations/:id).
+func (c *Client) Group(ctx context.Context, id uuid.UUID) (*Group, error) {
+	var out Group
+	if err := c.do(ctx, http.MethodGet, "/v1/conversations/"+id.String(), nil, nil, &out, true); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // History returns up to limit messages of a conversation after seq after,

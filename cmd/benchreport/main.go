@@ -78,6 +78,7 @@ var targets = []target{
 	{"BenchmarkResources", "p50-ms", "end to end at 500 msg/s, each part its own process: p50 ≤ 5 ms", 5, true},
 	{"BenchmarkResources", "p99-ms", "end to end at 500 msg/s, each part its own process: p99 ≤ 20 ms", 20, true},
 	{"BenchmarkBroadcast100k", "sent-s", "broadcast of 100,000: all sent ≤ 60 s", 60, true},
+	{"BenchmarkGroupFanout/members=1000", "last-frame-p99-ms", "a message to a 1,000-member group, all online on 2 gateways: last frame p99 ≤ 250 ms", 250, true},
 	{"BenchmarkGatewayCapacity", "rss-KiB/conn", "idle websocket ≤ 20 KiB each (gateway RSS)", 20, true},
 	{"BenchmarkLiveFanout", "cluster-ratio", "live fan-out on a 3-master Redis Cluster ≥ 0.9× a single Redis (same run, same load)", 0.9, false},
 }

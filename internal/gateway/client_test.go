@@ -263,3 +263,32 @@ func (b *bundle) writer(t *testing.T) *outbox.Outbox {
 	require.NoError(t, err)
 	return ob
 }
+
+// The Go client creates a group, sends to it, and its members' clients
+// are handed the group's messages (the creation first) in order, once.
+func TestClientGroupConversation(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alice, bob := uuid.New(), uuid.New()
+	rec := newReceived()
+	ac := b.newClient(t, alice, nil, b.nodes[0].base)
+	bc := b.newClient(t, bob, rec, b.nodes[1].base)
+	runClient(t, bc)
+	ctx := context.Background()
+
+	g, err := ac.CreateGroup(ctx, "book club", []uuid.UUID{bob})
+	require.NoError(t, err)
+	require.Equal(t, "owner", g.Role)
+	require.Len(t, g.Members, 2)
+	for k := range 5 {
+		sent, err := ac.Send(ctx, msgclient.Outgoing{ConversationID: g.ID, Content: fmt.Sprintf("chapter %d", k+1)})
+		require.NoError(t, err)
+		require.EqualValues(t, k+2, sent.Seq)
+	}
+	require.Eventually(t, func() bool { return rec.count() == 6 }, 10*time.Second, 10*time.Millisecond)
+	rec.inOrderOnce(t)
+	seen, err := bc.Group(ctx, g.ID)
+	require.NoError(t, err)
+	require.Equal(t, "member", seen.Role)
+	require.EqualValues(t, 6, seen.LastSeq)
+}
