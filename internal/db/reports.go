@@ -25,6 +25,9 @@ type DeliveryRow struct {
 	Created, Sent, Delivered, Read, Failed   int64
 	SentP50, SentP95, SentP99                *float64 // ms, created -> sent
 	DeliveredP50, DeliveredP95, DeliveredP99 *float64 // ms, sent -> delivered
+	// Group messages (counted in Created and Sent too), and how many of
+	// them every member who could see them has delivered, and read.
+	GroupMessages, GroupDeliveredAll, GroupReadAll int64
 }
 
 // BucketOrigin is where the delivery report's buckets start counting:
@@ -46,6 +49,7 @@ func DeliveryReport(ctx context.Context, q Querier, from, to time.Time, interval
 			Bucket: r.Bucket, Created: r.Created, Sent: r.Sent, Delivered: r.Delivered, Read: r.Read, Failed: r.Failed,
 			SentP50: ms(r.SentP50Ms), SentP95: ms(r.SentP95Ms), SentP99: ms(r.SentP99Ms),
 			DeliveredP50: ms(r.DeliveredP50Ms), DeliveredP95: ms(r.DeliveredP95Ms), DeliveredP99: ms(r.DeliveredP99Ms),
+			GroupMessages: r.GroupMessages, GroupDeliveredAll: r.GroupDeliveredAll, GroupReadAll: r.GroupReadAll,
 		}
 	}
 	return out, nil

@@ -23,46 +23,10 @@ import (
 	"github.com/msgrunner/msgrunner/internal/latency"
 )
 
-// arrival is one stamped message frame read by a member's socket: the
-// stamp (unique per message) and the message's age when it arrived.
-type arrival struct {
-	stamp string
-	age   time.Duration
-}
-
-// readStamped reads c until ctx ends, closing ready at its "ready" frame
-// and sending every stamped message frame's arrival to out.
-func readStamped(ctx context.Context, c *websocket.Conn, ready chan<- struct{}, out chan<- arrival) {
-	once := sync.OnceFunc(func() { close(ready) })
-	for {
-		_, raw, err := c.Read(ctx)
-		if err != nil {
-			return
-		}
-		var f struct {
-			Type    string `json:"type"`
-			Content string `json:"content"`
-		}
-		if json.Unmarshal(raw, &f) != nil {
-			continue
-		}
-		if f.Type == "ready" {
-			once()
-		}
-		if f.Type != "message" || !strings.HasPrefix(f.Content, "t=") {
-			continue
-		}
-		ns, err := strconv.ParseInt(strings.TrimPrefix(f.Content, "t="), 10, 64)
-		if err == nil {
-			out <- arrival{stamp: f.Content, age: time.Since(time.Unix(0, ns))}
-		}
-	}
-}
-
 // benchGroup creates a group of n members (the first its owner), each
 // with a socket on node i%2, and returns the members, their tokens and the
 // group's id.
-func benchGroup(b *testing.B, bb *bundle, n int, out chan<- arrival) ([]uuid.UUID, []string, string) {
+func benchGroup(b *testing.B, bb *bundle, n int, out chan<- latency.Arrival) ([]uuid.UUID, []string, string) {
 	ctx := b.Context()
 	users := make([]uuid.UUID, n)
 	toks := make([]string, n)
@@ -92,7 +56,7 @@ func benchGroup(b *testing.B, bb *bundle, n int, out chan<- arrival) ([]uuid.UUI
 		require.NoError(b, err)
 		b.Cleanup(func() { c.CloseNow() })
 		ready := make(chan struct{})
-		go readStamped(ctx, c, ready, out)
+		go latency.ReceiveEach(ctx, c, ready, func(a latency.Arrival) { out <- a })
 		<-ready
 	}
 	return users, toks, g.ID
@@ -158,9 +122,9 @@ func BenchmarkGroupFanout(b *testing.B) {
 
 	b.Run("members=1000", func(b *testing.B) {
 		const members, messages = 1000, 100
-		arrivals := make(chan arrival, members*4)
+		arrivals := make(chan latency.Arrival, members*4)
 		_, toks, conv := benchGroup(b, bb, members, arrivals)
-		small := make(chan arrival, 1000)
+		small := make(chan latency.Arrival, 1000)
 		_, smallToks, smallConv := benchGroup(b, bb, 10, small)
 		go func() {
 			for range small {
@@ -181,7 +145,7 @@ func BenchmarkGroupFanout(b *testing.B) {
 					select {
 					case a := <-arrivals:
 						got++
-						last = max(last, a.age)
+						last = max(last, a.Age)
 					case <-timeout:
 						b.Fatalf("message %d: only %d of %d members got its frame", i, got, members-1)
 					}
@@ -213,9 +177,9 @@ func BenchmarkGroupFanout(b *testing.B) {
 			}
 			rate = r
 		}
-		groupArrivals := make(chan arrival, rate*seconds*members)
+		groupArrivals := make(chan latency.Arrival, rate*seconds*members)
 		_, toks, conv := benchGroup(b, bb, members, groupArrivals)
-		directArrivals := make(chan arrival, rate*seconds*2)
+		directArrivals := make(chan latency.Arrival, rate*seconds*2)
 		type pair struct {
 			to        uuid.UUID
 			tok, conv string
@@ -228,13 +192,13 @@ func BenchmarkGroupFanout(b *testing.B) {
 			require.NoError(b, err)
 			b.Cleanup(func() { c.CloseNow() })
 			ready := make(chan struct{})
-			go readStamped(b.Context(), c, ready, directArrivals)
+			go latency.ReceiveEach(b.Context(), c, ready, func(a latency.Arrival) { directArrivals <- a })
 			<-ready
 		}
 		// run posts at rate for seconds, fanout frames per stored message,
 		// and returns every frame's age, the posts not stored and the
 		// frames of stored messages that did not arrive within a minute.
-		run := func(post func(i int) bool, fanout int, in <-chan arrival) (ages []time.Duration, failed, missing int) {
+		run := func(post func(i int) bool, fanout int, in <-chan latency.Arrival) (ages []time.Duration, failed, missing int) {
 			var wg sync.WaitGroup
 			var stored atomic.Int64
 			tick := time.NewTicker(time.Second / time.Duration(rate))
@@ -255,7 +219,7 @@ func BenchmarkGroupFanout(b *testing.B) {
 			for len(ages) < frames {
 				select {
 				case a := <-in:
-					ages = append(ages, a.age)
+					ages = append(ages, a.Age)
 				case <-timeout:
 					return ages, rate*seconds - int(stored.Load()), frames - len(ages)
 				}

@@ -486,3 +486,29 @@ func TestGroupNotificationsReachMembersAndRespectMute(t *testing.T) {
 	require.Equal(t, "the recipient muted the conversation", by[carol.String()+"/push"].reason)
 	require.Equal(t, "cancelled", by[dave.String()+"/push"].status, "dave is offline: push is tried (no provider in this test)")
 }
+
+// A group message's attachment is readable by the members whose window
+// covers the message, and by nobody else; a member who joined after it
+// cannot read it.
+func TestGroupAttachmentsFollowMembership(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alice, bob, carol, stranger := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	g := b.createGroup(t, "files", alice, bob)
+	url := b.nodes[0].base + "/v1/attachments"
+	code, res := upload(t, url, g.tok[alice], "text/plain; charset=utf-8", []byte("minutes"))
+	require.Equal(t, http.StatusCreated, code, res)
+	att := res["id"].(string)
+	code, res = b.post(t, 0, g.tok[alice], map[string]any{"conversation_id": g.id, "content": "see attached", "attachment_ids": []string{att}})
+	require.Equal(t, http.StatusCreated, code, res)
+
+	code, body := fetch(t, url+"/"+att, g.tok[bob])
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "minutes", body)
+	code, _ = do(t, http.MethodGet, url+"/"+att, b.token(t, stranger), nil)
+	require.Equal(t, http.StatusNotFound, code, "not a member")
+	code, res = do(t, http.MethodPost, b.groupURL(0, g, "/members"), g.tok[alice], map[string]any{"member_ids": []string{carol.String()}})
+	require.Equal(t, http.StatusCreated, code, res)
+	code, _ = do(t, http.MethodGet, url+"/"+att, b.token(t, carol), nil)
+	require.Equal(t, http.StatusNotFound, code, "sent before she joined")
+}

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -374,24 +373,10 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, group, actor uuid.UUID,
 	return Change{Message: m, MembershipVersion: version}, nil
 }
 
-// inTx runs fn in a transaction, committing when it returns nil.
+// inTx runs fn in a transaction, committed when fn returns nil and
+// rolled back otherwise.
 func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("groups: beginning transaction: %w", err)
-	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = tx.Rollback(rctx)
-	}()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("groups: committing: %w", err)
-	}
-	return nil
+	return pgx.BeginFunc(ctx, s.pool, fn)
 }
 
 // manages reports whether role may add members and retitle.

@@ -20,10 +20,24 @@ const stampPrefix = "t="
 // Stamp returns message content that records now.
 func Stamp(now time.Time) string { return stampPrefix + strconv.FormatInt(now.UnixNano(), 10) }
 
+// Arrival is one stamped message frame as it arrived: its content (the
+// stamp, unique per message) and the message's age.
+type Arrival struct {
+	Stamp string
+	Age   time.Duration
+}
+
 // Receive reads frames from c until it fails or ctx ends: it closes ready
 // at the "ready" frame and sends the age of each stamped message frame to
 // received.
 func Receive(ctx context.Context, c *websocket.Conn, ready chan struct{}, received chan<- time.Duration) {
+	ReceiveEach(ctx, c, ready, func(a Arrival) { received <- a.Age })
+}
+
+// ReceiveEach is Receive handing each stamped message frame's arrival to
+// fn, for callers that tell messages apart (the last of a group's frames
+// of one message).
+func ReceiveEach(ctx context.Context, c *websocket.Conn, ready chan struct{}, fn func(Arrival)) {
 	once := sync.OnceFunc(func() { close(ready) })
 	for {
 		_, raw, err := c.Read(ctx)
@@ -46,7 +60,7 @@ func Receive(ctx context.Context, c *websocket.Conn, ready chan struct{}, receiv
 			}
 			sent, err := strconv.ParseInt(strings.TrimPrefix(f.Content, stampPrefix), 10, 64)
 			if err == nil {
-				received <- time.Since(time.Unix(0, sent))
+				fn(Arrival{Stamp: f.Content, Age: time.Since(time.Unix(0, sent))})
 			}
 		}
 	}

@@ -130,10 +130,12 @@ func Run(ctx context.Context, q db.Querier, name string, p Params) (*Report, err
 		r.Columns = cols("bucket", "Interval start", "created", "Created", "sent", "Sent", "delivered", "Delivered",
 			"read", "Read", "failed", "Failed", "sent_p50_ms", "→sent p50 ms", "sent_p95_ms", "→sent p95 ms",
 			"sent_p99_ms", "→sent p99 ms", "delivered_p50_ms", "sent→delivered p50 ms",
-			"delivered_p95_ms", "sent→delivered p95 ms", "delivered_p99_ms", "sent→delivered p99 ms")
+			"delivered_p95_ms", "sent→delivered p95 ms", "delivered_p99_ms", "sent→delivered p99 ms",
+			"group_messages", "Group messages", "group_delivered_all", "Group: delivered to all", "group_read_all", "Group: read by all")
 		for _, x := range rows {
 			r.Rows = append(r.Rows, []any{x.Bucket, x.Created, x.Sent, x.Delivered, x.Read, x.Failed,
-				f(x.SentP50), f(x.SentP95), f(x.SentP99), f(x.DeliveredP50), f(x.DeliveredP95), f(x.DeliveredP99)})
+				f(x.SentP50), f(x.SentP95), f(x.SentP99), f(x.DeliveredP50), f(x.DeliveredP95), f(x.DeliveredP99),
+				x.GroupMessages, x.GroupDeliveredAll, x.GroupReadAll})
 		}
 	case "jobs":
 		rows, source, err := db.JobsReport(ctx, q, p.From, p.To)

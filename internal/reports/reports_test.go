@@ -51,6 +51,21 @@ func seed(t *testing.T, pool *pgxpool.Pool) {
 	msg(5, t0.Add(75*time.Minute), "sent", d(time.Second), nil, nil)
 	msg(6, t0.Add(-time.Hour), "sent", d(time.Second), nil, nil) // before the range
 
+	// A group of a, b and c: its creation (a system message, left out),
+	// then two messages from a. b has both delivered and the first read; c
+	// has the first delivered.
+	exec(`INSERT INTO conversations (id, kind, title, last_seq) VALUES ('00000000-0000-4000-8000-0000000000c2', 'group', 'g', 3)`)
+	exec(`INSERT INTO conversation_participants (conversation_id, user_id, role, joined_seq, last_delivered_seq, last_read_seq) VALUES
+		('00000000-0000-4000-8000-0000000000c2', '00000000-0000-4000-8000-00000000000a', 'owner', 1, 0, 0),
+		('00000000-0000-4000-8000-0000000000c2', '00000000-0000-4000-8000-00000000000b', 'member', 1, 3, 2),
+		('00000000-0000-4000-8000-0000000000c2', '00000000-0000-4000-8000-00000000000c', 'member', 1, 2, 0)`)
+	exec(`INSERT INTO messages (id, conversation_id, sender_id, seq, event, created_at) VALUES
+		(gen_random_uuid(), '00000000-0000-4000-8000-0000000000c2', '00000000-0000-4000-8000-00000000000a', 1, '{"type":"group_created"}', $1)`, t0.Add(76*time.Minute))
+	for seq := 2; seq <= 3; seq++ {
+		exec(`INSERT INTO messages (id, conversation_id, sender_id, seq, content, created_at) VALUES
+			(gen_random_uuid(), '00000000-0000-4000-8000-0000000000c2', '00000000-0000-4000-8000-00000000000a', $1, 'x', $2)`, seq, t0.Add(80*time.Minute))
+	}
+
 	job := func(kind, state string, scheduled time.Time, waitMS, runMS int, errs ...string) {
 		attempted := scheduled.Add(time.Duration(waitMS) * time.Millisecond)
 		finalized := attempted.Add(time.Duration(runMS) * time.Millisecond)
@@ -101,9 +116,11 @@ func TestReportsGiveTheKnownAnswers(t *testing.T) {
 	require.InDelta(t, 298, first[8], 0.01, "created->sent p99 (interpolated)")
 	require.InDelta(t, 2000, first[9], 0.01, "sent->delivered p50")
 	second := r.Rows[1]
-	require.Equal(t, int64(1), second[1])
+	require.Equal(t, int64(3), second[1], "one direct message and two group messages; the system message left out")
 	require.InDelta(t, 1000, second[6], 0.01)
 	require.Nil(t, second[9], "nothing delivered: nothing to measure")
+	require.Equal(t, []any{int64(2), int64(1), int64(0)}, second[12:15], "group messages; delivered to all; read by all")
+	require.Equal(t, []any{int64(0), int64(0), int64(0)}, first[12:15])
 
 	r = run(t, pool, "jobs")
 	require.Len(t, r.Rows, 2)
@@ -149,7 +166,7 @@ func TestRenderings(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(csvOut.String()), "\n")
 	require.Len(t, lines, 3)
 	require.True(t, strings.HasPrefix(lines[0], "bucket,created,sent,delivered,read,failed,sent_p50_ms"))
-	require.True(t, strings.HasSuffix(lines[2], ",,,"), "unmeasured percentiles are empty: %s", lines[2])
+	require.True(t, strings.HasSuffix(lines[2], ",,,,2,1,0"), "unmeasured percentiles are empty, the group counts follow: %s", lines[2])
 
 	raw, err := json.Marshal(r)
 	require.NoError(t, err)

@@ -2,8 +2,9 @@
 -- Messages created per interval in [from, to), how far each got, and the
 -- latency percentiles (milliseconds) of created->sent and sent->delivered;
 -- -1 where there is nothing to measure. A group's system messages are left
--- out; its messages count as created and sent (their receipts are each
--- member's cursors, not the message's status).
+-- out; its messages count as created and sent, and their receipts (each
+-- member's cursors, not the message's status) apart: how many group
+-- messages every member who could see them has delivered, and read.
 SELECT date_bin(@bucket::interval, m.created_at, @origin::timestamptz)::timestamptz AS bucket,
        count(*)::bigint AS created,
        count(m.sent_at)::bigint AS sent,
@@ -15,7 +16,18 @@ SELECT date_bin(@bucket::interval, m.created_at, @origin::timestamptz)::timestam
        coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM m.sent_at - m.created_at) * 1000) FILTER (WHERE m.sent_at IS NOT NULL), -1)::float8 AS sent_p99_ms,
        coalesce(percentile_cont(0.50) WITHIN GROUP (ORDER BY extract(epoch FROM m.delivered_at - m.sent_at) * 1000) FILTER (WHERE m.delivered_at IS NOT NULL AND m.sent_at IS NOT NULL), -1)::float8 AS delivered_p50_ms,
        coalesce(percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM m.delivered_at - m.sent_at) * 1000) FILTER (WHERE m.delivered_at IS NOT NULL AND m.sent_at IS NOT NULL), -1)::float8 AS delivered_p95_ms,
-       coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM m.delivered_at - m.sent_at) * 1000) FILTER (WHERE m.delivered_at IS NOT NULL AND m.sent_at IS NOT NULL), -1)::float8 AS delivered_p99_ms
+       coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM m.delivered_at - m.sent_at) * 1000) FILTER (WHERE m.delivered_at IS NOT NULL AND m.sent_at IS NOT NULL), -1)::float8 AS delivered_p99_ms,
+       count(*) FILTER (WHERE m.recipient_id IS NULL)::bigint AS group_messages,
+       count(*) FILTER (WHERE m.recipient_id IS NULL AND NOT EXISTS (
+           SELECT 1 FROM conversation_participants p
+           WHERE p.conversation_id = m.conversation_id AND p.user_id <> m.sender_id
+             AND p.joined_seq <= m.seq AND (p.left_seq IS NULL OR p.left_seq >= m.seq)
+             AND p.last_delivered_seq < m.seq))::bigint AS group_delivered_all,
+       count(*) FILTER (WHERE m.recipient_id IS NULL AND NOT EXISTS (
+           SELECT 1 FROM conversation_participants p
+           WHERE p.conversation_id = m.conversation_id AND p.user_id <> m.sender_id
+             AND p.joined_seq <= m.seq AND (p.left_seq IS NULL OR p.left_seq >= m.seq)
+             AND p.last_read_seq < m.seq))::bigint AS group_read_all
 FROM messages m
 WHERE m.created_at >= @from_time::timestamptz AND m.created_at < @to_time::timestamptz AND m.event IS NULL
 GROUP BY 1
