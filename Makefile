@@ -7,7 +7,7 @@ SQLC := $(GO) tool -modfile=tools/go.mod sqlc
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/msgrunner?sslmode=disable
 export DATABASE_URL
 
-.PHONY: run test services scale-deps browser-deps node-deps generate generate-config-doc generate-js check-generated vet fmt-check build bench bench-bull fuzz test-chaos test-scale bench-retention clean
+.PHONY: run test check-alerts services scale-deps browser-deps node-deps generate generate-config-doc generate-js check-generated vet fmt-check build bench bench-bull fuzz test-chaos test-scale bench-retention clean
 
 ## services: start (and if needed install) PostgreSQL and Redis
 services:
@@ -23,10 +23,16 @@ run: services build
 	@bash scripts/run.sh
 
 ## test: vet, format and generated-code checks, then every test against real services
-test: services scale-deps browser-deps node-deps check-generated vet fmt-check
+test: services scale-deps browser-deps node-deps check-generated check-alerts vet fmt-check
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-## scale-deps: PgBouncer (Debian package), which the scale-out tests start on ports of their own
+## check-alerts: the Prometheus alerting rules (deploy/prometheus) checked and unit-tested with promtool
+check-alerts: scale-deps
+	promtool check rules deploy/prometheus/alerts.yml
+	cd deploy/prometheus && promtool test rules alerts_test.yml
+
+## scale-deps: PgBouncer and promtool (Debian packages pgbouncer and prometheus): the scale-out tests start
+## PgBouncer on ports of their own; check-alerts runs promtool
 scale-deps:
 	@bash scripts/scale-deps.sh
 

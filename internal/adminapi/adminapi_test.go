@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -118,6 +120,27 @@ func (b *bundle) state(t *testing.T, id int64) string {
 	return s
 }
 
+// The oldest waiting job's age per queue is a gauge, for alerts on a
+// backlog that stopped moving.
+func TestOldestWaitingAgeIsExported(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	b.exec(t, `INSERT INTO river_job (kind, queue, args, max_attempts, state, scheduled_at)
+		VALUES ('send-message', 'slow-q', '{}', 1, 'available', now() - interval '90 seconds'),
+		       ('send-message', 'slow-q', '{}', 1, 'available', now() - interval '10 seconds'),
+		       ('send-message', 'slow-q', '{}', 1, 'scheduled', now() - interval '900 seconds')`)
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+viewerToken)
+	rec := httptest.NewRecorder()
+	b.serve(t, rec, req)
+	require.Equal(t, http.StatusOK, rec.Code)
+	m := regexp.MustCompile(`msgrunner_queue_oldest_waiting_seconds\{queue="slow-q"\} ([0-9.e+]+)`).FindStringSubmatch(rec.Body.String())
+	require.NotNil(t, m, rec.Body.String())
+	age, err := strconv.ParseFloat(m[1], 64)
+	require.NoError(t, err)
+	require.InDelta(t, 95, age, 15, "the oldest available job, not the scheduled one")
+}
+
 func TestQueueMetricsMatchAHandCount(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
@@ -155,6 +178,8 @@ func TestQueueMetricsMatchAHandCount(t *testing.T) {
 	require.Contains(t, rec.Body.String(), `msgrunner_queue_jobs{queue="message-delivery",state="failed"} 2`)
 	require.Contains(t, rec.Body.String(), `msgrunner_queue_jobs{queue="paused-q",state="paused"} 2`)
 	require.Contains(t, rec.Body.String(), `msgrunner_queue_metrics_up 1`)
+	require.Contains(t, rec.Body.String(), `msgrunner_queue_oldest_waiting_seconds{queue="message-notification"} 0`, "none waits")
+	require.Regexp(t, `msgrunner_queue_oldest_waiting_seconds\{queue="paused-q"\} [0-9.e+-]+\n`, rec.Body.String())
 
 	totals := body["totals"].(map[string]any)
 	require.EqualValues(t, 3, totals["waiting"])

@@ -6,20 +6,25 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/msgrunner/msgrunner/internal/db"
 )
 
 // queueCollector exports msgrunner_queue_jobs{queue,state} from two SQL
-// queries (CollectMetrics), cached for a few seconds so frequent scrapes
-// cost nothing extra.
+// queries (CollectMetrics) and msgrunner_queue_oldest_waiting_seconds
+// from a third, cached for a few seconds so frequent scrapes cost nothing
+// extra.
 type queueCollector struct {
-	s    *Server
-	desc *prometheus.Desc
-	up   *prometheus.Desc
-	ttl  time.Duration
+	s      *Server
+	desc   *prometheus.Desc
+	oldest *prometheus.Desc
+	up     *prometheus.Desc
+	ttl    time.Duration
 
 	mu      sync.Mutex
 	at      time.Time
 	metrics map[string]QueueMetrics
+	waits   map[string]time.Duration
 	err     error
 }
 
@@ -29,6 +34,9 @@ func newQueueCollector(s *Server) *queueCollector {
 		desc: prometheus.NewDesc("msgrunner_queue_jobs",
 			"Jobs per queue and state (waiting, active, delayed, failed, completed, cancelled, paused; see docs/operations.md for River's states).",
 			[]string{"queue", "state"}, nil),
+		oldest: prometheus.NewDesc("msgrunner_queue_oldest_waiting_seconds",
+			"How long the oldest waiting (available) job of the queue has been due; 0 when none waits.",
+			[]string{"queue"}, nil),
 		up: prometheus.NewDesc("msgrunner_queue_metrics_up", "1 when the last queue count query succeeded.", nil, nil),
 	}
 }
@@ -36,6 +44,7 @@ func newQueueCollector(s *Server) *queueCollector {
 // Describe implements prometheus.Collector.
 func (q *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- q.desc
+	ch <- q.oldest
 	ch <- q.up
 }
 
@@ -45,10 +54,13 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	if time.Since(q.at) > q.ttl {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		q.metrics, _, q.err = q.s.Metrics(ctx)
+		if q.err == nil {
+			q.waits, q.err = db.OldestWaiting(ctx, q.s.pool)
+		}
 		cancel()
 		q.at = time.Now()
 	}
-	metrics, err := q.metrics, q.err
+	metrics, waits, err := q.metrics, q.waits, q.err
 	q.mu.Unlock()
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(q.up, prometheus.GaugeValue, 0)
@@ -62,5 +74,6 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		} {
 			ch <- prometheus.MustNewConstMetric(q.desc, prometheus.GaugeValue, float64(v), name, state)
 		}
+		ch <- prometheus.MustNewConstMetric(q.oldest, prometheus.GaugeValue, waits[name].Seconds(), name)
 	}
 }

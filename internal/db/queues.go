@@ -82,3 +82,17 @@ func QueueKindHealthSince(ctx context.Context, q Querier, queues []string, since
 	}
 	return out, nil
 }
+
+// OldestWaiting returns, per queue holding available jobs, how long the
+// oldest of them has been due.
+func OldestWaiting(ctx context.Context, q Querier) (map[string]time.Duration, error) {
+	rows, err := dbsqlc.New(q).OldestWaitingByQueue(ctx)
+	if err != nil {
+		return nil, translate("reading the oldest waiting jobs", err)
+	}
+	out := make(map[string]time.Duration, len(rows))
+	for _, r := range rows {
+		out[r.Queue] = time.Duration(r.Seconds * float64(time.Second))
+	}
+	return out, nil
+}

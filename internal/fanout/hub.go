@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -69,7 +70,15 @@ type Hub struct {
 	home     map[string]*link    // the link each channel is subscribed on; none while it waits to be subscribed again
 	resync   map[string]struct{} // channels whose Subscriptions get ResyncFrame once subscribed again
 	closed   bool
+
+	resubscribed atomic.Uint64 // channels subscribed again after a lost connection
 }
+
+// Resubscribed returns how many channels the hub has subscribed again
+// after losing their connection (a Redis restart or failover, a network
+// cut), since it started: each such channel's sockets were told to
+// resync.
+func (h *Hub) Resubscribed() uint64 { return h.resubscribed.Load() }
 
 // HubConfig configures a Hub.
 type HubConfig struct {

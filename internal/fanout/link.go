@@ -288,6 +288,7 @@ func (h *Hub) resubscribeLoop() {
 			pause = min(2*pause, time.Second)
 		}
 		if total > 0 {
+			h.resubscribed.Add(uint64(total))
 			h.logger.Info("live delivery resubscribed; their sockets are told to resync",
 				slog.Int("channels", total), slog.Duration("after", time.Since(start)))
 		}

@@ -831,6 +831,11 @@ func TestSocketsAreToldToResumeAfterARedisReconnect(t *testing.T) {
 	b.redisProxy.Restore()
 	f := ws.expect("resync", nil)
 	require.Contains(t, f["reason"], "resume")
+	// The node counts the channels it subscribed again, for alerts.
+	_, metrics := getText(t, b.nodes[1].base+"/metrics")
+	require.Regexp(t, `(?m)^msgrunner_gateway_redis_resubscribes_total [1-9]`, metrics)
+	_, metrics = getText(t, b.nodes[0].base+"/metrics")
+	require.Contains(t, metrics, "msgrunner_gateway_redis_resubscribes_total 0", "node 0 held no socket")
 }
 
 func TestPostgresDownIs503AndWritesNothing(t *testing.T) {

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/msgrunner/msgrunner/internal/fanout"
 )
 
 // gatewayMetrics are the node's Prometheus metrics.
@@ -13,7 +15,7 @@ type gatewayMetrics struct {
 	rateLimit     *prometheus.CounterVec
 }
 
-func newGatewayMetrics(reg prometheus.Registerer) (*gatewayMetrics, error) {
+func newGatewayMetrics(reg prometheus.Registerer, hub *fanout.Hub) (*gatewayMetrics, error) {
 	m := &gatewayMetrics{
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "msgrunner_gateway_connections",
@@ -37,7 +39,11 @@ func newGatewayMetrics(reg prometheus.Registerer) (*gatewayMetrics, error) {
 			Help: "Rate-limit decisions that did not simply allow: limited (answered 429 or an error frame), unavailable (the limiter could not answer, so the request went ahead).",
 		}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{m.connections, m.frames, m.messages, m.postToPublish, m.rateLimit} {
+	resubscribes := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "msgrunner_gateway_redis_resubscribes_total",
+		Help: "User channels this node subscribed again after losing their Redis connection (each one's sockets were told to resync).",
+	}, func() float64 { return float64(hub.Resubscribed()) })
+	for _, c := range []prometheus.Collector{m.connections, m.frames, m.messages, m.postToPublish, m.rateLimit, resubscribes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

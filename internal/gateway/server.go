@@ -189,7 +189,7 @@ func New(pool *pgxpool.Pool, fo *fanout.Fanout, hub *fanout.Hub, cfg Config) (*S
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	metrics, err := newGatewayMetrics(cfg.Registry)
+	metrics, err := newGatewayMetrics(cfg.Registry, hub)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: registering metrics: %w", err)
 	}

@@ -31,3 +31,9 @@ SELECT EXISTS (
     WHERE state = ANY('{available,cancelled,completed,discarded,pending,retryable,running,scheduled}'::river_job_state[])
       AND queue = @queue::text
 );
+
+-- name: OldestWaitingByQueue :many
+-- Per queue holding available jobs: how long the oldest has been due.
+SELECT queue, greatest(extract(epoch FROM now() - min(scheduled_at)), 0)::float8 AS seconds
+FROM river_job WHERE state = 'available'
+GROUP BY queue;

@@ -71,6 +71,38 @@ func (q *Queries) KnownQueues(ctx context.Context) ([]KnownQueuesRow, error) {
 	return items, nil
 }
 
+const OldestWaitingByQueue = `-- name: OldestWaitingByQueue :many
+SELECT queue, greatest(extract(epoch FROM now() - min(scheduled_at)), 0)::float8 AS seconds
+FROM river_job WHERE state = 'available'
+GROUP BY queue
+`
+
+type OldestWaitingByQueueRow struct {
+	Queue   string
+	Seconds float64
+}
+
+// Per queue holding available jobs: how long the oldest has been due.
+func (q *Queries) OldestWaitingByQueue(ctx context.Context) ([]OldestWaitingByQueueRow, error) {
+	rows, err := q.db.Query(ctx, OldestWaitingByQueue)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []OldestWaitingByQueueRow
+	for rows.Next() {
+		var i OldestWaitingByQueueRow
+		if err := rows.Scan(&i.Queue, &i.Seconds); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const QueueHasJobs = `-- name: QueueHasJobs :one
 SELECT EXISTS (
     SELECT 1 FROM river_job
