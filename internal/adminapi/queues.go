@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -419,36 +420,45 @@ func (s *Server) retryFailed(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// Retried jobs leave the discarded state, so each page starts afresh;
-	// a job that cannot be retried is reported and skipped, not fatal.
-	ids, failed := []int64{}, map[int64]string{}
-	var listErr error
+	ids, failed, err := RetryFailed(ctx, s.river, queue, kind, limit)
+	s.audit(c, "retry-failed", slogQueue(queue), slogInt("count", len(ids)), slogInt("failed", len(failed)), slogString("kind", kind))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"queue": queue, "retried": len(ids), "job_ids": ids, "failed": failed})
+}
+
+// RetryFailed makes up to limit of queue's discarded jobs (of kind, when
+// not empty) available again, newest first, and returns their ids and,
+// per job that could not be retried, why (skipped, not fatal). err is set
+// only when listing failed before any job was retried.
+func RetryFailed(ctx context.Context, client *river.Client[pgx.Tx], queue, kind string, limit int) (ids []int64, failed map[int64]string, err error) {
+	// Retried jobs leave the discarded state, so each page starts afresh.
+	ids, failed = []int64{}, map[int64]string{}
 	for len(ids)+len(failed) < limit {
 		p := failedParams(queue, kind).First(min(limit-len(ids)-len(failed), 100))
 		if len(failed) > 0 {
 			p = p.Where("NOT (id = any(@skip::bigint[]))", river.NamedArgs{"skip": keys(failed)})
 		}
-		res, err := s.river.JobList(ctx, p)
-		if err != nil {
-			listErr = err
+		res, lerr := client.JobList(ctx, p)
+		if lerr != nil {
+			if len(ids) == 0 {
+				err = lerr
+			}
 			break
 		}
 		if len(res.Jobs) == 0 {
 			break
 		}
 		for _, j := range res.Jobs {
-			if _, err := s.river.JobRetry(ctx, j.ID); err != nil {
+			if _, err := client.JobRetry(ctx, j.ID); err != nil {
 				failed[j.ID] = err.Error()
 				continue
 			}
 			ids = append(ids, j.ID)
 		}
 	}
-	s.audit(c, "retry-failed", slogQueue(queue), slogInt("count", len(ids)), slogInt("failed", len(failed)), slogString("kind", kind))
-	if listErr != nil && len(ids) == 0 {
-		return listErr
-	}
-	return c.JSON(http.StatusOK, map[string]any{"queue": queue, "retried": len(ids), "job_ids": ids, "failed": failed})
+	return ids, failed, err
 }
 
 func (s *Server) pauseQueue(c echo.Context) error  { return s.setPaused(c, true) }

@@ -25,17 +25,17 @@ func runCleanup(ctx context.Context, args []string, getenv func(string) string, 
 	dry := fs.Bool("dry-run", false, "count what would be deleted; delete nothing")
 	wait := fs.Bool("wait", false, "wait for the job and print its result")
 	timeout := fs.Duration("timeout", 15*time.Minute, "with --wait: give up after this long")
-	if err := fs.Parse(args); err != nil {
-		return &usageError{fmt.Sprintf("cleanup: %v", err)}
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
-		return &usageError{fmt.Sprintf("cleanup: unexpected argument %q", fs.Arg(0))}
+		return &usageError{msg: fmt.Sprintf("cleanup: unexpected argument %q", fs.Arg(0))}
 	}
 	a := jobs.CleanupMessagesArgs{Type: *typ, RetentionDays: *retention, BatchSize: *batch, DryRun: *dry}
 	if err := a.Validate(); err != nil {
 		var ve *validation.Error
 		if errors.As(err, &ve) {
-			return &usageError{fmt.Sprintf("cleanup: --%s: %s", map[string]string{"type": "type", "retention_days": "retention-days", "batch_size": "batch-size"}[ve.Field], ve.Problem)}
+			return &usageError{msg: fmt.Sprintf("cleanup: --%s: %s", map[string]string{"type": "type", "retention_days": "retention-days", "batch_size": "batch-size"}[ve.Field], ve.Problem)}
 		}
 		return err
 	}

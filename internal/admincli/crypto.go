@@ -28,8 +28,8 @@ func runEncrypt(ctx context.Context, args []string, getenv func(string) string, 
 	conv := fs.String("conversation", "", "the conversation to switch to encrypted")
 	wait := fs.Bool("wait", false, "wait for the job and print its result")
 	timeout := fs.Duration("timeout", 15*time.Minute, "with --wait: give up after this long")
-	if err := fs.Parse(args); err != nil {
-		return &usageError{fmt.Sprintf("encrypt: %v", err)}
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	id, err := conversationFlag("encrypt", *conv, fs)
 	if err != nil {
@@ -76,8 +76,8 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	by := fs.String("requested-by", "", "the UUID of the person the export is for (recorded in the job and the audit log)")
 	wait := fs.Bool("wait", false, "wait for the job and print its result (the file's path and row count)")
 	timeout := fs.Duration("timeout", 15*time.Minute, "with --wait: give up after this long")
-	if err := fs.Parse(args); err != nil {
-		return &usageError{fmt.Sprintf("export: %v", err)}
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	id, err := conversationFlag("export", *conv, fs)
 	if err != nil {
@@ -85,7 +85,7 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	requester, err := uuid.Parse(*by)
 	if err != nil || requester == uuid.Nil {
-		return &usageError{"export: --requested-by must be a UUID"}
+		return &usageError{msg: "export: --requested-by must be a UUID"}
 	}
 	c, err := openRiver(ctx, getenv, stdout, stderr, false)
 	if err != nil {
@@ -107,11 +107,11 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 
 func conversationFlag(cmd, v string, fs *flag.FlagSet) (uuid.UUID, error) {
 	if fs.NArg() > 0 {
-		return uuid.Nil, &usageError{fmt.Sprintf("%s: unexpected argument %q", cmd, fs.Arg(0))}
+		return uuid.Nil, &usageError{msg: fmt.Sprintf("%s: unexpected argument %q", cmd, fs.Arg(0))}
 	}
 	id, err := uuid.Parse(v)
 	if err != nil || id == uuid.Nil {
-		return uuid.Nil, &usageError{cmd + ": --conversation must be a conversation id (UUID)"}
+		return uuid.Nil, &usageError{msg: cmd + ": --conversation must be a conversation id (UUID)"}
 	}
 	return id, nil
 }
@@ -159,14 +159,14 @@ func runRotate(ctx context.Context, args []string, getenv func(string) string, s
 	conv := fs.String("conversation", "", "the conversation to rotate")
 	all := fs.Bool("all", false, "every conversation whose key is not under the active key (ENCRYPTION_ACTIVE_KEY)")
 	reencrypt := fs.Bool("reencrypt-content", false, "also re-encrypt content under a new data key (and delete the old one)")
-	if err := fs.Parse(args); err != nil {
-		return &usageError{fmt.Sprintf("rotate: %v", err)}
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
-		return &usageError{fmt.Sprintf("rotate: unexpected argument %q", fs.Arg(0))}
+		return &usageError{msg: fmt.Sprintf("rotate: unexpected argument %q", fs.Arg(0))}
 	}
 	if (*conv == "") == !*all {
-		return &usageError{"rotate: give exactly one of --conversation ID and --all"}
+		return &usageError{msg: "rotate: give exactly one of --conversation ID and --all"}
 	}
 	var ids []uuid.UUID
 	if *conv != "" {
@@ -178,7 +178,7 @@ func runRotate(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	active := config.NewReader(getenv).ActiveKey()
 	if *all && !*reencrypt && active == "" {
-		return &usageError{fmt.Sprintf("rotate --all: set %s to the key-encryption key id the runners now use", config.EncryptionActiveKey)}
+		return &usageError{msg: fmt.Sprintf("rotate --all: set %s to the key-encryption key id the runners now use", config.EncryptionActiveKey)}
 	}
 	c, err := openRiver(ctx, getenv, stdout, stderr, false)
 	if err != nil {

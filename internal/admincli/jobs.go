@@ -105,9 +105,25 @@ func (c *riverCLI) printJobs(rows []*rivertype.JobRow) error {
 	return tw.Flush()
 }
 
+// sweepKinds are the periodic sweeps that run every second; jobs list
+// leaves them out unless asked (--all or --kind).
+var sweepKinds = []string{jobs.KindDeliverPending, jobs.KindIndexPending}
+
+// listedKinds are the kinds jobs list shows without --all: every kind but
+// the sweeps.
+func listedKinds() []string {
+	var out []string
+	for _, k := range jobs.Kinds() {
+		if !slices.Contains(sweepKinds, k.Kind) {
+			out = append(out, k.Kind)
+		}
+	}
+	return out
+}
+
 func runJobs(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return &usageError{"jobs needs a subcommand: list, failed, retry, cancel or delete"}
+		return &usageError{msg: "jobs needs a subcommand: list, failed, show, retry, cancel or delete"}
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("jobs "+sub, flag.ContinueOnError)
@@ -117,34 +133,42 @@ func runJobs(ctx context.Context, args []string, getenv func(string) string, std
 	kind := fs.String("kind", "", "only this kind")
 	state := fs.String("state", "", "only this River state")
 	limit := fs.Int("limit", 50, "at most this many jobs (1-1000)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return &usageError{fmt.Sprintf("jobs %s: %v", sub, err)}
+	all := fs.Bool("all", false, "include the every-second sweeps")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
 	}
 	switch sub {
 	case "list", "failed":
 		if fs.NArg() > 0 {
-			return &usageError{fmt.Sprintf("jobs %s: unexpected argument %q", sub, fs.Arg(0))}
+			return &usageError{msg: fmt.Sprintf("jobs %s: unexpected argument %q", sub, fs.Arg(0))}
 		}
 		if *limit < 1 || *limit > 1000 {
-			return &usageError{"--limit must be between 1 and 1000"}
+			return &usageError{msg: "--limit must be between 1 and 1000"}
 		}
-		if sub == "failed" {
-			*state = "discarded"
+		if sub == "failed" || *state == "failed" {
+			*state = "discarded" // the dead letter, as the API calls it
 		}
 		if states := rivertype.JobStates(); *state != "" && !slices.Contains(states, rivertype.JobState(*state)) {
-			return &usageError{fmt.Sprintf("--state must be one of %v", states)}
+			return &usageError{msg: fmt.Sprintf("--state must be one of %v", states)}
+		}
+	case "show":
+		if fs.NArg() != 1 {
+			return &usageError{msg: "jobs show needs exactly one job id"}
+		}
+		if id, err := strconv.ParseInt(fs.Arg(0), 10, 64); err != nil || id < 1 {
+			return &usageError{msg: fmt.Sprintf("jobs show: %q is not a job id", fs.Arg(0))}
 		}
 	case "retry", "cancel", "delete":
 		if fs.NArg() == 0 {
-			return &usageError{fmt.Sprintf("jobs %s needs one or more job ids", sub)}
+			return &usageError{msg: fmt.Sprintf("jobs %s needs one or more job ids", sub)}
 		}
 		for _, a := range fs.Args() {
 			if id, err := strconv.ParseInt(a, 10, 64); err != nil || id < 1 {
-				return &usageError{fmt.Sprintf("jobs %s: %q is not a job id", sub, a)}
+				return &usageError{msg: fmt.Sprintf("jobs %s: %q is not a job id", sub, a)}
 			}
 		}
 	default:
-		return &usageError{fmt.Sprintf("unknown jobs subcommand %q", sub)}
+		return &usageError{msg: fmt.Sprintf("unknown jobs subcommand %q", sub)}
 	}
 
 	c, err := openRiver(ctx, getenv, stdout, stderr, *asJSON)
@@ -164,11 +188,33 @@ func runJobs(ctx context.Context, args []string, getenv func(string) string, std
 		if *state != "" {
 			p = p.States(rivertype.JobState(*state))
 		}
+		if *kind == "" && !*all {
+			p = p.Kinds(listedKinds()...)
+		}
 		res, err := c.client.JobList(ctx, p)
 		if err != nil {
 			return err
 		}
+		if len(res.Jobs) == 0 && !c.json {
+			what := "jobs"
+			if *state == "discarded" {
+				what = "failed jobs"
+			}
+			_, err := fmt.Fprintf(stdout, "no %s%s\n", what, filterNote(*queue, *kind))
+			return err
+		}
 		return c.printJobs(res.Jobs)
+	}
+	if sub == "show" {
+		id, _ := strconv.ParseInt(fs.Arg(0), 10, 64)
+		j, err := c.client.JobGet(ctx, id)
+		if errors.Is(err, rivertype.ErrNotFound) {
+			return fmt.Errorf("job %d: not found (River prunes finished jobs; failed ones stay in failed_jobs: admin report failures)", id)
+		}
+		if err != nil {
+			return err
+		}
+		return c.showJob(j)
 	}
 
 	var failures []error
@@ -212,26 +258,35 @@ func runJobs(ctx context.Context, args []string, getenv func(string) string, std
 
 func runQueue(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return &usageError{"queue needs a subcommand: list, pause or resume"}
+		return &usageError{msg: "queue needs a subcommand: list, pause, resume or retry-failed"}
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("queue "+sub, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	if err := fs.Parse(args[1:]); err != nil {
-		return &usageError{fmt.Sprintf("queue %s: %v", sub, err)}
+	kind := fs.String("kind", "", "retry-failed: only this kind")
+	limit := fs.Int("limit", 100, "retry-failed: at most this many jobs (1-1000)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
 	}
 	switch sub {
+	case "retry-failed":
+		if fs.NArg() != 1 {
+			return &usageError{msg: "queue retry-failed needs exactly one queue name"}
+		}
+		if *limit < 1 || *limit > 1000 {
+			return &usageError{msg: "queue retry-failed: --limit must be between 1 and 1000"}
+		}
 	case "list":
 		if fs.NArg() > 0 {
-			return &usageError{fmt.Sprintf("queue list: unexpected argument %q", fs.Arg(0))}
+			return &usageError{msg: fmt.Sprintf("queue list: unexpected argument %q", fs.Arg(0))}
 		}
 	case "pause", "resume":
 		if fs.NArg() != 1 {
-			return &usageError{fmt.Sprintf("queue %s needs exactly one queue name", sub)}
+			return &usageError{msg: fmt.Sprintf("queue %s needs exactly one queue name", sub)}
 		}
 	default:
-		return &usageError{fmt.Sprintf("unknown queue subcommand %q", sub)}
+		return &usageError{msg: fmt.Sprintf("unknown queue subcommand %q", sub)}
 	}
 	c, err := openRiver(ctx, getenv, stdout, stderr, *asJSON)
 	if err != nil {
@@ -265,6 +320,26 @@ func runQueue(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	name := fs.Arg(0)
+	if sub == "retry-failed" {
+		ids, failed, err := adminapi.RetryFailed(ctx, c.client, name, *kind, *limit)
+		c.audit.Info("audit", slog.String("action", "retry-failed"), slog.String("queue", name), slog.Int("count", len(ids)),
+			slog.Int("failed", len(failed)), slog.String("kind", *kind))
+		if err != nil {
+			return err
+		}
+		if c.json {
+			return c.printJSON(map[string]any{"queue": name, "retried": len(ids), "job_ids": ids, "failed": failed})
+		}
+		if len(ids) == 0 && len(failed) == 0 {
+			_, err := fmt.Fprintf(stdout, "no failed jobs%s to retry\n", filterNote(name, *kind))
+			return err
+		}
+		fmt.Fprintf(stdout, "retried %d failed job(s) in queue %s\n", len(ids), name)
+		for id, why := range failed {
+			fmt.Fprintf(stdout, "job %d not retried: %s\n", id, why)
+		}
+		return nil
+	}
 	if sub == "pause" {
 		err = c.client.QueuePause(ctx, name, nil)
 	} else {
@@ -278,5 +353,78 @@ func runQueue(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	c.audit.Info("audit", slog.String("action", sub), slog.String("queue", name))
 	fmt.Fprintf(stdout, "queue %s %sd\n", name, sub)
+	return nil
+}
+
+// filterNote names the filters of an empty listing.
+func filterNote(queue, kind string) string {
+	var parts []string
+	if queue != "" {
+		parts = append(parts, "in queue "+queue)
+	}
+	if kind != "" {
+		parts = append(parts, "of kind "+kind)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " " + strings.Join(parts, " ")
+}
+
+// showJob prints one job whole: what it is, its args, every attempt's
+// error and its recorded output (a long job's progress record while it
+// runs, once it records one).
+func (c *riverCLI) showJob(j *rivertype.JobRow) error {
+	var meta struct {
+		Output json.RawMessage `json:"output"`
+	}
+	_ = json.Unmarshal(j.Metadata, &meta)
+	if c.json {
+		line := jobLine{ID: j.ID, Kind: j.Kind, Queue: j.Queue, State: string(j.State), Attempt: j.Attempt,
+			MaxAttempts: j.MaxAttempts, Args: j.EncodedArgs, Errors: j.Errors, CreatedAt: j.CreatedAt, FinalizedAt: j.FinalizedAt}
+		if line.Errors == nil {
+			line.Errors = []rivertype.AttemptError{}
+		}
+		return c.printJSON(struct {
+			jobLine
+			Priority    int             `json:"priority"`
+			ScheduledAt time.Time       `json:"scheduled_at"`
+			AttemptedAt *time.Time      `json:"attempted_at,omitempty"`
+			Output      json.RawMessage `json:"output,omitempty"`
+		}{line, j.Priority, j.ScheduledAt, j.AttemptedAt, meta.Output})
+	}
+	at := func(t *time.Time) string {
+		if t == nil {
+			return "-"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05Z")
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "job\t%d\n", j.ID)
+	fmt.Fprintf(tw, "kind\t%s\n", j.Kind)
+	fmt.Fprintf(tw, "queue\t%s\n", j.Queue)
+	fmt.Fprintf(tw, "state\t%s\n", j.State)
+	fmt.Fprintf(tw, "attempts\t%d of %d\n", j.Attempt, j.MaxAttempts)
+	fmt.Fprintf(tw, "priority\t%d\n", j.Priority)
+	fmt.Fprintf(tw, "created\t%s\n", at(&j.CreatedAt))
+	fmt.Fprintf(tw, "scheduled\t%s\n", at(&j.ScheduledAt))
+	fmt.Fprintf(tw, "attempted\t%s\n", at(j.AttemptedAt))
+	fmt.Fprintf(tw, "finalized\t%s\n", at(j.FinalizedAt))
+	fmt.Fprintf(tw, "args\t%s\n", j.EncodedArgs)
+	if len(meta.Output) > 0 {
+		fmt.Fprintf(tw, "output\t%s\n", meta.Output)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(j.Errors) == 0 {
+		_, err := fmt.Fprintln(c.out, "errors: none")
+		return err
+	}
+	fmt.Fprintln(c.out, "errors:")
+	for _, e := range j.Errors {
+		fmt.Fprintf(c.out, "  attempt %d at %s: %s\n", e.Attempt, e.At.UTC().Format("2006-01-02 15:04:05Z"),
+			strings.ReplaceAll(strings.TrimSpace(e.Error), "\n", "\n    "))
+	}
 	return nil
 }

@@ -2,11 +2,14 @@ package admincli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -22,17 +25,22 @@ const usage = `usage: admin COMMAND [flags]
 Commands:
   migrate up [--create-database]   apply all pending migrations
   migrate down [--to VERSION]      roll back one migration, or down to VERSION (0 empties the schema)
-  migrate status                   list migrations and whether each is applied
+  migrate status [--json]          list migrations and whether each is applied
   migrate version                  print the current schema version
   token --user ID [--ttl 24h]      print a bearer token for user ID (signed with AUTH_SECRET)
   serve                            serve the admin API and River UI on ADMIN_ADDR (default :8080)
-  jobs list [--queue Q] [--kind K] [--state S] [--limit N] [--json]
+  jobs list [--queue Q] [--kind K] [--state S] [--limit N] [--all] [--json]
   jobs failed [--queue Q] [--kind K] [--limit N] [--json]
-                                   list jobs (failed = discarded), newest first
+                                   list jobs (failed = discarded), newest first; the
+                                   every-second sweeps (deliver-pending, index-pending)
+                                   only with --all or --kind
+  jobs show ID [--json]            one job: its args, every error, its recorded output
   jobs retry|cancel|delete ID...   act on jobs
   queue list [--json]              job counts per queue
   queue pause|resume NAME          stop or restart fetching from a queue
-  report NAME [--from T] [--to T] [--interval 1h] [--limit N] [--format table|csv|json]
+  queue retry-failed NAME [--kind K] [--limit N] [--json]
+                                   retry the queue's discarded jobs (at most 100 by default)
+  report NAME [--from T] [--to T] [--interval 1h] [--limit N] [--format table|csv|json] [--json]
                                    delivery, jobs, failures, notifications or broadcasts
                                    (default range: the last 24h)
   cleanup --type T [--retention-days N] [--batch-size N] [--dry-run] [--wait]
@@ -50,14 +58,53 @@ Commands:
                                    under it); --reencrypt-content also moves content to a
                                    fresh data key and deletes the old one
 
+Every command takes --help. Exit status: 0 done, 1 failed, 2 a mistake in the command line.
+
 Environment: DATABASE_URL (default ` + config.DefaultDatabaseURL + `), AUTH_SECRET, AUTH_ISSUER, AUTH_AUDIENCE (token),
 ADMIN_ADDR, ADMIN_TOKEN, ADMIN_VIEWER_TOKEN, ADMIN_INSECURE_DEV (serve), ENCRYPTION_ACTIVE_KEY (rotate --all)
 `
 
 // usageError is a mistake in the command line; it exits with status 2.
-type usageError struct{ msg string }
+// Its message is followed by the usage of its command (cmd; the whole
+// usage when it names none).
+type usageError struct {
+	msg string
+	cmd string
+}
 
-func (e *usageError) Error() string { return e.msg + "\n\n" + usage }
+func (e *usageError) Error() string { return e.msg + "\n\n" + usageOf(e.cmd) }
+
+// commands are the command names, in the usage's order.
+var commands = []string{"migrate", "token", "serve", "jobs", "queue", "report", "cleanup", "encrypt", "export", "rotate"}
+
+// usageOf returns the usage lines of command cmd (with their continuation
+// lines), or the whole usage for an empty or unknown cmd.
+func usageOf(cmd string) string {
+	if !slices.Contains(commands, cmd) {
+		return usage
+	}
+	var b strings.Builder
+	b.WriteString("usage:\n")
+	in := false
+	for _, line := range strings.Split(usage, "\n") {
+		switch {
+		case strings.HasPrefix(line, "  "+cmd+" "):
+			in = true
+		case strings.HasPrefix(line, "   "):
+			// A continuation line belongs to the command above it.
+		default:
+			in = false
+		}
+		if in {
+			b.WriteString(line + "\n")
+		}
+	}
+	b.WriteString("\nadmin help lists every command.\n")
+	return b.String()
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "-help" }
 
 // exitCode is err's exit status: 2 for a usageError, else 1.
 func exitCode(err error) int {
@@ -87,19 +134,37 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // run dispatches args to its command.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return &usageError{"missing command"}
+		return &usageError{msg: "missing command"}
 	}
+	if slices.Contains(commands, args[0]) && (slices.ContainsFunc(args[1:], isHelp) || (len(args) > 1 && args[1] == "help")) {
+		_, err := io.WriteString(stdout, usageOf(args[0]))
+		return err
+	}
+	err := dispatch(ctx, args, getenv, stdout, stderr)
+	var u *usageError
+	if errors.As(err, &u) && u.cmd == "" && slices.Contains(commands, args[0]) {
+		u.cmd = args[0]
+	}
+	return err
+}
+
+// dispatch runs the command args name.
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "migrate":
 		return runMigrate(ctx, args[1:], getenv, stdout)
-	case "help", "-h", "--help":
+	case "help", "-h", "--help", "-help":
+		if len(args) > 1 && slices.Contains(commands, args[1]) {
+			_, err := io.WriteString(stdout, usageOf(args[1]))
+			return err
+		}
 		_, err := io.WriteString(stdout, usage)
 		return err
 	case "token":
 		return runToken(args[1:], getenv, stdout)
 	case "serve":
 		if len(args) > 1 {
-			return &usageError{"serve takes no arguments; configure it with environment variables"}
+			return &usageError{msg: "serve takes no arguments; configure it with environment variables"}
 		}
 		return runServe(ctx, getenv, stderr, nil)
 	case "jobs":
@@ -117,36 +182,39 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "rotate":
 		return runRotate(ctx, args[1:], getenv, stdout, stderr)
 	default:
-		return &usageError{fmt.Sprintf("unknown command %q", args[0])}
+		return &usageError{msg: fmt.Sprintf("unknown command %q", args[0])}
 	}
 }
 
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return &usageError{"migrate needs a subcommand: up, down, status or version"}
+		return &usageError{msg: "migrate needs a subcommand: up, down, status or version"}
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("migrate "+sub, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	createDB := false
 	to := int64(-1)
+	asJSON := false
 	switch sub {
 	case "up":
 		fs.BoolVar(&createDB, "create-database", false, "create the database named in DATABASE_URL if it does not exist")
 	case "down":
 		fs.Int64Var(&to, "to", -1, "roll back down to this version (0 empties the schema)")
-	case "status", "version":
+	case "status":
+		fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	case "version":
 	default:
-		return &usageError{fmt.Sprintf("unknown migrate subcommand %q", sub)}
+		return &usageError{msg: fmt.Sprintf("unknown migrate subcommand %q", sub)}
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		return &usageError{fmt.Sprintf("migrate %s: %v", sub, err)}
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
-		return &usageError{fmt.Sprintf("migrate %s: unexpected argument %q", sub, fs.Arg(0))}
+		return &usageError{msg: fmt.Sprintf("migrate %s: unexpected argument %q", sub, fs.Arg(0))}
 	}
 	if sub == "down" && to < -1 {
-		return &usageError{"migrate down: --to must be 0 or a positive version"}
+		return &usageError{msg: "migrate down: --to must be 0 or a positive version"}
 	}
 
 	r := config.NewReader(getenv)
@@ -196,6 +264,11 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		if err != nil {
 			return err
 		}
+		if asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(st)
+		}
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "VERSION\tSTATE\tAPPLIED AT\tSOURCE")
 		for _, s := range st {
@@ -227,18 +300,18 @@ func runToken(args []string, getenv func(string) string, stdout io.Writer) error
 	fs.SetOutput(io.Discard)
 	userFlag := fs.String("user", "", "the user id (a UUID) the token authenticates")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
-	if err := fs.Parse(args); err != nil {
-		return &usageError{fmt.Sprintf("token: %v", err)}
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
-		return &usageError{fmt.Sprintf("token: unexpected argument %q", fs.Arg(0))}
+		return &usageError{msg: fmt.Sprintf("token: unexpected argument %q", fs.Arg(0))}
 	}
 	user, err := uuid.Parse(*userFlag)
 	if err != nil || user == uuid.Nil {
-		return &usageError{"token: --user must be a user id (UUID)"}
+		return &usageError{msg: "token: --user must be a user id (UUID)"}
 	}
 	if *ttl <= 0 || *ttl > 366*24*time.Hour {
-		return &usageError{"token: --ttl must be between 1s and 8784h"}
+		return &usageError{msg: "token: --ttl must be between 1s and 8784h"}
 	}
 	c := config.NewReader(getenv).Auth()
 	if c.Secret == "" {
@@ -255,4 +328,51 @@ func runToken(args []string, getenv func(string) string, stdout io.Writer) error
 	}
 	_, err = fmt.Fprintln(stdout, tok)
 	return err
+}
+
+// parseFlags parses args into fs, flags before or after the positional
+// arguments (`queue retry-failed NAME --json`); fs.Args() are then the
+// positional ones. A mistake is a usageError naming the flag and, for a
+// duration or a number, the form it takes.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return flagError(fs, err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		rest := fs.Args()
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			// Everything after "--" is positional.
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	return fs.Parse(append([]string{"--"}, positional...))
+}
+
+// flagError is parseFlags' usageError for err.
+func flagError(fs *flag.FlagSet, err error) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "invalid value "); ok {
+		// invalid value "x" for flag -ttl: parse error
+		if i := strings.Index(name, " for flag -"); i >= 0 {
+			flagName := strings.SplitN(name[i+len(" for flag -"):], ":", 2)[0]
+			if f := fs.Lookup(flagName); f != nil {
+				switch f.Value.(flag.Getter).Get().(type) {
+				case time.Duration:
+					msg = fmt.Sprintf("--%s must be a duration such as 90s, 30m or 24h", flagName)
+				case int, int64, uint, uint64:
+					msg = fmt.Sprintf("--%s must be a whole number", flagName)
+				case bool:
+					msg = fmt.Sprintf("--%s takes no value (or =true, =false)", flagName)
+				}
+			}
+		}
+	}
+	return &usageError{msg: fs.Name() + ": " + msg}
 }

@@ -140,3 +140,44 @@ func TestRunReturnsTheExitStatusAndWritesTheErrorToStderr(t *testing.T) {
 	require.Equal(t, 1, Run(ctx, []string{"token", "--user", "3f1e8a52-6b1c-4c55-9d7e-0a6f2b9c1d11"}, env(nil), &stdout, &stderr), "any other failure")
 	require.Equal(t, "admin: AUTH_SECRET is not set: it must be the gateway's signing secret\n", stderr.String())
 }
+
+// Every command answers --help (and `admin help CMD`) with its own usage
+// and exit status 0; a mistake prints one line and that command's usage
+// only, with exit status 2.
+func TestEveryCommandHasItsOwnHelp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, cmd := range commands {
+		for _, args := range [][]string{{cmd, "--help"}, {cmd, "-h"}, {"help", cmd}} {
+			var stdout, stderr bytes.Buffer
+			require.Equal(t, 0, Run(ctx, args, env(nil), &stdout, &stderr), args)
+			require.True(t, strings.HasPrefix(stdout.String(), "usage:\n  "+cmd+" "), "%v: %s", args, stdout.String())
+			require.NotContains(t, stdout.String(), "Commands:", "only the command's own lines")
+			require.Empty(t, stderr.String())
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, Run(ctx, []string{"jobs", "list", "--help"}, env(nil), &stdout, &stderr))
+	require.Contains(t, stdout.String(), "  jobs show ID")
+
+	mistakes := map[string][]string{
+		`unknown jobs subcommand "frob"`:                          {"jobs", "frob"},
+		`jobs show needs exactly one job id`:                      {"jobs", "show"},
+		`queue retry-failed needs exactly one queue name`:         {"queue", "retry-failed"},
+		`unknown report "speed"`:                                  {"report", "speed"},
+		`token: --ttl must be a duration such as 90s, 30m or 24h`: {"token", "--user", "3f1e8a52-6b1c-4c55-9d7e-0a6f2b9c1d11", "--ttl", "a day"},
+		`report: --interval must be a duration such as`:           {"report", "delivery", "--interval", "hourly"},
+		`jobs list: --limit must be a whole number`:               {"jobs", "list", "--limit", "ten"},
+		`--state must be one of`:                                  {"jobs", "list", "--state", "broken"},
+	}
+	for want, args := range mistakes {
+		stdout.Reset()
+		stderr.Reset()
+		require.Equal(t, 2, Run(ctx, args, env(nil), &stdout, &stderr), args)
+		require.Empty(t, stdout.String())
+		lines := strings.Split(stderr.String(), "\n")
+		require.Contains(t, lines[0], want, args)
+		require.Contains(t, stderr.String(), "usage:\n  "+args[0]+" ", "the command's usage follows")
+		require.NotContains(t, stderr.String(), "Commands:", "not the whole list")
+	}
+}
