@@ -9,9 +9,9 @@ import (
 	"github.com/msgrunner/msgrunner/internal/db"
 )
 
-// maxCachedGroups bounds the memberships a Deliverer keeps; past it the
-// cache starts again empty.
-const maxCachedGroups = 4096
+// maxCachedSpans bounds the membership windows a Deliverer keeps (about
+// 40 bytes each: some 8 MiB); past it the cache starts again empty.
+const maxCachedSpans = 200_000
 
 // memberships caches group memberships, each stamped with the version it
 // was read at. A message carries the membership version its send saw
@@ -23,6 +23,7 @@ const maxCachedGroups = 4096
 type memberships struct {
 	mu      sync.Mutex
 	byGroup map[uuid.UUID]db.Membership
+	spans   int // windows held in byGroup
 }
 
 // get returns the cached membership of group if it is at version or
@@ -38,10 +39,11 @@ func (c *memberships) get(group uuid.UUID, version int64) (db.Membership, bool) 
 func (c *memberships) put(group uuid.UUID, m db.Membership) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.byGroup == nil || len(c.byGroup) >= maxCachedGroups {
-		c.byGroup = make(map[uuid.UUID]db.Membership)
+	if c.byGroup == nil || c.spans+len(m.Spans) > maxCachedSpans {
+		c.byGroup, c.spans = make(map[uuid.UUID]db.Membership), 0
 	}
 	if old, ok := c.byGroup[group]; !ok || old.Version < m.Version {
+		c.spans += len(m.Spans) - len(old.Spans)
 		c.byGroup[group] = m
 	}
 }
