@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
 	"github.com/msgrunner/msgrunner/internal/broadcast"
@@ -23,13 +24,15 @@ import (
 type BatchSendWorker struct {
 	Policy[jobs.BatchSendArgs]
 	broadcasts *broadcast.Service
+	pool       *pgxpool.Pool // for the progress record; none when nil
 	logger     *slog.Logger
 }
 
 // NewBatchSendWorker returns the batch-send worker of queue q, running
-// broadcasts through broadcasts.
-func NewBatchSendWorker(q jobs.QueueSpec, broadcasts *broadcast.Service, logger *slog.Logger) *BatchSendWorker {
-	return &BatchSendWorker{Policy: Policy[jobs.BatchSendArgs]{Queue: q}, broadcasts: broadcasts, logger: orDiscard(logger)}
+// broadcasts through broadcasts and keeping its job's progress record in
+// pool (none when pool is nil).
+func NewBatchSendWorker(q jobs.QueueSpec, broadcasts *broadcast.Service, pool *pgxpool.Pool, logger *slog.Logger) *BatchSendWorker {
+	return &BatchSendWorker{Policy: Policy[jobs.BatchSendArgs]{Queue: q}, broadcasts: broadcasts, pool: pool, logger: orDiscard(logger)}
 }
 
 // BatchProgress is the job's recorded output.
@@ -56,8 +59,16 @@ func (w *BatchSendWorker) Work(ctx context.Context, job *river.Job[jobs.BatchSen
 	// Leave a tenth of the timeout (at least 5s) to hand over cleanly.
 	budget := w.Queue.Timeout - max(w.Queue.Timeout/10, 5*time.Second)
 	handover := time.Now().Add(budget)
+	progress := newProgressWriter(w.pool, w.logger, job.ID)
 	record := func(b db.Batch) {
-		_ = river.RecordOutput(ctx, ProgressOf(b))
+		p := ProgressOf(b)
+		_ = river.RecordOutput(ctx, p)
+		steps := 1
+		if b.ChunkSize > 0 {
+			steps = max((b.Total+b.ChunkSize-1)/b.ChunkSize, 1)
+		}
+		progress.record(ctx, Progress{Percentage: p.Percentage, Step: "chunk", TotalSteps: steps, CurrentStep: b.CurrentChunk, Data: p},
+			b.Status != "running")
 	}
 	for {
 		step, err := w.broadcasts.ProcessChunk(ctx, job.Args.BatchID)

@@ -23,7 +23,9 @@ import (
 // yet delivered) or that a live job still refers to; delivered, read,
 // failed (final) and sender-deleted messages may go. Near its timeout it
 // snoozes and continues in a fresh run. A dry run only counts. Counts are
-// recorded as the job's output.
+// recorded as the job's output; while it deletes, its progress record
+// (Progress: batches done against the rows counted when it started) is
+// kept in the job's metadata, a few writes a second at most.
 type CleanupMessagesWorker struct {
 	Policy[jobs.CleanupMessagesArgs]
 	pool        *pgxpool.Pool
@@ -59,16 +61,24 @@ func (w *CleanupMessagesWorker) Work(ctx context.Context, job *river.Job[jobs.Cl
 	handover := time.Now().Add(w.Queue.Timeout - max(w.Queue.Timeout/10, 5*time.Second))
 	out := CleanupOutput{Type: a.Type, DryRun: a.DryRun}
 	now := time.Now()
+	progress := newProgressWriter(w.pool, w.logger, job.ID)
 
-	// loop runs step until it deletes less than a batch.
-	loop := func(step func() (int64, error)) error {
+	// loop runs step until it deletes less than a batch, keeping the
+	// job's progress record against total, the rows counted up front.
+	loop := func(total int64, step func() (int64, error)) error {
+		var done int64
+		steps := int((total + int64(batch) - 1) / int64(batch))
 		for {
 			n, err := step()
 			if err != nil {
 				return err
 			}
 			out.Batches++
-			if n < int64(batch) {
+			done += n
+			last := n < int64(batch)
+			progress.record(ctx, Progress{Percentage: percent(min(done, total), total), Step: a.Type,
+				TotalSteps: max(steps, out.Batches), CurrentStep: out.Batches, Data: out}, last)
+			if last {
 				return nil
 			}
 			if time.Now().After(handover) {
@@ -80,18 +90,20 @@ func (w *CleanupMessagesWorker) Work(ctx context.Context, job *river.Job[jobs.Cl
 	switch a.Type {
 	case jobs.CleanupOldMessages:
 		before := now.AddDate(0, 0, -a.RetentionDays)
-		if a.DryRun {
-			out.Messages, err = db.CountOldMessages(ctx, w.pool, before)
+		var total int64
+		if total, err = db.CountOldMessages(ctx, w.pool, before); err != nil || a.DryRun {
+			out.Messages = total
 			break
 		}
-		err = loop(func() (int64, error) {
+		err = loop(total, func() (int64, error) {
 			n, err := db.DeleteOldMessages(ctx, w.pool, before, batch)
 			out.Messages += n
 			return n, err
 		})
 	case jobs.CleanupDeletedConversations:
-		if a.DryRun {
-			out.Messages, err = db.CountDeletedConversationMessages(ctx, w.pool)
+		var total int64
+		if total, err = db.CountDeletedConversationMessages(ctx, w.pool); err != nil || a.DryRun {
+			out.Messages = total
 			break
 		}
 		// Crypto-shred first: once the keys are gone the ciphertext is
@@ -99,7 +111,7 @@ func (w *CleanupMessagesWorker) Work(ctx context.Context, job *river.Job[jobs.Cl
 		if out.KeysShredded, err = db.ShredDeletedConversationKeys(ctx, w.pool); err != nil {
 			break
 		}
-		err = loop(func() (int64, error) {
+		err = loop(total, func() (int64, error) {
 			m, c, err := db.DeleteDeletedConversations(ctx, w.pool, batch)
 			out.Messages += m
 			out.Conversations += c
@@ -109,11 +121,12 @@ func (w *CleanupMessagesWorker) Work(ctx context.Context, job *river.Job[jobs.Cl
 		if w.attachments == nil {
 			return river.JobCancel(errors.New("expired_attachments: no attachment store is configured on this runner (ATTACHMENTS_DIR)"))
 		}
-		if a.DryRun {
-			out.Attachments, err = db.CountExpiredAttachments(ctx, w.pool, now)
+		var total int64
+		if total, err = db.CountExpiredAttachments(ctx, w.pool, now); err != nil || a.DryRun {
+			out.Attachments = total
 			break
 		}
-		err = loop(func() (int64, error) {
+		err = loop(total, func() (int64, error) {
 			expired, err := db.ExpiredAttachments(ctx, w.pool, now, batch)
 			if err != nil {
 				return 0, err

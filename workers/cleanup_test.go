@@ -147,6 +147,16 @@ func TestCleanupDeletesExactlyTheRightRows(t *testing.T) {
 	out = run(jobs.CleanupMessagesArgs{Type: jobs.CleanupOldMessages, RetentionDays: 90, BatchSize: 2})
 	require.EqualValues(t, 4, out["messages"])
 	require.EqualValues(t, 3, out["batches"], "2 + 2, and an empty one that finds nothing left")
+	// The job kept a progress record in its metadata, the last one whole.
+	var progress map[string]any
+	var raw []byte
+	require.NoError(t, pool.QueryRow(ctx, `SELECT metadata->'progress' FROM river_job WHERE kind = 'cleanup-messages'
+		AND args->>'type' = 'old_messages' AND NOT coalesce((args->>'dry_run')::bool, false)`).Scan(&raw))
+	require.NoError(t, json.Unmarshal(raw, &progress))
+	require.EqualValues(t, 100, progress["percentage"])
+	require.Equal(t, "old_messages", progress["step"])
+	require.EqualValues(t, 3, progress["currentStep"])
+	require.EqualValues(t, 4, progress["data"].(map[string]any)["messages"])
 	out = run(jobs.CleanupMessagesArgs{Type: jobs.CleanupDeletedConversations, BatchSize: 2})
 	require.EqualValues(t, 1, out["keys_shredded"], "the deleted conversation's key is destroyed first")
 	require.Equal(t, 1, count(pool, `SELECT count(*) FROM conversation_keys`), "the live conversation keeps its key")

@@ -168,6 +168,14 @@ func (w *EncryptDecryptWorker) encrypt(ctx context.Context, job *river.Job[jobs.
 	}
 	limit := w.chunk()
 	var after int64
+	// The progress record counts chunks against what was plaintext when
+	// this run started.
+	total, err := db.CountPlaintextMessages(ctx, w.pool, conv, 0)
+	if err != nil {
+		return err
+	}
+	progress := newProgressWriter(w.pool, w.logger, job.ID)
+	steps := int((total + int64(limit) - 1) / int64(limit))
 	for {
 		n, last, err := w.sealChunk(ctx, dk, conv, after, limit)
 		if err != nil {
@@ -177,6 +185,8 @@ func (w *EncryptDecryptWorker) encrypt(ctx context.Context, job *river.Job[jobs.
 		if n > 0 {
 			out.Sealed += int64(n)
 			out.Chunks++
+			progress.record(ctx, Progress{Percentage: percent(min(out.Sealed, total), total), Step: "seal history",
+				TotalSteps: max(steps, out.Chunks), CurrentStep: out.Chunks, Data: out}, false)
 			// After the commit: a refill read before it is refused by
 			// the version bump, one read after it sees only ciphertext.
 			if w.fanout != nil {
@@ -195,6 +205,7 @@ func (w *EncryptDecryptWorker) encrypt(ctx context.Context, job *river.Job[jobs.
 			return river.JobSnooze(0)
 		}
 	}
+	progress.record(ctx, Progress{Percentage: 100, Step: "seal history", TotalSteps: out.Chunks, CurrentStep: out.Chunks, Data: out}, true)
 	// Then the scheduled messages: once sealed, a held one is sent
 	// sealed when due instead of being refused by the conversation.
 	for {

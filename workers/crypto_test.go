@@ -272,6 +272,15 @@ func TestCryptoEncryptSealsHistoryAndDecryptExportsIt(t *testing.T) {
 	require.Equal(t, workers.EncryptOutput{Operation: "encrypt", Sealed: 5, Chunks: 3}, out)
 	b.requireNoPlaintextStored(t)
 	b.requireReadable(t, b.sealer)
+	// Its progress record, kept while it ran, ends whole.
+	var rawProgress []byte
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT metadata->'progress' FROM river_job WHERE id = $1`, jobID).Scan(&rawProgress))
+	var progress workers.Progress
+	require.NoError(t, json.Unmarshal(rawProgress, &progress))
+	require.Equal(t, 100.0, progress.Percentage)
+	require.Equal(t, "seal history", progress.Step)
+	require.Equal(t, 3, progress.CurrentStep)
+	require.Equal(t, 3, progress.TotalSteps)
 
 	// Decrypt: an export of every message in seq order, 0600.
 	requester := uuid.New()

@@ -134,7 +134,7 @@ func newSet(deps Deps, queues []jobs.QueueSpec) (*set, error) {
 		sendNotification:     NewSendNotificationWorker(spec[jobs.KindSendNotification], deps.Pool, deps.Fanout, deps.Notify, logger),
 		indexMessage:         NewIndexMessageWorker(spec[jobs.KindIndexMessage], deps.Pool, deps.SearchLanguage),
 		encryptDecrypt:       NewEncryptDecryptWorker(spec[jobs.KindEncryptDecrypt], crypto),
-		batchSend:            NewBatchSendWorker(spec[jobs.KindBatchSend], deps.Broadcasts, logger),
+		batchSend:            NewBatchSendWorker(spec[jobs.KindBatchSend], deps.Broadcasts, deps.Pool, logger),
 		cleanupMessages:      NewCleanupMessagesWorker(spec[jobs.KindCleanupMessages], deps.Pool, deps.Attachments, logger),
 		releaseScheduled:     NewReleaseScheduledWorker(spec[jobs.KindReleaseScheduled], deps.Pool, deps.Outbox, logger),
 		jobHistory:           NewJobHistoryWorker(spec[jobs.KindJobHistory], deps.Pool, logger),

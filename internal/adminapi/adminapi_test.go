@@ -656,3 +656,20 @@ func TestOpenAPIDocumentIsServed(t *testing.T) {
 	require.Equal(t, "3.1.0", doc["openapi"])
 	require.Contains(t, doc["paths"], "/queue/health")
 }
+
+// A running long job's progress record shows on GET /jobs/:id.
+func TestJobShowsItsProgress(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	id := b.job(t, jobs.QueueBatchMessageSending, "running")
+	b.exec(t, `UPDATE river_job SET metadata = '{"progress":{"percentage":30,"step":"chunk","totalSteps":10,"currentStep":3}}' WHERE id = $1`, id)
+	code, body := b.do(t, http.MethodGet, "/jobs/"+strconv.FormatInt(id, 10), viewerToken)
+	require.Equal(t, http.StatusOK, code, body)
+	p := body["progress"].(map[string]any)
+	require.EqualValues(t, 30, p["percentage"])
+	require.EqualValues(t, 3, p["currentStep"])
+
+	other := b.job(t, jobs.QueueBatchMessageSending, "running")
+	_, body = b.do(t, http.MethodGet, "/jobs/"+strconv.FormatInt(other, 10), viewerToken)
+	require.NotContains(t, body, "progress", "a job without a record shows none")
+}

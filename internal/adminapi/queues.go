@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strconv"
@@ -320,6 +321,9 @@ type jobView struct {
 	ScheduledAt time.Time                `json:"scheduled_at"`
 	AttemptedAt *time.Time               `json:"attempted_at,omitempty"`
 	FinalizedAt *time.Time               `json:"finalized_at,omitempty"`
+	// Progress is a long job's progress record (batch-send,
+	// encrypt-decrypt encrypt, cleanup-messages), kept while it runs.
+	Progress json.RawMessage `json:"progress,omitempty"`
 }
 
 func viewOf(j *rivertype.JobRow) jobView {
@@ -330,6 +334,12 @@ func viewOf(j *rivertype.JobRow) jobView {
 	}
 	if v.Errors == nil {
 		v.Errors = []rivertype.AttemptError{}
+	}
+	var meta struct {
+		Progress json.RawMessage `json:"progress"`
+	}
+	if json.Unmarshal(j.Metadata, &meta) == nil && len(meta.Progress) > 0 && string(meta.Progress) != "null" {
+		v.Progress = meta.Progress
 	}
 	return v
 }

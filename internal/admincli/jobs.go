@@ -376,7 +376,8 @@ func filterNote(queue, kind string) string {
 // runs, once it records one).
 func (c *riverCLI) showJob(j *rivertype.JobRow) error {
 	var meta struct {
-		Output json.RawMessage `json:"output"`
+		Output   json.RawMessage `json:"output"`
+		Progress json.RawMessage `json:"progress"`
 	}
 	_ = json.Unmarshal(j.Metadata, &meta)
 	if c.json {
@@ -391,7 +392,8 @@ func (c *riverCLI) showJob(j *rivertype.JobRow) error {
 			ScheduledAt time.Time       `json:"scheduled_at"`
 			AttemptedAt *time.Time      `json:"attempted_at,omitempty"`
 			Output      json.RawMessage `json:"output,omitempty"`
-		}{line, j.Priority, j.ScheduledAt, j.AttemptedAt, meta.Output})
+			Progress    json.RawMessage `json:"progress,omitempty"`
+		}{line, j.Priority, j.ScheduledAt, j.AttemptedAt, meta.Output, meta.Progress})
 	}
 	at := func(t *time.Time) string {
 		if t == nil {
@@ -411,6 +413,17 @@ func (c *riverCLI) showJob(j *rivertype.JobRow) error {
 	fmt.Fprintf(tw, "attempted\t%s\n", at(j.AttemptedAt))
 	fmt.Fprintf(tw, "finalized\t%s\n", at(j.FinalizedAt))
 	fmt.Fprintf(tw, "args\t%s\n", j.EncodedArgs)
+	if len(meta.Progress) > 0 {
+		var p struct {
+			Percentage  float64 `json:"percentage"`
+			Step        string  `json:"step"`
+			TotalSteps  int     `json:"totalSteps"`
+			CurrentStep int     `json:"currentStep"`
+		}
+		if json.Unmarshal(meta.Progress, &p) == nil {
+			fmt.Fprintf(tw, "progress\t%.0f%% (%s, step %d of %d)\n", p.Percentage, p.Step, p.CurrentStep, p.TotalSteps)
+		}
+	}
 	if len(meta.Output) > 0 {
 		fmt.Fprintf(tw, "output\t%s\n", meta.Output)
 	}

@@ -114,7 +114,7 @@ func TestJobsShowFiltersAndRetryFailed(t *testing.T) {
 				2, now(), CASE WHEN $3 IN ('discarded','completed') THEN now() END,
 				CASE WHEN $3 = 'discarded' THEN ARRAY['{"at":"2026-01-01T00:00:00Z","attempt":1,"error":"first try","trace":""}'::jsonb,
 					'{"at":"2026-01-01T00:00:02Z","attempt":2,"error":"second try","trace":""}'::jsonb] END,
-				'{"output":{"percentage":40}}')
+				'{"output":{"percentage":40},"progress":{"percentage":40,"step":"chunk","totalSteps":5,"currentStep":2}}')
 			RETURNING id`, kind, queue, state).Scan(&id))
 		return id
 	}
@@ -137,7 +137,8 @@ func TestJobsShowFiltersAndRetryFailed(t *testing.T) {
 
 	out, err = admin("jobs", "show", fmt.Sprint(failed))
 	require.NoError(t, err)
-	for _, want := range []string{"send-notification", "discarded", "2 of 5", "attempt 1 at 2026-01-01 00:00:00Z: first try", "attempt 2", "second try", `{"percentage": 40}`} {
+	for _, want := range []string{"send-notification", "discarded", "2 of 5", "attempt 1 at 2026-01-01 00:00:00Z: first try", "attempt 2", "second try",
+		`{"percentage": 40}`, "progress   40% (chunk, step 2 of 5)"} {
 		require.Contains(t, out, want)
 	}
 	out, err = admin("jobs", "show", "--json", fmt.Sprint(failed))

@@ -211,3 +211,10 @@ func ConversationExists(ctx context.Context, q Querier, conversation uuid.UUID) 
 	ok, err := dbsqlc.New(q).ConversationExists(ctx, conversation)
 	return ok, translate("checking conversation", err)
 }
+
+// CountPlaintextMessages counts a conversation's messages stored in
+// plaintext after seq after (what sealing its history still has to do).
+func CountPlaintextMessages(ctx context.Context, q Querier, conversation uuid.UUID, after int64) (int64, error) {
+	n, err := dbsqlc.New(q).CountPlaintextMessages(ctx, dbsqlc.CountPlaintextMessagesParams{ConversationID: conversation, AfterSeq: after})
+	return n, translate("counting plaintext messages", err)
+}

@@ -96,3 +96,10 @@ func OldestWaiting(ctx context.Context, q Querier) (map[string]time.Duration, er
 	}
 	return out, nil
 }
+
+// RecordJobProgress sets running job id's progress record (JSON) in its
+// metadata; it does nothing once the job has stopped running.
+func RecordJobProgress(ctx context.Context, q Querier, id int64, progress []byte) error {
+	_, err := dbsqlc.New(q).RecordJobProgress(ctx, dbsqlc.RecordJobProgressParams{ID: id, Progress: progress})
+	return translate("recording job progress", err)
+}

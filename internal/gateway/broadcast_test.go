@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -121,6 +122,24 @@ func TestBroadcastTemplateCancelAndInputErrors(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, code, res)
 	id := res["id"].(string)
 	require.Eventually(t, func() bool { return b.broadcastStatus(t, tok, id)["current_chunk"].(float64) >= 1 }, 20*time.Second, 20*time.Millisecond)
+	// While it runs, its job shows how far it is (the earlier design's
+	// progress record), for River UI, GET /jobs/:id and admin jobs show.
+	var progress struct {
+		Percentage  float64 `json:"percentage"`
+		Step        string  `json:"step"`
+		TotalSteps  int     `json:"totalSteps"`
+		CurrentStep int     `json:"currentStep"`
+	}
+	require.Eventually(t, func() bool {
+		var raw []byte
+		err := b.pool.QueryRow(context.Background(), `SELECT coalesce(metadata->'progress', 'null') FROM river_job
+			WHERE kind = 'batch-send' AND args->>'batch_id' = $1 AND state = 'running'`, id).Scan(&raw)
+		return err == nil && json.Unmarshal(raw, &progress) == nil && progress.CurrentStep >= 1
+	}, 20*time.Second, 20*time.Millisecond, "a progress record while the job runs")
+	require.Equal(t, "chunk", progress.Step)
+	require.Equal(t, 10, progress.TotalSteps)
+	require.Greater(t, progress.Percentage, 0.0)
+	require.Less(t, progress.Percentage, 100.0)
 	code, _ = do(t, http.MethodDelete, b.nodes[0].base+"/v1/broadcasts/"+id, b.token(t, uuid.New()), nil)
 	require.Equal(t, http.StatusNotFound, code, "only the sender can cancel")
 	code, _ = do(t, http.MethodDelete, b.nodes[0].base+"/v1/broadcasts/"+id, tok, nil)

@@ -93,3 +93,8 @@ FOR UPDATE;
 UPDATE scheduled_messages s SET content = NULL, ciphertext = u.ciphertext, key_id = @key_id::text
 FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@ciphertexts::bytea[]) AS ciphertext) u
 WHERE s.id = u.id AND s.content IS NOT NULL;
+
+-- name: CountPlaintextMessages :one
+-- The conversation's messages still stored in plaintext after seq @after_seq.
+SELECT count(*)::bigint FROM messages
+WHERE conversation_id = @conversation_id AND seq > @after_seq AND content IS NOT NULL;

@@ -37,3 +37,11 @@ SELECT EXISTS (
 SELECT queue, greatest(extract(epoch FROM now() - min(scheduled_at)), 0)::float8 AS seconds
 FROM river_job WHERE state = 'available'
 GROUP BY queue;
+
+-- name: RecordJobProgress :execrows
+-- Sets a running job's progress record (metadata.progress), for River UI,
+-- GET /jobs/:id and the CLI to show while it runs. River merges its own
+-- metadata updates into the column when the job ends, so the last record
+-- stays.
+UPDATE river_job SET metadata = jsonb_set(metadata, '{progress}', @progress::jsonb)
+WHERE id = @id AND state = 'running';

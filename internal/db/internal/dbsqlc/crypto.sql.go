@@ -39,6 +39,24 @@ func (q *Queries) CountMessagesNotUnderKey(ctx context.Context, arg CountMessage
 	return count, err
 }
 
+const CountPlaintextMessages = `-- name: CountPlaintextMessages :one
+SELECT count(*)::bigint FROM messages
+WHERE conversation_id = $1 AND seq > $2 AND content IS NOT NULL
+`
+
+type CountPlaintextMessagesParams struct {
+	ConversationID uuid.UUID
+	AfterSeq       int64
+}
+
+// The conversation's messages still stored in plaintext after seq @after_seq.
+func (q *Queries) CountPlaintextMessages(ctx context.Context, arg CountPlaintextMessagesParams) (int64, error) {
+	row := q.db.QueryRow(ctx, CountPlaintextMessages, arg.ConversationID, arg.AfterSeq)
+	var column_1 int64
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const CountScheduledNotUnderKey = `-- name: CountScheduledNotUnderKey :one
 SELECT count(*) FROM scheduled_messages
 WHERE conversation_id = $1 AND ciphertext IS NOT NULL AND key_id IS DISTINCT FROM $2::text

@@ -180,3 +180,25 @@ func (q *Queries) QueueKindHealthStats(ctx context.Context, arg QueueKindHealthS
 	}
 	return items, nil
 }
+
+const RecordJobProgress = `-- name: RecordJobProgress :execrows
+UPDATE river_job SET metadata = jsonb_set(metadata, '{progress}', $1::jsonb)
+WHERE id = $2 AND state = 'running'
+`
+
+type RecordJobProgressParams struct {
+	Progress []byte
+	ID       int64
+}
+
+// Sets a running job's progress record (metadata.progress), for River UI,
+// GET /jobs/:id and the CLI to show while it runs. River merges its own
+// metadata updates into the column when the job ends, so the last record
+// stays.
+func (q *Queries) RecordJobProgress(ctx context.Context, arg RecordJobProgressParams) (int64, error) {
+	result, err := q.db.Exec(ctx, RecordJobProgress, arg.Progress, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
