@@ -73,6 +73,7 @@ banner() {
                         (either page starts a group chat: "New group with your peer")
   message API:          http://$gw/v1/messages
   bearer tokens:        $token_cmd
+  admin home:           http://$ad/
   River UI:             http://$ad/river/
   reports:              http://$ad/reports
   admin API:            http://$ad/queue/metrics   (also /queue/health, /queue/<queue>/failed, /jobs/<id>)

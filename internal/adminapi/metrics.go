@@ -35,7 +35,7 @@ func newQueueCollector(s *Server) *queueCollector {
 			"Jobs per queue and state (waiting, active, delayed, failed, completed, cancelled, paused; see docs/operations.md for River's states).",
 			[]string{"queue", "state"}, nil),
 		oldest: prometheus.NewDesc("msgrunner_queue_oldest_waiting_seconds",
-			"How long the oldest waiting (available) job of the queue has been due; 0 when none waits.",
+			"How long the oldest waiting (available) job of the queue has been due; 0 when none waits, or the queue is paused.",
 			[]string{"queue"}, nil),
 		up: prometheus.NewDesc("msgrunner_queue_metrics_up", "1 when the last queue count query succeeded.", nil, nil),
 	}
@@ -74,6 +74,11 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		} {
 			ch <- prometheus.MustNewConstMetric(q.desc, prometheus.GaugeValue, float64(v), name, state)
 		}
-		ch <- prometheus.MustNewConstMetric(q.oldest, prometheus.GaugeValue, waits[name].Seconds(), name)
+		// A paused queue's jobs are paused, not waiting (its Waiting is 0).
+		oldest := 0.0
+		if m.Waiting > 0 {
+			oldest = waits[name].Seconds()
+		}
+		ch <- prometheus.MustNewConstMetric(q.oldest, prometheus.GaugeValue, oldest, name)
 	}
 }

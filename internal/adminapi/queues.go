@@ -247,17 +247,9 @@ func (s *Server) queueHealth(c echo.Context) error {
 		}
 		slices.Sort(names)
 	}
-	stats, err := db.QueueKindHealthSince(ctx, s.pool, names, time.Now().Add(-s.cfg.Health.Window))
+	byQueue, paused, err := s.healthInputs(ctx, names)
 	if err != nil {
 		return err
-	}
-	paused, err := db.KnownQueues(ctx, s.pool)
-	if err != nil {
-		return err
-	}
-	byQueue := map[string][]db.KindHealth{}
-	for _, st := range stats {
-		byQueue[st.Queue] = append(byQueue[st.Queue], st)
 	}
 	sweeps := make(map[string]float64, len(s.cfg.Health.Sweeps))
 	for kind, every := range s.cfg.Health.Sweeps {
@@ -292,6 +284,24 @@ func (s *Server) queueHealth(c echo.Context) error {
 		overall = worse(overall, h.Status)
 	}
 	return c.JSON(code(overall), map[string]any{"status": overall, "queues": queues, "thresholds": thresholds})
+}
+
+// healthInputs reads what health judges the queues names by: each
+// queue's kinds' figures over the window, and which queues are paused.
+func (s *Server) healthInputs(ctx context.Context, names []string) (map[string][]db.KindHealth, map[string]bool, error) {
+	stats, err := db.QueueKindHealthSince(ctx, s.pool, names, time.Now().Add(-s.cfg.Health.Window))
+	if err != nil {
+		return nil, nil, err
+	}
+	paused, err := db.KnownQueues(ctx, s.pool)
+	if err != nil {
+		return nil, nil, err
+	}
+	byQueue := map[string][]db.KindHealth{}
+	for _, st := range stats {
+		byQueue[st.Queue] = append(byQueue[st.Queue], st)
+	}
+	return byQueue, paused, nil
 }
 
 func queryLimit(c echo.Context, def, hi int) (int, error) {

@@ -180,6 +180,8 @@ func (s *Server) routes() *echo.Echo {
 	e.Any("/river", ui)
 	e.Any("/river/*", ui)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
+	e.GET("/", s.frontPageHandler)
+	e.GET("/overview", s.overview)
 	e.GET("/queue/metrics", s.queueMetrics)
 	e.GET("/queue/health", s.queueHealth)
 	e.GET("/queue/health/:queue", s.queueHealth)

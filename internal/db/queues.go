@@ -103,3 +103,45 @@ func RecordJobProgress(ctx context.Context, q Querier, id int64, progress []byte
 	_, err := dbsqlc.New(q).RecordJobProgress(ctx, dbsqlc.RecordJobProgressParams{ID: id, Progress: progress})
 	return translate("recording job progress", err)
 }
+
+// MinuteCounts are the jobs of a queue that finished in one minute.
+type MinuteCounts struct {
+	Minute               time.Time
+	Completed, Discarded int64
+}
+
+// QueueActivity returns, per queue, the jobs finished per minute since
+// since (minutes with none are missing), leaving out the kinds in skip.
+func QueueActivity(ctx context.Context, q Querier, since time.Time, skip []string) (map[string][]MinuteCounts, error) {
+	rows, err := dbsqlc.New(q).QueueActivity(ctx, dbsqlc.QueueActivityParams{Since: since, SkipKinds: skip})
+	if err != nil {
+		return nil, translate("reading queue activity", err)
+	}
+	out := map[string][]MinuteCounts{}
+	for _, r := range rows {
+		out[r.Queue] = append(out[r.Queue], MinuteCounts{Minute: r.Minute, Completed: r.Completed, Discarded: r.Discarded})
+	}
+	return out, nil
+}
+
+// RunningJob is a running job with its progress record (JSON).
+type RunningJob struct {
+	ID          int64
+	Kind, Queue string
+	AttemptedAt *time.Time
+	Progress    []byte
+}
+
+// RunningJobsWithProgress returns up to limit running jobs that keep a
+// progress record, longest running first.
+func RunningJobsWithProgress(ctx context.Context, q Querier, limit int) ([]RunningJob, error) {
+	rows, err := dbsqlc.New(q).RunningJobsWithProgress(ctx, int32(limit))
+	if err != nil {
+		return nil, translate("listing running jobs", err)
+	}
+	out := make([]RunningJob, len(rows))
+	for i, r := range rows {
+		out[i] = RunningJob{ID: r.ID, Kind: r.Kind, Queue: r.Queue, AttemptedAt: r.AttemptedAt, Progress: r.Progress}
+	}
+	return out, nil
+}

@@ -45,3 +45,21 @@ GROUP BY queue;
 -- stays.
 UPDATE river_job SET metadata = jsonb_set(metadata, '{progress}', @progress::jsonb)
 WHERE id = @id AND state = 'running';
+
+-- name: QueueActivity :many
+-- Jobs finished per queue and minute since @since (apart from the
+-- every-second sweeps @skip_kinds): completed and discarded.
+SELECT queue, date_trunc('minute', finalized_at)::timestamptz AS minute,
+       count(*) FILTER (WHERE state = 'completed')::bigint AS completed,
+       count(*) FILTER (WHERE state = 'discarded')::bigint AS discarded
+FROM river_job
+WHERE finalized_at >= @since::timestamptz AND state IN ('completed', 'discarded') AND NOT (kind = ANY(@skip_kinds::text[]))
+GROUP BY 1, 2;
+
+-- name: RunningJobsWithProgress :many
+-- Running jobs that keep a progress record, longest running first.
+SELECT id, kind, queue, attempted_at, (metadata->'progress')::jsonb AS progress
+FROM river_job
+WHERE state = 'running' AND metadata ? 'progress'
+ORDER BY attempted_at NULLS LAST, id
+LIMIT @max_rows;

@@ -103,6 +103,54 @@ func (q *Queries) OldestWaitingByQueue(ctx context.Context) ([]OldestWaitingByQu
 	return items, nil
 }
 
+const QueueActivity = `-- name: QueueActivity :many
+SELECT queue, date_trunc('minute', finalized_at)::timestamptz AS minute,
+       count(*) FILTER (WHERE state = 'completed')::bigint AS completed,
+       count(*) FILTER (WHERE state = 'discarded')::bigint AS discarded
+FROM river_job
+WHERE finalized_at >= $1::timestamptz AND state IN ('completed', 'discarded') AND NOT (kind = ANY($2::text[]))
+GROUP BY 1, 2
+`
+
+type QueueActivityParams struct {
+	Since     time.Time
+	SkipKinds []string
+}
+
+type QueueActivityRow struct {
+	Queue     string
+	Minute    time.Time
+	Completed int64
+	Discarded int64
+}
+
+// Jobs finished per queue and minute since @since (apart from the
+// every-second sweeps @skip_kinds): completed and discarded.
+func (q *Queries) QueueActivity(ctx context.Context, arg QueueActivityParams) ([]QueueActivityRow, error) {
+	rows, err := q.db.Query(ctx, QueueActivity, arg.Since, arg.SkipKinds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []QueueActivityRow
+	for rows.Next() {
+		var i QueueActivityRow
+		if err := rows.Scan(
+			&i.Queue,
+			&i.Minute,
+			&i.Completed,
+			&i.Discarded,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const QueueHasJobs = `-- name: QueueHasJobs :one
 SELECT EXISTS (
     SELECT 1 FROM river_job
@@ -201,4 +249,47 @@ func (q *Queries) RecordJobProgress(ctx context.Context, arg RecordJobProgressPa
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const RunningJobsWithProgress = `-- name: RunningJobsWithProgress :many
+SELECT id, kind, queue, attempted_at, (metadata->'progress')::jsonb AS progress
+FROM river_job
+WHERE state = 'running' AND metadata ? 'progress'
+ORDER BY attempted_at NULLS LAST, id
+LIMIT $1
+`
+
+type RunningJobsWithProgressRow struct {
+	ID          int64
+	Kind        string
+	Queue       string
+	AttemptedAt *time.Time
+	Progress    []byte
+}
+
+// Running jobs that keep a progress record, longest running first.
+func (q *Queries) RunningJobsWithProgress(ctx context.Context, maxRows int32) ([]RunningJobsWithProgressRow, error) {
+	rows, err := q.db.Query(ctx, RunningJobsWithProgress, maxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []RunningJobsWithProgressRow
+	for rows.Next() {
+		var i RunningJobsWithProgressRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Kind,
+			&i.Queue,
+			&i.AttemptedAt,
+			&i.Progress,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
