@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/msgrunner/msgrunner/internal/adminapi"
+	"github.com/msgrunner/msgrunner/internal/browsertest"
 	"github.com/msgrunner/msgrunner/internal/dbtest"
 	"github.com/msgrunner/msgrunner/jobs"
 )
@@ -27,21 +27,7 @@ import (
 // says so when it skips.
 func TestFrontPageInBrowser(t *testing.T) {
 	t.Parallel()
-	dir, err := filepath.Abs("../../tests/browser")
-	require.NoError(t, err)
-	chromium := os.Getenv("CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	node, err := exec.LookPath("node")
-	switch {
-	case err != nil:
-		t.Skip("browser test skipped: node is not installed")
-	case missing(chromium):
-		t.Skipf("browser test skipped: no Chromium at %s (apt-get install chromium, or set CHROMIUM)", chromium)
-	case missing(filepath.Join(dir, "node_modules", "playwright-core")):
-		t.Skip("browser test skipped: run `make browser-deps` to install playwright-core")
-	}
+	browser := browsertest.Require(t)
 
 	pool := dbtest.Pool(t)
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
@@ -70,10 +56,8 @@ func TestFrontPageInBrowser(t *testing.T) {
 	}
 	runCtx, stop := context.WithTimeout(context.Background(), 90*time.Second)
 	defer stop()
-	cmd := exec.CommandContext(runCtx, node, "front.mjs", "http://"+srv.Addr(), operatorToken, viewerToken,
+	cmd := browser.Command(runCtx, "front.mjs", "http://"+srv.Addr(), operatorToken, viewerToken,
 		jobs.QueueMessageNotification, "7", strconv.FormatInt(running, 10), shot)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	t.Logf("%s", out)
@@ -81,9 +65,4 @@ func TestFrontPageInBrowser(t *testing.T) {
 	require.NoError(t, pool.QueryRow(context.Background(), `SELECT paused_at IS NOT NULL FROM river_queue WHERE name = $1`,
 		jobs.QueueMessageNotification).Scan(&paused))
 	require.True(t, paused, "the operator's click paused the queue")
-}
-
-func missing(path string) bool {
-	_, err := os.Stat(path)
-	return err != nil
 }

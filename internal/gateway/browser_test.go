@@ -3,12 +3,12 @@ package gateway_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/msgrunner/msgrunner/internal/browsertest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -19,21 +19,7 @@ import (
 // skips.
 func TestDemoPageInBrowser(t *testing.T) {
 	t.Parallel()
-	dir, err := filepath.Abs("../../tests/browser")
-	require.NoError(t, err)
-	chromium := os.Getenv("CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	node, err := exec.LookPath("node")
-	switch {
-	case err != nil:
-		t.Skip("browser test skipped: node is not installed")
-	case fileMissing(chromium):
-		t.Skipf("browser test skipped: no Chromium at %s (apt-get install chromium, or set CHROMIUM)", chromium)
-	case fileMissing(filepath.Join(dir, "node_modules", "playwright-core")):
-		t.Skip("browser test skipped: run `make browser-deps` to install playwright-core")
-	}
+	browser := browsertest.Require(t)
 
 	b := setup(t)
 	alice, bob := uuid.New(), uuid.New()
@@ -46,15 +32,8 @@ func TestDemoPageInBrowser(t *testing.T) {
 	if shot == "" {
 		shot = filepath.Join(t.TempDir(), "alice.png")
 	}
-	cmd := exec.CommandContext(ctx, node, "demo.mjs", page(alice, bob), page(bob, alice), shot)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
+	cmd := browser.Command(ctx, "demo.mjs", page(alice, bob), page(bob, alice), shot)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	t.Logf("%s", out)
-}
-
-func fileMissing(path string) bool {
-	_, err := os.Stat(path)
-	return err != nil
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -76,4 +77,9 @@ func TestNodeTransactionalSendExample(t *testing.T) {
 	require.Equal(t, "MR400", refused["sqlstate"])
 	require.Equal(t, "priority", refused["field"])
 	require.Contains(t, refused["message"], "invalid_field: priority")
+}
+
+func fileMissing(path string) bool {
+	_, err := os.Stat(path)
+	return err != nil
 }
