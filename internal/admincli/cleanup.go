@@ -2,15 +2,12 @@ package admincli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"time"
-
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/msgrunner/msgrunner/jobs"
 	"github.com/msgrunner/msgrunner/validation"
@@ -25,6 +22,7 @@ func runCleanup(ctx context.Context, args []string, getenv func(string) string, 
 	dry := fs.Bool("dry-run", false, "count what would be deleted; delete nothing")
 	wait := fs.Bool("wait", false, "wait for the job and print its result")
 	timeout := fs.Duration("timeout", 15*time.Minute, "with --wait: give up after this long")
+	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -39,7 +37,7 @@ func runCleanup(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		return err
 	}
-	c, err := openRiver(ctx, getenv, stdout, stderr, false)
+	c, err := openRiver(ctx, getenv, stdout, stderr, *asJSON)
 	if err != nil {
 		return err
 	}
@@ -49,36 +47,9 @@ func runCleanup(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	c.audit.Info("audit", slog.String("action", "cleanup"), slog.Int64("job_id", res.Job.ID), slog.String("type", a.Type), slog.Bool("dry_run", a.DryRun))
-	fmt.Fprintf(stdout, "enqueued cleanup-messages job %d (%s, dry run: %v)\n", res.Job.ID, a.Type, a.DryRun)
+	c.enqueued([]int64{res.Job.ID}, fmt.Sprintf("enqueued cleanup-messages job %d (%s, dry run: %v)", res.Job.ID, a.Type, a.DryRun), *wait)
 	if !*wait {
 		return nil
 	}
-	deadline := time.Now().Add(*timeout)
-	for time.Now().Before(deadline) {
-		j, err := c.client.JobGet(ctx, res.Job.ID)
-		if err != nil {
-			return err
-		}
-		if j.FinalizedAt != nil {
-			var meta struct {
-				Output json.RawMessage `json:"output"`
-			}
-			_ = json.Unmarshal(j.Metadata, &meta)
-			fmt.Fprintf(stdout, "job %d %s: %s\n", j.ID, j.State, meta.Output)
-			if j.State != rivertype.JobStateCompleted {
-				last := ""
-				if n := len(j.Errors); n > 0 {
-					last = j.Errors[n-1].Error
-				}
-				return fmt.Errorf("cleanup job %d ended %s: %s", j.ID, j.State, last)
-			}
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("cleanup job %d did not finish within %s (is a runner running?)", res.Job.ID, *timeout)
+	return c.waitJob(ctx, res.Job.ID, *timeout)
 }

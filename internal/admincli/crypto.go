@@ -28,6 +28,7 @@ func runEncrypt(ctx context.Context, args []string, getenv func(string) string, 
 	conv := fs.String("conversation", "", "the conversation to switch to encrypted")
 	wait := fs.Bool("wait", false, "wait for the job and print its result")
 	timeout := fs.Duration("timeout", 15*time.Minute, "with --wait: give up after this long")
+	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -35,7 +36,7 @@ func runEncrypt(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	c, err := openRiver(ctx, getenv, stdout, stderr, false)
+	c, err := openRiver(ctx, getenv, stdout, stderr, *asJSON)
 	if err != nil {
 		return err
 	}
@@ -60,7 +61,7 @@ func runEncrypt(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	c.audit.Info("audit", slog.String("action", "encrypt"), slog.Int64("job_id", jobID), slog.String("conversation_id", id.String()))
-	fmt.Fprintf(stdout, "conversation %s switched to encrypted; enqueued encrypt-decrypt job %d to seal its history\n", id, jobID)
+	c.enqueued([]int64{jobID}, fmt.Sprintf("conversation %s switched to encrypted; enqueued encrypt-decrypt job %d to seal its history", id, jobID), *wait)
 	if !*wait {
 		return nil
 	}
@@ -76,6 +77,7 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	by := fs.String("requested-by", "", "the UUID of the person the export is for (recorded in the job and the audit log)")
 	wait := fs.Bool("wait", false, "wait for the job and print its result (the file's path and row count)")
 	timeout := fs.Duration("timeout", 15*time.Minute, "with --wait: give up after this long")
+	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -87,7 +89,7 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil || requester == uuid.Nil {
 		return &usageError{msg: "export: --requested-by must be a UUID"}
 	}
-	c, err := openRiver(ctx, getenv, stdout, stderr, false)
+	c, err := openRiver(ctx, getenv, stdout, stderr, *asJSON)
 	if err != nil {
 		return err
 	}
@@ -98,7 +100,7 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	c.audit.Info("audit", slog.String("action", "export"), slog.Int64("job_id", res.Job.ID),
 		slog.String("conversation_id", id.String()), slog.String("requested_by", requester.String()))
-	fmt.Fprintf(stdout, "enqueued encrypt-decrypt job %d: export of conversation %s to the runner's EXPORT_DIR\n", res.Job.ID, id)
+	c.enqueued([]int64{res.Job.ID}, fmt.Sprintf("enqueued encrypt-decrypt job %d: export of conversation %s to the runner's EXPORT_DIR", res.Job.ID, id), *wait)
 	if !*wait {
 		return nil
 	}
@@ -130,7 +132,13 @@ func (c *riverCLI) waitJob(ctx context.Context, id int64, timeout time.Duration)
 				Output json.RawMessage `json:"output"`
 			}
 			_ = json.Unmarshal(j.Metadata, &meta)
-			fmt.Fprintf(c.out, "job %d %s: %s\n", j.ID, j.State, meta.Output)
+			if c.json {
+				if err := c.showJob(j); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(c.out, "job %d %s: %s\n", j.ID, j.State, meta.Output)
+			}
 			if j.State != rivertype.JobStateCompleted {
 				last := ""
 				if n := len(j.Errors); n > 0 {
@@ -159,6 +167,7 @@ func runRotate(ctx context.Context, args []string, getenv func(string) string, s
 	conv := fs.String("conversation", "", "the conversation to rotate")
 	all := fs.Bool("all", false, "every conversation whose key is not under the active key (ENCRYPTION_ACTIVE_KEY)")
 	reencrypt := fs.Bool("reencrypt-content", false, "also re-encrypt content under a new data key (and delete the old one)")
+	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -180,7 +189,7 @@ func runRotate(ctx context.Context, args []string, getenv func(string) string, s
 	if *all && !*reencrypt && active == "" {
 		return &usageError{msg: fmt.Sprintf("rotate --all: set %s to the key-encryption key id the runners now use", config.EncryptionActiveKey)}
 	}
-	c, err := openRiver(ctx, getenv, stdout, stderr, false)
+	c, err := openRiver(ctx, getenv, stdout, stderr, *asJSON)
 	if err != nil {
 		return err
 	}
@@ -198,6 +207,7 @@ func runRotate(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	const batch = 1000
 	var enqueued int
+	jobIDs := []int64{}
 	for start := 0; start < len(ids); start += batch {
 		params := make([]river.InsertManyParams, 0, batch)
 		for _, id := range ids[start:min(start+batch, len(ids))] {
@@ -208,12 +218,15 @@ func runRotate(ctx context.Context, args []string, getenv func(string) string, s
 			return err
 		}
 		enqueued += len(res)
+		for _, r := range res {
+			jobIDs = append(jobIDs, r.Job.ID)
+		}
 	}
 	c.audit.Info("audit", slog.String("action", "rotate"), slog.Int("jobs", enqueued), slog.Bool("reencrypt_content", *reencrypt))
 	suffix := ""
 	if *reencrypt {
 		suffix = " with reencrypt_content"
 	}
-	fmt.Fprintf(stdout, "enqueued %d rotate job(s)%s\n", enqueued, suffix)
+	c.enqueued(jobIDs, fmt.Sprintf("enqueued %d rotate job(s)%s", enqueued, suffix), false)
 	return nil
 }

@@ -441,3 +441,16 @@ func (c *riverCLI) showJob(j *rivertype.JobRow) error {
 	}
 	return nil
 }
+
+// enqueued says which jobs a command enqueued: text, or with --json
+// {"job_ids": [...]} (nothing when the command waits for the job: its
+// JSON is the finished job, printed then).
+func (c *riverCLI) enqueued(ids []int64, text string, wait bool) {
+	if c.json {
+		if !wait {
+			_ = c.printJSON(map[string]any{"job_ids": ids})
+		}
+		return
+	}
+	fmt.Fprintln(c.out, text)
+}

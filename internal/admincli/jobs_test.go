@@ -179,4 +179,12 @@ func TestJobsShowFiltersAndRetryFailed(t *testing.T) {
 	out, err = admin("migrate", "status", "--json")
 	require.NoError(t, err)
 	require.True(t, json.Valid([]byte(out)), out)
+	// Commands that enqueue say which jobs, as JSON too.
+	out, err = admin("cleanup", "--type", "old_messages", "--retention-days", "30", "--dry-run", "--json")
+	require.NoError(t, err)
+	var enq struct {
+		JobIDs []int64 `json:"job_ids"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &enq), out)
+	require.Len(t, enq.JobIDs, 1)
 }

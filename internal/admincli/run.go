@@ -43,16 +43,16 @@ Commands:
   report NAME [--from T] [--to T] [--interval 1h] [--limit N] [--format table|csv|json] [--json]
                                    delivery, jobs, failures, notifications or broadcasts
                                    (default range: the last 24h)
-  cleanup --type T [--retention-days N] [--batch-size N] [--dry-run] [--wait]
+  cleanup --type T [--retention-days N] [--batch-size N] [--dry-run] [--wait] [--json]
                                    enqueue a cleanup-messages job (old_messages,
                                    deleted_conversations, expired_attachments)
-  encrypt --conversation ID [--wait]
+  encrypt --conversation ID [--wait] [--json]
                                    switch a conversation to encrypted and enqueue the
                                    job that seals its plaintext history
-  export --conversation ID --requested-by UUID [--wait]
+  export --conversation ID --requested-by UUID [--wait] [--json]
                                    enqueue a decrypted export of a conversation to the
                                    runner's EXPORT_DIR (the job's output names the file)
-  rotate --conversation ID | --all [--reencrypt-content]
+  rotate --conversation ID | --all [--reencrypt-content] [--json]
                                    enqueue rotate jobs: re-wrap data keys under
                                    ENCRYPTION_ACTIVE_KEY (--all: every conversation not
                                    under it); --reencrypt-content also moves content to a
