@@ -87,11 +87,12 @@ func (m Membership) Audience(seq int64, sender uuid.UUID) []uuid.UUID {
 }
 
 // CreateGroup writes a new group titled title whose seq 1 is its
-// creation message, with membership version 1. It must run in the
-// transaction that adds the members and writes that message.
-func CreateGroup(ctx context.Context, q Querier, id uuid.UUID, title string) error {
-	_, err := dbsqlc.New(q).CreateGroup(ctx, dbsqlc.CreateGroupParams{ID: id, Title: &title})
-	return translate("creating group", err)
+// creation message, with membership version 1, and returns when it was
+// created. It must run in the transaction that adds the members and
+// writes that message.
+func CreateGroup(ctx context.Context, q Querier, id uuid.UUID, title string) (time.Time, error) {
+	at, err := dbsqlc.New(q).CreateGroup(ctx, dbsqlc.CreateGroupParams{ID: id, Title: &title})
+	return at, translate("creating group", err)
 }
 
 // LockGroup takes group id's next seq for a change's system message under

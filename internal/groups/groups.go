@@ -16,11 +16,14 @@
 package groups
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -180,16 +183,18 @@ func (s *Service) Create(ctx context.Context, creator uuid.UUID, title string, m
 	if err != nil {
 		return View{}, Change{}, fmt.Errorf("groups: generating id: %w", err)
 	}
+	users := append([]uuid.UUID{creator}, members...)
+	roles := make([]string, len(users))
+	roles[0] = db.RoleOwner
+	for i := 1; i < len(roles); i++ {
+		roles[i] = db.RoleMember
+	}
 	var ch Change
+	var created time.Time
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		if err := db.CreateGroup(ctx, tx, id, title); err != nil {
+		var err error
+		if created, err = db.CreateGroup(ctx, tx, id, title); err != nil {
 			return err
-		}
-		users := append([]uuid.UUID{creator}, members...)
-		roles := make([]string, len(users))
-		roles[0] = db.RoleOwner
-		for i := 1; i < len(roles); i++ {
-			roles[i] = db.RoleMember
 		}
 		if _, err := db.AddMembers(ctx, tx, id, users, roles, 1); err != nil {
 			return err
@@ -200,8 +205,14 @@ func (s *Service) Create(ctx context.Context, creator uuid.UUID, title string, m
 	if err != nil {
 		return View{}, Change{}, err
 	}
-	v, err := s.Get(ctx, creator, id)
-	return v, ch, err
+	// The view is what the transaction wrote: no read after the commit
+	// that could fail and make a client retry a create that happened.
+	v := View{Group: db.Group{ID: id, Title: title, CreatedAt: created, LastSeq: 1, MembershipVersion: 1, Role: db.RoleOwner, JoinedSeq: 1}}
+	for i, u := range users {
+		v.Members = append(v.Members, db.Member{UserID: u, Role: roles[i], JoinedSeq: 1})
+	}
+	slices.SortFunc(v.Members, func(a, b db.Member) int { return bytes.Compare(a.UserID[:], b.UserID[:]) })
+	return v, ch, nil
 }
 
 // AddMembers adds users (ParseMembers-checked) to group as members; actor
