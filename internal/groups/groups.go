@@ -422,6 +422,7 @@ type FieldError struct {
 	Err   error
 }
 
+// Error names the field and the refusal.
 func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
 
 // Unwrap returns the refusal (ErrAlreadyMember, ErrNoSuchMember,
