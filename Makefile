@@ -86,15 +86,11 @@ test-scale: services scale-deps
 	$(GO) vet -tags chaos ./tests/chaos/
 	@set -o pipefail; $(GO) test -tags chaos -count=1 -v -timeout 20m -run '$(SCALE_TESTS)' ./tests/chaos/ 2>&1 | grep -v '^=== RUN'
 
-## fuzz: every fuzz target (func Fuzz* in *_test.go) for FUZZTIME each, one at a time; not part of make test,
-## whose go test runs the seed corpora; a failure leaves its input under testdata/fuzz/ as a new seed
+## fuzz: every fuzz target (func Fuzz* in *_test.go) for FUZZTIME each, one at a time (scripts/fuzz.sh); not part
+## of make test, whose go test runs the seed corpora; a failure leaves its input under testdata/fuzz/ as a new seed
 FUZZTIME ?= 10s
 fuzz: services
-	@set -eo pipefail; grep -r --include='*_test.go' --exclude-dir=tools --exclude-dir=.git -o '^func Fuzz[A-Za-z0-9_]*' . | sort -u | while IFS=: read -r file fn; do \
-	  pkg=./$$(dirname "$${file#./}"); name=$${fn#func }; \
-	  echo "fuzz: $$name in $$pkg for $(FUZZTIME)"; \
-	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg" </dev/null; \
-	done
+	@GO="$(GO)" FUZZTIME="$(FUZZTIME)" bash scripts/fuzz.sh
 
 ## bench: every benchmark against local services (not part of make test); writes bench/results/latest.{md,json}
 bench: services scale-deps
