@@ -77,15 +77,21 @@ type jobLine struct {
 	FinalizedAt *time.Time               `json:"finalized_at,omitempty"`
 }
 
+// lineOf is job j as the JSON listings print it.
+func lineOf(j *rivertype.JobRow) jobLine {
+	line := jobLine{ID: j.ID, Kind: j.Kind, Queue: j.Queue, State: string(j.State), Attempt: j.Attempt,
+		MaxAttempts: j.MaxAttempts, Args: j.EncodedArgs, Errors: j.Errors, CreatedAt: j.CreatedAt, FinalizedAt: j.FinalizedAt}
+	if line.Errors == nil {
+		line.Errors = []rivertype.AttemptError{}
+	}
+	return line
+}
+
 func (c *riverCLI) printJobs(rows []*rivertype.JobRow) error {
 	if c.json {
 		out := make([]jobLine, len(rows))
 		for i, j := range rows {
-			out[i] = jobLine{ID: j.ID, Kind: j.Kind, Queue: j.Queue, State: string(j.State), Attempt: j.Attempt,
-				MaxAttempts: j.MaxAttempts, Args: j.EncodedArgs, Errors: j.Errors, CreatedAt: j.CreatedAt, FinalizedAt: j.FinalizedAt}
-			if out[i].Errors == nil {
-				out[i].Errors = []rivertype.AttemptError{}
-			}
+			out[i] = lineOf(j)
 		}
 		return c.printJSON(out)
 	}
@@ -381,11 +387,6 @@ func (c *riverCLI) showJob(j *rivertype.JobRow) error {
 	}
 	_ = json.Unmarshal(j.Metadata, &meta)
 	if c.json {
-		line := jobLine{ID: j.ID, Kind: j.Kind, Queue: j.Queue, State: string(j.State), Attempt: j.Attempt,
-			MaxAttempts: j.MaxAttempts, Args: j.EncodedArgs, Errors: j.Errors, CreatedAt: j.CreatedAt, FinalizedAt: j.FinalizedAt}
-		if line.Errors == nil {
-			line.Errors = []rivertype.AttemptError{}
-		}
 		return c.printJSON(struct {
 			jobLine
 			Priority    int             `json:"priority"`
@@ -393,7 +394,7 @@ func (c *riverCLI) showJob(j *rivertype.JobRow) error {
 			AttemptedAt *time.Time      `json:"attempted_at,omitempty"`
 			Output      json.RawMessage `json:"output,omitempty"`
 			Progress    json.RawMessage `json:"progress,omitempty"`
-		}{line, j.Priority, j.ScheduledAt, j.AttemptedAt, meta.Output, meta.Progress})
+		}{lineOf(j), j.Priority, j.ScheduledAt, j.AttemptedAt, meta.Output, meta.Progress})
 	}
 	at := func(t *time.Time) string {
 		if t == nil {

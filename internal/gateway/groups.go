@@ -27,16 +27,15 @@ const maxGroupBody = 64 << 10
 // conversationView answers GET /v1/conversations/:id and POST
 // /v1/conversations.
 type conversationView struct {
-	ID        uuid.UUID       `json:"id"`
-	Kind      string          `json:"kind"`
-	Title     string          `json:"title,omitempty"`
-	CreatedAt *time.Time      `json:"created_at,omitempty"`
-	LastSeq   int64           `json:"last_seq"`
-	Role      string          `json:"role"`
-	JoinedSeq int64           `json:"joined_seq"`
-	LeftSeq   *int64          `json:"left_seq,omitempty"`
-	Members   []memberView    `json:"members,omitempty"`
-	Event     json.RawMessage `json:"-"`
+	ID        uuid.UUID    `json:"id"`
+	Kind      string       `json:"kind"`
+	Title     string       `json:"title,omitempty"`
+	CreatedAt *time.Time   `json:"created_at,omitempty"`
+	LastSeq   int64        `json:"last_seq"`
+	Role      string       `json:"role"`
+	JoinedSeq int64        `json:"joined_seq"`
+	LeftSeq   *int64       `json:"left_seq,omitempty"`
+	Members   []memberView `json:"members,omitempty"`
 }
 
 type memberView struct {
